@@ -1,0 +1,104 @@
+"""`flask orgs import`, `flask members import` and `flask users create`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from gateway.db import get_session
+from models import Role, User, find_org
+from models.register import ImportFileError, ImportResult, import_members, import_orgs, read_table
+from models.user import set_password
+
+orgs_cli = AppGroup("orgs", help="Organisations: townships, branches, host organisations.")
+members_cli = AppGroup("members", help="The member register.")
+users_cli = AppGroup("users", help="Admin users.")
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _report(result: ImportResult, dry_run: bool) -> None:
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    if result.errors:
+        click.echo(
+            f"{len(result.errors)} 行有错误，未导入任何数据 / "
+            f"{len(result.errors)} bad rows: nothing was imported",
+            err=True,
+        )
+        sys.exit(1)
+    verb = "would be" if dry_run else "were"
+    click.echo(
+        f"新增 {result.created}，更新 {result.updated}，未变 {result.unchanged} / "
+        f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged "
+        f"({verb} written)"
+    )
+
+
+@orgs_cli.command("import")
+@click.argument("file", type=FILE)
+@click.option("--dry-run", is_flag=True, help="Check the file and write nothing.")
+def import_orgs_command(file: Path, dry_run: bool) -> None:
+    """Create or update organisations from a CSV or XLSX file."""
+    session = get_session()
+    try:
+        result = import_orgs(session, read_table(file))
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.ok and not dry_run:
+        session.commit()
+    else:
+        session.rollback()
+    _report(result, dry_run)
+
+
+@members_cli.command("import")
+@click.argument("file", type=FILE)
+@click.option("--dry-run", is_flag=True, help="Check the file and write nothing.")
+def import_members_command(file: Path, dry_run: bool) -> None:
+    """Create or update members from the register (CSV or XLSX, Chinese or English headers)."""
+    session = get_session()
+    try:
+        result = import_members(
+            session,
+            read_table(file),
+            region=current_app.config["DEFAULT_REGION"],
+            dry_run=dry_run,
+        )
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.ok and not dry_run:
+        session.commit()
+    else:
+        session.rollback()
+    _report(result, dry_run)
+
+
+@users_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--org", "org_name", required=True, help="The organisation the user belongs to.")
+@click.option("--name", "display_name", default=None, help="The name shown in the admin.")
+def create_user_command(
+    username: str, password: str, role: str, org_name: str, display_name: str | None
+) -> None:
+    """Create an admin user with a role scoped to one organisation."""
+    session = get_session()
+    org = find_org(session, org_name)
+    if org is None:
+        raise click.ClickException(f"未知组织 unknown organisation: {org_name}")
+    if session.scalar(select(User).where(User.username == username)):
+        raise click.ClickException(f"用户名已存在 username taken: {username}")
+    if len(password) < 8:
+        raise click.ClickException("密码至少8位 password must have at least 8 characters")
+    user = User(username=username, role=Role(role), org_id=org.id, display_name=display_name)
+    set_password(user, password)
+    session.add(user)
+    session.commit()
+    click.echo(f"created user {username} ({role}, {org.name})")

@@ -1,0 +1,131 @@
+"""Every setting the application reads, with its type and default, in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the settings cannot run the app (named in one line)."""
+
+
+def _bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, type, default and what it is for."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        str,
+        f"sqlite:///{VAR_DIR / 'gateway.db'}",
+        "SQLAlchemy URL; SQLite under var/ by default, PostgreSQL in production",
+    ),
+    Setting(
+        "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
+    ),
+    Setting("PROVIDER", str, "sandbox", "`sandbox` (local stand-in for Twilio) or `twilio`"),
+    Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
+    Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
+    Setting("TWILIO_FROM_NUMBER", str, "+8610690000", "the number members text and call"),
+    Setting(
+        "PUBLIC_BASE_URL",
+        str,
+        "http://127.0.0.1:5000",
+        "the URL Twilio calls us at; webhook signatures are checked against it",
+    ),
+    Setting("TRUST_PROXY", bool, False, "trust X-Forwarded-* headers from one reverse proxy"),
+    Setting("SECRET_KEY", str, "", "signs admin sessions; random per process if unset (dev only)"),
+    Setting("DEFAULT_REGION", str, "CN", "region for phone numbers written without +country code"),
+    Setting("TIMEZONE", str, "Asia/Shanghai", "default time zone for townships and periods"),
+    Setting("SANDBOX_URL", str, "http://127.0.0.1:5055", "where the sandbox provider listens"),
+    Setting("SANDBOX_DB", str, str(VAR_DIR / "sandbox.db"), "the sandbox's own SQLite store"),
+    Setting("SEND_RATE_SEGMENTS_PER_S", float, 1.0, "SMS segments per second per sender"),
+    Setting("CALLS_PER_S", float, 1.0, "outbound calls started per second per sender"),
+    Setting("PRICE_PER_SEGMENT", str, "0.05", "estimated cost of one SMS segment (CNY)"),
+    Setting("SESSION_COOKIE_SECURE", bool, False, "send the admin cookie over https only"),
+    Setting("CONVERSATION_TTL_HOURS", int, 72, "how long an SMS question stays open"),
+    Setting("CALLBACKS_PER_DAY", int, 2, "missed-call callbacks per member per day"),
+    Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
+    Setting("MAX_UPLOAD_MB", int, 20, "largest accepted upload"),
+)
+
+REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Read every setting from the environment, apply overrides, and check the result."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw: Any = overrides.pop(setting.name)
+        elif setting.name in env:
+            raw = env[setting.name]
+        else:
+            raw = setting.default
+        if setting.type is bool:
+            config[setting.name] = _bool(raw)
+        else:
+            try:
+                config[setting.name] = setting.type(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"{setting.name} must be a {setting.type.__name__}: {raw!r}"
+                ) from exc
+    config.update(overrides)  # extra Flask keys a test may pass (TESTING, WTF_CSRF_ENABLED, ...)
+    _check(config, explicit=set(env) | set(overrides))
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = secrets.token_hex(32)
+    config["PUBLIC_BASE_URL"] = config["PUBLIC_BASE_URL"].rstrip("/")
+    return config
+
+
+def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
+    provider = config["PROVIDER"]
+    if provider not in {"sandbox", "twilio"}:
+        raise ConfigError(f"PROVIDER must be 'sandbox' or 'twilio', not {provider!r}")
+    if provider == "twilio":
+        missing = [
+            name
+            for name in REQUIRED_FOR_TWILIO
+            if not config.get(name) or (name != "SECRET_KEY" and name not in explicit)
+        ]
+        if missing:
+            raise ConfigError("PROVIDER=twilio needs these settings: " + ", ".join(missing))
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table, for the README."""
+    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = str(setting.default).replace(str(PROJECT_ROOT) + "/", "")
+        rows.append(
+            f"| `{setting.name}` | {setting.type.__name__} | `{default}` | {setting.help} |"
+        )
+    return "\n".join(rows)
+
+
+__all__ = ["SETTINGS", "ConfigError", "Setting", "load_config", "settings_table"]

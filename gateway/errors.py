@@ -1,0 +1,24 @@
+"""Error answers: Twilio gets a status it understands, never a stack trace."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from flask import Flask, Response, request
+from sqlalchemy.exc import OperationalError
+
+from gateway.db import get_session
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    """Answer 503 when the database is unreachable, so Twilio tries the fallback URL."""
+
+    @app.errorhandler(OperationalError)
+    def database_down(exc: OperationalError) -> Response:
+        log.error("database unavailable on %s: %s", request.path, exc.orig)
+        with contextlib.suppress(OperationalError):
+            get_session().rollback()
+        return Response("database unavailable", status=503, mimetype="text/plain")

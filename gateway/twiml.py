@@ -1,0 +1,57 @@
+"""TwiML responses and the Twilio signature check shared by every webhook."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml import TwiML
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def twiml(response: TwiML | str, status: int = 200) -> Response:
+    """Serve a TwiML document as text/xml."""
+    body = response if isinstance(response, str) else response.to_xml()
+    return Response(body, status=status, mimetype="text/xml")
+
+
+def public_url() -> str:
+    """The URL Twilio requested: PUBLIC_BASE_URL plus this request's path and query string."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    base_path = urlsplit(base).path.rstrip("/")
+    path = request.full_path if request.query_string else request.path
+    # full_path keeps the query; a script root (proxy prefix) is part of the public base already.
+    return base[: len(base) - len(base_path)] + base_path + path
+
+
+def _validator() -> RequestValidator:
+    validator = current_app.extensions.get("twilio_validator")
+    if validator is None:
+        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
+        current_app.extensions["twilio_validator"] = validator
+    return cast(RequestValidator, validator)
+
+
+def signature_is_valid() -> bool:
+    """Whether the request carries Twilio's valid signature for its public URL."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    return bool(_validator().validate(public_url(), request.form.to_dict(), signature))
+
+
+def twilio_signed(view: F) -> F:
+    """Refuse (403) any request not signed by Twilio with our auth token."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not signature_is_valid():
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)

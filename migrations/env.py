@@ -1,0 +1,47 @@
+"""Alembic environment: migrates the database named by the app's DATABASE_URL."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from gateway.config import load_config
+from gateway.db import make_engine
+from models import Base
+
+config = context.config
+url = config.attributes.get("url") or load_config()["DATABASE_URL"]
+target_metadata = Base.metadata
+
+
+def run_offline() -> None:
+    """Emit SQL without a connection."""
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    """Apply migrations over a connection."""
+    connectable = config.attributes.get("connection") or make_engine(url)
+    if hasattr(connectable, "connect"):
+        with connectable.connect() as connection:
+            _run(connection)
+    else:
+        _run(connectable)
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]  # Engine.connect() gives a Connection
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

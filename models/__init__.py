@@ -1,0 +1,104 @@
+"""Tables and the domain operations on them: the one place the rules live."""
+
+from __future__ import annotations
+
+from models.audit import AuditLog, audit
+from models.base import Base, utcnow
+from models.broadcast import Broadcast, BroadcastStatus
+from models.call import (
+    Call,
+    CallbackRequest,
+    CallStatus,
+    Recording,
+    RecordingKind,
+    call_can_move,
+)
+from models.contact import ContactKind, ContactLog
+from models.help import HelpCategory, HelpNote, HelpRequest, HelpStatus, open_help_request
+from models.lesson import CampaignStatus, Lesson, LessonCampaign, LessonCategory, LessonListen
+from models.makeup import MakeupFlag
+from models.member import (
+    ChangeField,
+    Language,
+    Member,
+    MemberChange,
+    MembershipStatus,
+    change_phone,
+    change_status,
+    find_member_by_phone,
+    opt_in,
+    opt_out,
+)
+from models.message import (
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    PhoneChange,
+    can_move,
+)
+from models.org import Organization, OrgKind, find_org, subtree_ids
+from models.phones import InvalidPhone, normalize_phone, try_normalize
+from models.reminder import ReminderStep
+from models.report import Channel, NonReporter, Report, ReportRevision, period_of, record_report
+from models.user import Role, User
+
+__all__ = [
+    "AuditLog",
+    "Base",
+    "Broadcast",
+    "BroadcastStatus",
+    "Call",
+    "CallStatus",
+    "CallbackRequest",
+    "CampaignStatus",
+    "ChangeField",
+    "Channel",
+    "ContactKind",
+    "ContactLog",
+    "Conversation",
+    "Direction",
+    "HelpCategory",
+    "HelpNote",
+    "HelpRequest",
+    "HelpStatus",
+    "InvalidPhone",
+    "Language",
+    "Lesson",
+    "LessonCampaign",
+    "LessonCategory",
+    "LessonListen",
+    "MakeupFlag",
+    "Member",
+    "MemberChange",
+    "MembershipStatus",
+    "Message",
+    "MessageStatus",
+    "NonReporter",
+    "OrgKind",
+    "Organization",
+    "PhoneChange",
+    "Recording",
+    "RecordingKind",
+    "ReminderStep",
+    "Report",
+    "ReportRevision",
+    "Role",
+    "User",
+    "audit",
+    "call_can_move",
+    "can_move",
+    "change_phone",
+    "change_status",
+    "find_member_by_phone",
+    "find_org",
+    "normalize_phone",
+    "open_help_request",
+    "opt_in",
+    "opt_out",
+    "period_of",
+    "record_report",
+    "subtree_ids",
+    "try_normalize",
+    "utcnow",
+]

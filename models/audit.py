@@ -1,0 +1,38 @@
+"""The audit log: who viewed or exported member data, and who changed what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, utcnow
+
+
+class AuditLog(Base):
+    """One audited action by an admin user."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # view, export, edit, flag, send ...
+    target: Mapped[str] = mapped_column(String(64))  # "member:12", "nonreporters:csv"
+    detail: Mapped[dict[str, Any] | None]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def audit(
+    session: Session,
+    user_id: int | None,
+    action: str,
+    target: str,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    """Write one audit entry (committed with the caller's transaction)."""
+    session.add(AuditLog(user_id=user_id, action=action, target=target, detail=detail, ip=ip))

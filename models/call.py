@@ -1,0 +1,112 @@
+"""Voice calls, their recordings, and requested callbacks."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_type, utcnow
+
+
+class CallStatus(enum.StrEnum):
+    """Twilio's call statuses, plus queued for calls we have yet to place."""
+
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+C = CallStatus
+CALL_FINAL = frozenset({C.COMPLETED, C.BUSY, C.NO_ANSWER, C.FAILED, C.CANCELED})
+_CALL_ORDER = {C.QUEUED: 0, C.INITIATED: 1, C.RINGING: 2, C.IN_PROGRESS: 3}
+
+
+def call_can_move(current: CallStatus, new: CallStatus) -> bool:
+    """Whether a call may go from one status to another (never backwards, never out of final)."""
+    if current in CALL_FINAL:
+        return False
+    if new in CALL_FINAL:
+        return True
+    return _CALL_ORDER[new] > _CALL_ORDER[current]
+
+
+class Call(Base):
+    """One phone call, inbound or outbound, with the IVR state keyed by its CallSid."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_member_created", "member_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16))  # inbound, outbound
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    phone: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(24), default="menu")  # menu, lesson, reminder
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("lesson_campaigns.id"), index=True)
+    flow: Mapped[str | None] = mapped_column(String(24))
+    step: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[CallStatus] = mapped_column(enum_type(CallStatus), default=CallStatus.QUEUED)
+    answered_by: Mapped[str | None] = mapped_column(String(24))
+    duration: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    next_attempt_at: Mapped[datetime | None]
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+class RecordingKind(enum.StrEnum):
+    """What a recording is for."""
+
+    THOUGHT_REPORT = "thought_report"  # 思想汇报
+    HELP = "help"
+    MESSAGE = "message"  # a message for the branch
+    UNKNOWN_CALLER = "unknown_caller"
+
+
+class Recording(Base):
+    """A recording left by a member on a call, for the branch to play."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_member_created", "member_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[RecordingKind] = mapped_column(enum_type(RecordingKind))
+    url: Mapped[str] = mapped_column(String(512))
+    duration: Mapped[int | None] = mapped_column(Integer)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    help_request_id: Mapped[int | None] = mapped_column(ForeignKey("help_requests.id"))
+    handled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackRequest(Base):
+    """A member asked to be called back: a missed call, or `XX 3` for lesson 3."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (Index("ix_callback_requests_member_requested", "member_id", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
+    reason: Mapped[str] = mapped_column(String(24))  # missed_call, lesson
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    scheduled_for: Mapped[datetime | None]
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,88 @@
+"""Help requests: unpaid wages, housing, school places, jobs, disputes, documents."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, enum_type, utcnow
+from models.member import Member
+
+
+class HelpCategory(enum.StrEnum):
+    """What a member needs help with; the digit is the SMS and keypad choice."""
+
+    WAGES = "wages"  # 1 工资
+    HOUSING = "housing"  # 2 住房
+    SCHOOLING = "schooling"  # 3 子女入学
+    JOBS = "jobs"  # 4 就业
+    DISPUTE = "dispute"  # 5 纠纷
+    DOCUMENTS = "documents"  # 6 证照
+    OTHER = "other"  # 7 其他
+
+
+CATEGORY_BY_DIGIT = {str(i): c for i, c in enumerate(HelpCategory, start=1)}
+
+
+class HelpStatus(enum.StrEnum):
+    """Where a help request is."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+class HelpRequest(Base):
+    """A member's request for help, followed up by the branch."""
+
+    __tablename__ = "help_requests"
+    __table_args__ = (Index("ix_help_requests_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    category: Mapped[HelpCategory] = mapped_column(enum_type(HelpCategory))
+    text: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[HelpStatus] = mapped_column(enum_type(HelpStatus), default=HelpStatus.OPEN)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class HelpNote(Base):
+    """A follow-up note on a help request."""
+
+    __tablename__ = "help_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    help_request_id: Mapped[int] = mapped_column(ForeignKey("help_requests.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def open_help_request(
+    session: Session,
+    member: Member,
+    *,
+    category: HelpCategory,
+    text: str,
+    channel: str,
+    at: datetime | None = None,
+) -> HelpRequest:
+    """Open a help request for the branch to follow up."""
+    request = HelpRequest(
+        member_id=member.id,
+        category=category,
+        text=text,
+        channel=channel,
+        status=HelpStatus.OPEN,
+        created_at=at or utcnow(),
+    )
+    session.add(request)
+    session.flush()
+    return request

@@ -1,0 +1,169 @@
+"""Members, their dated history of changes, and the operations on them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from models.base import Base, enum_type, utcnow
+from models.org import Organization
+
+
+class MembershipStatus(enum.StrEnum):
+    """Full or probationary Party member."""
+
+    FULL = "full"
+    PROBATIONARY = "probationary"
+
+
+class Language(enum.StrEnum):
+    """The language a member is spoken to in."""
+
+    ZH = "zh_CN"
+    EN = "en"
+
+
+class ChangeField(enum.StrEnum):
+    """Which tracked detail of a member changed."""
+
+    CITY = "city"
+    EMPLOYER = "employer"
+    PHONE = "phone"
+    HOST_ORG = "host_org"
+
+
+class Member(Base):
+    """A Party member who works away from the home village (流动党员)."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    other_phone: Mapped[str | None] = mapped_column(String(20))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    host_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    status: Mapped[MembershipStatus] = mapped_column(
+        enum_type(MembershipStatus), default=MembershipStatus.FULL
+    )
+    sex: Mapped[str | None] = mapped_column(String(8))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    education: Mapped[str | None] = mapped_column(String(32))
+    occupation: Mapped[str | None] = mapped_column(String(64))
+    industry: Mapped[str | None] = mapped_column(String(64), index=True)
+    employer: Mapped[str | None] = mapped_column(String(128))
+    city: Mapped[str | None] = mapped_column(String(64), index=True)
+    province: Mapped[str | None] = mapped_column(String(32))
+    departure_date: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(128))
+    card_no: Mapped[str | None] = mapped_column(String(32))
+    liaison_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    window_start: Mapped[str | None] = mapped_column(String(5))  # "19:00" local; None: township's
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    language: Mapped[Language] = mapped_column(enum_type(Language), default=Language.ZH)
+    opted_out_at: Mapped[datetime | None]
+    phone_invalid_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    branch: Mapped[Organization] = relationship(foreign_keys=[branch_id], lazy="joined")
+    host_org: Mapped[Organization | None] = relationship(foreign_keys=[host_org_id])
+
+    @property
+    def opted_out(self) -> bool:
+        """Whether the member asked for no more non-essential messages."""
+        return self.opted_out_at is not None
+
+
+class MemberChange(Base):
+    """One dated change of a member's city, employer, phone or host organisation."""
+
+    __tablename__ = "member_changes"
+    __table_args__ = (Index("ix_member_changes_member_at", "member_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    field: Mapped[ChangeField] = mapped_column(enum_type(ChangeField))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # sms, ivr, admin, import
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def find_member_by_phone(session: Session, phone: str) -> Member | None:
+    """The member whose registered phone is this E.164 number."""
+    return session.scalar(select(Member).where(Member.phone == phone))
+
+
+def _record(
+    session: Session, member: Member, field: ChangeField, new: str | None, source: str, at: datetime
+) -> bool:
+    old = getattr(member, field.value if field is not ChangeField.HOST_ORG else "host_org_id")
+    old_text = None if old is None else str(old)
+    new_text = None if new is None else str(new)
+    if old_text == new_text:
+        return False
+    session.add(
+        MemberChange(
+            member_id=member.id,
+            field=field,
+            old_value=old_text,
+            new_value=new_text,
+            source=source,
+            changed_at=at,
+        )
+    )
+    return True
+
+
+def change_status(
+    session: Session,
+    member: Member,
+    *,
+    city: str | None = None,
+    employer: str | None = None,
+    host_org_id: int | None = None,
+    source: str,
+    at: datetime | None = None,
+) -> list[ChangeField]:
+    """Move a member to a new city, employer or host organisation, keeping the history."""
+    at = at or utcnow()
+    changed: list[ChangeField] = []
+    if city and _record(session, member, ChangeField.CITY, city, source, at):
+        member.city = city
+        changed.append(ChangeField.CITY)
+    if employer and _record(session, member, ChangeField.EMPLOYER, employer, source, at):
+        member.employer = employer
+        changed.append(ChangeField.EMPLOYER)
+    if host_org_id is not None and _record(
+        session, member, ChangeField.HOST_ORG, str(host_org_id), source, at
+    ):
+        member.host_org_id = host_org_id
+        changed.append(ChangeField.HOST_ORG)
+    return changed
+
+
+def change_phone(
+    session: Session, member: Member, new_phone: str, *, source: str, at: datetime | None = None
+) -> bool:
+    """Give a member a new registered phone (E.164), keeping the old one in the history."""
+    if _record(session, member, ChangeField.PHONE, new_phone, source, at or utcnow()):
+        member.other_phone = member.phone
+        member.phone = new_phone
+        member.phone_invalid_at = None
+        return True
+    return False
+
+
+def opt_out(session: Session, member: Member, at: datetime | None = None) -> None:
+    """Stop every non-essential send to this member from now on."""
+    if member.opted_out_at is None:
+        member.opted_out_at = at or utcnow()
+
+
+def opt_in(session: Session, member: Member) -> None:
+    """Resume sends to a member who had opted out."""
+    member.opted_out_at = None

@@ -1,0 +1,119 @@
+"""SMS messages in and out, their status machine, and SMS conversations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_type, utcnow
+
+
+class Direction(enum.StrEnum):
+    """Inbound (from a member) or outbound (to a member)."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class MessageStatus(enum.StrEnum):
+    """Where an SMS is in its life."""
+
+    RECEIVED = "received"  # inbound
+    QUEUED = "queued"  # in the outbox
+    SENDING = "sending"  # a worker claimed it and is calling the provider
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # never sent: opted out, inactive, or invalid phone
+
+
+S = MessageStatus
+FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.SKIPPED})
+# A late or repeated callback never moves a status backwards.
+ALLOWED_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.RECEIVED: frozenset(),
+    S.QUEUED: frozenset({S.SENDING, S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.SKIPPED}),
+    S.SENDING: frozenset({S.QUEUED, S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.SKIPPED}),
+    S.SENT: frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED}),
+    S.DELIVERED: frozenset(),
+    S.UNDELIVERED: frozenset(),
+    S.FAILED: frozenset(),
+    S.SKIPPED: frozenset(),
+}
+
+
+def can_move(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether a message may go from one status to another."""
+    return new in ALLOWED_TRANSITIONS[current]
+
+
+class Message(Base):
+    """One SMS, inbound or outbound; outbound rows are the outbox."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_member_created", "member_id", "created_at"),
+        Index("ix_messages_status_next", "status", "next_attempt_at"),
+        Index("ix_messages_broadcast_status", "broadcast_id", "status"),
+        Index("ix_messages_broadcast_member", "broadcast_id", "member_id", unique=True),
+        Index("ix_messages_direction_handled", "direction", "handled"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[Direction] = mapped_column(enum_type(Direction, 4))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    phone: Mapped[str] = mapped_column(String(32))  # the member's side, E.164 when valid
+    body: Mapped[str] = mapped_column(Text, default="")
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[MessageStatus] = mapped_column(enum_type(MessageStatus))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    # Outbound: the template the body was made from, so a template provider can send it too.
+    template_key: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any] | None]
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    essential: Mapped[bool] = mapped_column(Boolean, default=False)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    # Inbound: what it was understood as, and the reply we gave (a replay gets the same).
+    command: Mapped[str | None] = mapped_column(String(16))
+    reply_body: Mapped[str | None] = mapped_column(Text)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Delivery bookkeeping for the outbox.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    status_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """An open question the system asked a member by SMS, answered by digits alone."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    topic: Mapped[str] = mapped_column(String(24))  # report, phone_change, ...
+    step: Mapped[str] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PhoneChange(Base):
+    """A pending change of phone, confirmed by a code texted back from the new number."""
+
+    __tablename__ = "phone_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    new_phone: Mapped[str] = mapped_column(String(20), index=True)
+    code: Mapped[str] = mapped_column(String(8))
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,57 @@
+"""Admin users, each with one role scoped to one organisation."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, enum_type, utcnow
+from models.org import Organization
+
+
+class Role(enum.StrEnum):
+    """What a user may see and do."""
+
+    TOWNSHIP = "township"
+    BRANCH = "branch"
+    LIAISON = "liaison"
+    HOST = "host"
+
+
+class User(Base):
+    """A person who logs in to the admin: township office, branch, liaison or host."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org: Mapped[Organization] = relationship(lazy="joined")
+
+
+_hasher = PasswordHasher()
+
+
+def set_password(user: User, password: str) -> None:
+    """Store an Argon2 hash of the password."""
+    user.password_hash = _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether the password matches the user's stored hash."""
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False

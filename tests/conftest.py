@@ -1,0 +1,168 @@
+"""Fixtures: a real Redis, SQLite and PostgreSQL, the app, and signed Twilio requests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from redis import Redis
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
+
+from gateway import create_app
+from gateway.db import get_session, make_engine
+from gateway.migrate import upgrade
+from models import Base
+from tests.servers import postgres_server, redis_server
+
+AUTH_TOKEN = "test-auth-token"
+PUBLIC_BASE_URL = "https://gateway.example.org"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--db chooses the databases each database test runs against."""
+    parser.addoption(
+        "--db",
+        default="both",
+        choices=("sqlite", "postgresql", "both"),
+        help="run database tests against sqlite, postgresql, or both (default)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses the database once per chosen backend."""
+    if "db_backend" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        backends = ["sqlite", "postgresql"] if choice == "both" else [choice]
+        metafunc.parametrize("db_backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this test session's own."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of this test session's own, migrated to head."""
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_url(
+    request: pytest.FixtureRequest, db_backend: str, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """An empty, migrated database for one test."""
+    if db_backend == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Redis]:
+    """A client on the session's Redis, emptied before each test."""
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def make_config(db_url: str, redis_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """The settings a test app runs with (a mapping: tests never set environment variables)."""
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "PROVIDER": "sandbox",
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SECRET_KEY": "test-secret",
+        "SANDBOX_URL": "http://127.0.0.1:9",  # nothing listens: tests that send start a sandbox
+        "SANDBOX_DB": str(tmp_path / "sandbox.db"),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def app_config(db_url: str, redis_client: Redis, redis_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The settings of the test app; a test may change them before asking for `app`."""
+    return make_config(db_url, redis_url, tmp_path)
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The app on a fresh database and an empty Redis."""
+    application = create_app(app_config)
+    yield application
+    application.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """An HTTP client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Runs the app's `flask` commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A database session inside an app context, as a job would have."""
+    with app.app_context():
+        yield get_session()
+
+
+class TwilioClient:
+    """Posts form requests signed exactly as Twilio signs them."""
+
+    def __init__(self, client: FlaskClient, token: str = AUTH_TOKEN) -> None:
+        self.client = client
+        self.validator = RequestValidator(token)
+
+    def post(self, path: str, params: dict[str, str], *, sign: bool = True) -> TestResponse:
+        """POST params to path, with Twilio's signature over PUBLIC_BASE_URL + path."""
+        headers = {}
+        if sign:
+            signature = self.validator.compute_signature(PUBLIC_BASE_URL + path, params)
+            headers["X-Twilio-Signature"] = signature
+        return self.client.post(path, data=params, headers=headers)
+
+
+@pytest.fixture
+def twilio(client: FlaskClient) -> TwilioClient:
+    """A client whose requests carry Twilio's signature."""
+    return TwilioClient(client)

@@ -1,0 +1,3 @@
+"""RQ jobs and their schedules."""
+
+from __future__ import annotations
