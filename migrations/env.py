@@ -22,12 +22,17 @@ def run_offline() -> None:
 
 def run_online() -> None:
     """Apply migrations over a connection."""
-    connectable = config.attributes.get("connection") or make_engine(url)
-    if hasattr(connectable, "connect"):
-        with connectable.connect() as connection:
+    given = config.attributes.get("connection")
+    if given is not None:
+        _run(given)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
             _run(connection)
-    else:
-        _run(connectable)
+    finally:
+        # Closing the last SQLite connection folds the WAL into the file, so a copy is whole.
+        engine.dispose()
 
 
 def _run(connection: object) -> None:

@@ -36,6 +36,8 @@ from models.message import (
     MessageStatus,
     PhoneChange,
     can_move,
+    close_conversation,
+    open_conversation,
 )
 from models.org import Organization, OrgKind, find_org, subtree_ids
 from models.phones import InvalidPhone, normalize_phone, try_normalize
@@ -90,9 +92,11 @@ __all__ = [
     "can_move",
     "change_phone",
     "change_status",
+    "close_conversation",
     "find_member_by_phone",
     "find_org",
     "normalize_phone",
+    "open_conversation",
     "open_help_request",
     "opt_in",
     "opt_out",

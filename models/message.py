@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 
@@ -117,3 +117,38 @@ class PhoneChange(Base):
     expires_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def open_conversation(
+    session: Session,
+    member_id: int,
+    *,
+    topic: str,
+    step: str,
+    data: dict[str, Any] | None = None,
+    now: datetime,
+    ttl_hours: int = 72,
+    existing: Conversation | None = None,
+) -> Conversation:
+    """Ask a member a question by SMS: digits alone will answer it until it expires.
+
+    A member has at most one open question; a new one replaces the old.
+    """
+    conversation = existing or session.scalar(
+        select(Conversation).where(Conversation.member_id == member_id)
+    )
+    if conversation is None:
+        conversation = Conversation(member_id=member_id)
+        session.add(conversation)
+    conversation.topic = topic
+    conversation.step = step
+    conversation.data = dict(data or {})
+    conversation.expires_at = now + timedelta(hours=ttl_hours)
+    conversation.updated_at = now
+    return conversation
+
+
+def close_conversation(session: Session, conversation: Conversation | None) -> None:
+    """The question is answered (or abandoned): forget it."""
+    if conversation is not None:
+        session.delete(conversation)

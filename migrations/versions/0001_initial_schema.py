@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 09:10:08.746812
+Create Date: 2026-11-26 09:10:46.273243
 """
 
 from __future__ import annotations

@@ -1,0 +1,360 @@
+"""What an inbound SMS means for a member, in the context of the question last asked.
+
+`handle_sms` turns a parsed command into domain operations and names the reply template.
+It never commits: the webhook commits once, then jobs go out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.keywords import Command, Kind, parse
+from models import (
+    Channel,
+    Conversation,
+    HelpCategory,
+    Lesson,
+    Member,
+    PhoneChange,
+    change_phone,
+    change_status,
+    close_conversation,
+    find_member_by_phone,
+    open_conversation,
+    open_help_request,
+    opt_in,
+    opt_out,
+    period_of,
+    record_report,
+    try_normalize,
+)
+from models.outbox import queue_sms
+from models.segments import count_segments
+from models.templates import render
+
+PHONE_CODE_TTL = timedelta(days=3)
+CATEGORY_NAMES = {
+    "zh_CN": {
+        HelpCategory.WAGES: "工资",
+        HelpCategory.HOUSING: "住房",
+        HelpCategory.SCHOOLING: "子女入学",
+        HelpCategory.JOBS: "就业",
+        HelpCategory.DISPUTE: "纠纷",
+        HelpCategory.DOCUMENTS: "证照",
+        HelpCategory.OTHER: "其他",
+    },
+    "en": {c: c.value for c in HelpCategory},
+}
+# A conversation's topic tells how to read a reply that carries no keyword.
+TOPIC_KEYWORD = {"status": "DT", "help": "QZ", "phone": "HH"}
+
+
+@dataclass
+class Reply:
+    """The reply to send back, and what the inbound message was understood as."""
+
+    template_key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    handled: bool = True
+    command: str = ""
+    outbox_ids: list[int] = field(default_factory=list)
+
+    def render(self, language: str | None) -> str:
+        """The reply text in the member's language."""
+        return render(self.template_key, language, **self.params)
+
+
+@dataclass
+class Context:
+    """Everything a handler needs about the sender and the moment."""
+
+    session: Session
+    member: Member
+    conversation: Conversation | None
+    now: datetime
+    ttl_hours: int
+    region: str
+
+    @property
+    def language(self) -> str:
+        """The member's language code."""
+        return self.member.language.value
+
+    @property
+    def period(self) -> str:
+        """The reporting period now, in the member's branch's time zone."""
+        return period_of(self.now, self.member.branch.timezone)
+
+    def ask(self, topic: str, step: str, **data: Any) -> None:
+        """Open (or move on) the member's SMS question."""
+        self.conversation = open_conversation(
+            self.session,
+            self.member.id,
+            topic=topic,
+            step=step,
+            data=data,
+            now=self.now,
+            ttl_hours=self.ttl_hours,
+            existing=self.conversation,
+        )
+
+    def close(self) -> None:
+        """Forget the open question."""
+        if self.conversation is not None:
+            close_conversation(self.session, self.conversation)
+            self.conversation = None
+
+
+def handle_unmatched(
+    session: Session, phone: str, command: Command, now: datetime
+) -> tuple[Reply, Member | None]:
+    """A number no member has: it may be confirming a phone change, else how to register."""
+    if command.kind is Kind.ANSWER and command.answer:
+        change = session.scalar(
+            select(PhoneChange)
+            .where(PhoneChange.new_phone == phone, PhoneChange.confirmed_at.is_(None))
+            .order_by(PhoneChange.created_at.desc())
+            .limit(1)
+        )
+        if change is not None:
+            if change.code != command.answer or change.expires_at < now:
+                return Reply("phone_code_wrong", handled=True, command="phone"), None
+            member = session.get(Member, change.member_id)
+            if member is not None and find_member_by_phone(session, phone) is None:
+                change_phone(session, member, phone, source="sms", at=now)
+                change.confirmed_at = now
+                return Reply("phone_changed", {"phone": phone}, command="phone"), member
+    return Reply("unmatched", handled=False, command="unmatched"), None
+
+
+def handle_sms(ctx: Context, command: Command) -> Reply:
+    """Carry out what a member's text asks for and choose the reply."""
+    conversation = ctx.conversation
+    if conversation is not None and conversation.expires_at < ctx.now:
+        ctx.close()
+        conversation = None
+    if command.kind in (Kind.ANSWER, Kind.UNKNOWN) and conversation is not None:
+        return _answer(ctx, conversation, command)
+    handler = _HANDLERS.get(command.kind)
+    if handler is None:  # UNKNOWN or EMPTY: the menu, kept for the branch to read
+        return Reply("menu", handled=False, command=command.kind.value)
+    return handler(ctx, command)
+
+
+def _report(ctx: Context, command: Command) -> Reply:
+    if command.studied is None:
+        ctx.ask("report", "studied")
+        return Reply(
+            "report_ask_studied", {"name": ctx.member.name, "month": _month(ctx)}, command="report"
+        )
+    return _record(ctx, command.studied, command.city, command.employer, final=True)
+
+
+def _record(
+    ctx: Context,
+    studied: bool | None,
+    city: str | None,
+    employer: str | None,
+    *,
+    final: bool,
+    same: bool | None = None,
+) -> Reply:
+    report = record_report(
+        ctx.session,
+        ctx.member,
+        period=ctx.period,
+        studied=studied,
+        channel=Channel.SMS,
+        city=city,
+        employer=employer,
+        same_city=same,
+        same_employer=same,
+        at=ctx.now,
+    )
+    if not final:
+        ctx.ask("report", "same", studied=studied)
+        return Reply(
+            "report_ask_same",
+            {"city": ctx.member.city or "", "employer": ctx.member.employer or ""},
+            command="report",
+        )
+    ctx.close()
+    return Reply(
+        "report_done",
+        {"name": ctx.member.name, "month": _month(ctx), "receipt": report.receipt},
+        command="report",
+    )
+
+
+def _month(ctx: Context) -> str:
+    month = int(ctx.period[5:])
+    return str(month) if ctx.language == "zh_CN" else ctx.period
+
+
+def _status(ctx: Context, command: Command) -> Reply:
+    city, employer = command.city, command.employer
+    if not city and not employer:
+        ctx.ask("status", "place")
+        return Reply("status_ask", command="status")
+    change_status(ctx.session, ctx.member, city=city, employer=employer, source="sms", at=ctx.now)
+    ctx.close()
+    return Reply(
+        "status_done",
+        {"city": ctx.member.city or "", "employer": ctx.member.employer or ""},
+        command="status",
+    )
+
+
+def _phone(ctx: Context, command: Command) -> Reply:
+    if not command.new_phone:
+        ctx.ask("phone", "number")
+        return Reply("phone_ask", command="phone")
+    shown = command.new_phone[:20]
+    new_phone = try_normalize(command.new_phone, ctx.region)
+    if new_phone is None:
+        ctx.ask("phone", "number")
+        return Reply("phone_invalid", {"phone": shown}, command="phone")
+    if new_phone == ctx.member.phone or find_member_by_phone(ctx.session, new_phone) is not None:
+        ctx.close()
+        return Reply("phone_taken", {"phone": new_phone}, command="phone")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    ctx.session.add(
+        PhoneChange(
+            member_id=ctx.member.id,
+            new_phone=new_phone,
+            code=code,
+            expires_at=ctx.now + PHONE_CODE_TTL,
+            created_at=ctx.now,
+        )
+    )
+    message = queue_sms(
+        ctx.session,
+        template_key="phone_code",
+        params={"code": code},
+        phone=new_phone,
+        member=None,
+        essential=True,
+        at=ctx.now,
+    )
+    ctx.close()
+    return Reply("phone_code_sent", {"phone": new_phone}, command="phone", outbox_ids=[message.id])
+
+
+def _help(ctx: Context, command: Command) -> Reply:
+    if command.category is None and not command.text:
+        ctx.ask("help", "category")
+        return Reply("help_ask_category", command="help")
+    category = command.category or HelpCategory.OTHER
+    request = open_help_request(
+        ctx.session,
+        ctx.member,
+        category=category,
+        text=command.text or "",
+        channel=Channel.SMS.value,
+        at=ctx.now,
+    )
+    ctx.close()
+    names = CATEGORY_NAMES.get(ctx.language, CATEGORY_NAMES["zh_CN"])
+    return Reply(
+        "help_done", {"category": names[category], "ref": f"QZ{request.id}"}, command="help"
+    )
+
+
+def _lessons(ctx: Context, command: Command) -> Reply:
+    if command.lesson_no is None:
+        return _lesson_list(ctx)
+    lesson = ctx.session.get(Lesson, command.lesson_no)
+    if lesson is None:
+        return Reply("lesson_unknown", {"number": command.lesson_no}, command="lessons")
+    from models.voice import request_callback
+
+    callback = request_callback(
+        ctx.session, ctx.member, lesson_id=lesson.id, reason="lesson", now=ctx.now
+    )
+    if callback is None:
+        return Reply("callback_limit", command="lessons")
+    return Reply("lesson_callback", {"number": lesson.id}, command="lessons")
+
+
+def _lesson_list(ctx: Context) -> Reply:
+    lessons = ctx.session.scalars(select(Lesson).order_by(Lesson.id.desc()).limit(4)).all()
+    if not lessons:
+        return Reply("lessons_none", command="lessons")
+    items: list[str] = []
+    for lesson in lessons:
+        candidate = [*items, f"{lesson.id}.{lesson.title[:10]}"]
+        text = render("lessons_list", ctx.language, items=" ".join(candidate))
+        if items and count_segments(text).segments > 1:
+            break
+        items = candidate
+    # A single long title is cut until the reply fits one segment.
+    while len(items) == 1 and len(items[0]) > 4:
+        text = render("lessons_list", ctx.language, items=items[0])
+        if count_segments(text).segments == 1:
+            break
+        items = [items[0][:-1]]
+    return Reply("lessons_list", {"items": " ".join(items)}, command="lessons")
+
+
+def _opt_out(ctx: Context, command: Command) -> Reply:
+    opt_out(ctx.session, ctx.member, at=ctx.now)
+    ctx.close()
+    return Reply("opted_out", command="opt_out")
+
+
+def _opt_in(ctx: Context, command: Command) -> Reply:
+    opt_in(ctx.session, ctx.member)
+    return Reply("opted_in", command="opt_in")
+
+
+def _menu(ctx: Context, command: Command) -> Reply:
+    return Reply("menu", command="menu")
+
+
+def _stray_answer(ctx: Context, command: Command) -> Reply:
+    return Reply("answer_no_question", handled=False, command="answer")
+
+
+def _answer(ctx: Context, conversation: Conversation, command: Command) -> Reply:
+    """Digits or free text answering the open question."""
+    topic, step = conversation.topic, conversation.step
+    if topic == "report" and step == "studied":
+        if command.answer in ("1", "2"):
+            return _record(ctx, command.answer == "1", None, None, final=False)
+        again = parse("HB " + command.normalized)
+        if again.studied is not None:
+            return _record(ctx, again.studied, again.city, again.employer, final=True)
+        return Reply("answer_invalid", handled=False, command="report")
+    if topic == "report" and step == "same":
+        studied = conversation.data.get("studied")
+        if command.answer == "1":
+            return _record(ctx, studied, None, None, final=True, same=True)
+        place = parse("DT " + command.normalized)
+        if place.city or place.employer:
+            return _record(ctx, studied, place.city, place.employer, final=True)
+        return Reply("answer_invalid", handled=False, command="report")
+    keyword = TOPIC_KEYWORD.get(topic)
+    if keyword is not None:
+        # The open question is reused or closed by the command's own handler.
+        return handle_sms(ctx, parse(f"{keyword} {command.normalized}"))
+    ctx.close()
+    return Reply("menu", handled=False, command="answer")
+
+
+_HANDLERS = {
+    Kind.REPORT: _report,
+    Kind.STATUS: _status,
+    Kind.PHONE: _phone,
+    Kind.HELP: _help,
+    Kind.LESSONS: _lessons,
+    Kind.OPT_OUT: _opt_out,
+    Kind.OPT_IN: _opt_in,
+    Kind.MENU: _menu,
+    Kind.ANSWER: _stray_answer,
+}

@@ -1,0 +1,303 @@
+"""`flask demo`: a demo township with branches, members, logins and six months of activity."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.db import get_session
+from models import (
+    Call,
+    CallStatus,
+    Channel,
+    ContactKind,
+    ContactLog,
+    Direction,
+    HelpCategory,
+    Lesson,
+    LessonCategory,
+    Member,
+    MembershipStatus,
+    Message,
+    MessageStatus,
+    Organization,
+    OrgKind,
+    Recording,
+    RecordingKind,
+    Role,
+    User,
+    open_help_request,
+    period_of,
+    record_report,
+)
+from models.user import set_password
+
+DEMO_PASSWORD = "demo1234"
+TOWNSHIP = "青山镇党委"
+BRANCHES = ("东村党支部", "西村党支部", "南村党支部")
+HOSTS = (
+    ("广州白云区流动党员党支部", "migrant_branch", "广州"),
+    ("深圳宝安电子行业联合党支部", "joint_industry", "深圳"),
+    ("东莞长安镇社区党委", "community", "东莞"),
+)
+# username, role, organisation, display name
+LOGINS = (
+    ("township", Role.TOWNSHIP, TOWNSHIP, "镇远程办"),
+    ("dongcun", Role.BRANCH, "东村党支部", "东村支书"),
+    ("xicun", Role.BRANCH, "西村党支部", "西村支书"),
+    ("nancun", Role.BRANCH, "南村党支部", "南村支书"),
+    ("liaison", Role.LIAISON, "东村党支部", "东村联络员李红"),
+    ("host", Role.HOST, HOSTS[0][0], "白云区流动党支部"),
+)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = (
+    "建国",
+    "秀英",
+    "志强",
+    "桂兰",
+    "海燕",
+    "国华",
+    "小龙",
+    "春梅",
+    "德明",
+    "丽娟",
+    "永红",
+    "文斌",
+)
+JOBS = (
+    ("广州", "广东", "电子厂", "制造业", "普工"),
+    ("深圳", "广东", "富士康", "制造业", "技术员"),
+    ("东莞", "广东", "鞋厂", "制造业", "质检员"),
+    ("杭州", "浙江", "快递公司", "物流", "快递员"),
+    ("上海", "上海", "建筑公司", "建筑业", "钢筋工"),
+    ("北京", "北京", "家政公司", "服务业", "保洁员"),
+    ("苏州", "江苏", "纺织厂", "制造业", "挡车工"),
+    ("宁波", "浙江", "港口物流", "物流", "叉车司机"),
+)
+LESSONS = (
+    ("农民工工资支付条例解读", LessonCategory.POLICY),
+    ("外出务工劳动合同要点", LessonCategory.POLICY),
+    ("设施蔬菜种植技术", LessonCategory.SKILLS),
+    ("返乡创业典型经验", LessonCategory.EXPERIENCE),
+    ("2026年用工市场信息", LessonCategory.MARKET),
+    ("冬季防病知识", LessonCategory.SCIENCE),
+)
+
+
+@click.group(
+    "demo",
+    cls=AppGroup,
+    invoke_without_command=True,
+    help="Load the demo township (no subcommand), or print its logins.",
+)
+@click.option("--if-empty", is_flag=True, help="Only when the database has no organisations.")
+@click.pass_context
+def demo_cli(ctx: click.Context, if_empty: bool) -> None:
+    """Load the demo data when no subcommand is given."""
+    if ctx.invoked_subcommand is None:
+        _load(if_empty)
+
+
+def is_empty(session: Session) -> bool:
+    """Whether the database has no organisations yet."""
+    return not session.scalar(select(func.count()).select_from(Organization))
+
+
+def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> int:
+    """Write the demo township; returns the number of members."""
+    rng = random.Random(seed)
+    now = now or datetime.now(UTC)
+    township = Organization(name=TOWNSHIP, kind=OrgKind.TOWNSHIP, timezone="Asia/Shanghai")
+    session.add(township)
+    session.flush()
+    branches = []
+    for name in BRANCHES:
+        branch = Organization(name=name, kind=OrgKind.BRANCH, parent_id=township.id)
+        session.add(branch)
+        branches.append(branch)
+    hosts = []
+    for name, host_kind, city in HOSTS:
+        host = Organization(
+            name=name, kind=OrgKind.HOST, host_kind=host_kind, city=city, parent_id=township.id
+        )
+        session.add(host)
+        hosts.append(host)
+    session.flush()
+    orgs = {o.name: o for o in (township, *branches, *hosts)}
+    users = {}
+    for username, role, org_name, display in LOGINS:
+        user = User(username=username, role=role, org_id=orgs[org_name].id, display_name=display)
+        set_password(user, DEMO_PASSWORD)
+        session.add(user)
+        users[username] = user
+    session.flush()
+
+    lessons = []
+    for index, (title, category) in enumerate(LESSONS):
+        lesson = Lesson(
+            org_id=township.id,
+            title=title,
+            category=category,
+            transcript=f"{title}。本课时长约五分钟。",
+            duration=300,
+            created_at=now - timedelta(days=30 * (len(LESSONS) - index)),
+        )
+        session.add(lesson)
+        lessons.append(lesson)
+
+    members = []
+    for number in range(1, 61):
+        branch = branches[(number - 1) % 3]
+        city, province, employer, industry, occupation = JOBS[rng.randrange(len(JOBS))]
+        host_org = next((h for h in hosts if h.city == city), None)
+        member = Member(
+            name=SURNAMES[number % len(SURNAMES)] + GIVEN[number % len(GIVEN)],
+            phone=f"+86138{number:08d}",
+            branch_id=branch.id,
+            host_org_id=host_org.id if host_org else None,
+            status=MembershipStatus.PROBATIONARY if number % 9 == 0 else MembershipStatus.FULL,
+            sex="女" if number % 3 == 0 else "男",
+            birth_year=1965 + rng.randrange(35),
+            education=rng.choice(("初中", "高中", "中专", "大专")),
+            occupation=occupation,
+            industry=industry,
+            employer=employer,
+            city=city,
+            province=province,
+            departure_date=date(2015 + rng.randrange(10), rng.randrange(1, 13), 1),
+            reason=rng.choice(("务工", "经商", "随子女")),
+            card_no=f"LD{2024000 + number}",
+            liaison_id=users["liaison"].id if branch.name == "东村党支部" else None,
+            created_at=now - timedelta(days=200),
+        )
+        session.add(member)
+        members.append(member)
+    session.flush()
+
+    periods = [(now.replace(day=15) - timedelta(days=30 * k)) for k in range(6, 0, -1)]
+    for member in members:
+        diligence = rng.random()
+        for at in periods:
+            if rng.random() < 0.35 + diligence * 0.6:
+                channel = Channel.SMS if rng.random() < 0.7 else Channel.IVR
+                record_report(
+                    session,
+                    member,
+                    period=period_of(at),
+                    studied=rng.random() < 0.8,
+                    channel=channel,
+                    at=at,
+                )
+                if channel is Channel.SMS:
+                    session.add(
+                        Message(
+                            direction=Direction.IN,
+                            member_id=member.id,
+                            phone=member.phone,
+                            body="HB 1",
+                            status=MessageStatus.RECEIVED,
+                            command="report",
+                            handled=True,
+                            created_at=at,
+                        )
+                    )
+                else:
+                    session.add(
+                        Call(
+                            direction="inbound",
+                            member_id=member.id,
+                            phone=member.phone,
+                            flow="report",
+                            status=CallStatus.COMPLETED,
+                            duration=60 + rng.randrange(120),
+                            created_at=at,
+                            ended_at=at + timedelta(minutes=2),
+                        )
+                    )
+    texts = (
+        (HelpCategory.WAGES, "老板拖欠工资三个月了"),
+        (HelpCategory.SCHOOLING, "孩子在深圳上学需要什么手续"),
+        (HelpCategory.HOUSING, "宿舍要拆了，想问租房补贴"),
+        (HelpCategory.JOBS, "厂里裁员，想找新工作"),
+        (HelpCategory.DOCUMENTS, "居住证过期了怎么办"),
+    )
+    for index, (help_category, text) in enumerate(texts):
+        member = members[index * 7]
+        open_help_request(
+            session,
+            member,
+            category=help_category,
+            text=text,
+            channel="sms",
+            at=now - timedelta(days=3 + index * 5),
+        )
+    session.add(
+        Message(
+            direction=Direction.IN,
+            member_id=None,
+            phone="+8613999990000",
+            body="我是东村的王大力，换了新号码",
+            status=MessageStatus.RECEIVED,
+            command="unknown",
+            created_at=now - timedelta(days=2),
+        )
+    )
+    recording_call = Call(
+        direction="inbound",
+        member_id=members[1].id,
+        phone=members[1].phone,
+        flow="message",
+        status=CallStatus.COMPLETED,
+        duration=45,
+        created_at=now - timedelta(days=1),
+    )
+    session.add(recording_call)
+    session.flush()
+    session.add(
+        Recording(
+            call_id=recording_call.id,
+            member_id=members[1].id,
+            phone=members[1].phone,
+            kind=RecordingKind.MESSAGE,
+            url=current_app.config["SANDBOX_URL"] + "/_sandbox/recordings/demo.wav",
+            duration=12,
+            created_at=now - timedelta(days=1),
+        )
+    )
+    for member in members[:9]:
+        session.add(
+            ContactLog(
+                member_id=member.id,
+                user_id=users["liaison"].id,
+                kind=ContactKind.MONTHLY_CONTACT,
+                period=period_of(now),
+                contact_date=now.date(),
+                note="电话联系，工作稳定",
+            )
+        )
+    return len(members)
+
+
+def _load(if_empty: bool) -> None:
+    session = get_session()
+    if not is_empty(session):
+        if if_empty:
+            click.echo("database not empty: demo data not loaded")
+            return
+        raise click.ClickException("database not empty: demo data only goes into an empty one")
+    count = load_demo(session)
+    session.commit()
+    click.echo(f"demo loaded: {TOWNSHIP}, {len(BRANCHES)} branches, {count} members")
+
+
+@demo_cli.command("logins")
+def logins_command() -> None:
+    """Print the demo logins, one per role."""
+    for username, role, org_name, _display in LOGINS:
+        click.echo(f"  {role.value:<9} {username:<9} / {DEMO_PASSWORD}   ({org_name})")

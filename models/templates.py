@@ -1,0 +1,166 @@
+"""Every text the system sends a member, as named templates per language.
+
+A template provider (domestic SMS) needs the key and parameters, not the rendered body,
+so outbound rows keep both. Texts are written to fit one SMS segment when filled.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_LANGUAGE = "zh_CN"
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    # Replies to inbound SMS.
+    "menu": {
+        "zh_CN": "回复:HB 1学了/2没学 汇报;DT 城市 动态;QZ 1-7 求助;XX 学习;HH 换号;TD 退订",
+        "en": "Reply: HB 1/2 report, DT city update, QZ 1-7 help, XX lessons, HH new phone, STOP opt out",
+    },
+    "unmatched": {
+        "zh_CN": "您的号码未登记。请联系村党支部登记手机号后再发送。",
+        "en": "This number is not registered. Ask your village branch to register it.",
+    },
+    "not_understood": {
+        "zh_CN": "未能识别,已转支部。回复?查看菜单。",
+        "en": "Not understood; passed to your branch. Reply ? for the menu.",
+    },
+    "report_ask_studied": {
+        "zh_CN": "{name}您好,{month}月汇报:本月参加学习了吗?回复1学了,2没学",
+        "en": "{name}, report for {month}: did you study this month? Reply 1 yes, 2 no",
+    },
+    "report_ask_same": {
+        "zh_CN": "还在{city}{employer}吗?回复1是;变了请回复新城市和单位",
+        "en": "Still in {city} at {employer}? Reply 1 yes, or the new city and employer",
+    },
+    "report_done": {
+        "zh_CN": "{name},{month}月汇报已收到,回执{receipt}。谢谢!",
+        "en": "{name}, your {month} report is received, receipt {receipt}. Thanks!",
+    },
+    "status_done": {
+        "zh_CN": "已更新:{city} {employer}。谢谢告知支部!",
+        "en": "Updated: {city} {employer}. Thank you for telling the branch!",
+    },
+    "status_ask": {
+        "zh_CN": "请回复新的城市和单位,如:DT 深圳 电子厂",
+        "en": "Reply with the new city and employer, e.g. MOVE Shenzhen factory",
+    },
+    "help_ask_category": {
+        "zh_CN": "求助类别:1工资2住房3子女入学4就业5纠纷6证照7其他。回复数字和情况",
+        "en": "Help: 1 wages 2 housing 3 school 4 jobs 5 dispute 6 papers 7 other. Reply digit+details",
+    },
+    "help_done": {
+        "zh_CN": "求助已收到({category}),编号{ref},支部会尽快联系您。",
+        "en": "Help request received ({category}), ref {ref}. The branch will contact you.",
+    },
+    "lessons_list": {
+        "zh_CN": "最新课程:{items}。回复XX加编号,我们给您回电播放",
+        "en": "New lessons: {items}. Reply LESSON + number and we call you to play it",
+    },
+    "lessons_none": {
+        "zh_CN": "暂无课程。有新课程时会通知您。",
+        "en": "No lessons yet. We will tell you when there are.",
+    },
+    "lesson_callback": {
+        "zh_CN": "已登记:将回电为您播放第{number}课,请留意来电。",
+        "en": "Noted: we will call you back to play lesson {number}.",
+    },
+    "lesson_unknown": {
+        "zh_CN": "没有第{number}课。回复XX查看课程列表。",
+        "en": "There is no lesson {number}. Reply LESSON for the list.",
+    },
+    "callback_limit": {
+        "zh_CN": "今天的回电次数已用完,请明天再试。",
+        "en": "No more callbacks today; please try again tomorrow.",
+    },
+    "phone_ask": {
+        "zh_CN": "请回复:HH 新手机号,如 HH 13912345678",
+        "en": "Reply NEWPHONE and the new number, e.g. NEWPHONE 13912345678",
+    },
+    "phone_invalid": {
+        "zh_CN": "号码{phone}无效,请检查后重发:HH 新手机号",
+        "en": "{phone} is not a valid number. Send NEWPHONE and the number again",
+    },
+    "phone_taken": {
+        "zh_CN": "号码{phone}已被登记,请联系支部。",
+        "en": "{phone} is already registered; please contact your branch.",
+    },
+    "phone_code_sent": {
+        "zh_CN": "验证码已发到{phone},请用新手机回复该验证码完成换号。",
+        "en": "A code was sent to {phone}. Text it back from the new phone to finish.",
+    },
+    "phone_code": {
+        "zh_CN": "【流动党员】验证码{code},请用本机回复此码完成换号,3天内有效。",
+        "en": "Your code is {code}. Text it back from this phone within 3 days to switch.",
+    },
+    "phone_changed": {
+        "zh_CN": "换号成功!今后请用本号码{phone}联系支部。",
+        "en": "Done! Please use this number {phone} from now on.",
+    },
+    "phone_code_wrong": {
+        "zh_CN": "验证码不对或已过期,请在旧手机重发:HH 新手机号",
+        "en": "Wrong or expired code. Send NEWPHONE again from the old phone",
+    },
+    "opted_out": {
+        "zh_CN": "已退订,不再发送通知。回复DY可恢复。",
+        "en": "You are unsubscribed. Reply START to subscribe again.",
+    },
+    "opted_in": {
+        "zh_CN": "已恢复订阅,欢迎回来!回复?查看菜单。",
+        "en": "Subscribed again, welcome back! Reply ? for the menu.",
+    },
+    "answer_no_question": {
+        "zh_CN": "没有待回答的问题。回复?查看菜单。",
+        "en": "There is no open question. Reply ? for the menu.",
+    },
+    "answer_invalid": {
+        "zh_CN": "请回复1或2。回复?查看菜单。",
+        "en": "Please reply 1 or 2. Reply ? for the menu.",
+    },
+    # Sent by workers and the admin.
+    "reminder": {
+        "zh_CN": "{name}您好,请汇报{month}月情况:本月学习了吗?回复1学了,2没学",
+        "en": "{name}, please report for {month}: did you study? Reply 1 yes, 2 no",
+    },
+    "reminder_second": {
+        "zh_CN": "{name},{month}月汇报还没收到,回复1学了或2没学即可",
+        "en": "{name}, we still need your {month} report: reply 1 studied or 2 not",
+    },
+    "lesson_missed": {
+        "zh_CN": "未能接通课程电话。拨打{number}按2可收听《{title}》",
+        "en": "We could not reach you. Call {number} and press 2 to hear {title}",
+    },
+    "help_resolved": {
+        "zh_CN": "您的求助{ref}已办结:{note}",
+        "en": "Your help request {ref} is resolved: {note}",
+    },
+    "broadcast": {"zh_CN": "{text}", "en": "{text}"},
+}
+
+_FORMATTER = string.Formatter()
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(key: str, language: str | None = None, **params: Any) -> str:
+    """The template's text in the member's language (zh_CN if none), filled with params."""
+    texts = TEMPLATES[key]
+    text = texts.get(language or DEFAULT_LANGUAGE) or texts[DEFAULT_LANGUAGE]
+    return _FORMATTER.vformat(text, (), _Blank(params))
+
+
+def placeholders(key: str) -> set[str]:
+    """The parameter names a template uses."""
+    names: set[str] = set()
+    for text in TEMPLATES[key].values():
+        names.update(f for _, f, _, _ in _FORMATTER.parse(text) if f)
+    return names
+
+
+def languages(mapping: Mapping[str, str]) -> list[str]:
+    """The languages a template is written in."""
+    return list(mapping)
