@@ -1,0 +1,33 @@
+"""Run the sandbox without the main app: `python -m gateway.sandbox --port 5055 ...`."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.sandbox.app import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until stopped."""
+    parser = argparse.ArgumentParser(prog="python -m gateway.sandbox", description=__doc__)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--db", required=True, help="path of the sandbox's SQLite file")
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--account-sid", default=None, help="accept only this account")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    args = parser.parse_args(argv)
+    serve(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        auth_token=args.auth_token,
+        account_sid=args.account_sid,
+        workers=args.workers,
+        threads=args.threads,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""The sandbox's own SQLite store: messages, calls, fault rules and callback attempts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gateway.sandbox.faults import Fault
+
+# Plain INTEGER PRIMARY KEYs: rowid order is creation order, and AUTOINCREMENT would cost one
+# more write per insert.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    sid TEXT NOT NULL UNIQUE,
+    account_sid TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    from_number TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error_code INTEGER,
+    num_segments INTEGER NOT NULL,
+    status_callback TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_to ON messages (to_number, created_at);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    sid TEXT NOT NULL UNIQUE,
+    account_sid TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    from_number TEXT NOT NULL,
+    url TEXT,
+    twiml_param TEXT,
+    status_callback TEXT,
+    status_callback_events TEXT NOT NULL,
+    machine_detection TEXT,
+    status TEXT NOT NULL,
+    answered_by TEXT,
+    duration INTEGER,
+    twiml TEXT,
+    url_status INTEGER,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_to ON calls (to_number, created_at);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    remaining INTEGER
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY,
+    resource_sid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    params TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    http_status INTEGER,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_sid ON callbacks (resource_sid);
+"""
+
+_MESSAGE_COLUMNS = (
+    "sid",
+    "account_sid",
+    "to_number",
+    "from_number",
+    "body",
+    "status",
+    "error_code",
+    "num_segments",
+    "status_callback",
+    "created_at",
+    "updated_at",
+)
+_CALL_COLUMNS = (
+    "sid",
+    "account_sid",
+    "to_number",
+    "from_number",
+    "url",
+    "twiml_param",
+    "status_callback",
+    "status_callback_events",
+    "machine_detection",
+    "status",
+    "answered_by",
+    "duration",
+    "twiml",
+    "url_status",
+    "created_at",
+    "updated_at",
+)
+_CALL_UPDATABLE = {"status", "answered_by", "duration", "twiml", "url_status", "updated_at"}
+
+
+class SandboxStore:
+    """SQLite in WAL mode with one connection per thread (and per process, after a fork)."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._local = threading.local()
+
+    def init_schema(self) -> None:
+        """Create the file, switch it to WAL and create the tables if they are missing."""
+        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit: every statement here is one small transaction of its own.
+        conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        # NORMAL is safe in WAL mode and avoids an fsync on every send.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection; a forked worker never reuses its parent's."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn = self._connect()
+            local.pid = os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
+
+    # Messages
+
+    def insert_message(self, row: dict[str, Any]) -> None:
+        """Record a message the API accepted."""
+        _insert(self.conn, "messages", _MESSAGE_COLUMNS, row)
+
+    def get_message(self, sid: str) -> dict[str, Any] | None:
+        """One message by its sid."""
+        found = self.conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+        return None if found is None else dict(found)
+
+    def find_messages(
+        self,
+        *,
+        account_sid: str,
+        to: str | None = None,
+        from_: str | None = None,
+        created_from: float | None = None,
+        created_until: float | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Messages of an account matching the filters that are given."""
+        where = ["account_sid = ?"]
+        args: list[Any] = [account_sid]
+        for clause, value in (
+            ("to_number = ?", to),
+            ("from_number = ?", from_),
+            ("created_at >= ?", created_from),
+            ("created_at < ?", created_until),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        order = "DESC" if newest_first else "ASC"
+        sql = (
+            f"SELECT * FROM messages WHERE {' AND '.join(where)} "
+            f"ORDER BY id {order} LIMIT ? OFFSET ?"
+        )
+        return [dict(row) for row in self.conn.execute(sql, (*args, limit, offset))]
+
+    def update_message(self, sid: str, status: str, error_code: int | None, now: float) -> None:
+        """Move a message to a new status, as its delivery progresses."""
+        self.conn.execute(
+            "UPDATE messages SET status = ?, error_code = ?, updated_at = ? WHERE sid = ?",
+            (status, error_code, now, sid),
+        )
+
+    def outbox(self, table: str, to: str | None) -> list[dict[str, Any]]:
+        """Every message or call (optionally to one number) in the order they were created."""
+        if table not in ("messages", "calls"):
+            raise ValueError(table)
+        if to is None:
+            rows = self.conn.execute(f"SELECT * FROM {table} ORDER BY id")
+        else:
+            rows = self.conn.execute(
+                f"SELECT * FROM {table} WHERE to_number = ? ORDER BY id", (to,)
+            )
+        return [dict(row) for row in rows]
+
+    def clear(self, table: str) -> int:
+        """Delete every message, call or callback record; return how many went."""
+        if table not in ("messages", "calls", "callbacks"):
+            raise ValueError(table)
+        return self.conn.execute(f"DELETE FROM {table}").rowcount
+
+    def counts(self) -> dict[str, int]:
+        """How many messages and calls the sandbox holds."""
+        row = self.conn.execute(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM calls)"
+        ).fetchone()
+        return {"messages": int(row[0]), "calls": int(row[1])}
+
+    # Calls
+
+    def insert_call(self, row: dict[str, Any]) -> None:
+        """Record a call the API accepted."""
+        _insert(self.conn, "calls", _CALL_COLUMNS, row)
+
+    def get_call(self, sid: str) -> dict[str, Any] | None:
+        """One call by its sid."""
+        found = self.conn.execute("SELECT * FROM calls WHERE sid = ?", (sid,)).fetchone()
+        return None if found is None else dict(found)
+
+    def update_call(self, sid: str, **fields: Any) -> None:
+        """Change some of a call's fields as the call progresses."""
+        unknown = set(fields) - _CALL_UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {unknown}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.conn.execute(f"UPDATE calls SET {assignments} WHERE sid = ?", (*fields.values(), sid))
+
+    # Faults
+
+    def add_fault(self, rule: dict[str, Any]) -> int:
+        """Store a checked rule; return its id."""
+        cursor = self.conn.execute(
+            "INSERT INTO faults (rule, remaining) VALUES (?, ?)",
+            (json.dumps(rule), rule.get("count")),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def active_faults(self) -> list[Fault]:
+        """Rules that still apply, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, rule, remaining FROM faults "
+            "WHERE remaining IS NULL OR remaining > 0 ORDER BY id"
+        )
+        return [_fault(row[0], row[1], row[2]) for row in rows]
+
+    def consume(self, fault: Fault) -> bool:
+        """Use a rule once; False when another request used up its last count first."""
+        if fault.remaining is None:
+            return True
+        # One conditional update, so two workers never both take the last count.
+        cursor = self.conn.execute(
+            "UPDATE faults SET remaining = remaining - 1 WHERE id = ? AND remaining > 0",
+            (fault.id,),
+        )
+        return cursor.rowcount == 1
+
+    def list_faults(self) -> list[dict[str, Any]]:
+        """Every rule with its remaining count."""
+        rows = self.conn.execute("SELECT id, rule, remaining FROM faults ORDER BY id")
+        return [{"id": row[0], "rule": json.loads(row[1]), "remaining": row[2]} for row in rows]
+
+    def clear_faults(self) -> int:
+        """Drop every rule; return how many went."""
+        return self.conn.execute("DELETE FROM faults").rowcount
+
+    # Callbacks
+
+    def record_callback(self, row: dict[str, Any]) -> None:
+        """Record how one callback ended: delivered, or dropped after its attempts."""
+        row = {**row, "params": json.dumps(row["params"], ensure_ascii=False)}
+        _insert(
+            self.conn,
+            "callbacks",
+            (
+                "resource_sid",
+                "kind",
+                "url",
+                "params",
+                "outcome",
+                "http_status",
+                "attempts",
+                "error",
+                "created_at",
+            ),
+            row,
+        )
+
+    def list_callbacks(self, resource_sid: str | None) -> list[dict[str, Any]]:
+        """Callback attempts, for one resource or all, in the order they ended."""
+        if resource_sid is None:
+            rows = self.conn.execute("SELECT * FROM callbacks ORDER BY id")
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM callbacks WHERE resource_sid = ? ORDER BY id", (resource_sid,)
+            )
+        result = []
+        for row in rows:
+            item = dict(row)
+            item["params"] = json.loads(item["params"])
+            result.append(item)
+        return result
+
+
+@lru_cache(maxsize=256)
+def _fault(fault_id: int, rule: str, remaining: int | None) -> Fault:
+    # Every create reads the rules; parsing each one once keeps that read cheap.
+    return Fault.from_rule(fault_id, json.loads(rule), remaining)
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, columns: Iterable[str], row: dict[str, Any]
+) -> None:
+    names = tuple(columns)
+    placeholders = ", ".join("?" for _ in names)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})",
+        tuple(row.get(name) for name in names),
+    )
+
+
+__all__ = ["SandboxStore"]
