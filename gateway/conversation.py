@@ -37,6 +37,7 @@ from models import (
 from models.outbox import queue_sms
 from models.segments import count_segments
 from models.templates import render
+from models.voice import request_callback
 
 PHONE_CODE_TTL = timedelta(days=3)
 CATEGORY_NAMES = {
@@ -64,6 +65,7 @@ class Reply:
     handled: bool = True
     command: str = ""
     outbox_ids: list[int] = field(default_factory=list)
+    callback_ids: list[int] = field(default_factory=list)
 
     def render(self, language: str | None) -> str:
         """The reply text in the member's language."""
@@ -80,6 +82,7 @@ class Context:
     now: datetime
     ttl_hours: int
     region: str
+    callbacks_per_day: int = 2
 
     @property
     def language(self) -> str:
@@ -272,14 +275,19 @@ def _lessons(ctx: Context, command: Command) -> Reply:
     lesson = ctx.session.get(Lesson, command.lesson_no)
     if lesson is None:
         return Reply("lesson_unknown", {"number": command.lesson_no}, command="lessons")
-    from models.voice import request_callback
-
     callback = request_callback(
-        ctx.session, ctx.member, lesson_id=lesson.id, reason="lesson", now=ctx.now
+        ctx.session,
+        ctx.member,
+        lesson_id=lesson.id,
+        reason="lesson",
+        now=ctx.now,
+        per_day=ctx.callbacks_per_day,
     )
     if callback is None:
         return Reply("callback_limit", command="lessons")
-    return Reply("lesson_callback", {"number": lesson.id}, command="lessons")
+    return Reply(
+        "lesson_callback", {"number": lesson.id}, command="lessons", callback_ids=[callback.id]
+    )
 
 
 def _lesson_list(ctx: Context) -> Reply:

@@ -1,3 +1,54 @@
 """Voice menus: one module per flow; each step is a pure function of (state, input)."""
 
 from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ivr_flows import help as help_flow
+from ivr_flows import lessons, menu, message, outbound, report, status, unknown
+from ivr_flows.engine import (
+    CallContext,
+    Effect,
+    Input,
+    Step,
+    StepResult,
+    main_menu,
+    prompt,
+)
+
+# The flows a caller who is not a registered member may be in.
+OPEN_FLOWS = frozenset({"unknown", "outbound"})
+
+FLOWS: Mapping[str, Mapping[str, Step]] = {
+    module.NAME: module.STEPS
+    for module in (menu, report, lessons, status, help_flow, message, unknown, outbound)
+}
+
+
+def run_step(
+    flow: str, step: str, state: Mapping[str, Any], given: Input, ctx: CallContext
+) -> StepResult:
+    """Run one step on a copy of the call state; an unknown flow or step starts over, and so
+    does a caller who is not a member anywhere but the unknown-caller flow."""
+    working = copy.deepcopy(dict(state))
+    handler = FLOWS.get(flow, {}).get(step)
+    if handler is None or (not ctx.known and flow not in OPEN_FLOWS):
+        return recover(working, given, ctx)
+    return handler(working, given, ctx)
+
+
+def recover(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    """Start again after a request we cannot place: the main menu, or the unknown-caller flow."""
+    if not ctx.known:
+        return unknown.start(state, given, ctx)
+    return main_menu(ctx, {**state, "tries": 0}, before=(prompt("sorry"),))
+
+
+def on_hangup(state: Mapping[str, Any], at: float) -> list[Effect]:
+    """Effects owed when a call ends mid-flow (a lesson that was playing)."""
+    return lessons.on_hangup(dict(state), at)
+
+
+__all__ = ["FLOWS", "on_hangup", "recover", "run_step"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 
@@ -74,6 +74,9 @@ class RecordingKind(enum.StrEnum):
     HELP = "help"
     MESSAGE = "message"  # a message for the branch
     UNKNOWN_CALLER = "unknown_caller"
+    # A keypad cannot spell a city or an employer: the member says it, the branch writes it down.
+    NEW_CITY = "new_city"
+    NEW_EMPLOYER = "new_employer"
 
 
 class Recording(Base):
@@ -96,6 +99,15 @@ class Recording(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CallbackStatus(enum.StrEnum):
+    """Where a requested callback is: waiting for the window, being placed, placed, or given up."""
+
+    PENDING = "pending"
+    CALLING = "calling"  # a job claimed it and is asking the provider to call
+    PLACED = "placed"
+    FAILED = "failed"
+
+
 class CallbackRequest(Base):
     """A member asked to be called back: a missed call, or `XX 3` for lesson 3."""
 
@@ -106,7 +118,19 @@ class CallbackRequest(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
     reason: Mapped[str] = mapped_column(String(24))  # missed_call, lesson
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=CallbackStatus.PENDING.value, index=True
+    )
     scheduled_for: Mapped[datetime | None]
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def mark_recordings_handled(session: Session, recordings: list[Recording]) -> int:
+    """The branch has listened to and dealt with these recordings; returns how many changed."""
+    changed = 0
+    for recording in recordings:
+        if not recording.handled:
+            recording.handled = True
+            changed += 1
+    return changed

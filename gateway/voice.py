@@ -1,0 +1,404 @@
+"""The voice webhooks: the hotline menu, its steps, outbound calls, call status and missed calls.
+
+Each handler parses Twilio's form, finds the call by CallSid, runs one pure step from
+`ivr_flows`, carries out the step's effects through `models`, commits once and answers TwiML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
+
+import ivr_flows
+from gateway.db import get_session
+from gateway.twiml import twilio_signed, twiml
+from ivr_flows.engine import (
+    CallContext,
+    CreditListen,
+    Effect,
+    Input,
+    LessonInfo,
+    MarkForRetry,
+    OpenHelp,
+    Recorded,
+    RecordReport,
+    StoreRecording,
+    goodbye,
+)
+from models import (
+    Call,
+    CallStatus,
+    Channel,
+    Lesson,
+    LessonCategory,
+    Member,
+    open_help_request,
+    try_normalize,
+    utcnow,
+)
+from models import voice as calls
+from models.call import CALL_FINAL
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+# Outbound calls that ended without anyone answering are tried again later.
+UNANSWERED = frozenset({CallStatus.BUSY, CallStatus.NO_ANSWER, CallStatus.FAILED})
+
+
+def init_app(app: Flask) -> None:
+    """Register the voice webhooks."""
+    app.register_blueprint(bp)
+
+
+def outbound_url(call_id: int) -> str:
+    """The absolute URL Twilio fetches an outbound call's TwiML from (the Call row's id)."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/voice/outbound?call={call_id}"
+
+
+def status_url() -> str:
+    """The absolute URL for call status callbacks."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/voice/status"
+
+
+@dataclass(frozen=True)
+class VoiceHook:
+    """A voice webhook's parameters that matter to us, whoever the provider is."""
+
+    call_sid: str
+    caller: str
+    digits: str | None
+    recording: Recorded | None
+    answered_by: str | None
+    status: str | None
+    duration: int | None
+
+
+def parse_voice(form: Mapping[str, str]) -> VoiceHook:
+    """Twilio's voice parameters as a VoiceHook (a missing CallSid is the empty string)."""
+    recording_url = (form.get("RecordingUrl") or "").strip()
+    recording = None
+    if recording_url:
+        recording = Recorded(
+            url=recording_url[:512],
+            sid=(form.get("RecordingSid") or "").strip()[:64] or None,
+            duration=_int(form.get("RecordingDuration")),
+        )
+    digits = form.get("Digits")
+    return VoiceHook(
+        call_sid=(form.get("CallSid") or "").strip()[:64],
+        caller=(form.get("From") or form.get("Caller") or "").strip()[:32],
+        digits=None if digits is None else digits.strip()[:32],
+        recording=recording,
+        answered_by=(form.get("AnsweredBy") or "").strip()[:24] or None,
+        status=(form.get("CallStatus") or "").strip() or None,
+        duration=_int(form.get("CallDuration")),
+    )
+
+
+@bp.post("")
+@twilio_signed
+def incoming() -> Response:
+    """A call to the hotline: the menu for a member, a recorded introduction for anyone else."""
+    hook = parse_voice(request.form)
+    if not hook.call_sid:
+        return _ended(None)
+    session, now = get_session(), utcnow()
+    call, member, _ = calls.open_inbound_call(
+        session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now
+    )
+    if call.status in CALL_FINAL:
+        return _ended(member)
+    return _run(session, call, member, "menu" if member else "unknown", "start", hook, now)
+
+
+@bp.post("/<flow>/<step>", endpoint="step")
+@twilio_signed
+def answer(flow: str, step: str) -> Response:
+    """The answer to a question of the call: run that step of that flow."""
+    hook = parse_voice(request.form)
+    if not hook.call_sid:
+        return _ended(None)
+    session, now = get_session(), utcnow()
+    call = calls.find_call(session, hook.call_sid)
+    if call is None:
+        # A call we hold no row for (its first request was lost): take it up where it is.
+        call, member, _ = calls.open_inbound_call(
+            session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now
+        )
+    else:
+        member = _member(session, call)
+    if call.status in CALL_FINAL:
+        # Twilio posts a recording after the caller hung up on it: keep it, answer nothing.
+        if hook.recording is None:
+            return _ended(member)
+        _run(session, call, member, flow, step, hook, now)
+        return _ended(member)
+    return _run(session, call, member, flow, step, hook, now)
+
+
+@bp.post("/outbound")
+@twilio_signed
+def outbound() -> Response:
+    """A call we placed was answered: hang up on a machine, else greet and play its lesson."""
+    hook = parse_voice(request.form)
+    session, now = get_session(), utcnow()
+    call_id = request.args.get("call", type=int)
+    call = session.get(Call, call_id) if call_id is not None else None
+    if call is None and hook.call_sid:
+        call = calls.find_call(session, hook.call_sid)
+    if call is None or call.direction != "outbound":
+        return _ended(None)
+    if call.call_sid is None and hook.call_sid:
+        call.call_sid = hook.call_sid
+    member = _member(session, call)
+    if call.status in CALL_FINAL:
+        return _ended(member)
+    calls.update_call_status(
+        session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
+    )
+    seed = {"lesson": call.lesson_id} if call.lesson_id is not None else {}
+    return _run(session, call, member, "outbound", "start", hook, now, seed=seed)
+
+
+@bp.post("/status")
+@twilio_signed
+def call_status() -> Response:
+    """Store a call's progress and duration; a call that ended keeps what it owed (a lesson
+    heard), and an outbound call nobody answered is marked for retry."""
+    hook = parse_voice(request.form)
+    try:
+        status = CallStatus(hook.status or "")
+    except ValueError:
+        return Response(status=204)
+    session, now = get_session(), utcnow()
+    call = calls.find_call(session, hook.call_sid) if hook.call_sid else None
+    if call is None:
+        return Response(status=204)
+    moved = calls.update_call_status(
+        session, call, status, duration=hook.duration, answered_by=hook.answered_by, at=now
+    )
+    if moved and status in CALL_FINAL:
+        member = _member(session, call)
+        _carry_out(
+            session, call, member, ivr_flows.on_hangup(call.state or {}, now.timestamp()), now
+        )
+        if call.direction == "outbound" and status in UNANSWERED:
+            calls.mark_for_retry(session, call, now)
+    session.commit()
+    return Response(status=204)
+
+
+@bp.post("/callback")
+@twilio_signed
+def missed_call() -> Response:
+    """A ring on the callback number: rejected as busy, so the member pays nothing, and a call
+    back is queued for the member's contact window (at most CALLBACKS_PER_DAY a day)."""
+    hook = parse_voice(request.form)
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    if not hook.call_sid:
+        return twiml(response)
+    session, now = get_session(), utcnow()
+    call, member, created = calls.open_inbound_call(
+        session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now, purpose="missed_call"
+    )
+    if created:
+        calls.update_call_status(session, call, CallStatus.BUSY, duration=0, at=now)
+        if member is not None:
+            callback = calls.request_callback(
+                session,
+                member,
+                None,
+                "missed_call",
+                now,
+                per_day=current_app.config["CALLBACKS_PER_DAY"],
+            )
+            if callback is not None:
+                from workers.callbacks import enqueue_callback
+
+                enqueue_callback(session, callback, now)
+    session.commit()
+    return twiml(response)
+
+
+def _run(
+    session: Session,
+    call: Call,
+    member: Member | None,
+    flow: str,
+    step: str,
+    hook: VoiceHook,
+    now: datetime,
+    seed: Mapping[str, Any] | None = None,
+) -> Response:
+    """Run one step, carry out its effects, store the call state, commit, answer its TwiML."""
+    ctx = _context(session, member, now)
+    given = Input(
+        digits=hook.digits,
+        recording=hook.recording,
+        answered_by=hook.answered_by,
+        at=now.timestamp(),
+    )
+    try:
+        result = ivr_flows.run_step(flow, step, {**(call.state or {}), **(seed or {})}, given, ctx)
+        _carry_out(session, call, member, result.effects, now)
+        call.state = result.state
+        call.flow, call.step = result.waiting_at or (flow, step)
+        session.commit()
+    except OperationalError:
+        raise  # the database is down: 503, and Twilio tries the fallback URL
+    except Exception:
+        # Whatever broke, the caller hears how to call back rather than Twilio's error tone.
+        current_app.logger.exception("voice step %s/%s failed for %s", flow, step, call.call_sid)
+        session.rollback()
+        return twiml(goodbye(ctx, {}, "goodbye_retry").twiml)
+    return twiml(result.twiml)
+
+
+def _carry_out(
+    session: Session, call: Call, member: Member | None, effects: Sequence[Effect], now: datetime
+) -> None:
+    """Carry out a step's effects through the domain operations."""
+    for effect in effects:
+        if isinstance(effect, StoreRecording):
+            calls.store_recording(
+                session,
+                call=call,
+                member=member,
+                kind=effect.kind,
+                url=effect.recording.url,
+                recording_sid=effect.recording.sid,
+                duration=effect.recording.duration,
+                attach=effect.attach,
+                at=now,
+            )
+        elif isinstance(effect, MarkForRetry):
+            calls.mark_for_retry(session, call, now)
+        elif member is None:
+            continue  # the other effects are about a member
+        elif isinstance(effect, RecordReport):
+            calls.save_call_report(
+                session,
+                member,
+                studied=effect.studied,
+                same_city=effect.same_city,
+                same_employer=effect.same_employer,
+                amend=effect.amend,
+                at=now,
+            )
+        elif isinstance(effect, OpenHelp):
+            open_help_request(
+                session,
+                member,
+                category=effect.category,
+                text="",
+                channel=Channel.IVR.value,
+                at=now,
+            )
+        elif isinstance(effect, CreditListen):
+            calls.record_listen(
+                session,
+                member,
+                lesson_id=effect.lesson_number,
+                seconds=effect.seconds,
+                completed=effect.completed,
+                call=call,
+                at=now,
+            )
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """The lessons a member may hear, read from the database as a step asks for them."""
+
+    session: Session
+    member: Member | None
+
+    def newest(self, category: LessonCategory, limit: int) -> Sequence[LessonInfo]:
+        """The newest lessons of a category for the member."""
+        lessons = calls.newest_lessons(self.session, self.member, category, limit)
+        return [_lesson_info(lesson) for lesson in lessons]
+
+    def find(self, number: int) -> LessonInfo | None:
+        """The lesson with this number."""
+        lesson = calls.find_lesson(self.session, number)
+        return None if lesson is None else _lesson_info(lesson)
+
+
+def _context(session: Session, member: Member | None, now: datetime) -> CallContext:
+    if member is None:
+        return CallContext(link=_link)
+    return CallContext(
+        known=True,
+        language=member.language.value,
+        name=member.name,
+        city=member.city,
+        employer=member.employer,
+        recordings=calls.prompt_recordings(session, member),
+        receipt=calls.report_receipt(session, member, now),
+        lessons=_Catalog(session, member),
+        link=_link,
+    )
+
+
+def _link(flow: str, step: str) -> str:
+    return url_for("voice.step", flow=flow, step=step)
+
+
+def _lesson_info(lesson: Lesson) -> LessonInfo:
+    return LessonInfo(
+        number=lesson.id,
+        title=lesson.title,
+        category=lesson.category,
+        audio_url=lesson_audio_url(lesson.audio_path),
+        transcript=lesson.transcript or "",
+        duration=lesson.duration,
+    )
+
+
+def lesson_audio_url(audio_path: str | None) -> str | None:
+    """The URL Twilio plays a lesson's audio from: as stored when absolute, else under /media/."""
+    if not audio_path:
+        return None
+    if audio_path.startswith(("http://", "https://")):
+        return audio_path
+    return f"{current_app.config['PUBLIC_BASE_URL']}/media/{audio_path.lstrip('/')}"
+
+
+def _ended(member: Member | None) -> Response:
+    """A request for a call that is over (or has no CallSid): goodbye."""
+    language = member.language.value if member is not None else "zh_CN"
+    return twiml(goodbye(CallContext(language=language, link=_link), {}, "call_ended").twiml)
+
+
+def _member(session: Session, call: Call) -> Member | None:
+    return session.get(Member, call.member_id) if call.member_id is not None else None
+
+
+def _phone(raw: str) -> str:
+    return try_normalize(raw, current_app.config["DEFAULT_REGION"]) or raw
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "VoiceHook",
+    "bp",
+    "init_app",
+    "lesson_audio_url",
+    "outbound_url",
+    "parse_voice",
+    "status_url",
+]

@@ -1,0 +1,380 @@
+"""What every flow shares: a step's input, context, result and effects, and the TwiML helpers
+that ask a question, ask it again with the reason, and say goodbye.
+
+A step is a pure function `(state, input, context) -> StepResult`: it reads nothing but its
+arguments and changes nothing; the effects it returns are carried out by the voice handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr_flows import prompts
+from models.call import RecordingKind
+from models.help import HelpCategory
+from models.lesson import LessonCategory
+
+SAY_LANGUAGE = {"zh_CN": "cmn-CN", "en": "en-US"}
+# A question is asked again at most this many times (no key, or a wrong one), then goodbye.
+MAX_RETRIES = 2
+KEY_TIMEOUT = 6  # seconds to wait for a key
+NUMBER_TIMEOUT = 8  # seconds to wait for a number ended by #, or for "press 1 when finished"
+RECORD_SILENCE = 5  # seconds of silence that end a recording
+MAIN_MENU = ("menu", "choose")
+
+
+# Input and context
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A recording Twilio made for a <Record>: where it is, its sid and its length."""
+
+    url: str
+    sid: str | None = None
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class Input:
+    """What a request brought: keys pressed (None: none), a recording, who answered, and when."""
+
+    digits: str | None = None
+    recording: Recorded | None = None
+    answered_by: str | None = None
+    at: float = 0.0  # epoch seconds
+
+    @property
+    def key(self) -> str:
+        """The keys pressed, or "" when none were."""
+        return self.digits or ""
+
+
+@dataclass(frozen=True)
+class LessonInfo:
+    """A lesson as a call plays it: its number, title, and audio or text."""
+
+    number: int
+    title: str
+    category: LessonCategory
+    audio_url: str | None = None
+    transcript: str = ""
+    duration: int | None = None
+
+
+class LessonCatalog(Protocol):
+    """The lessons a caller may hear, read while a step runs (never written)."""
+
+    def newest(self, category: LessonCategory, limit: int) -> Sequence[LessonInfo]:
+        """The newest lessons of a category, newest first."""
+        ...
+
+    def find(self, number: int) -> LessonInfo | None:
+        """The lesson with this number."""
+        ...
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """A LessonCatalog over a fixed tuple of lessons, newest first."""
+
+    lessons: tuple[LessonInfo, ...] = ()
+
+    def newest(self, category: LessonCategory, limit: int) -> Sequence[LessonInfo]:
+        """The first `limit` lessons of the category."""
+        return [lesson for lesson in self.lessons if lesson.category == category][:limit]
+
+    def find(self, number: int) -> LessonInfo | None:
+        """The lesson with this number."""
+        return next((lesson for lesson in self.lessons if lesson.number == number), None)
+
+
+def default_link(flow: str, step: str) -> str:
+    """The action URL of a step."""
+    return f"/voice/{flow}/{step}"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a step may know about the caller, read-only: who, in which language, which
+    recordings replace prompts, this month's receipt, the lessons, and how to link a step."""
+
+    known: bool = False
+    language: str = prompts.DEFAULT_LANGUAGE
+    name: str | None = None
+    city: str | None = None
+    employer: str | None = None
+    recordings: Mapping[str, str] = field(default_factory=dict)
+    receipt: str | None = None
+    lessons: LessonCatalog = field(default_factory=Shelf)
+    link: Callable[[str, str], str] = default_link
+
+
+# Effects: the domain operations a step asks for
+
+
+@dataclass(frozen=True)
+class RecordReport:
+    """Save the monthly report answers given so far; `amend` completes this call's revision."""
+
+    studied: bool | None
+    same_city: bool | None
+    same_employer: bool | None
+    amend: bool
+
+
+@dataclass(frozen=True)
+class StoreRecording:
+    """Keep a recording for the branch, attached to this call's "report" or "help" request."""
+
+    kind: RecordingKind
+    recording: Recorded
+    attach: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenHelp:
+    """Open a help request in a category (the recording of the details follows)."""
+
+    category: HelpCategory
+
+
+@dataclass(frozen=True)
+class CreditListen:
+    """Credit the member with listening to a lesson for some seconds."""
+
+    lesson_number: int
+    seconds: int
+    completed: bool
+
+
+@dataclass(frozen=True)
+class MarkForRetry:
+    """An outbound call reached a machine: hang up and try again later."""
+
+    reason: str
+
+
+Effect = RecordReport | StoreRecording | OpenHelp | CreditListen | MarkForRetry
+
+
+@dataclass
+class StepResult:
+    """A step's answer: the TwiML, the new call state, the effects, and where the call waits."""
+
+    twiml: VoiceResponse
+    state: dict[str, Any]
+    effects: list[Effect] = field(default_factory=list)
+    waiting_at: tuple[str, str] | None = None  # the (flow, step) of the next request; None: ended
+
+
+Step = Callable[[dict[str, Any], Input, CallContext], StepResult]
+
+
+# What a caller hears
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt from the table, with its parameters."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """An audio file to play (a lesson)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Text to speak that is not a prompt (a lesson's transcript)."""
+
+    text: str
+
+
+Sound = Prompt | Audio | Speech
+
+
+def prompt(key: str, **params: Any) -> Prompt:
+    """A prompt from the table."""
+    return Prompt(key, params)
+
+
+def say_language(ctx: CallContext) -> str:
+    """The <Say> language for the caller: Mandarin, or US English for English-language members."""
+    return SAY_LANGUAGE.get(ctx.language, SAY_LANGUAGE[prompts.DEFAULT_LANGUAGE])
+
+
+def speak(node: VoiceResponse | Gather, ctx: CallContext, sound: Sound) -> None:
+    """Add a sound: an uploaded recording of the prompt where there is one, else speech."""
+    if isinstance(sound, Audio):
+        node.play(sound.url)
+        return
+    if isinstance(sound, Speech):
+        node.say(sound.text, language=say_language(ctx))
+        return
+    recording = None if sound.params else ctx.recordings.get(sound.key)
+    if recording:
+        node.play(recording)
+    else:
+        node.say(prompts.text(sound.key, ctx.language, **sound.params), language=say_language(ctx))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question answered by keys: a fixed number of them, or any number ended by #."""
+
+    flow: str
+    step: str
+    sounds: tuple[Sound, ...]
+    digits: int | None = 1
+    timeout: int = KEY_TIMEOUT
+
+
+@dataclass(frozen=True)
+class RecordQuestion:
+    """A question answered by speaking after the tone, ended by # or silence."""
+
+    flow: str
+    step: str
+    sounds: tuple[Sound, ...]
+    max_length: int
+
+
+def ask(
+    ctx: CallContext,
+    state: dict[str, Any],
+    question: Question | RecordQuestion,
+    *,
+    reason: str | None = None,
+    tries: int = 0,
+    before: Sequence[Sound] = (),
+    effects: Sequence[Effect] = (),
+) -> StepResult:
+    """Ask a question; no answer comes back to the same step without digits or a recording."""
+    response = VoiceResponse()
+    action = ctx.link(question.flow, question.step)
+    sounds = [*([prompt(reason)] if reason else []), *before, *question.sounds]
+    if isinstance(question, Question):
+        if question.digits is None:
+            options: dict[str, Any] = {"finish_on_key": "#"}
+        else:
+            # Every key is an answer here (* repeats, # skips), so none of them ends the input.
+            options = {"num_digits": question.digits, "finish_on_key": ""}
+        gather = response.gather(action=action, method="POST", timeout=question.timeout, **options)
+        for sound in sounds:
+            speak(gather, ctx, sound)
+    else:
+        for sound in sounds:
+            speak(response, ctx, sound)
+        response.record(
+            action=action,
+            method="POST",
+            max_length=question.max_length,
+            timeout=RECORD_SILENCE,
+            finish_on_key="#",
+            play_beep=True,
+        )
+    # Twilio goes on to the next verb after a Gather with no keys or a Record with no sound.
+    response.redirect(action, method="POST")
+    return StepResult(
+        response, {**state, "tries": tries}, list(effects), (question.flow, question.step)
+    )
+
+
+def retry(
+    ctx: CallContext,
+    state: dict[str, Any],
+    given: Input,
+    question: Question | RecordQuestion,
+    *,
+    reason: str | None = None,
+) -> StepResult:
+    """Ask again with the reason, at most MAX_RETRIES times, then say how to call back."""
+    tries = int(state.get("tries", 0)) + 1
+    if tries > MAX_RETRIES:
+        return goodbye(ctx, state, "goodbye_retry")
+    if reason is None:
+        if isinstance(question, RecordQuestion):
+            reason = "no_recording"
+        else:
+            reason = "wrong_key" if given.key else "no_input"
+    return ask(ctx, state, question, reason=reason, tries=tries)
+
+
+def goodbye(
+    ctx: CallContext,
+    state: dict[str, Any],
+    key: str = "goodbye",
+    *,
+    effects: Sequence[Effect] = (),
+    **params: Any,
+) -> StepResult:
+    """Say a last prompt and hang up."""
+    response = VoiceResponse()
+    speak(response, ctx, Prompt(key, params))
+    response.hangup()
+    return StepResult(response, {**state, "tries": 0}, list(effects), None)
+
+
+def main_menu_question(ctx: CallContext, *, greet: bool = False) -> Question:
+    """The main menu, greeting a known caller by name when asked to."""
+    greeting: tuple[Sound, ...] = (prompt("greeting", name=ctx.name),) if greet and ctx.name else ()
+    return Question(*MAIN_MENU, (*greeting, prompt("main_menu")))
+
+
+def main_menu(
+    ctx: CallContext,
+    state: dict[str, Any],
+    *,
+    greet: bool = False,
+    before: Sequence[Sound] = (),
+    effects: Sequence[Effect] = (),
+) -> StepResult:
+    """Back to the main menu."""
+    return ask(ctx, state, main_menu_question(ctx, greet=greet), before=before, effects=effects)
+
+
+def spell(code: str | None) -> str:
+    """A receipt spaced out so speech reads it letter by letter."""
+    return " ".join(code or "")
+
+
+__all__ = [
+    "MAX_RETRIES",
+    "Audio",
+    "CallContext",
+    "CreditListen",
+    "Effect",
+    "Input",
+    "LessonCatalog",
+    "LessonInfo",
+    "MarkForRetry",
+    "OpenHelp",
+    "Prompt",
+    "Question",
+    "RecordQuestion",
+    "RecordReport",
+    "Recorded",
+    "Shelf",
+    "Speech",
+    "Step",
+    "StepResult",
+    "StoreRecording",
+    "ask",
+    "default_link",
+    "goodbye",
+    "main_menu",
+    "prompt",
+    "retry",
+    "speak",
+    "spell",
+]

@@ -1,0 +1,48 @@
+"""The main menu: 1 report, 2 lessons, 3 status update, 4 help, 0 message, * repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ivr_flows import help as help_flow
+from ivr_flows import lessons, message, report, status
+from ivr_flows.engine import (
+    CallContext,
+    Input,
+    Step,
+    StepResult,
+    ask,
+    main_menu,
+    main_menu_question,
+    retry,
+)
+
+NAME = "menu"
+
+# Keys of the main menu and the flow each one starts (the README lists the same).
+CHOICES: Mapping[str, Step] = {
+    "1": report.start,
+    "2": lessons.start,
+    "3": status.start,
+    "4": help_flow.start,
+    "0": message.start,
+}
+
+
+def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    """Greet a known caller by name and offer the menu."""
+    return main_menu(ctx, state, greet=True)
+
+
+def choose(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    """Start the chosen flow; * hears the menu again; anything else asks again with the reason."""
+    if given.key == "*":
+        return ask(ctx, state, main_menu_question(ctx), tries=int(state.get("tries", 0)))
+    chosen = CHOICES.get(given.key)
+    if chosen is None:
+        return retry(ctx, state, given, main_menu_question(ctx))
+    return chosen(state, Input(at=given.at), ctx)
+
+
+STEPS: Mapping[str, Step] = {"start": start, "choose": choose}

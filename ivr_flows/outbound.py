@@ -1,0 +1,51 @@
+"""A call we place: a machine is hung up on and tried later; a person hears a greeting and the
+lesson (then "press 1 when you have finished"), or the main menu for a missed-call callback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr_flows import lessons
+from ivr_flows.engine import (
+    CallContext,
+    Input,
+    MarkForRetry,
+    Step,
+    StepResult,
+    main_menu,
+    prompt,
+)
+
+NAME = "outbound"
+# Twilio's AnsweredBy values that are not a person: machine_start, machine_end_beep, ... fax.
+MACHINE_PREFIXES = ("machine", "fax")
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Whether machine detection says no person answered."""
+    return bool(answered_by) and str(answered_by).startswith(MACHINE_PREFIXES)
+
+
+def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    """Hang up on a machine; greet a person and play the call's lesson, or offer the menu.
+
+    The voice handler seeds the state with the call's `lesson` number, if it has one.
+    """
+    if is_machine(given.answered_by):
+        response = VoiceResponse()
+        response.hangup()
+        return StepResult(response, state, [MarkForRetry(str(given.answered_by))], None)
+    number = state.get("lesson")
+    lesson = ctx.lessons.find(int(number)) if number is not None else None
+    if lesson is None:
+        return main_menu(ctx, state, greet=True)
+    greeting = prompt("outbound_greeting", name=ctx.name or "")
+    return lessons.play(
+        ctx, state, lesson, given.at, queue=[], after=lessons.AFTER_GOODBYE, before=(greeting,)
+    )
+
+
+STEPS: Mapping[str, Step] = {"start": start}

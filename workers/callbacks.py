@@ -1,0 +1,107 @@
+"""Placing the calls back that members asked for (a missed call, or `XX 3` for lesson 3)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from gateway.clients import provider
+from gateway.provider import ProviderError
+from models import CallStatus, Member, utcnow
+from models import voice as calls
+from models.call import CallbackRequest, CallbackStatus
+from workers.context import app_context
+from workers.queues import CALLS, enqueue, enqueue_after_commit
+
+# A provider that is down or busy gets the callback again this much later.
+PROVIDER_RETRY_AFTER = timedelta(minutes=2)
+
+
+def job_id(callback_id: int) -> str:
+    """The RQ job id of a callback's placing: a second enqueue of a pending one does nothing."""
+    return f"callback-{callback_id}"
+
+
+def enqueue_callback(session: Session, callback: CallbackRequest, now: datetime) -> None:
+    """Place a callback once the session commits: now if it is due, else at its window."""
+    when = callback.scheduled_for
+    enqueue_after_commit(
+        session,
+        place_callback,
+        callback.id,
+        queue=CALLS,
+        job_id=job_id(callback.id),
+        at=when if when is not None and when > now else None,
+    )
+
+
+def place_callback(callback_id: int) -> str | None:
+    """Call a member back through the provider; returns the CallSid, or None if not placed.
+
+    Only a due pending callback is placed (a job that runs twice places one call), and a job
+    that runs after the member's window closed moves the callback to the next window.
+    """
+    with app_context() as session:
+        now = utcnow()
+        if not calls.claim_callback(session, callback_id, now):
+            session.rollback()
+            return None
+        callback = session.get(CallbackRequest, callback_id)
+        assert callback is not None  # just claimed
+        member = session.get(Member, callback.member_id)
+        if member is None or not member.active or member.phone_invalid_at is not None:
+            callback.status = CallbackStatus.FAILED.value
+            session.commit()
+            return None
+        start = calls.next_contact_time(session, member, now)
+        if start > now:
+            callback.status = CallbackStatus.PENDING.value
+            callback.scheduled_for = start
+            session.commit()
+            return None
+        call = calls.start_callback_call(session, callback, member, now)
+        session.commit()  # the call row exists before Twilio can ask for its TwiML
+
+        from gateway.voice import outbound_url, status_url
+
+        try:
+            sid = provider().place_call(
+                member.phone,
+                url=outbound_url(call.id),
+                status_callback=status_url(),
+                machine_detection=True,
+            )
+        except ProviderError as exc:
+            call.status = CallStatus.FAILED
+            call.error_code = exc.code
+            call.ended_at = now
+            if exc.transient:
+                callback.status = CallbackStatus.PENDING.value
+                callback.scheduled_for = calls.next_contact_time(
+                    session, member, utcnow() + PROVIDER_RETRY_AFTER
+                )
+            else:
+                callback.status = CallbackStatus.FAILED.value
+            session.commit()
+            current_app.logger.warning("callback %s not placed: %s", callback_id, exc)
+            return None
+        if call.call_sid is None:
+            call.call_sid = sid
+        calls.update_call_status(session, call, CallStatus.INITIATED, at=now)
+        callback.status = CallbackStatus.PLACED.value
+        session.commit()
+        return sid
+
+
+def due_callbacks_tick() -> int:
+    """Enqueue every pending callback whose time has come (the cron sweep); returns how many."""
+    with app_context() as session:
+        due = calls.due_callbacks(session, utcnow())
+    for callback_id in due:
+        enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
+    return len(due)
+
+
+__all__ = ["due_callbacks_tick", "enqueue_callback", "job_id", "place_callback"]
