@@ -47,7 +47,7 @@ def import_orgs_command(file: Path, dry_run: bool) -> None:
     """Create or update organisations from a CSV or XLSX file."""
     session = get_session()
     try:
-        result = import_orgs(session, read_table(file))
+        result = import_orgs(session, read_table(file), timezone=current_app.config["TIMEZONE"])
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     if result.ok and not dry_run:

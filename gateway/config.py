@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -17,10 +20,18 @@ class ConfigError(RuntimeError):
     """Raised when the settings cannot run the app (named in one line)."""
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
 def _bool(value: str | bool) -> bool:
     if isinstance(value, bool):
         return value
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    text = value.strip().lower()
+    if text not in _TRUE | _FALSE:
+        # A typo such as "ture" must not quietly mean False.
+        raise ValueError(value)
+    return text in _TRUE
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,12 @@ SETTINGS: tuple[Setting, ...] = (
         "the URL Twilio calls us at; webhook signatures are checked against it",
     ),
     Setting("TRUST_PROXY", bool, False, "trust X-Forwarded-* headers from one reverse proxy"),
-    Setting("SECRET_KEY", str, "", "signs admin sessions; random per process if unset (dev only)"),
+    Setting(
+        "SECRET_KEY",
+        str,
+        "",
+        "signs admin sessions; required with twilio (development: kept in var/secret_key)",
+    ),
     Setting("DEFAULT_REGION", str, "CN", "region for phone numbers written without +country code"),
     Setting("TIMEZONE", str, "Asia/Shanghai", "default time zone for townships and periods"),
     Setting("SANDBOX_URL", str, "http://127.0.0.1:5055", "where the sandbox provider listens"),
@@ -78,6 +94,9 @@ def load_config(
     """Read every setting from the environment, apply overrides, and check the result."""
     env = os.environ if environ is None else environ
     overrides = dict(overrides or {})
+    # Taken before the loop pops the settings out of overrides: a setting passed as an
+    # override is as explicit as one from the environment.
+    explicit = set(env) | set(overrides)
     config: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.name in overrides:
@@ -86,24 +105,41 @@ def load_config(
             raw = env[setting.name]
         else:
             raw = setting.default
-        if setting.type is bool:
-            config[setting.name] = _bool(raw)
-        else:
-            try:
-                config[setting.name] = setting.type(raw)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"{setting.name} must be a {setting.type.__name__}: {raw!r}"
-                ) from exc
+        convert = _bool if setting.type is bool else setting.type
+        try:
+            config[setting.name] = convert(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{setting.name} must be a {setting.type.__name__}: {raw!r}") from exc
     config.update(overrides)  # extra Flask keys a test may pass (TESTING, WTF_CSRF_ENABLED, ...)
-    _check(config, explicit=set(env) | set(overrides))
+    _check(config, explicit=explicit)
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = secrets.token_hex(32)
+        config["SECRET_KEY"] = _development_secret()
     config["PUBLIC_BASE_URL"] = config["PUBLIC_BASE_URL"].rstrip("/")
     return config
 
 
+def _development_secret() -> str:
+    """A key kept under var/, so every web worker of a development run signs alike."""
+    path = VAR_DIR / "secret_key"
+    try:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+    except OSError:
+        return secrets.token_hex(32)
+
+
 def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
+    try:
+        ZoneInfo(config["TIMEZONE"])
+    except (KeyError, ValueError, OSError):  # OSError: a directory such as "Asia"
+        raise ConfigError(f"TIMEZONE is not a known time zone: {config['TIMEZONE']!r}") from None
+    if config["DEFAULT_REGION"] not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"DEFAULT_REGION must be a region code such as CN: {config['DEFAULT_REGION']!r}"
+        )
     provider = config["PROVIDER"]
     if provider not in {"sandbox", "twilio"}:
         raise ConfigError(f"PROVIDER must be 'sandbox' or 'twilio', not {provider!r}")
