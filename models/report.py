@@ -8,8 +8,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    bindparam,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
 from models.member import Member, change_status
@@ -40,7 +49,8 @@ class Report(Base):
     __tablename__ = "reports"
     __table_args__ = (
         UniqueConstraint("member_id", "period"),
-        Index("ix_reports_period_member", "period", "member_id"),
+        # `studied` makes the index covering for the admin's per-branch reporting figures.
+        Index("ix_reports_period_member", "period", "member_id", "studied"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,18 +79,50 @@ class ReportRevision(Base):
     channel: Mapped[Channel] = mapped_column(enum_type(Channel, 8))
     received_at: Mapped[datetime]
 
+    # Lets a new report and its first revision go to the database in one flush.
+    report: Mapped[Report] = relationship()
+
 
 class NonReporter(Base):
     """A member fixed as not having reported when a period closed."""
 
     __tablename__ = "non_reporters"
-    __table_args__ = (UniqueConstraint("member_id", "period"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "period"),
+        # Covering for "who missed which months" over a range of periods and some branches.
+        Index("ix_non_reporters_period_branch_member", "period", "branch_id", "member_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     branch_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    period: Mapped[str] = mapped_column(String(7), index=True)
+    period: Mapped[str] = mapped_column(String(7))
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportTally(Base):
+    """One branch's figures for a settled period, counted once so trend charts read few rows.
+
+    Written by models.admin when a period is first charted after it settled; the live
+    tables stay the truth (a late report after that only shows in the grid and lists).
+    """
+
+    __tablename__ = "report_tallies"
+    __table_args__ = (UniqueConstraint("period", "branch_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    members: Mapped[int] = mapped_column(Integer)
+    reported: Mapped[int] = mapped_column(Integer)
+    studied: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Built once: every SMS and IVR report runs it.
+_REPORT_OF = select(Report).where(
+    Report.member_id == bindparam("member_id"), Report.period == bindparam("period")
+)
 
 
 def record_report(
@@ -106,9 +148,8 @@ def record_report(
     if employer:
         same_employer = employer == member.employer if same_employer is None else same_employer
     change_status(session, member, city=city, employer=employer, source=channel.value, at=at)
-    report = session.scalar(
-        select(Report).where(Report.member_id == member.id, Report.period == period)
-    )
+    with session.no_autoflush:  # the member's pending changes go in the one flush below
+        report = session.scalar(_REPORT_OF, {"member_id": member.id, "period": period})
     if report is None:
         report = Report(member_id=member.id, period=period, revision=1, receipt=_receipt())
         session.add(report)
@@ -121,10 +162,9 @@ def record_report(
     report.employer = employer or member.employer
     report.channel = channel
     report.received_at = at
-    session.flush()
     session.add(
         ReportRevision(
-            report_id=report.id,
+            report=report,
             revision=report.revision,
             data={
                 "studied": studied,
@@ -137,4 +177,5 @@ def record_report(
             received_at=at,
         )
     )
+    session.flush()  # callers read report.id
     return report

@@ -413,3 +413,32 @@ def test_database_down_answers_503(app_config: dict[str, Any], tmp_path: Any) ->
         "/sms", {"MessageSid": "SM" + "5" * 32, "From": "+8613800000001", "Body": "HB 1"}
     )
     assert response.status_code == 503
+
+
+def test_reply_to_a_broadcast_is_linked_and_acted_on(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """A report sent in reply to a notice is recorded, and the text is linked to the notice."""
+    from models import Broadcast, Direction
+
+    notice = Broadcast(org_id=member.branch_id, text="请汇报", target={})
+    session.add(notice)
+    session.flush()
+    session.add(
+        Message(
+            direction=Direction.OUT,
+            member_id=member.id,
+            phone=member.phone,
+            body="请汇报",
+            status=MessageStatus.DELIVERED,
+            broadcast_id=notice.id,
+            created_at=utcnow() - timedelta(hours=2),
+            sent_at=utcnow() - timedelta(hours=2),
+        )
+    )
+    session.commit()
+    reply_text(sms(twilio, member.phone, "HB 1"))
+    assert count(session, Report) == 1
+    inbound = session.scalar(select(Message).where(Message.direction == Direction.IN))
+    assert inbound is not None and inbound.broadcast_id == notice.id
+    assert inbound.command == "report"

@@ -1,0 +1,170 @@
+"""The /sms webhook keeps every text whatever goes wrong while handling it."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+import gateway.sms
+from gateway.conversation import Context, Reply
+from gateway.keywords import Command
+from models import (
+    Channel,
+    Direction,
+    Member,
+    Message,
+    MessageStatus,
+    Report,
+    period_of,
+    record_report,
+    utcnow,
+)
+from models.templates import render
+from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, TwilioClient
+from tests.factories import make_member, make_tree
+
+
+def sms(twilio: TwilioClient, sender: str, body: str, sid: str | None = None) -> Any:
+    """Post an inbound SMS as Twilio does; return the response."""
+    params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": sender, "Body": body}
+    return twilio.post("/sms", params)
+
+
+def reply_text(response: Any) -> str:
+    """The text of the single <Message> in a 200 TwiML reply."""
+    assert response.status_code == 200, response.data
+    messages = ET.fromstring(response.data).findall("Message")
+    assert len(messages) == 1
+    return messages[0].text or ""
+
+
+def inbound(session: Session) -> list[Message]:
+    """The stored inbound messages, read fresh."""
+    session.expire_all()
+    return list(session.scalars(select(Message).where(Message.direction == Direction.IN)))
+
+
+@pytest.fixture
+def member(session: Session) -> Member:
+    """A member of a branch."""
+    _, branch, _ = make_tree(session)
+    created = make_member(session, branch, name="王建国", phone="+8613800000001")
+    session.commit()
+    return created
+
+
+def test_failed_handling_keeps_the_text_and_answers_with_the_menu(
+    twilio: TwilioClient,
+    session: Session,
+    member: Member,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler that fails halfway: its writes are undone, the text is stored, the menu sent."""
+
+    def half_done(ctx: Context, command: Command) -> Reply:
+        record_report(ctx.session, ctx.member, period="2025-03", studied=True, channel=Channel.SMS)
+        raise RuntimeError("a bug after the first write")
+
+    monkeypatch.setattr(gateway.sms, "handle_sms", half_done)
+    text = reply_text(sms(twilio, member.phone, "HB 1"))
+    assert text == render("menu", "zh_CN")
+    [stored] = inbound(session)
+    assert stored.body == "HB 1" and stored.member_id == member.id
+    assert stored.command == "error" and stored.handled is False
+    assert stored.reply_body == text
+    assert session.scalar(select(Report)) is None
+
+
+def test_unique_conflict_on_the_first_try_is_handled_again(
+    twilio: TwilioClient,
+    session: Session,
+    member: Member,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A unique key failing once (two texts of one member racing) is retried: one report, one text."""
+    real = gateway.sms.handle_sms
+    calls: list[str] = []
+
+    def racing(ctx: Context, command: Command) -> Reply:
+        calls.append(command.kind.value)
+        reply = real(ctx, command)
+        if len(calls) == 1:  # the other request's report for the same month, as if it won
+            ctx.session.add(
+                Report(
+                    member_id=ctx.member.id,
+                    period=period_of(ctx.now, ctx.member.branch.timezone),
+                    channel=Channel.SMS,
+                    receipt="OTHER2",
+                )
+            )
+        return reply
+
+    monkeypatch.setattr(gateway.sms, "handle_sms", racing)
+    text = reply_text(sms(twilio, member.phone, "HB 1"))
+    assert len(calls) == 2
+    report = session.scalar(select(Report))
+    assert report is not None and report.revision == 1 and report.studied is True
+    assert report.receipt in text
+    [stored] = inbound(session)
+    assert stored.command == "report" and stored.handled is True
+
+
+def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
+    app: Flask,
+    twilio: TwilioClient,
+    session: Session,
+    member: Member,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio's retry stored by another worker during handling: its reply is given, ours undone."""
+    real = gateway.sms.handle_sms
+    sid = "SM" + "7" * 32
+
+    def overtaken(ctx: Context, command: Command) -> Reply:
+        with app.extensions["db_engine"].begin() as other:
+            other.execute(
+                insert(Message),
+                {
+                    "direction": Direction.IN,
+                    "member_id": member.id,
+                    "phone": member.phone,
+                    "body": "HB 1",
+                    "provider_sid": sid,
+                    "status": MessageStatus.RECEIVED,
+                    "reply_body": "the other worker's reply",
+                    "created_at": utcnow(),
+                },
+            )
+        return real(ctx, command)
+
+    monkeypatch.setattr(gateway.sms, "handle_sms", overtaken)
+    assert reply_text(sms(twilio, member.phone, "HB 1", sid=sid)) == "the other worker's reply"
+    assert [m.provider_sid for m in inbound(session)] == [sid]
+    assert session.scalar(select(Report)) is None
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "status"),
+    [
+        (PUBLIC_BASE_URL + "/sms", 200),
+        (PUBLIC_BASE_URL + ":443/sms", 200),  # Twilio sometimes signs the default port
+        (PUBLIC_BASE_URL + ":8443/sms", 403),
+        (PUBLIC_BASE_URL + "/other", 403),
+    ],
+)
+def test_signature_with_or_without_the_default_port(
+    twilio: TwilioClient, session: Session, member: Member, signed_url: str, status: int
+) -> None:
+    """A signature over the public URL passes with or without its default port, nothing else."""
+    params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": member.phone, "Body": "?"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(signed_url, params)
+    response = twilio.client.post("/sms", data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == status
+    assert len(inbound(session)) == (1 if status == 200 else 0)
