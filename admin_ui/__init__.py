@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
+
+# One module per page under admin_ui/views; importing one adds its routes to the blueprint.
+PAGES = (
+    "dashboard",
+    "members",
+    "reports",
+    "nonreporters",
+    "inbox",
+    "help",
+    "broadcasts",
+    "lessons",
+    "review",
+    "audit",
+    "phone",
+)
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin blueprint."""
-    from admin_ui.views import bp
+    """Register the admin blueprint with its login, CSRF, languages and templates."""
+    from admin_ui import auth, i18n, templating
+    from admin_ui.blueprint import bp
 
+    for page in PAGES:
+        importlib.import_module(f"admin_ui.views.{page}")
+    i18n.init_app(app)
+    auth.init_app(app)
+    templating.init_app(app)
     app.register_blueprint(bp)

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 
@@ -35,3 +35,33 @@ class ContactLog(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     done: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+MAX_NOTE_CHARS = 2000
+
+
+def log_contact(
+    session: Session,
+    member_id: int,
+    *,
+    kind: ContactKind,
+    contact_date: date,
+    note: str,
+    user_id: int | None,
+    done: bool = True,
+    at: datetime | None = None,
+) -> ContactLog:
+    """Log a contact with a member (or a host's feedback on them) for the month it happened."""
+    entry = ContactLog(
+        member_id=member_id,
+        user_id=user_id,
+        kind=kind,
+        period=contact_date.strftime("%Y-%m"),
+        contact_date=contact_date,
+        note=note.strip()[:MAX_NOTE_CHARS],
+        done=done,
+        created_at=at or utcnow(),
+    )
+    session.add(entry)
+    session.flush()
+    return entry

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 from models.member import Member
+from models.message import Message
+from models.outbox import queue_sms
 
 
 class HelpCategory(enum.StrEnum):
@@ -86,3 +88,68 @@ def open_help_request(
     session.add(request)
     session.flush()
     return request
+
+
+def help_ref(request: HelpRequest) -> str:
+    """The reference a member was given for a request (the SMS reply quotes it)."""
+    return f"QZ{request.id}"
+
+
+def assign_help_request(
+    session: Session, request: HelpRequest, assignee_id: int | None, *, user_id: int | None
+) -> None:
+    """Give a request to someone to follow up; an open request is then in progress."""
+    request.assignee_id = assignee_id
+    if assignee_id is not None and request.status is HelpStatus.OPEN:
+        request.status = HelpStatus.IN_PROGRESS
+
+
+def add_help_note(
+    session: Session,
+    request: HelpRequest,
+    *,
+    user_id: int | None,
+    text: str,
+    at: datetime | None = None,
+) -> HelpNote:
+    """Add a follow-up note; an open request is then in progress."""
+    note = HelpNote(
+        help_request_id=request.id, user_id=user_id, text=text.strip(), created_at=at or utcnow()
+    )
+    session.add(note)
+    if request.status is HelpStatus.OPEN:
+        request.status = HelpStatus.IN_PROGRESS
+    session.flush()
+    return note
+
+
+def resolve_help_request(
+    session: Session,
+    request: HelpRequest,
+    member: Member,
+    *,
+    user_id: int | None,
+    resolution: str,
+    at: datetime | None = None,
+) -> Message:
+    """Close a request and queue the closing SMS telling the member how it was settled.
+
+    The SMS is essential: it answers the member's own request, so it goes even after TD.
+    """
+    now = at or utcnow()
+    request.status = HelpStatus.RESOLVED
+    request.resolution = resolution.strip()
+    request.resolved_at = now
+    session.add(
+        HelpNote(
+            help_request_id=request.id, user_id=user_id, text=request.resolution, created_at=now
+        )
+    )
+    return queue_sms(
+        session,
+        template_key="help_resolved",
+        params={"ref": help_ref(request), "note": request.resolution},
+        member=member,
+        essential=True,
+        at=now,
+    )

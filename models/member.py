@@ -167,3 +167,74 @@ def opt_out(session: Session, member: Member, at: datetime | None = None) -> Non
 def opt_in(session: Session, member: Member) -> None:
     """Resume sends to a member who had opted out."""
     member.opted_out_at = None
+
+
+# Details an admin may edit directly; city, employer and host organisation keep a history
+# and go through change_status, the phone through change_phone.
+EDITABLE_DETAILS = (
+    "name",
+    "status",
+    "sex",
+    "birth_year",
+    "education",
+    "occupation",
+    "industry",
+    "province",
+    "departure_date",
+    "reason",
+    "card_no",
+    "liaison_id",
+    "window_start",
+    "window_end",
+    "language",
+    "active",
+)
+
+
+def update_member(
+    session: Session,
+    member: Member,
+    details: dict[str, object],
+    *,
+    source: str,
+    at: datetime | None = None,
+) -> list[str]:
+    """Apply an edit of a member's details; returns the names of the fields that changed.
+
+    Keys outside EDITABLE_DETAILS and city / employer / host_org_id are refused (ValueError).
+    """
+    unknown = set(details) - set(EDITABLE_DETAILS) - {"city", "employer", "host_org_id"}
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    changed = [
+        name
+        for name in EDITABLE_DETAILS
+        if name in details and getattr(member, name) != details[name]
+    ]
+    for name in changed:
+        setattr(member, name, details[name])
+    host = details.get("host_org_id")
+    moved = change_status(
+        session,
+        member,
+        city=str(details["city"]) if details.get("city") else None,
+        employer=str(details["employer"]) if details.get("employer") else None,
+        host_org_id=int(str(host)) if host is not None else None,
+        source=source,
+        at=at,
+    )
+    if "host_org_id" in details and host is None and member.host_org_id is not None:
+        # change_status only records moves to a host; leaving every host is a change too.
+        session.add(
+            MemberChange(
+                member_id=member.id,
+                field=ChangeField.HOST_ORG,
+                old_value=str(member.host_org_id),
+                new_value=None,
+                source=source,
+                changed_at=at or utcnow(),
+            )
+        )
+        member.host_org_id = None
+        moved.append(ChangeField.HOST_ORG)
+    return changed + [field.value for field in moved]

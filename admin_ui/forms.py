@@ -1,0 +1,269 @@
+"""The admin's forms: fields, limits and messages in the user's language."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import ValidationError as WTFValidationError
+
+from models.contact import ContactKind
+from models.lesson import LessonCategory
+from models.member import Language, MembershipStatus
+from models.phones import try_normalize
+
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+REQUIRED = _l("This field is required.")
+
+
+def options(pairs: Iterable[tuple[object, Any]]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs; a None value is the empty choice."""
+    return [SelectChoice("" if value is None else str(value), label) for value, label in pairs]
+
+
+def _required() -> DataRequired:
+    return DataRequired(message=REQUIRED)
+
+
+def _length(most: int) -> Length:
+    return Length(max=most, message=_l("At most %(max)d characters."))
+
+
+class LoginForm(FlaskForm):
+    """Username and password."""
+
+    username = StringField(_l("Username"), validators=[_required(), _length(64)])
+    password = PasswordField(_l("Password"), validators=[_required(), _length(256)])
+
+
+def _time(form: Any, field: Any) -> None:
+    if field.data and not TIME_RE.match(field.data):
+        raise WTFValidationError(_l("Write a time as HH:MM, e.g. 19:00."))
+
+
+def _coerce_optional_int(value: Any) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class MemberForm(FlaskForm):
+    """A member's details on the registration card."""
+
+    name = StringField(_l("Name"), validators=[_required(), _length(64)])
+    status = SelectField(
+        _l("Membership"),
+        choices=options(
+            [
+                (MembershipStatus.FULL.value, _l("Full member")),
+                (MembershipStatus.PROBATIONARY.value, _l("Probationary member")),
+            ]
+        ),
+    )
+    sex = SelectField(
+        _l("Sex"),
+        choices=options([("", "-"), ("男", _l("Male")), ("女", _l("Female"))]),
+        default="",
+    )
+    birth_year = IntegerField(
+        _l("Year of birth"),
+        validators=[
+            Optional(),
+            NumberRange(1900, 2100, message=_l("A year between 1900 and 2100.")),
+        ],
+    )
+    education = StringField(_l("Education"), validators=[Optional(), _length(32)])
+    occupation = StringField(_l("Occupation"), validators=[Optional(), _length(64)])
+    industry = StringField(_l("Industry"), validators=[Optional(), _length(64)])
+    city = StringField(_l("City"), validators=[Optional(), _length(64)])
+    province = StringField(_l("Province"), validators=[Optional(), _length(32)])
+    employer = StringField(_l("Employer"), validators=[Optional(), _length(128)])
+    host_org_id = SelectField(
+        _l("Host organisation"), coerce=_coerce_optional_int, validate_choice=True
+    )
+    liaison_id = SelectField(_l("Liaison"), coerce=_coerce_optional_int, validate_choice=True)
+    card_no = StringField(_l("Mobile member card no."), validators=[Optional(), _length(32)])
+    departure_date = DateField(_l("Left home on"), validators=[Optional()], format="%Y-%m-%d")
+    reason = StringField(_l("Reason for leaving"), validators=[Optional(), _length(128)])
+    window_start = StringField(_l("Contact window from"), validators=[Optional(), _time])
+    window_end = StringField(_l("Contact window to"), validators=[Optional(), _time])
+    language = SelectField(
+        _l("Language"),
+        choices=options([(Language.ZH.value, _l("Chinese")), (Language.EN.value, _l("English"))]),
+    )
+    active = BooleanField(_l("Active (still on the register)"))
+
+    def validate_window_end(self, field: Any) -> None:
+        """A contact window needs both ends or neither."""
+        if bool(self.window_start.data) != bool(field.data):
+            raise WTFValidationError(_l("Give both ends of the contact window, or neither."))
+
+
+class PhoneForm(FlaskForm):
+    """A member's new registered phone."""
+
+    phone = StringField(_l("New phone"), validators=[_required(), _length(32)])
+
+    def validate_phone(self, field: Any) -> None:
+        """The number must be a valid phone number."""
+        if try_normalize(field.data) is None:
+            raise WTFValidationError(_l("This is not a valid phone number."))
+
+
+class ContactForm(FlaskForm):
+    """An entry in the contact log: a monthly contact or a home visit."""
+
+    kind = SelectField(
+        _l("Kind"),
+        choices=options(
+            [
+                (ContactKind.MONTHLY_CONTACT.value, _l("Monthly contact")),
+                (ContactKind.HOME_VISIT.value, _l("Home visit")),
+            ]
+        ),
+    )
+    contact_date = DateField(
+        _l("Date"),
+        validators=[InputRequired(message=_l("Give the date as YYYY-MM-DD."))],
+        format="%Y-%m-%d",
+    )
+    note = TextAreaField(_l("Note"), validators=[_required(), _length(2000)])
+
+
+class FeedbackForm(FlaskForm):
+    """A host organisation's monthly feedback on a member."""
+
+    contact_date = DateField(
+        _l("Date"),
+        validators=[InputRequired(message=_l("Give the date as YYYY-MM-DD."))],
+        format="%Y-%m-%d",
+    )
+    note = TextAreaField(_l("How is the member doing?"), validators=[_required(), _length(2000)])
+
+
+class FlagForm(FlaskForm):
+    """Flag the selected non-reporters for make-up training in a season."""
+
+    season = StringField(_l("Season"), validators=[_required(), _length(32)])
+    member_ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+
+class AttendanceForm(FlaskForm):
+    """Mark the selected flagged members as having attended (or not)."""
+
+    flag_ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+
+class AssignForm(FlaskForm):
+    """Give a help request to a user."""
+
+    assignee_id = SelectField(_l("Assign to"), coerce=_coerce_optional_int, validate_choice=True)
+
+
+class NoteForm(FlaskForm):
+    """A follow-up note on a help request."""
+
+    text = TextAreaField(_l("Note"), validators=[_required(), _length(2000)])
+
+
+class ResolveForm(FlaskForm):
+    """Close a help request with a message to the member."""
+
+    resolution = TextAreaField(
+        _l("Closing message to the member"), validators=[_required(), _length(300)]
+    )
+
+
+class HandledForm(FlaskForm):
+    """Mark the selected inbox items handled."""
+
+    message_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    recording_ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+
+class LinkForm(FlaskForm):
+    """Attach an unregistered number's texts to a member."""
+
+    phone = StringField(validators=[_required(), _length(32)])
+    member_id = IntegerField(
+        _l("Member no."), validators=[InputRequired(message=_l("Give the member's number."))]
+    )
+    make_phone = BooleanField(_l("Also make it the member's registered phone"))
+
+
+class BroadcastForm(FlaskForm):
+    """A notice and who gets it."""
+
+    text = TextAreaField(_l("Notice"), validators=[_required(), _length(1600)])
+    branches = SelectMultipleField(_l("Branches"), coerce=int, validate_choice=True)
+    cities = SelectMultipleField(_l("Cities"), validate_choice=True)
+    nonreporters = StringField(_l("Only non-reporters of (YYYY-MM)"), validators=[Optional()])
+    scheduled_at = DateTimeLocalField(
+        _l("Send at (empty: now)"), validators=[Optional()], format="%Y-%m-%dT%H:%M"
+    )
+
+    def validate_nonreporters(self, field: Any) -> None:
+        """A period is written YYYY-MM."""
+        if field.data and not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", field.data.strip()):
+            raise WTFValidationError(_l("Write the month as YYYY-MM, e.g. 2026-03."))
+
+
+class LessonForm(FlaskForm):
+    """A new audio lesson."""
+
+    title = StringField(_l("Title"), validators=[_required(), _length(128)])
+    category = SelectField(
+        _l("Category"),
+        choices=options(
+            [
+                (LessonCategory.POLICY.value, _l("Policy and law")),
+                (LessonCategory.SKILLS.value, _l("Practical skills")),
+                (LessonCategory.EXPERIENCE.value, _l("Good practice")),
+                (LessonCategory.MARKET.value, _l("Market news")),
+                (LessonCategory.SCIENCE.value, _l("Science and health")),
+            ]
+        ),
+    )
+    transcript = TextAreaField(_l("Transcript"), validators=[Optional(), _length(20000)])
+    audio = FileField(
+        _l("Audio (MP3 or WAV)"), validators=[FileRequired(message=_l("Choose an audio file."))]
+    )
+
+
+class CampaignForm(FlaskForm):
+    """Call members to play a lesson."""
+
+    lesson_id = SelectField(_l("Lesson"), coerce=int, validate_choice=True)
+    branches = SelectMultipleField(_l("Branches"), coerce=int, validate_choice=True)
+
+
+class SimTextForm(FlaskForm):
+    """Text the gateway as a member from the phone simulator."""
+
+    phone = StringField(_l("From"), validators=[_required(), _length(32)])
+    body = TextAreaField(_l("Text"), validators=[_required(), _length(1600)])
+
+
+class SimCallForm(FlaskForm):
+    """Call the gateway, or press keys in a call, from the phone simulator."""
+
+    phone = StringField(_l("From"), validators=[Optional(), _length(32)])
+    digits = StringField(_l("Keys"), validators=[Optional(), _length(32)])
+    action = SelectField(choices=options([(a, a) for a in ("dial", "press", "record", "hangup")]))

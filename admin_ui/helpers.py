@@ -1,0 +1,104 @@
+"""Small helpers the page modules share: reading query arguments, exports, page links."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response, abort, request, url_for
+from openpyxl import Workbook
+
+from models.admin import MAX_PERIODS, parse_period, periods_between, shift_period
+from models.scope import Scope
+
+
+def arg_int(name: str, default: int | None = None) -> int | None:
+    """A whole-number query argument, or the default when missing or not a number."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return default
+
+
+def arg_page() -> int:
+    """The page number asked for (1 when missing or nonsense)."""
+    return max(1, arg_int("page", 1) or 1)
+
+
+def arg_branch(scope: Scope) -> int | None:
+    """The branch filter, if it is one of the user's branches (else 404: not theirs)."""
+    branch_id = arg_int("branch")
+    if branch_id is not None and branch_id not in scope.branch_ids:
+        abort(404)
+    return branch_id
+
+
+def arg_periods(default_last: str, default_count: int) -> tuple[list[str], str | None]:
+    """The range of periods from ?from= and ?to=, with an error text when the range is bad."""
+    last = parse_period(request.args.get("to")) or default_last
+    first = parse_period(request.args.get("from")) or shift_period(last, 1 - default_count)
+    try:
+        return periods_between(first, last), None
+    except ValueError:
+        fallback = periods_between(shift_period(default_last, 1 - default_count), default_last)
+        return fallback, f"{first} – {last}: max {MAX_PERIODS}"
+
+
+def page_url(page: int) -> str:
+    """This page's address with another page number, keeping the other arguments."""
+    args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False)}
+    args["page"] = str(page)
+    return url_for(request.endpoint or "admin.dashboard", **args)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value
+
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A CSV download, UTF-8 with a byte-order mark so that Excel shows the Chinese."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return _download(buffer.getvalue().encode("utf-8"), filename, "text/csv; charset=utf-8")
+
+
+def xlsx_response(
+    filename: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Response:
+    """An XLSX download written in one pass (openpyxl's write-only mode)."""
+    book = Workbook(write_only=True)
+    worksheet = book.create_sheet(sheet[:31])
+    worksheet.append(list(header))
+    for row in rows:
+        worksheet.append([_cell(v) for v in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return _download(
+        buffer.getvalue(),
+        filename,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+def _download(body: bytes, filename: str, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    )
+    return response

@@ -1,0 +1,28 @@
+// The broadcast progress bar: poll the counts until nothing is queued or sending.
+(function () {
+  "use strict";
+  var box = document.getElementById("progress");
+  if (!box) return;
+  var bar = box.querySelector(".bar span");
+  var keys = ["recipients", "queued", "sending", "sent", "delivered", "failed", "skipped"];
+  function show(data) {
+    bar.style.width = data.percent + "%";
+    box.querySelector("[data-key=percent]").textContent = data.percent + "%";
+    keys.forEach(function (k) {
+      var el = box.querySelector("[data-key=" + k + "]");
+      if (el) el.textContent = data[k];
+    });
+    box.dataset.done = data.done ? "1" : "0";
+  }
+  function poll() {
+    fetch(box.dataset.url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        show(data);
+        // Delivery reports keep arriving after the last send; keep watching a little longer.
+        if (!data.done || data.sent > 0) setTimeout(poll, data.done ? 5000 : 1000);
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  if (box.dataset.done !== "1" || box.dataset.sent !== "0") setTimeout(poll, 1000);
+})();

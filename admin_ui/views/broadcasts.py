@@ -1,0 +1,197 @@
+"""Broadcasts: the composer with its live figures, sending, and the progress of each notice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from admin_ui.auth import STAFF, current_account, current_scope, record, require
+from admin_ui.blueprint import bp
+from admin_ui.forms import BroadcastForm, options
+from admin_ui.helpers import arg_page
+from admin_ui.i18n import bilingual
+from gateway.db import get_session
+from models import admin
+from models.base import utcnow
+from models.broadcast import BroadcastError, broadcast_progress, create_broadcast
+from models.org import Organization
+from models.scope import visible_branches
+from models.segments import count_segments, estimate_cost
+from models.targets import TargetError, count_targeted, resolve_target
+from workers.broadcasts import start_broadcast
+
+FINAL_KEYS = ("sent", "delivered", "failed", "skipped")
+
+
+def _price() -> Decimal:
+    try:
+        return Decimal(str(current_app.config.get("PRICE_PER_SEGMENT", "0")))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _composer_form(form: BroadcastForm | None = None) -> BroadcastForm:
+    scope = current_scope()
+    db = get_session()
+    form = form or BroadcastForm()
+    form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
+    form.cities.choices = options((c, c) for c in admin.member_cities(db, scope))
+    return form
+
+
+def _target(branches: list[int], cities: list[str], nonreporters: str) -> dict[str, Any]:
+    target: dict[str, Any] = {}
+    if branches:
+        target["branches"] = branches
+    if cities:
+        target["cities"] = cities
+    if nonreporters:
+        target["nonreporters"] = nonreporters
+    return target
+
+
+def _org() -> Organization:
+    org = get_session().get(Organization, current_account().user.org_id)
+    if org is None:
+        abort(404)
+    return org
+
+
+@bp.get("/broadcasts")
+@require(*STAFF)
+def broadcasts() -> str:
+    """The organisation's broadcasts, newest first."""
+    db = get_session()
+    page = admin.broadcasts(db, current_scope(), page=arg_page())
+    return render_template("admin/broadcasts.html", page=page)
+
+
+def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
+    scope = current_scope()
+    db = get_session()
+    total, reachable = count_targeted(db, _org().id, resolve_target(db, _org(), {}))
+    info = count_segments(form.text.data or "")
+    return (
+        render_template(
+            "admin/composer.html",
+            form=form,
+            info=info,
+            recipients=total,
+            reachable=reachable,
+            price=_price(),
+            cost=estimate_cost(info.segments, reachable, _price()),
+            timezone=scope.timezone,
+        ),
+        status,
+    )
+
+
+@bp.get("/broadcasts/new")
+@require(*STAFF)
+def broadcast_new() -> tuple[str, int]:
+    """The composer: as you type, characters, encoding, segments, recipients and cost."""
+    return _composer(_composer_form())
+
+
+@bp.get("/broadcasts/estimate")
+@require(*STAFF)
+def broadcast_estimate() -> tuple[Response, int]:
+    """How many members a target reaches, and how many of them can be sent to (JSON)."""
+    db = get_session()
+    branches = [int(b) for b in request.args.getlist("branches") if b.isdigit()]
+    cities = [c for c in request.args.getlist("cities") if c]
+    nonreporters = request.args.get("nonreporters", "").strip()
+    try:
+        target = resolve_target(db, _org(), _target(branches, cities, nonreporters))
+    except TargetError as exc:
+        return jsonify({"error": bilingual(exc)}), 400
+    total, reachable = count_targeted(db, _org().id, target)
+    return jsonify({"recipients": total, "reachable": reachable, "price": str(_price())}), 200
+
+
+@bp.post("/broadcasts")
+@require(*STAFF)
+def broadcast_create() -> Response | tuple[str, int]:
+    """Store the notice and start sending it at its time."""
+    scope = current_scope()
+    db = get_session()
+    form = _composer_form(BroadcastForm())
+    if not form.validate_on_submit():
+        return _composer(form, 400)
+    # A textarea posts CRLF line ends; the member's phone gets LF, as the composer counted.
+    text = (form.text.data or "").replace("\r\n", "\n")
+    when: datetime | None = None
+    if form.scheduled_at.data is not None:
+        when = form.scheduled_at.data.replace(tzinfo=ZoneInfo(scope.timezone))
+    target = _target(form.branches.data or [], form.cities.data or [], form.nonreporters.data or "")
+    try:
+        broadcast = create_broadcast(
+            db,
+            org=_org(),
+            author_id=current_account().id,
+            text=text,
+            target=target,
+            scheduled_at=when,
+            now=utcnow(),
+        )
+    except BroadcastError as exc:
+        form.text.errors = [*form.text.errors, bilingual(exc)]
+        return _composer(form, 400)
+    start_broadcast(db, broadcast)
+    db.commit()
+    flash(_("The notice is on its way."), "success")
+    return redirect(url_for("admin.broadcast_detail", broadcast_id=broadcast.id))
+
+
+def _progress(broadcast_id: int) -> dict[str, Any]:
+    counts = broadcast_progress(get_session(), broadcast_id)
+    finished = sum(counts[k] for k in FINAL_KEYS)
+    recipients = counts["recipients"]
+    done = recipients > 0 and counts["queued"] == 0 and counts["sending"] == 0
+    percent = 100 if done else (int(finished * 100 / recipients) if recipients else 0)
+    return {**counts, "percent": percent, "done": done}
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+@require(*STAFF)
+def broadcast_detail(broadcast_id: int) -> str:
+    """A notice's progress and the status of each recipient."""
+    db = get_session()
+    broadcast = admin.visible_broadcast(db, current_scope(), broadcast_id)
+    if broadcast is None:
+        abort(404)
+    status = request.args.get("status", "")
+    recipients = admin.broadcast_recipients(db, broadcast.id, status=status, page=arg_page())
+    members = admin.members_by_id(db, {m.member_id for m in recipients.items})
+    record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
+    db.commit()
+    return render_template(
+        "admin/broadcast_detail.html",
+        broadcast=broadcast,
+        progress=_progress(broadcast.id),
+        recipients=recipients,
+        members=members,
+        status=status,
+        info=count_segments(broadcast.text),
+    )
+
+
+@bp.get("/broadcasts/<int:broadcast_id>/progress")
+@require(*STAFF)
+def broadcast_progress_json(broadcast_id: int) -> Response:
+    """The notice's counts and share done, polled by the progress bar."""
+    db = get_session()
+    broadcast = admin.visible_broadcast(db, current_scope(), broadcast_id)
+    if broadcast is None:
+        abort(404)
+    data = _progress(broadcast.id)
+    data["status"] = broadcast.status.value
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,39 @@
+"""The dashboard: this month's reporting per branch, the trend, and what needs attention."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import gettext as _
+
+from admin_ui.auth import EVERYONE, current_scope, record, require
+from admin_ui.blueprint import bp
+from admin_ui.charts import trend_svg
+from admin_ui.forms import FeedbackForm
+from admin_ui.helpers import arg_page
+from gateway.db import get_session
+from models import admin
+from models.user import Role
+
+
+@bp.get("/")
+@require(*EVERYONE)
+def dashboard() -> str:
+    """Branches by reporting rate, the 12-month trend, open help and unmatched texts.
+
+    A host organisation sees its members instead, and whose feedback is due this month.
+    """
+    scope = current_scope()
+    db = get_session()
+    if scope.role is Role.HOST:
+        period = admin.current_period(scope)
+        rows = admin.host_members(db, scope, period, page=arg_page())
+        record("view", "host_members", {"period": period, "page": rows.page})
+        db.commit()
+        return render_template(
+            "admin/host_dashboard.html", rows=rows, period=period, form=FeedbackForm()
+        )
+    data = admin.dashboard(db, scope, page=arg_page())
+    record("view", "dashboard", {"period": data.period})
+    db.commit()
+    chart = trend_svg(data.trend, _("Reported"), _("Studied"))
+    return render_template("admin/dashboard.html", data=data, chart=chart)

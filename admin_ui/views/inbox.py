@@ -1,0 +1,110 @@
+"""The inbox: texts and recordings not yet handled, unregistered numbers, broadcast replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from admin_ui.auth import STAFF, current_scope, record, require
+from admin_ui.blueprint import bp
+from admin_ui.forms import HandledForm, LinkForm
+from admin_ui.helpers import arg_page
+from gateway.db import get_session
+from models import admin
+from models.call import mark_recordings_handled
+from models.member import Member, change_phone
+from models.message import link_unmatched, mark_handled
+from models.phones import try_normalize
+
+TABS = ("texts", "recordings", "unmatched", "replies")
+
+
+@bp.get("/inbox")
+@require(*STAFF)
+def inbox() -> str:
+    """One tab of the inbox, newest first."""
+    scope = current_scope()
+    db = get_session()
+    tab = request.args.get("tab", "texts")
+    if tab not in TABS:
+        tab = "texts"
+    page: Any
+    if tab == "texts":
+        page = admin.inbox_texts(db, scope, page=arg_page())
+    elif tab == "recordings":
+        page = admin.inbox_recordings(db, scope, page=arg_page())
+    elif tab == "unmatched":
+        page = admin.unmatched_numbers(db, page=arg_page())
+    else:
+        page = admin.broadcast_replies(db, scope, page=arg_page())
+    members = admin.members_by_id(db, {getattr(item, "member_id", None) for item in page.items})
+    record("view", f"inbox:{tab}", {"page": page.page})
+    db.commit()
+    return render_template(
+        "admin/inbox.html",
+        tab=tab,
+        tabs=TABS,
+        page=page,
+        members=members,
+        handled_form=HandledForm(),
+        link_form=LinkForm(),
+    )
+
+
+@bp.post("/inbox/handled")
+@require(*STAFF)
+def inbox_handled() -> Response:
+    """Mark the selected texts and recordings as dealt with."""
+    scope = current_scope()
+    db = get_session()
+    form = HandledForm()
+    tab = request.form.get("tab", "texts")
+    if form.validate_on_submit():
+        messages = admin.visible_messages(db, scope, form.message_ids.data or [])
+        recordings = admin.visible_recordings(db, scope, form.recording_ids.data or [])
+        changed = mark_handled(db, messages) + mark_recordings_handled(db, recordings)
+        record(
+            "handle",
+            "inbox",
+            {"messages": [m.id for m in messages], "recordings": [r.id for r in recordings]},
+        )
+        db.commit()
+        flash(_("%(n)d items marked handled.", n=changed), "success")
+    return redirect(url_for("admin.inbox", tab=tab if tab in TABS else "texts"))
+
+
+@bp.post("/inbox/link")
+@require(*STAFF)
+def inbox_link() -> Response:
+    """Attach an unregistered number's texts to a member (and make it their phone, if asked)."""
+    scope = current_scope()
+    db = get_session()
+    form = LinkForm()
+    back = url_for("admin.inbox", tab="unmatched")
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(back)
+    member = admin.visible_member(db, scope, form.member_id.data or 0)
+    if member is None:
+        flash(_("No member with that number in your organisation."), "error")
+        return redirect(back)
+    phone = (form.phone.data or "").strip()
+    linked = link_unmatched(db, phone, member.id)
+    detail: dict[str, Any] = {"phone": phone, "messages": linked}
+    if form.make_phone.data:
+        normalized = try_normalize(phone, current_app.config.get("DEFAULT_REGION", "CN"))
+        taken = db.scalar(select(Member.id).where(Member.phone == normalized))
+        if normalized is None or (taken is not None and taken != member.id):
+            flash(_("The number could not become the member's phone: invalid or taken."), "error")
+        elif change_phone(db, member, normalized, source="admin"):
+            detail["phone_changed"] = True
+    record("link", f"member:{member.id}", detail)
+    db.commit()
+    flash(_("%(n)d texts attached to %(name)s.", n=linked, name=member.name), "success")
+    return redirect(back)

@@ -1,0 +1,181 @@
+"""Who may open what: every admin route walked by every role and by a stranger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.admin_ui.conftest import AdminClient, World, login_as
+
+ALL = frozenset({"township", "branch", "liaison", "host"})
+STAFF = frozenset({"township", "branch"})
+FOLLOW_UP = frozenset({"township", "branch", "liaison"})
+TOWNSHIP = frozenset({"township"})
+PUBLIC = frozenset({"township", "branch", "liaison", "host", "anonymous"})
+
+Url = Callable[[World], str]
+
+# endpoint, method, address, who gets it. Every admin route must be here (checked below).
+ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
+    ("admin.login", "GET", lambda w: "/admin/login", PUBLIC),
+    ("admin.dashboard", "GET", lambda w: "/admin/", ALL),
+    ("admin.members", "GET", lambda w: "/admin/members?q=王", ALL),
+    ("admin.member_file", "GET", lambda w: f"/admin/members/{w.alice}", ALL),
+    ("admin.member_edit", "GET", lambda w: f"/admin/members/{w.alice}/edit", STAFF),
+    ("admin.member_edit", "POST", lambda w: f"/admin/members/{w.alice}/edit", STAFF),
+    ("admin.member_phone", "POST", lambda w: f"/admin/members/{w.alice}/phone", STAFF),
+    ("admin.member_contact", "POST", lambda w: f"/admin/members/{w.alice}/contacts", ALL),
+    (
+        "admin.recording_audio",
+        "GET",
+        lambda w: f"/admin/recordings/{w.recording_id}/audio",
+        FOLLOW_UP,
+    ),
+    ("admin.reports", "GET", lambda w: "/admin/reports", FOLLOW_UP),
+    ("admin.nonreporters", "GET", lambda w: "/admin/nonreporters", STAFF),
+    ("admin.nonreporters_flag", "POST", lambda w: "/admin/nonreporters/flag", STAFF),
+    ("admin.roster", "GET", lambda w: "/admin/nonreporters/roster", STAFF),
+    ("admin.roster_attendance", "POST", lambda w: "/admin/nonreporters/roster/attendance", STAFF),
+    ("admin.roster_export", "GET", lambda w: "/admin/nonreporters/roster.csv", STAFF),
+    ("admin.inbox", "GET", lambda w: "/admin/inbox", STAFF),
+    ("admin.inbox_handled", "POST", lambda w: "/admin/inbox/handled", STAFF),
+    ("admin.inbox_link", "POST", lambda w: "/admin/inbox/link", STAFF),
+    ("admin.help_list", "GET", lambda w: "/admin/help", FOLLOW_UP),
+    ("admin.help_detail", "GET", lambda w: f"/admin/help/{w.help_id}", FOLLOW_UP),
+    ("admin.help_assign", "POST", lambda w: f"/admin/help/{w.help_id}/assign", STAFF),
+    ("admin.help_note", "POST", lambda w: f"/admin/help/{w.help_id}/note", FOLLOW_UP),
+    ("admin.help_resolve", "POST", lambda w: f"/admin/help/{w.help_id}/resolve", FOLLOW_UP),
+    ("admin.broadcasts", "GET", lambda w: "/admin/broadcasts", STAFF),
+    ("admin.broadcast_new", "GET", lambda w: "/admin/broadcasts/new", STAFF),
+    ("admin.broadcast_estimate", "GET", lambda w: "/admin/broadcasts/estimate", STAFF),
+    ("admin.broadcast_create", "POST", lambda w: "/admin/broadcasts", STAFF),
+    ("admin.broadcast_detail", "GET", lambda w: f"/admin/broadcasts/{w.broadcast_id}", STAFF),
+    (
+        "admin.broadcast_progress_json",
+        "GET",
+        lambda w: f"/admin/broadcasts/{w.broadcast_id}/progress",
+        STAFF,
+    ),
+    ("admin.lessons", "GET", lambda w: "/admin/lessons", STAFF),
+    ("admin.lesson_upload", "POST", lambda w: "/admin/lessons", STAFF),
+    ("admin.lesson_audio", "GET", lambda w: f"/admin/lessons/{w.lesson_id}/audio", STAFF),
+    ("admin.campaign_create", "POST", lambda w: "/admin/lessons/campaigns", STAFF),
+    ("admin.review", "GET", lambda w: "/admin/review", STAFF),
+    ("admin.review_export", "GET", lambda w: "/admin/review.xlsx", STAFF),
+    ("admin.audit", "GET", lambda w: "/admin/audit", TOWNSHIP),
+    ("admin.phone", "GET", lambda w: "/admin/phone", STAFF),
+    ("admin.phone_text", "POST", lambda w: "/admin/phone/text", STAFF),
+    ("admin.phone_call", "POST", lambda w: "/admin/phone/call", STAFF),
+    ("admin.phone_clear", "POST", lambda w: "/admin/phone/clear", STAFF),
+    ("admin.login", "POST", lambda w: "/admin/login", PUBLIC),
+    ("admin.language", "POST", lambda w: "/admin/language", PUBLIC),
+    ("admin.static", "GET", lambda w: "/admin/static/admin.css", PUBLIC),
+    ("admin.logout", "POST", lambda w: "/admin/logout", PUBLIC),  # last: it ends the session
+]
+
+
+def _client(client: FlaskClient, role: str) -> AdminClient:
+    if role == "anonymous":
+        anonymous = AdminClient(client)
+        anonymous.get("/admin/login")  # a stranger's session still carries a CSRF token
+        return anonymous
+    return login_as(client, role)
+
+
+def _outcome(response: Any) -> str:
+    """'page' (let in), 'login' (sent to log in), 'forbidden', or 'csrf' (token refused)."""
+    if response.mimetype == "text/html" and b'id="csrf-error"' in response.get_data():
+        return "csrf"
+    if response.status_code == 403:
+        return "forbidden"
+    location = response.headers.get("Location", "")
+    if response.status_code == 302 and "/admin/login" in location:
+        return "login"
+    assert response.status_code < 500, response.get_data(as_text=True)[:2000]
+    return "page"
+
+
+def test_every_admin_route_is_in_the_table(app: Flask) -> None:
+    """A new admin route cannot be added without saying who may open it."""
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("admin.")
+        for method in rule.methods or ()
+        if method in ("GET", "POST")
+    }
+    assert routes == {(endpoint, method) for endpoint, method, _, _ in ROUTES}
+
+
+@pytest.mark.parametrize("role", ["township", "branch", "liaison", "host", "anonymous"])
+def test_role_gets_exactly_its_pages(client: FlaskClient, world: World, role: str) -> None:
+    """Allowed roles get the page; other roles 403; a stranger is sent to the login page."""
+    admin = _client(client, role)
+    wrong = []
+    for endpoint, method, url, allowed in ROUTES:
+        path = url(world)
+        response = admin.get(path) if method == "GET" else admin.post(path, {})
+        got = _outcome(response)
+        expected = "page" if role in allowed else "login" if role == "anonymous" else "forbidden"
+        if endpoint == "admin.logout":
+            expected = "login"  # logging out always ends on the login page
+        if got != expected:
+            wrong.append((endpoint, method, path, response.status_code, got, expected))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("role", ["branch", "liaison", "host"])
+def test_member_outside_the_scope_is_not_found(
+    client: FlaskClient, world: World, role: str
+) -> None:
+    """A member of another branch or township is a 404, never shown."""
+    admin = login_as(client, role)
+    assert admin.get(f"/admin/members/{world.dave}").status_code == 404
+    assert admin.get(f"/admin/members/{world.carol}").status_code == 404
+    listing = admin.get("/admin/members").get_data(as_text=True)
+    assert "赵德明" not in listing
+    assert "张桂兰" not in listing
+
+
+def test_scopes_of_each_role(client: FlaskClient, world: World) -> None:
+    """Township sees its tree, a liaison only the assigned, a host only the attached."""
+    seen = {}
+    for role in ("township", "branch", "liaison", "host"):
+        admin = login_as(client, role)
+        text = admin.get("/admin/members").get_data(as_text=True)
+        seen[role] = {name for name in ("王秀英", "李建国", "张桂兰", "赵德明") if name in text}
+        admin.post("/admin/logout")
+    assert seen == {
+        "township": {"王秀英", "李建国", "张桂兰"},
+        "branch": {"王秀英", "李建国"},
+        "liaison": {"王秀英"},
+        "host": {"王秀英"},
+    }
+
+
+def test_phone_simulator_is_absent_without_the_sandbox(app_config: dict[str, Any]) -> None:
+    """With a real provider the simulator does not exist, even for the township."""
+    from gateway import create_app
+    from gateway.db import get_session
+    from tests.admin_ui.conftest import build_world
+
+    app_config.update(
+        PROVIDER="twilio", TWILIO_AUTH_TOKEN="token", PUBLIC_BASE_URL="https://gw.example.org"
+    )
+    app = create_app(app_config)
+    try:
+        with app.app_context():
+            build_world(get_session())
+        admin = login_as(app.test_client(), "township")
+        assert admin.get("/admin/phone").status_code == 404
+        assert (
+            admin.post("/admin/phone/text", {"phone": "+8613800000001", "body": "HB 1"}).status_code
+            == 404
+        )
+        assert "/admin/phone" not in admin.get("/admin/").get_data(as_text=True)
+    finally:
+        app.extensions["db_engine"].dispose()

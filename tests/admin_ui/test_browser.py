@@ -1,0 +1,198 @@
+"""In headless Chromium: flag non-reporters and export, send a notice and watch it go,
+play a recording, and the composer's segment counter against the Python one."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, expect
+from redis import Redis
+
+from gateway.db import get_session
+from models import Recording
+from models.segments import count_segments
+from tests.admin_ui.conftest import PASSWORD, World
+from tests.admin_ui.live import chromium, log_in, screenshot, serve
+from tests.conftest import AUTH_TOKEN
+from tests.gateway.conftest import running_sandbox
+from tests.servers import free_port
+from tests.workers.conftest import ACCOUNT_SID, run_jobs
+
+pytestmark = pytest.mark.browser
+
+STATIC = Path(__file__).resolve().parents[2] / "admin_ui" / "static"
+NOTICE_71 = "各位流动党员同志:本月二十日前请完成党费缴纳和学习汇报,回复HB1即可汇报。如有困难请及时联系村支部书记或联络员,我们会尽快帮助解决。谢谢大家"
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the module's tests."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser tab (its own cookies) the size of a laptop screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def browser_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A sandbox process answering for the test app's account."""
+    db_path = tmp_path_factory.mktemp("browser-sandbox") / "sandbox.db"
+    with running_sandbox(db_path, auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID) as url:
+        yield url
+
+
+@pytest.fixture
+def live_port() -> int:
+    """The port the live app will listen on (its public URL must be known before it is built)."""
+    return free_port()
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], live_port: int, browser_sandbox: str) -> dict[str, Any]:
+    """The app, public at its live address (so the sandbox's callbacks reach it)."""
+    app_config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{live_port}"
+    app_config["SANDBOX_URL"] = browser_sandbox
+    app_config["SEND_RATE_SEGMENTS_PER_S"] = 10_000.0
+    return app_config
+
+
+@pytest.fixture
+def live(app: Flask, world: World, live_port: int) -> Iterator[str]:
+    """The world's app, served on its port."""
+    with serve(app, live_port) as url:
+        yield url
+
+
+def test_branch_flags_two_non_reporters_and_exports_the_roster(
+    page: Page, live: str, world: World
+) -> None:
+    """A branch secretary ticks two members, flags them for 2027春节 and downloads the CSV."""
+    log_in(page, live, "branch", PASSWORD)
+    page.goto(f"{live}/admin/nonreporters?season=2027春节")
+    page.get_by_label("王秀英").check()
+    page.get_by_label("李建国").check()
+    page.fill("#flag-form input[name=season]", "2027春节")
+    screenshot(page, "nonreporters")
+    page.click("#flag-form button[type=submit]")
+    expect(page.locator(".flash.success")).to_contain_text("2")
+    page.goto(f"{live}/admin/nonreporters/roster?season=2027春节")
+    expect(page.locator("#roster tbody tr")).to_have_count(2)
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    path = download_info.value.path()
+    rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8-sig"))))
+    assert sorted(row[1] for row in rows[1:]) == ["李建国", "王秀英"]
+    screenshot(page, "roster")
+
+
+def test_township_composes_a_two_segment_notice_and_watches_it_go(
+    app: Flask, page: Page, live: str, world: World, redis_client: Redis
+) -> None:
+    """71 Chinese characters make 2 segments as typed; once sent, the bar reaches the end."""
+    log_in(page, live, "township", PASSWORD)
+    page.goto(f"{live}/admin/broadcasts/new")
+    textarea = page.locator("textarea[name=text]")
+    textarea.press_sequentially(NOTICE_71[:70])
+    expect(page.locator("#f-segments")).to_have_text("1")
+    textarea.press_sequentially(NOTICE_71[70:])
+    expect(page.locator("#f-characters")).to_have_text("71")
+    expect(page.locator("#f-encoding")).to_have_text("UCS-2")
+    expect(page.locator("#f-segments")).to_have_text("2")
+    expect(page.locator("#f-per-segment")).to_have_text("67")
+    expect(page.locator("#f-cost")).to_have_text("0.30")  # 2 segments x 3 members x 0.05
+    screenshot(page, "composer")
+    page.click("#composer button[type=submit]")
+    page.wait_for_url("**/admin/broadcasts/*")
+    percent = page.locator("#progress [data-key=percent]")
+    for _ in range(50):  # each round runs the queued jobs, then waits up to 2 s for the bar
+        with app.app_context():
+            run_jobs(redis_client)
+        try:
+            expect(percent).to_have_text("100%", timeout=2000)
+            break
+        except AssertionError:
+            continue
+    expect(percent).to_have_text("100%")
+    expect(page.locator("#progress [data-key=queued]")).to_have_text("0")
+    expect(page.locator("#progress [data-key=recipients]")).to_have_text("3")
+    screenshot(page, "broadcast-progress")
+
+
+def test_member_file_plays_a_recording(
+    app: Flask, page: Page, live: str, world: World, browser_sandbox: str
+) -> None:
+    """The member's spoken report, fetched from the provider's URL, loads and plays."""
+    with app.app_context():
+        session = get_session()
+        recording = session.get(Recording, world.recording_id)
+        assert recording is not None
+        recording.url = f"{browser_sandbox}/_sandbox/recordings/RE0123456789abcdef"
+        session.commit()
+    log_in(page, live, "branch", PASSWORD)
+    page.goto(f"{live}/admin/members/{world.alice}")
+    audio = page.locator("#recordings audio").first
+    expect(audio).to_be_visible()
+    state = audio.evaluate(
+        """async (el) => {
+            if (el.readyState < 1) {
+                await new Promise((ok, fail) => {
+                    el.addEventListener('loadedmetadata', ok, {once: true});
+                    el.addEventListener('error', () => fail(new Error('audio error')), {once: true});
+                    el.load();
+                });
+            }
+            await el.play();
+            return {duration: el.duration, paused: el.paused, error: el.error};
+        }"""
+    )
+    assert state["error"] is None
+    assert 0.5 < state["duration"] < 2
+    assert state["paused"] is False
+    screenshot(page, "member-file")
+
+
+TEXTS = [
+    "",
+    "HB 1",
+    "a" * 161,
+    "{[~]}" * 40,
+    "€" * 81,
+    "中" * 70,
+    "中" * 71,
+    "中" * 134 + "a",
+    "通知😀" * 30,
+    "😀" * 34,
+    NOTICE_71,
+    "Zürich ñ ß Ä\n第二行",
+]
+
+
+def test_composer_counter_matches_the_python_one(page: Page) -> None:
+    """The JavaScript port counts every sample text exactly as models.segments does."""
+    page.set_content("<!doctype html><meta charset='utf-8'><p>segments</p>")
+    page.add_script_tag(path=str(STATIC / "segments.js"))
+    for text in TEXTS:
+        js = page.evaluate("(t) => window.countSegments(t)", text)
+        info = count_segments(text)
+        assert js == {
+            "encoding": info.encoding,
+            "characters": info.characters,
+            "units": info.units,
+            "segments": info.segments,
+            "per_segment": info.per_segment,
+        }, text

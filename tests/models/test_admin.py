@@ -1,0 +1,254 @@
+"""The admin's read-side queries: rates, trend, non-reporters, grid, review."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Channel,
+    ContactKind,
+    ContactLog,
+    HelpCategory,
+    LessonCategory,
+    Member,
+    NonReporter,
+    Organization,
+    Role,
+    open_help_request,
+    record_report,
+)
+from models.admin import (
+    MemberFilter,
+    branch_rates,
+    non_reporters,
+    period_bounds,
+    periods_between,
+    reporting_trend,
+    reports_grid,
+    search_members,
+    shift_period,
+    yearly_review,
+)
+from models.lesson import Lesson, LessonListen
+from models.report import ReportTally
+from models.scope import Scope, scope_for
+from tests.factories import make_member, make_tree, make_user
+
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+LONG_AGO = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _township_scope(session: Session) -> tuple[Scope, Organization, Organization]:
+    township, east, west = make_tree(session)
+    scope = scope_for(session, make_user(session, township, Role.TOWNSHIP))
+    return scope, east, west
+
+
+def _member(session: Session, branch: Organization, name: str, **extra: Any) -> Member:
+    return make_member(
+        session, branch, name=name, created_at=extra.pop("created_at", LONG_AGO), **extra
+    )
+
+
+def test_periods_shift_across_years_and_ranges_are_checked() -> None:
+    """Periods are calendar months; a range is at most 24 and must run forward."""
+    assert shift_period("2026-01", -1) == "2025-12"
+    assert shift_period("2025-12", 13) == "2027-01"
+    assert periods_between("2025-11", "2026-02") == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    with pytest.raises(ValueError):
+        periods_between("2026-02", "2025-11")
+    with pytest.raises(ValueError):
+        periods_between("2020-01", "2026-01")
+    start, end = period_bounds("2026-03", "Asia/Shanghai")
+    assert start == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
+    assert end == datetime(2026, 3, 31, 16, 0, tzinfo=UTC)
+
+
+def test_branch_rates_count_reports_and_study_lowest_first(session: Session) -> None:
+    """Each branch's members, reporters and studiers for the period; empty branches too."""
+    scope, east, west = _township_scope(session)
+    a = _member(session, east, "甲")
+    b = _member(session, east, "乙")
+    _member(session, west, "丙")
+    _member(session, west, "丁", active=False)
+    record_report(session, a, period="2026-03", studied=True, channel=Channel.SMS, at=NOW)
+    record_report(session, b, period="2026-03", studied=False, channel=Channel.SMS, at=NOW)
+    page = branch_rates(session, scope, "2026-03")
+    figures = [(r.name, r.members, r.reported, r.studied) for r in page.items]
+    assert figures == [("西村党支部", 1, 0, 0), ("东村党支部", 2, 2, 1)]
+    assert page.items[1].rate == 1.0
+
+
+def test_trend_counts_settled_months_once_and_the_running_month_live(session: Session) -> None:
+    """Months ended over a week ago are tallied once; the running month stays live."""
+    scope, east, _ = _township_scope(session)
+    a = _member(session, east, "甲")
+    b = _member(session, east, "乙")
+    record_report(session, a, period="2026-01", studied=True, channel=Channel.SMS)
+    record_report(session, a, period="2026-03", studied=False, channel=Channel.SMS)
+    periods = ["2026-01", "2026-02", "2026-03"]
+    trend = reporting_trend(session, scope, periods, now=NOW)
+    assert [(p.period, p.members, p.reported, p.studied) for p in trend] == [
+        ("2026-01", 2, 1, 1),
+        ("2026-02", 2, 0, 0),
+        ("2026-03", 2, 1, 0),
+    ]
+    tallied = set(session.scalars(select(ReportTally.period)))
+    assert tallied == {"2026-01", "2026-02"}
+    # A settled month is not counted again; the running month moves with each report.
+    record_report(session, b, period="2026-01", studied=True, channel=Channel.SMS)
+    record_report(session, b, period="2026-03", studied=True, channel=Channel.SMS)
+    again = reporting_trend(session, scope, periods, now=NOW)
+    assert [p.reported for p in again] == [1, 0, 2]
+
+
+def test_trend_of_a_liaison_is_counted_live(session: Session) -> None:
+    """A liaison's few members are counted directly, not from branch tallies."""
+    _, east, _ = make_tree(session)
+    liaison = make_user(session, east, Role.LIAISON)
+    mine = _member(session, east, "甲", liaison_id=liaison.id)
+    _member(session, east, "乙")
+    record_report(session, mine, period="2026-01", studied=True, channel=Channel.SMS)
+    trend = reporting_trend(session, scope_for(session, liaison), ["2026-01"], now=NOW)
+    assert (trend[0].members, trend[0].reported) == (1, 1)
+    assert session.scalar(select(func.count(ReportTally.id))) == 0
+
+
+def test_non_reporters_use_fixed_months_and_live_ones(session: Session) -> None:
+    """Closed months come from the fixed non-reporters; months never closed from reports."""
+    scope, east, west = _township_scope(session)
+    a = _member(session, east, "甲")
+    b = _member(session, east, "乙")
+    c = _member(session, west, "丙")
+    late = _member(session, west, "丁", created_at=datetime(2026, 2, 10, tzinfo=UTC))
+    # January was closed: 甲 and 丙 were fixed as non-reporters (a late report changes nothing).
+    session.add_all(
+        [
+            NonReporter(member_id=a.id, branch_id=east.id, period="2026-01"),
+            NonReporter(member_id=c.id, branch_id=west.id, period="2026-01"),
+        ]
+    )
+    record_report(session, a, period="2026-01", studied=True, channel=Channel.SMS)
+    # February never closed: whoever has no report missed it (丁 registered in February).
+    record_report(session, b, period="2026-02", studied=False, channel=Channel.SMS)
+    record_report(session, late, period="2026-02", studied=True, channel=Channel.SMS)
+    page = non_reporters(session, scope, ["2026-01", "2026-02"])
+    assert [(r.member.name, r.missed) for r in page.items] == [("甲", 2), ("丙", 2)]
+    assert page.total == 2
+    assert page.items[0].branch_name == "东村党支部"
+    # March is live too; 丁 joined before it ends, so 丁 misses it.
+    page = non_reporters(session, scope, ["2026-02", "2026-03"], min_missed=2)
+    assert {r.member.name for r in page.items} == {"甲", "丙"}
+    page = non_reporters(session, scope, ["2026-03"], branch_id=west.id)
+    assert {r.member.name for r in page.items} == {"丙", "丁"}
+
+
+def test_non_reporters_page_and_count_lessons(session: Session) -> None:
+    """Pages split the list with the right total; lessons heard over the range are counted."""
+    scope, east, _ = _township_scope(session)
+    members = [_member(session, east, f"成员{i}") for i in range(5)]
+    lesson = Lesson(org_id=east.id, title="课", category=LessonCategory.POLICY)
+    session.add(lesson)
+    session.flush()
+    session.add(
+        LessonListen(
+            member_id=members[0].id,
+            lesson_id=lesson.id,
+            seconds=100,
+            completed=True,
+            listened_at=datetime(2026, 2, 3, tzinfo=UTC),
+        )
+    )
+    record_report(session, members[0], period="2026-02", studied=False, channel=Channel.SMS)
+    first = non_reporters(session, scope, ["2026-01", "2026-02"], per_page=2)
+    second = non_reporters(session, scope, ["2026-01", "2026-02"], per_page=2, page=3)
+    assert (first.total, second.total, first.pages) == (5, 5, 3)
+    assert len(first.items) == 2 and len(second.items) == 1
+    row = second.items[0]
+    assert (row.member.id, row.missed, row.not_studied, row.lessons_listened) == (
+        members[0].id,
+        1,
+        1,
+        1,
+    )
+
+
+def test_grid_marks_each_month(session: Session) -> None:
+    """Studied, reported without study, missing, or not yet registered."""
+    scope, east, _ = _township_scope(session)
+    a = _member(session, east, "甲", created_at=datetime(2026, 1, 15, tzinfo=UTC))
+    record_report(session, a, period="2026-02", studied=True, channel=Channel.SMS)
+    record_report(session, a, period="2026-03", studied=False, channel=Channel.IVR)
+    grid = reports_grid(session, scope, ["2025-12", "2026-01", "2026-02", "2026-03"])
+    assert [c.state for c in grid.items[0].cells] == ["before", "missing", "studied", "reported"]
+
+
+def test_member_search_filters(session: Session) -> None:
+    """Search by name or phone digits; filter by city and by reported or not."""
+    scope, east, west = _township_scope(session)
+    a = _member(session, east, "王秀英", city="深圳", phone="+8613912345678")
+    _member(session, west, "李建国", city="广州")
+    record_report(session, a, period="2026-03", studied=True, channel=Channel.SMS)
+
+    def names(**kwargs: object) -> list[str]:
+        page = search_members(session, scope, MemberFilter(period="2026-03", **kwargs))  # type: ignore[arg-type]  # test keywords
+        return [row.member.name for row in page.items]
+
+    assert names(q="秀英") == ["王秀英"]
+    assert names(q="1234 5678") == ["王秀英"]
+    assert names(city="广州") == ["李建国"]
+    assert names(reported=False) == ["李建国"]
+    assert names(reported=True) == ["王秀英"]
+    assert names(q="%") == []
+
+
+def test_yearly_review_counts_the_year(session: Session) -> None:
+    """Reports, study, help requests and contacts within the calendar year only."""
+    scope, east, _ = _township_scope(session)
+    a = _member(session, east, "甲")
+    for month in ("2025-03", "2025-04", "2026-01"):
+        record_report(session, a, period=month, studied=month != "2025-04", channel=Channel.SMS)
+    open_help_request(
+        session,
+        a,
+        category=HelpCategory.JOBS,
+        text="找工作",
+        channel="sms",
+        at=datetime(2025, 6, 1, tzinfo=UTC),
+    )
+    session.add_all(
+        [
+            ContactLog(
+                member_id=a.id,
+                kind=ContactKind.MONTHLY_CONTACT,
+                period="2025-05",
+                contact_date=date(2025, 5, 3),
+            ),
+            ContactLog(
+                member_id=a.id,
+                kind=ContactKind.HOME_VISIT,
+                period="2025-06",
+                contact_date=date(2025, 6, 3),
+            ),
+            ContactLog(
+                member_id=a.id,
+                kind=ContactKind.HOME_VISIT,
+                period="2026-01",
+                contact_date=date(2026, 1, 3),
+            ),
+        ]
+    )
+    session.flush()
+    row = yearly_review(session, scope, 2025).items[0]
+    assert (row.reports, row.studied, row.help_requests, row.contacts, row.home_visits) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
