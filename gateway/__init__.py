@@ -16,8 +16,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app: settings, database, clients, blueprints and commands."""
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults already hold these keys (SameSite as None), so setdefault would not do.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
@@ -35,7 +36,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     import importlib
 
-    for module_name in ("gateway.sms", "gateway.voice", "gateway.status", "admin_ui"):
+    for module_name in (
+        "gateway.sms",
+        "gateway.voice",
+        "gateway.status",
+        "gateway.media",
+        "admin_ui",
+    ):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
