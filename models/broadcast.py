@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Integer, Select, Text, and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
+from models.audit import audit
 from models.base import Base, enum_type, utcnow
+from models.member import Member
+from models.message import Direction, Message, MessageStatus
+from models.org import Organization
+from models.segments import count_segments
+from models.targets import (
+    BilingualError,
+    Target,
+    TargetError,
+    count_targeted,
+    resolve_target,
+    target_members,
+)
+from models.templates import render
 
 
 class BroadcastStatus(enum.StrEnum):
@@ -40,3 +56,251 @@ class Broadcast(Base):
     segments: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+REPLY_LINK_DAYS = 3  # a reply within this many days of a broadcast is about it
+MAX_TEXT_CHARS = 1600  # the most one SMS body may hold, split into segments
+SCHEDULE_SLACK = timedelta(minutes=1)  # "now" typed a moment ago is not in the past
+PART_SIZE = 500  # members per send part: part n holds member ids [n*500, (n+1)*500)
+
+_PROGRESS_KEYS = ("recipients", "queued", "sending", "sent", "delivered", "failed", "skipped")
+
+
+class BroadcastError(BilingualError):
+    """A broadcast that cannot be sent as asked (message in Chinese, then English)."""
+
+
+def create_broadcast(
+    session: Session,
+    *,
+    org: Organization,
+    author_id: int | None,
+    text: str,
+    target: dict[str, Any] | None,
+    scheduled_at: datetime | None,
+    now: datetime,
+) -> Broadcast:
+    """Store a broadcast to be resolved and sent at `scheduled_at` (None: now).
+
+    Nothing is queued here: the caller commits, then enqueues the resolution.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise BroadcastError("通知内容不能为空", "The notice text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BroadcastError(
+            f"通知太长:{len(text)}字,最多{MAX_TEXT_CHARS}字",
+            f"The notice is too long: {len(text)} characters, at most {MAX_TEXT_CHARS}",
+        )
+    when = scheduled_at or now
+    if when.tzinfo is None:
+        raise BroadcastError("发送时间缺少时区", "The send time has no time zone")
+    if when < now - SCHEDULE_SLACK:
+        raise BroadcastError("发送时间已经过去", "The send time is in the past")
+    try:
+        resolved = resolve_target(session, org, target)
+    except TargetError as exc:
+        raise BroadcastError(exc.zh, exc.en) from None
+    total, reachable = count_targeted(session, org.id, resolved)
+    if reachable == 0:
+        raise BroadcastError(
+            "目标中没有可以接收通知的成员", "The target reaches no member who can receive it"
+        )
+    broadcast = Broadcast(
+        org_id=org.id,
+        author_id=author_id,
+        text=text,
+        target=resolved.as_dict(),
+        status=BroadcastStatus.SCHEDULED,
+        scheduled_at=max(when, now),
+        recipients=total,
+        segments=count_segments(text).segments,
+        created_at=now,
+    )
+    session.add(broadcast)
+    session.flush()
+    audit(session, author_id, "send", f"broadcast:{broadcast.id}", {"recipients": total})
+    return broadcast
+
+
+def _target_of(session: Session, broadcast: Broadcast) -> Select[int]:
+    return target_members(session, broadcast.org_id, Target.from_dict(broadcast.target))
+
+
+def next_part(session: Session, broadcast: Broadcast, after: int | None) -> int | None:
+    """The number of the first part after part `after` that holds a recipient, or None."""
+    ids = _target_of(session, broadcast)
+    if after is not None:
+        ids = ids.where(Member.id >= (after + 1) * PART_SIZE)
+    first = session.scalar(ids.order_by(Member.id).limit(1))
+    return None if first is None else int(first) // PART_SIZE
+
+
+def _part_clause(part: int) -> Any:
+    return and_(Member.id >= part * PART_SIZE, Member.id < (part + 1) * PART_SIZE)
+
+
+def resolve_recipients(session: Session, broadcast: Broadcast, part: int) -> list[Member]:
+    """The members of one part (ids [part*PART_SIZE, (part+1)*PART_SIZE)) the broadcast reaches."""
+    ids = _target_of(session, broadcast).where(_part_clause(part))
+    return list(
+        session.scalars(
+            select(Member)
+            .where(Member.id.in_(ids))
+            .order_by(Member.id)
+            .options(lazyload(Member.branch))
+        )
+    )
+
+
+def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: datetime) -> int:
+    """Write the outbox rows of one part in one INSERT; a row already there is left alone.
+
+    Returns how many rows were written. Resolving a part twice writes nothing the second time
+    (unique broadcast_id, member_id). Opted-out, inactive or invalid numbers are written as
+    skipped, so progress shows them.
+    """
+    # Plain rows, not Member objects: a broadcast to 100,000 members reads them all.
+    members = session.execute(
+        select(
+            Member.id,
+            Member.phone,
+            Member.language,
+            Member.opted_out_at,
+            Member.active,
+            Member.phone_invalid_at,
+        )
+        .where(Member.id.in_(_target_of(session, broadcast).where(_part_clause(part))))
+        .order_by(Member.id)
+    ).all()
+    if not members:
+        return 0
+    bodies: dict[str, tuple[str, int]] = {}
+    rows = []
+    for member in members:
+        language = member.language.value
+        if language not in bodies:
+            body = render("broadcast", language, text=broadcast.text)
+            bodies[language] = (body, count_segments(body).segments)
+        body, segments = bodies[language]
+        blocked = (
+            member.opted_out_at is not None
+            or not member.active
+            or member.phone_invalid_at is not None
+        )
+        rows.append(
+            {
+                "direction": Direction.OUT,
+                "member_id": member.id,
+                "phone": member.phone,
+                "body": body,
+                "template_key": "broadcast",
+                "params": {"text": broadcast.text},
+                "segments": segments,
+                "essential": False,
+                "broadcast_id": broadcast.id,
+                "status": MessageStatus.SKIPPED if blocked else MessageStatus.QUEUED,
+                "attempts": 0,
+                "handled": False,
+                "created_at": now,
+            }
+        )
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(Message).on_conflict_do_nothing(
+        index_elements=["broadcast_id", "member_id"], index_where=text("direction = 'out'")
+    )
+    # RETURNING names only the rows inserted; rowcount is not reliable for a bulk insert.
+    return len(session.execute(stmt.returning(Message.id), rows).all())
+
+
+def part_rows(
+    session: Session, broadcast_id: int, part: int, now: datetime
+) -> list[tuple[int, int]]:
+    """The (id, segments) of this part's rows that are queued and due, in member order."""
+    rows = session.execute(
+        select(Message.id, Message.segments)
+        .where(
+            Message.broadcast_id == broadcast_id,
+            Message.member_id >= part * PART_SIZE,
+            Message.member_id < (part + 1) * PART_SIZE,
+            Message.status == MessageStatus.QUEUED,
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        )
+        .order_by(Message.member_id)
+    ).all()
+    return [(row.id, row.segments) for row in rows]
+
+
+def finish_resolving(session: Session, broadcast: Broadcast) -> None:
+    """All parts are written: the broadcast is sending, with its final number of recipients."""
+    broadcast.recipients = (
+        session.scalar(select(func.count(Message.id)).where(Message.broadcast_id == broadcast.id))
+        or 0
+    )
+    if broadcast.status in (BroadcastStatus.SCHEDULED, BroadcastStatus.RESOLVING):
+        broadcast.status = BroadcastStatus.SENDING
+    finish_if_done(session, broadcast, utcnow())
+
+
+def finish_if_done(session: Session, broadcast: Broadcast, now: datetime) -> bool:
+    """Mark a sending broadcast done once no row is queued or being sent."""
+    if broadcast.status is not BroadcastStatus.SENDING:
+        return broadcast.status is BroadcastStatus.DONE
+    open_rows = session.scalar(
+        select(Message.id)
+        .where(
+            Message.broadcast_id == broadcast.id,
+            Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+        )
+        .limit(1)
+    )
+    if open_rows is not None:
+        return False
+    broadcast.status = BroadcastStatus.DONE
+    broadcast.finished_at = now
+    return True
+
+
+def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
+    """How far a broadcast has gone: recipients and the rows in each state.
+
+    Recipients not yet written to the outbox count as queued; undelivered counts as failed.
+    """
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise BroadcastError(f"没有编号为{broadcast_id}的通知", f"No broadcast {broadcast_id}")
+    counts = dict.fromkeys(_PROGRESS_KEYS, 0)
+    rows = session.execute(
+        select(Message.status, func.count(Message.id))
+        .where(Message.broadcast_id == broadcast_id)
+        .group_by(Message.status)
+    ).all()
+    written = 0
+    for status, number in rows:
+        written += number
+        key = "failed" if status is MessageStatus.UNDELIVERED else status.value
+        if key in counts:
+            counts[key] += number
+    counts["recipients"] = max(broadcast.recipients, written)
+    counts["queued"] += counts["recipients"] - written
+    return counts
+
+
+def recent_broadcast_for(session: Session, member_id: int, now: datetime) -> int | None:
+    """The broadcast a member's reply now is about: the latest sent to them in the last 3 days."""
+    since = now - timedelta(days=REPLY_LINK_DAYS)
+    return session.scalar(
+        select(Message.broadcast_id)
+        .where(
+            Message.member_id == member_id,
+            Message.created_at >= since,
+            Message.broadcast_id.is_not(None),
+            Message.direction == Direction.OUT,
+            Message.status.in_(
+                (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)
+            ),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from models.audit import audit
 from models.base import Base, enum_type, utcnow
+from models.cycle import CycleRules, next_contact_time
+from models.member import Member
+from models.org import Organization
+from models.targets import (
+    BilingualError,
+    Target,
+    TargetError,
+    count_targeted,
+    resolve_target,
+    target_members,
+)
 
 
 class LessonCategory(enum.StrEnum):
@@ -76,3 +98,185 @@ class LessonCampaign(Base):
     )
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignMemberStatus(enum.StrEnum):
+    """Where one member of a lesson campaign is."""
+
+    PENDING = "pending"  # waiting for next_attempt_at, inside the member's window
+    CALLING = "calling"  # a call is placed; its outcome decides what follows
+    DONE = "done"  # a person answered and the lesson played
+    MISSED = "missed"  # every attempt failed: an SMS told the member how to call in
+    SKIPPED = "skipped"  # opted out, inactive or no valid number
+
+
+CAMPAIGN_MEMBER_FINAL = frozenset(
+    {CampaignMemberStatus.DONE, CampaignMemberStatus.MISSED, CampaignMemberStatus.SKIPPED}
+)
+# After a failed attempt: half an hour later, then the next evening, then the evening after.
+RETRY_AFTER_FIRST = timedelta(minutes=30)
+MAX_ATTEMPTS = 4
+
+
+class CampaignMember(Base):
+    """One member of a lesson campaign: attempts made and when to call next."""
+
+    __tablename__ = "campaign_members"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "member_id"),
+        Index("ix_campaign_members_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("lesson_campaigns.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[CampaignMemberStatus] = mapped_column(
+        enum_type(CampaignMemberStatus), default=CampaignMemberStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignError(BilingualError):
+    """A lesson campaign that cannot run as asked (message in Chinese, then English)."""
+
+
+def create_campaign(
+    session: Session,
+    *,
+    lesson_id: int,
+    org: Organization,
+    author_id: int | None,
+    target: dict[str, Any] | None,
+    now: datetime,
+) -> LessonCampaign:
+    """Store a lesson campaign; its members are written by the job that starts it."""
+    lesson = session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
+    try:
+        resolved = resolve_target(session, org, target)
+    except TargetError as exc:
+        raise CampaignError(exc.zh, exc.en) from None
+    total, reachable = count_targeted(session, org.id, resolved)
+    if reachable == 0:
+        raise CampaignError(
+            "目标中没有可以接听电话的成员", "The target reaches no member who can be called"
+        )
+    campaign = LessonCampaign(
+        lesson_id=lesson.id,
+        org_id=org.id,
+        author_id=author_id,
+        target=resolved.as_dict(),
+        status=CampaignStatus.SCHEDULED,
+        recipients=total,
+        created_at=now,
+    )
+    session.add(campaign)
+    session.flush()
+    audit(session, author_id, "send", f"campaign:{campaign.id}", {"lesson": lesson.id})
+    return campaign
+
+
+def add_campaign_members(session: Session, campaign: LessonCampaign, now: datetime) -> int:
+    """Write the campaign's members (pending, due now); writing them twice adds nobody."""
+    target = Target.from_dict(campaign.target)
+    ids = target_members(session, campaign.org_id, target).subquery()
+    members = session.execute(
+        select(Member.id, Member.opted_out_at, Member.phone_invalid_at).where(
+            Member.id.in_(select(ids.c.id)),
+            ~exists().where(
+                CampaignMember.campaign_id == campaign.id, CampaignMember.member_id == Member.id
+            ),
+        )
+    ).all()
+    for member_id, opted_out_at, invalid_at in members:
+        blocked = opted_out_at is not None or invalid_at is not None
+        session.add(
+            CampaignMember(
+                campaign_id=campaign.id,
+                member_id=member_id,
+                status=CampaignMemberStatus.SKIPPED if blocked else CampaignMemberStatus.PENDING,
+                attempts=0,
+                next_attempt_at=None if blocked else now,
+                updated_at=now,
+            )
+        )
+    campaign.recipients = len(members) + (
+        session.scalar(
+            select(func.count(CampaignMember.id)).where(CampaignMember.campaign_id == campaign.id)
+        )
+        or 0
+    )
+    if campaign.status is CampaignStatus.SCHEDULED:
+        campaign.status = CampaignStatus.RUNNING
+    session.flush()
+    return len(members)
+
+
+def call_reached_member(status: str, answered_by: str | None) -> bool:
+    """Whether a finished call reached a person (not no-answer, busy, failed or a machine)."""
+    if status != "completed":
+        return False
+    return not (answered_by or "").startswith(("machine", "fax"))
+
+
+def next_attempt_at(
+    attempts: int, last_call_at: datetime, member: Member, rules: CycleRules
+) -> datetime | None:
+    """When to call again after `attempts` failed calls, or None: send the SMS instead.
+
+    +30 minutes (still inside the window), then the next evening, then the evening after.
+    """
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    if attempts == 1:
+        return next_contact_time(member, rules, last_call_at + RETRY_AFTER_FIRST)
+    local = last_call_at.astimezone(rules.timezone)
+    next_day = datetime.combine(local.date() + timedelta(days=1), time(0, 0), rules.timezone)
+    return next_contact_time(member, rules, next_day)
+
+
+def campaign_progress(session: Session, campaign_id: int) -> dict[str, int]:
+    """How far a campaign has gone: recipients and the members in each state."""
+    campaign = session.get(LessonCampaign, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"没有编号为{campaign_id}的课程外呼", f"No campaign {campaign_id}")
+    counts = {"recipients": campaign.recipients} | {s.value: 0 for s in CampaignMemberStatus}
+    for status, number in session.execute(
+        select(CampaignMember.status, func.count(CampaignMember.id))
+        .where(CampaignMember.campaign_id == campaign_id)
+        .group_by(CampaignMember.status)
+    ):
+        counts[status.value] = number
+    return counts
+
+
+def create_lesson(
+    session: Session,
+    *,
+    org_id: int,
+    title: str,
+    category: LessonCategory,
+    audio_path: str | None,
+    transcript: str = "",
+    duration: int | None = None,
+    author_id: int | None = None,
+    now: datetime | None = None,
+) -> Lesson:
+    """Publish an audio lesson (its file already stored under UPLOAD_DIR at `audio_path`)."""
+    lesson = Lesson(
+        org_id=org_id,
+        title=title.strip(),
+        category=category,
+        audio_path=audio_path,
+        transcript=transcript.strip(),
+        duration=duration,
+        created_at=now or utcnow(),
+    )
+    session.add(lesson)
+    session.flush()
+    audit(session, author_id, "upload", f"lesson:{lesson.id}", {"title": lesson.title})
+    return lesson

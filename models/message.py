@@ -6,7 +6,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
@@ -60,7 +60,15 @@ class Message(Base):
         Index("ix_messages_member_created", "member_id", "created_at"),
         Index("ix_messages_status_next", "status", "next_attempt_at"),
         Index("ix_messages_broadcast_status", "broadcast_id", "status"),
-        Index("ix_messages_broadcast_member", "broadcast_id", "member_id", unique=True),
+        # One outbound row per broadcast and member; replies linked to a broadcast are not counted.
+        Index(
+            "ix_messages_broadcast_member",
+            "broadcast_id",
+            "member_id",
+            unique=True,
+            sqlite_where=text("direction = 'out'"),
+            postgresql_where=text("direction = 'out'"),
+        ),
         Index("ix_messages_direction_handled", "direction", "handled"),
     )
 
@@ -152,3 +160,28 @@ def close_conversation(session: Session, conversation: Conversation | None) -> N
     """The question is answered (or abandoned): forget it."""
     if conversation is not None:
         session.delete(conversation)
+
+
+def mark_handled(session: Session, messages: list[Message]) -> int:
+    """The branch has read and dealt with these inbound texts; returns how many changed."""
+    changed = 0
+    for message in messages:
+        if message.direction is Direction.IN and not message.handled:
+            message.handled = True
+            changed += 1
+    return changed
+
+
+def link_unmatched(session: Session, phone: str, member_id: int) -> int:
+    """Attach the unhandled texts from an unregistered number to a member; returns how many."""
+    messages = session.scalars(
+        select(Message).where(
+            Message.phone == phone,
+            Message.direction == Direction.IN,
+            Message.member_id.is_(None),
+            Message.handled.is_(False),
+        )
+    ).all()
+    for message in messages:
+        message.member_id = member_id
+    return len(messages)

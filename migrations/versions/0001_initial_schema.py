@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 09:10:46.273243
+Create Date: 2026-11-26 10:28:33.949754
 """
 
 from __future__ import annotations
@@ -76,6 +76,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("lessons", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_lessons_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "report_tallies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("branch_id", sa.Integer(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.Column("reported", sa.Integer(), nullable=False),
+        sa.Column("studied", sa.Integer(), nullable=False),
+        sa.Column("computed_at", models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["branch_id"],
+            ["organizations.id"],
+            name=op.f("fk_report_tallies_branch_id_organizations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_tallies")),
+        sa.UniqueConstraint("period", "branch_id", name=op.f("uq_report_tallies_period_branch_id")),
+    )
+    with op.batch_alter_table("report_tallies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_report_tallies_branch_id"), ["branch_id"], unique=False
+        )
 
     op.create_table(
         "users",
@@ -515,7 +537,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_messages_broadcast_member", ["broadcast_id", "member_id"], unique=True
+            "ix_messages_broadcast_member",
+            ["broadcast_id", "member_id"],
+            unique=True,
+            sqlite_where=sa.text("direction = 'out'"),
+            postgresql_where=sa.text("direction = 'out'"),
         )
         batch_op.create_index(
             "ix_messages_broadcast_status", ["broadcast_id", "status"], unique=False
@@ -550,7 +576,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("non_reporters", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_non_reporters_branch_id"), ["branch_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_non_reporters_period"), ["period"], unique=False)
+        batch_op.create_index(
+            "ix_non_reporters_period_branch_member",
+            ["period", "branch_id", "member_id"],
+            unique=False,
+        )
 
     op.create_table(
         "phone_changes",
@@ -613,7 +643,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("member_id", "period", name=op.f("uq_reports_member_id_period")),
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.create_index("ix_reports_period_member", ["period", "member_id"], unique=False)
+        batch_op.create_index(
+            "ix_reports_period_member", ["period", "member_id", "studied"], unique=False
+        )
 
     op.create_table(
         "callback_requests",
@@ -641,6 +673,50 @@ def upgrade() -> None:
             "ix_callback_requests_member_requested", ["member_id", "requested_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_callback_requests_status"), ["status"], unique=False)
+
+    op.create_table(
+        "campaign_members",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "calling",
+                "done",
+                "missed",
+                "skipped",
+                name="campaignmemberstatus",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("call_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_campaign_members_call_id_calls")
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["lesson_campaigns.id"],
+            name=op.f("fk_campaign_members_campaign_id_lesson_campaigns"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_campaign_members_member_id_members")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_members")),
+        sa.UniqueConstraint(
+            "campaign_id", "member_id", name=op.f("uq_campaign_members_campaign_id_member_id")
+        ),
+    )
+    with op.batch_alter_table("campaign_members", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_campaign_members_status_next", ["status", "next_attempt_at"], unique=False
+        )
 
     op.create_table(
         "help_notes",
@@ -706,6 +782,8 @@ def upgrade() -> None:
                 "help",
                 "message",
                 "unknown_caller",
+                "new_city",
+                "new_employer",
                 name="recordingkind",
                 native_enum=False,
                 length=24,
@@ -786,6 +864,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_help_notes_help_request_id"))
 
     op.drop_table("help_notes")
+    with op.batch_alter_table("campaign_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_members_status_next")
+
+    op.drop_table("campaign_members")
     with op.batch_alter_table("callback_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_callback_requests_status"))
         batch_op.drop_index("ix_callback_requests_member_requested")
@@ -805,7 +887,7 @@ def downgrade() -> None:
 
     op.drop_table("phone_changes")
     with op.batch_alter_table("non_reporters", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_non_reporters_period"))
+        batch_op.drop_index("ix_non_reporters_period_branch_member")
         batch_op.drop_index(batch_op.f("ix_non_reporters_branch_id"))
 
     op.drop_table("non_reporters")
@@ -814,7 +896,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_messages_member_created")
         batch_op.drop_index("ix_messages_direction_handled")
         batch_op.drop_index("ix_messages_broadcast_status")
-        batch_op.drop_index("ix_messages_broadcast_member")
+        batch_op.drop_index(
+            "ix_messages_broadcast_member",
+            sqlite_where=sa.text("direction = 'out'"),
+            postgresql_where=sa.text("direction = 'out'"),
+        )
 
     op.drop_table("messages")
     with op.batch_alter_table("member_changes", schema=None) as batch_op:
@@ -868,6 +954,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_users_org_id"))
 
     op.drop_table("users")
+    with op.batch_alter_table("report_tallies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_report_tallies_branch_id"))
+
+    op.drop_table("report_tallies")
     with op.batch_alter_table("lessons", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lessons_org_id"))
 

@@ -1,0 +1,507 @@
+"""Benchmark of broadcast sending: two RQ workers against a bare loop through the twilio client.
+
+Run: .venv/bin/python bench/broadcast.py [--members 100000] [--pace-seconds 60]
+
+Everything is real and local: a redis-server, the sandbox process (answering at once, status
+callbacks off), a migrated SQLite database with the members, and two `rq worker` processes
+(workers.worker.AppWorker). It prints:
+
+1. the ceiling: the same messages sent by two processes in a bare loop through the twilio
+   client (no database, no queue, no pacing), as time and messages/s;
+2. the workers: time from `create_broadcast` to every message handed to the sandbox,
+   messages/s, and the ratio to the ceiling (target: at least 70%);
+3. each worker process's peak RSS, the parent and its largest work horse (target: < 200 MB);
+4. pacing: at SEND_RATE_SEGMENTS_PER_S=10 the rate measured over 60 s at the sandbox
+   (target: within 5% of 10).
+
+Exits 1 if a target is missed. The helpers here are reused by bench/fault_broadcast.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import delete, func, insert, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway import create_app  # noqa: E402
+from gateway.db import get_session  # noqa: E402
+from gateway.migrate import upgrade  # noqa: E402
+from gateway.provider import build_provider  # noqa: E402
+from models import Broadcast, Member, Message, Organization, OrgKind, utcnow  # noqa: E402
+from models.broadcast import broadcast_progress, create_broadcast  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+from workers.broadcasts import start_broadcast  # noqa: E402
+
+AUTH_TOKEN = "bench-token"
+ACCOUNT_SID = "AC" + "b" * 32
+FROM_NUMBER = "+8610690000"
+TEXT = "各位党员:本月28日前请回复学习情况,谢谢!"  # one UCS-2 segment
+TOWNSHIP = "青山镇党委"
+PACE_TOWNSHIP = "白水镇党委"
+BRANCHES = 20
+RATIO_TARGET = 0.70
+RSS_TARGET_MB = 200.0
+PACE_RATE = 10.0
+PACE_TOLERANCE = 0.05
+WORKER_CLASS = "workers.worker.AppWorker"
+QUEUES = ("high", "default", "bulk", "calls")
+
+
+def log(text: str) -> None:
+    """One progress line on stderr (the figures go to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def wait_until(check: Any, timeout: float, what: str, every: float = 0.1) -> None:
+    """Poll `check()` until it is true; raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+@dataclass
+class Stack:
+    """Redis, the sandbox, a database and worker processes, all in one temporary directory."""
+
+    root: Path
+    rate: float = 1_000_000.0
+    redis_port: int = field(default_factory=free_port)
+    sandbox_port: int = field(default_factory=free_port)
+    redis: subprocess.Popen[bytes] | None = None
+    sandbox: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis the workers use."""
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def sandbox_url(self) -> str:
+        """Where the sandbox listens."""
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def database_url(self) -> str:
+        """The SQLite database of the app and its workers."""
+        return f"sqlite:///{self.root / 'gateway.db'}"
+
+    def settings(self) -> dict[str, str]:
+        """The app's settings, as environment variables for the worker processes."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "PROVIDER": "sandbox",
+            "SANDBOX_URL": self.sandbox_url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_FROM_NUMBER": FROM_NUMBER,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:9",  # callbacks are off: nothing calls it
+            "SECRET_KEY": "bench",
+            "SEND_RATE_SEGMENTS_PER_S": str(self.rate),
+        }
+
+    def start_redis(self) -> None:
+        """Start (or restart, empty) redis-server on this stack's port."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server not found: run `make setup`")
+        directory = self.root / "redis"
+        directory.mkdir(exist_ok=True)
+        self.redis = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.redis_port), "--bind", "127.0.0.1"),
+                *("--dir", str(directory), "--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(self._redis_answers, 10, "redis-server")
+
+    def _redis_answers(self) -> bool:
+        from redis import Redis, RedisError
+
+        try:
+            return bool(Redis.from_url(self.redis_url, socket_connect_timeout=0.2).ping())
+        except RedisError:
+            return False
+
+    def stop_redis(self) -> None:
+        """Kill redis-server outright: whatever it held is gone."""
+        if self.redis is not None:
+            self.redis.kill()
+            self.redis.wait()
+            self.redis = None
+
+    def start_sandbox(self) -> None:
+        """Start the sandbox process and switch its status callbacks off."""
+        self.sandbox = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gateway.sandbox", "--port", str(self.sandbox_port)),
+                *("--db", str(self.root / "sandbox.db"), "--auth-token", AUTH_TOKEN),
+                *("--account-sid", ACCOUNT_SID, "--workers", "2", "--threads", "16"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        wait_until(self._sandbox_answers, 30, "the sandbox")
+        requests.post(f"{self.sandbox_url}/_sandbox/faults", json={"callbacks": False}, timeout=5)
+
+    def _sandbox_answers(self) -> bool:
+        try:
+            return requests.get(f"{self.sandbox_url}/_sandbox/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def sandbox_count(self) -> int:
+        """How many messages the sandbox has accepted."""
+        count: int = requests.get(f"{self.sandbox_url}/_sandbox/count", timeout=10).json()[
+            "messages"
+        ]
+        return count
+
+    def sandbox_messages(self) -> list[dict[str, Any]]:
+        """Every message the sandbox holds."""
+        messages: list[dict[str, Any]] = requests.get(
+            f"{self.sandbox_url}/_sandbox/messages", timeout=120
+        ).json()
+        return messages
+
+    def clear_sandbox(self) -> None:
+        """Forget the sandbox's messages (its fault rules stay)."""
+        requests.delete(f"{self.sandbox_url}/_sandbox/messages", timeout=60).raise_for_status()
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """Start one `rq worker` process (its own process group, so it can be killed whole)."""
+        env = {**os.environ, **self.settings()}
+        # A killed worker's name stays registered in Redis for a while: never reuse one.
+        name = f"{name}-{uuid.uuid4().hex[:8]}"
+        log_file = (self.root / f"{name}.log").open("ab")
+        worker = subprocess.Popen(
+            [
+                *(str(Path(sys.executable).parent / "rq"), "worker", "-w", WORKER_CLASS),
+                *("--url", self.redis_url, "--with-scheduler", "--name", name, *QUEUES),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        """kill -9 a worker and its work horse (which RQ puts in a process group of its own)."""
+        horses = children(worker.pid)
+        for pid in (*horses, worker.pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        worker.wait()
+
+    def stop_workers(self) -> None:
+        """Kill every worker process."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                self.kill_worker(worker)
+        self.workers = []
+
+    def close(self) -> None:
+        """Stop everything."""
+        self.stop_workers()
+        if self.sandbox is not None:
+            self.sandbox.terminate()
+            self.sandbox.wait()
+        self.stop_redis()
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of pid (its work horses) now."""
+    found: set[int] = set()
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.update(int(child) for child in (task / "children").read_text().split())
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return sorted(found)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's peak resident set size (VmHWM), in MB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
+@contextmanager
+def stack(rate: float = 1_000_000.0) -> Iterator[Stack]:
+    """A running stack in a temporary directory, torn down afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
+    running = Stack(root=root, rate=rate)
+    try:
+        upgrade(running.database_url)
+        running.start_redis()
+        running.start_sandbox()
+        yield running
+    finally:
+        running.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def app_for(running: Stack) -> Any:
+    """The app in this process, on the stack's database, Redis and sandbox."""
+    return create_app(dict(running.settings()))
+
+
+def add_members(running: Stack, count: int, township: str = TOWNSHIP) -> list[str]:
+    """A township with 20 branches and `count` members; returns their phone numbers."""
+    app = app_for(running)
+    with app.app_context():
+        session = get_session()
+        top = Organization(name=township, kind=OrgKind.TOWNSHIP)
+        session.add(top)
+        session.flush()
+        branches = []
+        for number in range(BRANCHES):
+            branch = Organization(name=f"{township}{number + 1}村党支部", kind=OrgKind.BRANCH)
+            branch.parent_id = top.id
+            session.add(branch)
+            branches.append(branch)
+        session.flush()
+        start = session.scalar(select(func.count(Member.id))) or 0
+        phones = [f"+86139{start + n:08d}" for n in range(count)]
+        rows = [
+            {
+                "name": f"党员{start + n}",
+                "phone": phone,
+                "branch_id": branches[n % BRANCHES].id,
+                "city": "广州",
+                "active": True,
+                "created_at": utcnow(),
+            }
+            for n, phone in enumerate(phones)
+        ]
+        for first in range(0, len(rows), 10_000):
+            session.execute(insert(Member), rows[first : first + 10_000])
+        session.commit()
+    app.extensions["db_engine"].dispose()
+    return phones
+
+
+def create(running: Stack, township: str = TOWNSHIP, text: str = TEXT) -> int:
+    """Create and start a broadcast to a whole township, as `flask broadcast create` does."""
+    app = app_for(running)
+    with app.app_context():
+        session = get_session()
+        org = session.scalar(select(Organization).where(Organization.name == township))
+        assert org is not None
+        broadcast = create_broadcast(
+            session, org=org, author_id=None, text=text, target={}, scheduled_at=None, now=utcnow()
+        )
+        start_broadcast(session, broadcast)
+        session.commit()
+        broadcast_id = broadcast.id
+    app.extensions["db_engine"].dispose()
+    return broadcast_id
+
+
+def progress(running: Stack, broadcast_id: int) -> dict[str, Any]:
+    """The broadcast's counts and status from the database."""
+    app = app_for(running)
+    with app.app_context():
+        session = get_session()
+        counts: dict[str, Any] = broadcast_progress(session, broadcast_id)
+        broadcast = session.get(Broadcast, broadcast_id)
+        counts["status"] = broadcast.status.value if broadcast else None
+    app.extensions["db_engine"].dispose()
+    return counts
+
+
+def reset_broadcasts(running: Stack) -> None:
+    """Forget the broadcasts sent so far, so the next round sends to everyone again."""
+    app = app_for(running)
+    with app.app_context():
+        session = get_session()
+        session.execute(delete(Message).where(Message.broadcast_id.is_not(None)))
+        session.execute(delete(Broadcast))
+        session.commit()
+    app.extensions["db_engine"].dispose()
+
+
+def _bare_sender(sandbox_url: str, phones: list[str]) -> None:
+    provider = build_provider(
+        kind="sandbox",
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM_NUMBER,
+        sandbox_url=sandbox_url,
+    )
+    for phone in phones:
+        provider.client.messages.create(to=phone, from_=FROM_NUMBER, body=TEXT)
+
+
+def bare_loop(running: Stack, phones: list[str], processes: int = 2) -> float:
+    """Send one message to each phone from `processes` processes in a plain loop; seconds."""
+    context = multiprocessing.get_context("spawn")
+    shares = [phones[n::processes] for n in range(processes)]
+    senders = [
+        context.Process(target=_bare_sender, args=(running.sandbox_url, share)) for share in shares
+    ]
+    started = time.monotonic()
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    elapsed = time.monotonic() - started
+    if any(sender.exitcode for sender in senders):
+        raise SystemExit("a bare sender failed")
+    return elapsed
+
+
+def measure_workers(running: Stack, expected: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Two workers send a broadcast to the township; seconds from create to the last hand-over,
+    and each worker's peak RSS (parent, largest horse) in MB."""
+    workers = [running.start_worker(f"bench-{n}") for n in range(2)]
+    time.sleep(3)  # both parents have built the app and wait on the queues
+    peaks: dict[int, float] = {}
+    horses: dict[int, set[int]] = {worker.pid: set() for worker in workers}
+
+    def sample() -> None:
+        for worker in workers:
+            current = children(worker.pid)
+            horses[worker.pid].update(current)
+            for pid in (worker.pid, *current):
+                peaks[pid] = max(peaks.get(pid, 0.0), rss_mb(pid))
+
+    started = time.monotonic()
+    broadcast_id = create(running)
+    last_sample = 0.0
+    while running.sandbox_count() < expected:
+        if time.monotonic() - started > 3600:
+            raise TimeoutError("the broadcast did not finish within an hour")
+        if time.monotonic() - last_sample > 0.25:
+            sample()
+            last_sample = time.monotonic()
+        # Counting costs the sandbox a query: ask twice a second, as the bare loop never does.
+        time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    sample()
+    wait_until(lambda: progress(running, broadcast_id)["status"] == "done", 120, "status done", 1)
+    report = {}
+    for worker in workers:
+        horse_peak = max((peaks.get(pid, 0.0) for pid in horses[worker.pid]), default=0.0)
+        report[f"worker pid {worker.pid}"] = (peaks.get(worker.pid, 0.0), horse_peak)
+    running.stop_workers()
+    return elapsed, report
+
+
+def measure_pacing(running: Stack, seconds: float) -> float:
+    """Messages a second at the sandbox over `seconds`, with the rate set to 10 segments/s."""
+    running.rate = PACE_RATE
+    phones = add_members(running, int(PACE_RATE * seconds * 1.5), PACE_TOWNSHIP)
+    running.clear_sandbox()
+    for number in range(2):
+        running.start_worker(f"pace-{number}")
+    time.sleep(3)
+    create(running, PACE_TOWNSHIP)
+    wait_until(lambda: running.sandbox_count() > 0, 60, "the first paced message")
+    time.sleep(seconds + 2)
+    running.stop_workers()
+    times = sorted(
+        datetime.fromisoformat(m["created_at"]).astimezone(UTC).timestamp()
+        for m in running.sandbox_messages()
+        if m["to"] in set(phones)
+    )
+    window = [t for t in times if t <= times[0] + seconds]
+    # n messages in a window span n - 1 intervals.
+    return (len(window) - 1) / (window[-1] - window[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures; 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--pace-seconds", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate runs; best counts")
+    args = parser.parse_args(argv)
+    ok = True
+    with stack() as running:
+        log(f"adding {args.members} members")
+        phones = add_members(running, args.members)
+        bare_times: list[float] = []
+        worker_times: list[float] = []
+        rss: dict[str, tuple[float, float]] = {}
+        per_number = 0
+        # Rounds alternate, and the best of each counts: a machine shared with other work
+        # slows whichever phase it happens to overlap.
+        for round_number in range(args.rounds):
+            log(f"round {round_number + 1}: bare loop, two processes through the twilio client")
+            bare_times.append(bare_loop(running, phones))
+            if running.sandbox_count() != len(phones):
+                raise SystemExit("the bare loop did not hand over every message")
+            running.clear_sandbox()
+            log(f"round {round_number + 1}: two workers")
+            elapsed, round_rss = measure_workers(running, len(phones))
+            worker_times.append(elapsed)
+            for name, peaks in round_rss.items():
+                rss[name] = peaks
+            per_number = len({m["to"] for m in running.sandbox_messages()})
+            running.clear_sandbox()
+            reset_broadcasts(running)
+        bare, elapsed = min(bare_times), min(worker_times)
+        ratio = bare / elapsed
+        print(f"members                          {len(phones)}")
+        print(f"bare loop, 2 processes           {bare:8.1f} s  {len(phones) / bare:8.0f} msg/s")
+        print(
+            f"broadcast, 2 workers             {elapsed:8.1f} s  {len(phones) / elapsed:8.0f} msg/s"
+            f"  ({ratio:.0%} of the bare loop, target {RATIO_TARGET:.0%})"
+        )
+        if args.rounds > 1:
+            rounds = ", ".join(
+                f"{b:.1f}/{w:.1f}" for b, w in zip(bare_times, worker_times, strict=True)
+            )
+            print(f"rounds (bare/workers, s)         {rounds}")
+        print(f"distinct numbers at the sandbox  {per_number}")
+        ok &= ratio >= RATIO_TARGET and per_number == len(phones)
+        for name, (parent, horse) in rss.items():
+            print(f"peak RSS {name:<22}  parent {parent:6.1f} MB, largest horse {horse:6.1f} MB")
+            ok &= max(parent, horse) < RSS_TARGET_MB
+        log(f"pacing at {PACE_RATE:g} segments/s for {args.pace_seconds:g} s")
+        rate = measure_pacing(running, args.pace_seconds)
+        off = abs(rate - PACE_RATE) / PACE_RATE
+        print(
+            f"pacing at {PACE_RATE:g} seg/s over {args.pace_seconds:g} s    measured {rate:.2f} "
+            f"msg/s ({off:.1%} off, target within {PACE_TOLERANCE:.0%})"
+        )
+        ok &= off <= PACE_TOLERANCE
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

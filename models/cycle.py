@@ -1,0 +1,244 @@
+"""The monthly cycle: who is due which escalation step now, contact windows, quiet hours,
+busy seasons, and closing a period into its non-reporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, lazyload
+
+from models.member import Member
+from models.org import Organization, subtree_ids
+from models.reminder import ReminderStep
+from models.report import NonReporter, Report, period_of
+from models.targets import BilingualError
+
+STEPS = ("reminder", "second_reminder", "ivr_call", "liaison_task")
+# Steps that reach the member, so only inside the member's window; a liaison task does not.
+CONTACT_STEPS = frozenset({"reminder", "second_reminder", "ivr_call"})
+
+
+class CycleError(BilingualError):
+    """A cycle operation asked at the wrong time (a period not yet over, say)."""
+
+
+@dataclass(frozen=True)
+class CycleRules:
+    """One township's settings for the cycle, read once per tick."""
+
+    timezone: ZoneInfo
+    escalation_days: dict[str, int]
+    window: tuple[time, time]
+    quiet: tuple[time, time]
+    busy_seasons: tuple[tuple[str, str], ...]
+
+
+def parse_hhmm(text: str) -> time:
+    """'19:00' as a time."""
+    hours, minutes = str(text).strip().split(":")
+    return time(int(hours), int(minutes))
+
+
+def rules_for(township: Organization) -> CycleRules:
+    """The cycle settings of a township, defaults filled in."""
+    days = dict(township.setting("escalation_days") or {})
+    window = township.setting("contact_window") or ["19:00", "21:30"]
+    quiet = township.setting("quiet_hours") or ["21:30", "08:00"]
+    seasons = township.setting("busy_seasons") or []
+    return CycleRules(
+        timezone=ZoneInfo(township.timezone or "Asia/Shanghai"),
+        escalation_days={step: int(days.get(step, 99)) for step in STEPS},
+        window=(parse_hhmm(window[0]), parse_hhmm(window[1])),
+        quiet=(parse_hhmm(quiet[0]), parse_hhmm(quiet[1])),
+        busy_seasons=tuple((str(a), str(b)) for a, b in seasons),
+    )
+
+
+def in_range(moment: time, start: time, end: time) -> bool:
+    """Whether a time of day is in [start, end), a range that may run past midnight."""
+    if start <= end:
+        return start <= moment < end
+    return moment >= start or moment < end
+
+
+def member_window(member: Member, rules: CycleRules) -> tuple[time, time, bool]:
+    """The member's contact window, and whether it is their own (which overrides quiet hours)."""
+    if member.window_start and member.window_end:
+        return parse_hhmm(member.window_start), parse_hhmm(member.window_end), True
+    return rules.window[0], rules.window[1], False
+
+
+def may_contact(member: Member, rules: CycleRules, now: datetime) -> bool:
+    """Whether the member may be texted or called at this moment."""
+    local = now.astimezone(rules.timezone).time()
+    start, end, own = member_window(member, rules)
+    if not in_range(local, start, end):
+        return False
+    return own or not in_range(local, *rules.quiet)
+
+
+def next_contact_time(member: Member, rules: CycleRules, after: datetime) -> datetime:
+    """The first moment at or after `after` when the member may be contacted.
+
+    The allowed time is the window minus quiet hours, so it always begins at `after` itself,
+    at a window start or at the end of the quiet hours: only those need checking.
+    """
+    start, _end, _own = member_window(member, rules)
+    local_day = after.astimezone(rules.timezone).date()
+    candidates = [after]
+    for offset in range(3):
+        day = local_day + timedelta(days=offset)
+        for moment in (start, rules.quiet[1]):
+            candidates.append(datetime.combine(day, moment, rules.timezone))
+    for candidate in sorted(c for c in candidates if c >= after):
+        if may_contact(member, rules, candidate):
+            return candidate
+    return after + timedelta(days=1)  # a window wholly inside quiet hours: try again tomorrow
+
+
+def in_busy_season(rules: CycleRules, now: datetime) -> bool:
+    """Whether this moment is in one of the township's busy seasons (no lesson calls)."""
+    today = now.astimezone(rules.timezone).strftime("%m-%d")
+    for first, last in rules.busy_seasons:
+        if first <= last:
+            if first <= today <= last:
+                return True
+        elif today >= first or today <= last:  # a season over the new year
+            return True
+    return False
+
+
+def period_bounds(period: str, timezone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first moment of a period (YYYY-MM) and the first moment after it, local time."""
+    year, month = (int(part) for part in period.split("-"))
+    start = datetime(year, month, 1, tzinfo=timezone)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone)
+    return start, end
+
+
+def previous_period(period: str) -> str:
+    """The month before a period."""
+    year, month = (int(part) for part in period.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+@dataclass(frozen=True)
+class DueStep:
+    """One member due one escalation step now."""
+
+    member: Member
+    step: str
+    period: str
+
+
+def due_steps(session: Session, township: Organization, now: datetime) -> list[DueStep]:
+    """Every member of the township due an escalation step now, at most one step each.
+
+    A member who has reported this period, opted out or is inactive gets nothing. Steps go in
+    order, one a local day at most (so a missed tick never sends two at once), and steps that
+    reach the member wait for the member's window.
+    """
+    rules = rules_for(township)
+    period = period_of(now, str(rules.timezone))
+    local_day = now.astimezone(rules.timezone).date()
+    reached = [step for step in STEPS if rules.escalation_days[step] <= local_day.day]
+    if not reached:
+        return []
+    members = list(
+        session.scalars(
+            select(Member)
+            .where(
+                Member.branch_id.in_(subtree_ids(session, township.id)),
+                Member.active.is_(True),
+                Member.opted_out_at.is_(None),
+                ~exists().where(Report.member_id == Member.id, Report.period == period),
+            )
+            .order_by(Member.id)
+            .options(lazyload(Member.branch))
+        )
+    )
+    if not members:
+        return []
+    done: dict[int, set[str]] = {}
+    last_day: dict[int, date] = {}
+    for member_id, step, done_at in session.execute(
+        select(ReminderStep.member_id, ReminderStep.step, ReminderStep.done_at).where(
+            ReminderStep.period == period
+        )
+    ):
+        done.setdefault(member_id, set()).add(step)
+        day = done_at.astimezone(rules.timezone).date()
+        last_day[member_id] = max(day, last_day.get(member_id, day))
+    due: list[DueStep] = []
+    for member in members:
+        if last_day.get(member.id) == local_day:
+            continue
+        pending = [step for step in reached if step not in done.get(member.id, ())]
+        if member.phone_invalid_at is not None:
+            pending = [step for step in pending if step not in CONTACT_STEPS]
+        if not pending:
+            continue
+        step = pending[0]
+        if step in CONTACT_STEPS and not may_contact(member, rules, now):
+            continue
+        due.append(DueStep(member, step, period))
+    return due
+
+
+def record_step(session: Session, member_id: int, period: str, step: str, now: datetime) -> None:
+    """Note that a member was given an escalation step this period."""
+    session.add(ReminderStep(member_id=member_id, period=period, step=step, done_at=now))
+
+
+def close_period(session: Session, township: Organization, period: str, now: datetime) -> int:
+    """Fix the period's non-reporters of a township; returns how many were added.
+
+    Closing again adds nobody twice. Members registered after the period are not counted.
+    """
+    rules = rules_for(township)
+    try:
+        _start, end = period_bounds(period, rules.timezone)
+    except ValueError:
+        raise CycleError(
+            f"月份格式应为YYYY-MM:{period}", f"Not a period (YYYY-MM): {period}"
+        ) from None
+    if now < end:
+        raise CycleError(f"{period}还没有结束", f"The period {period} is not over yet")
+    rows = session.execute(
+        select(Member.id, Member.branch_id).where(
+            Member.branch_id.in_(subtree_ids(session, township.id)),
+            Member.active.is_(True),
+            Member.created_at < end,
+            ~exists().where(Report.member_id == Member.id, Report.period == period),
+            ~exists().where(NonReporter.member_id == Member.id, NonReporter.period == period),
+        )
+    ).all()
+    for member_id, branch_id in rows:
+        session.add(
+            NonReporter(member_id=member_id, branch_id=branch_id, period=period, closed_at=now)
+        )
+    session.flush()
+    return len(rows)
+
+
+__all__ = [
+    "CONTACT_STEPS",
+    "STEPS",
+    "CycleError",
+    "CycleRules",
+    "DueStep",
+    "close_period",
+    "due_steps",
+    "in_busy_season",
+    "in_range",
+    "may_contact",
+    "member_window",
+    "next_contact_time",
+    "period_bounds",
+    "previous_period",
+    "record_step",
+    "rules_for",
+]

@@ -1,0 +1,220 @@
+"""Broadcasts in the domain: checks on creation, targets, outbox parts, progress, reply links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Broadcast,
+    Channel,
+    Message,
+    MessageStatus,
+    OrgKind,
+    opt_out,
+    record_report,
+    utcnow,
+)
+from models.broadcast import (
+    BroadcastError,
+    broadcast_progress,
+    create_broadcast,
+    finish_resolving,
+    next_part,
+    recent_broadcast_for,
+    resolve_recipients,
+    write_outbox_part,
+)
+from models.report import NonReporter
+from tests.factories import make_member, make_org, make_tree
+
+
+def _create(session: Session, org: object, **kwargs: object) -> Broadcast:
+    values: dict[str, object] = {
+        "org": org,
+        "author_id": None,
+        "text": "本周六开支部大会",
+        "target": {},
+        "scheduled_at": None,
+        "now": utcnow(),
+    }
+    values.update(kwargs)
+    return create_broadcast(session, **values)  # type: ignore[arg-type]
+
+
+def _write_all(session: Session, broadcast: Broadcast) -> int:
+    written, part = 0, next_part(session, broadcast, None)
+    while part is not None:
+        written += write_outbox_part(session, broadcast, part, utcnow())
+        part = next_part(session, broadcast, part)
+    return written
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"text": "   "}, "empty"),
+        ({"text": "长" * 1601}, "too long"),
+        ({"scheduled_at": utcnow() - timedelta(hours=1)}, "in the past"),
+        ({"target": {"branches": ["没有这个支部"]}}, "Unknown branch: 没有这个支部"),
+        ({"target": {"hosts": ["火星党支部"]}}, "Unknown host organisation"),
+        ({"target": {"cities": ["拉萨"]}}, "No member lives in 拉萨"),
+        ({"target": {"nonreporters": "2026-13"}}, "YYYY-MM"),
+        ({"target": {"colour": ["red"]}}, "Unknown target filters"),
+    ],
+)
+def test_bad_input_is_refused_with_a_bilingual_message(
+    session: Session, kwargs: dict[str, object], fragment: str
+) -> None:
+    """Empty text, a past time or an unknown branch/host/city: a clear error, nothing stored."""
+    township, branch, _ = make_tree(session)
+    make_member(session, branch)
+    with pytest.raises(BroadcastError) as caught:
+        _create(session, township, **kwargs)
+    assert fragment in str(caught.value)
+    assert caught.value.zh and " / " in str(caught.value)
+    assert session.scalar(select(func.count(Broadcast.id))) == 0
+
+
+def test_a_target_that_reaches_nobody_is_refused(session: Session) -> None:
+    """A branch whose only member opted out reaches nobody: refused, nothing stored."""
+    township, branch, other = make_tree(session)
+    opt_out(session, make_member(session, branch))
+    make_member(session, other)
+    with pytest.raises(BroadcastError, match="reaches no member"):
+        _create(session, township, target={"branches": [branch.name]})
+
+
+def test_a_branch_of_another_township_is_unknown(session: Session) -> None:
+    """A township can only name its own branches."""
+    township, branch, _ = make_tree(session)
+    make_member(session, branch)
+    elsewhere = make_org(session, "白水镇", OrgKind.TOWNSHIP)
+    foreign = make_org(session, "白水村党支部", OrgKind.BRANCH, elsewhere)
+    make_member(session, foreign)
+    with pytest.raises(BroadcastError, match="Unknown branch"):
+        _create(session, township, target={"branches": [foreign.name]})
+
+
+def test_filters_narrow_across_keys_and_widen_within_one(session: Session) -> None:
+    """Branches OR'd within the key, then AND'd with cities; inactive members are never reached."""
+    township, east, west = make_tree(session)
+    east_gz = make_member(session, east, city="广州")
+    make_member(session, east, city="深圳")
+    west_gz = make_member(session, west, city="广州")
+    make_member(session, west, city="广州", active=False)
+    broadcast = _create(
+        session, township, target={"branches": [east.name, west.name], "cities": ["广州"]}
+    )
+    assert broadcast.recipients == 2
+    part = next_part(session, broadcast, None)
+    assert part is not None
+    reached = {m.id for m in resolve_recipients(session, broadcast, part)}
+    assert reached == {east_gz.id, west_gz.id}
+
+
+def test_hosts_and_industries_filter(session: Session) -> None:
+    """A host organisation and an industry each narrow the target."""
+    township, branch, _ = make_tree(session)
+    host = make_org(session, "广州白云区流动党员党支部", OrgKind.HOST)
+    hosted = make_member(session, branch, host_org_id=host.id, industry="制造业")
+    make_member(session, branch, industry="制造业")
+    make_member(session, branch, host_org_id=host.id, industry="物流")
+    broadcast = _create(session, township, target={"hosts": [host.name], "industries": ["制造业"]})
+    assert broadcast.recipients == 1
+    assert broadcast.target["hosts"] == [host.id]
+    assert _write_all(session, broadcast) == 1
+    assert session.scalars(select(Message.member_id)).all() == [hosted.id]
+
+
+def test_nonreporters_of_an_open_period_are_those_without_a_report(session: Session) -> None:
+    """Before a period closes its non-reporters are the members with no report yet."""
+    township, branch, _ = make_tree(session)
+    silent = make_member(session, branch)
+    reported = make_member(session, branch)
+    record_report(session, reported, period="2026-10", studied=True, channel=Channel.SMS)
+    broadcast = _create(session, township, target={"nonreporters": "2026-10"})
+    _write_all(session, broadcast)
+    assert session.scalars(select(Message.member_id)).all() == [silent.id]
+
+
+def test_nonreporters_of_a_closed_period_are_the_fixed_list(session: Session) -> None:
+    """Once closed, the period's non-reporters are the NonReporter rows, late reports or not."""
+    township, branch, _ = make_tree(session)
+    fixed = make_member(session, branch)
+    make_member(session, branch)  # reported in time, so not fixed
+    session.add(NonReporter(member_id=fixed.id, branch_id=branch.id, period="2026-09"))
+    record_report(session, fixed, period="2026-09", studied=True, channel=Channel.SMS)
+    broadcast = _create(session, township, target={"nonreporters": "2026-09"})
+    _write_all(session, broadcast)
+    assert session.scalars(select(Message.member_id)).all() == [fixed.id]
+
+
+def test_resolving_twice_writes_each_recipient_once(session: Session) -> None:
+    """The outbox rows are unique per broadcast and member: a second resolution adds none."""
+    township, east, west = make_tree(session)
+    for branch in (east, west):
+        for _ in range(3):
+            make_member(session, branch)
+    broadcast = _create(session, township)
+    assert _write_all(session, broadcast) == 6
+    assert _write_all(session, broadcast) == 0
+    rows = session.scalars(select(Message).where(Message.broadcast_id == broadcast.id)).all()
+    assert len(rows) == 6
+    assert {(r.template_key, r.params["text"], r.status) for r in rows} == {
+        ("broadcast", "本周六开支部大会", MessageStatus.QUEUED)
+    }
+
+
+def test_opted_out_members_are_written_as_skipped_and_counted(session: Session) -> None:
+    """Progress shows the opted-out as skipped; unresolved recipients count as queued."""
+    township, branch, _ = make_tree(session)
+    members = [make_member(session, branch) for _ in range(4)]
+    opt_out(session, members[0])
+    broadcast = _create(session, township)
+    assert broadcast_progress(session, broadcast.id) == {
+        "recipients": 4,
+        "queued": 4,
+        "sending": 0,
+        "sent": 0,
+        "delivered": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    _write_all(session, broadcast)
+    finish_resolving(session, broadcast)
+    progress = broadcast_progress(session, broadcast.id)
+    assert (progress["recipients"], progress["queued"], progress["skipped"]) == (4, 3, 1)
+
+
+def test_undelivered_counts_as_failed(session: Session) -> None:
+    """The progress has one failed bucket for failed and undelivered rows."""
+    township, branch, _ = make_tree(session)
+    for _ in range(3):
+        make_member(session, branch)
+    broadcast = _create(session, township)
+    _write_all(session, broadcast)
+    rows = session.scalars(select(Message).where(Message.broadcast_id == broadcast.id)).all()
+    rows[0].status, rows[1].status = MessageStatus.UNDELIVERED, MessageStatus.FAILED
+    rows[2].status = MessageStatus.DELIVERED
+    session.flush()
+    progress = broadcast_progress(session, broadcast.id)
+    assert (progress["failed"], progress["delivered"], progress["queued"]) == (2, 1, 0)
+
+
+def test_a_reply_within_three_days_is_linked_to_the_broadcast(session: Session) -> None:
+    """recent_broadcast_for finds the latest broadcast sent to the member in the last 3 days."""
+    township, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    broadcast = _create(session, township)
+    _write_all(session, broadcast)
+    row = session.scalar(select(Message).where(Message.broadcast_id == broadcast.id))
+    assert row is not None
+    assert recent_broadcast_for(session, member.id, utcnow()) is None  # not sent yet
+    row.status = MessageStatus.DELIVERED
+    session.flush()
+    assert recent_broadcast_for(session, member.id, utcnow()) == broadcast.id
+    assert recent_broadcast_for(session, member.id, utcnow() + timedelta(days=4)) is None

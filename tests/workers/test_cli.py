@@ -1,0 +1,187 @@
+"""`flask broadcast`, `flask campaign` and `flask reminders`, run as a user would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskCliRunner
+from redis import Redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Broadcast,
+    Channel,
+    Lesson,
+    LessonCampaign,
+    LessonCategory,
+    Message,
+    record_report,
+    utcnow,
+)
+from models.report import NonReporter
+from tests.factories import make_member, make_tree
+from tests.gateway.conftest import SandboxAPI
+from workers.queues import QUEUE_NAMES, get_queue
+
+
+def _queued_jobs(redis: Redis) -> int:
+    return sum(get_queue(name, redis).count for name in QUEUE_NAMES)
+
+
+def test_broadcast_create_then_status_reaches_delivered(
+    session: Session, runner: FlaskCliRunner, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """`broadcast create --json` gives the id and recipients; once sent, status counts them."""
+    _, east, west = make_tree(session)
+    members = [make_member(session, east), make_member(session, west)]
+    session.commit()
+    result = runner.invoke(
+        args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert created["recipients"] == 2
+    work()
+    status = runner.invoke(args=["broadcast", "status", str(created["id"]), "--json"])
+    assert status.exit_code == 0, status.output
+    counts = json.loads(status.output)
+    # The sandbox without callbacks stores the final state: reconciling would say delivered,
+    # the rows say sent until the callbacks (off here) arrive.
+    assert {k: counts[k] for k in ("recipients", "queued", "sending", "sent", "failed")} == {
+        "recipients": 2,
+        "queued": 0,
+        "sending": 0,
+        "sent": 2,
+        "failed": 0,
+    }
+    assert counts["status"] == "done"
+    assert sorted(m["to"] for m in sandbox.get("/_sandbox/messages")) == sorted(
+        m.phone for m in members
+    )
+
+
+def test_broadcast_create_prints_the_id_and_filters_by_branch_and_city(
+    session: Session, runner: FlaskCliRunner
+) -> None:
+    """Without --json the id alone; --branch and --city narrow the recipients."""
+    _, east, west = make_tree(session)
+    make_member(session, east, city="广州")
+    make_member(session, east, city="深圳")
+    make_member(session, west, city="广州")
+    session.commit()
+    result = runner.invoke(
+        args=[
+            "broadcast",
+            "create",
+            "--org",
+            "青山镇",
+            "--text",
+            "广州的党员请注意",
+            "--branch",
+            east.name,
+            "--city",
+            "广州",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    broadcast = session.get(Broadcast, int(result.output.strip()))
+    assert broadcast is not None and broadcast.recipients == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--text", "  "], "The notice text is empty"),
+        (["--text", "通知", "--branch", "没有的支部"], "Unknown branch"),
+        (["--text", "通知", "--city", "拉萨"], "No member lives in 拉萨"),
+        (["--text", "通知", "--at", "2020-01-01T08:00"], "in the past"),
+        (["--text", "通知", "--nonreporters", "2020-01"], "reaches no member"),
+    ],
+)
+def test_bad_broadcasts_fail_clearly_and_queue_nothing(
+    session: Session,
+    runner: FlaskCliRunner,
+    redis_client: Redis,
+    extra: list[str],
+    message: str,
+) -> None:
+    """Exit status 1, the reason in Chinese and English, no broadcast, no row, no job."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    record_report(session, member, period="2020-01", studied=True, channel=Channel.SMS)
+    session.commit()
+    result = runner.invoke(args=["broadcast", "create", "--org", "青山镇", *extra])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert session.scalar(select(func.count(Broadcast.id))) == 0
+    assert session.scalar(select(func.count(Message.id))) == 0
+    assert _queued_jobs(redis_client) == 0
+
+
+def test_an_unknown_org_is_refused(runner: FlaskCliRunner) -> None:
+    """A township or branch that does not exist is named in the error."""
+    result = runner.invoke(args=["broadcast", "create", "--org", "无名镇", "--text", "通知"])
+    assert result.exit_code == 1
+    assert "unknown township or branch: 无名镇" in result.output
+
+
+def test_a_broadcast_for_later_is_stored_scheduled(
+    session: Session, runner: FlaskCliRunner, redis_client: Redis
+) -> None:
+    """--at in local time without an offset: stored for then, and nothing goes out now."""
+    _, branch, _ = make_tree(session)
+    make_member(session, branch)
+    session.commit()
+    later = (utcnow() + timedelta(days=1)).astimezone().replace(tzinfo=None).isoformat()
+    result = runner.invoke(
+        args=["broadcast", "create", "--org", "青山镇", "--text", "明天", "--at", later, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["status"] == "scheduled"
+    assert _queued_jobs(redis_client) == 0
+
+
+def test_broadcast_status_of_an_unknown_id(runner: FlaskCliRunner) -> None:
+    """A clear error for a broadcast that does not exist."""
+    result = runner.invoke(args=["broadcast", "status", "404"])
+    assert result.exit_code == 1
+    assert "No broadcast 404" in result.output
+
+
+def test_campaign_create_and_status(session: Session, runner: FlaskCliRunner) -> None:
+    """`campaign create --lesson ID` stores the campaign; `campaign status` shows its members."""
+    township, branch, _ = make_tree(session)
+    make_member(session, branch)
+    lesson = Lesson(org_id=township.id, title="党章", category=LessonCategory.POLICY)
+    session.add(lesson)
+    session.commit()
+    result = runner.invoke(
+        args=["campaign", "create", "--lesson", str(lesson.id), "--org", "青山镇", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert created["recipients"] == 1
+    assert session.get(LessonCampaign, created["id"]) is not None
+    status = runner.invoke(args=["campaign", "status", str(created["id"]), "--json"])
+    assert json.loads(status.output)["recipients"] == 1
+
+
+def test_reminders_tick_and_close_period(session: Session, runner: FlaskCliRunner) -> None:
+    """`reminders tick` runs one tick now; `close-period` fixes a past month's non-reporters."""
+    _, branch, _ = make_tree(session)
+    make_member(session, branch, created_at=datetime(2024, 6, 1, tzinfo=UTC))
+    session.commit()
+    tick = runner.invoke(args=["reminders", "tick", "--json"])
+    assert tick.exit_code == 0, tick.output
+    assert isinstance(json.loads(tick.output), dict)
+    closed = runner.invoke(args=["reminders", "close-period", "2025-01"])
+    assert closed.exit_code == 0, closed.output
+    assert "青山镇: 1" in closed.output
+    assert session.scalar(select(func.count(NonReporter.id))) == 1
+    early = runner.invoke(args=["reminders", "close-period", "2999-01"])
+    assert early.exit_code == 1
+    assert "not over yet" in early.output

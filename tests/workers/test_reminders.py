@@ -1,0 +1,139 @@
+"""The reminder tick and period closing, run as jobs against the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import (
+    Call,
+    CallStatus,
+    Channel,
+    ContactKind,
+    ContactLog,
+    Conversation,
+    Message,
+    MessageStatus,
+    Role,
+    record_report,
+)
+from models.cycle import record_step
+from models.report import NonReporter
+from tests.factories import make_member, make_tree, make_user
+from tests.gateway.conftest import SandboxAPI
+from tests.workers.conftest import sent_to
+from workers import reminders
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(day: int, hour: int, month: int = 11) -> datetime:
+    """A moment in 2026, Shanghai time."""
+    return datetime(2026, month, day, hour, tzinfo=SHANGHAI)
+
+
+def test_the_first_reminder_is_sent_and_opens_the_report_question(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """Day 1 in the evening: the reminder goes out and a bare 1 or 2 will answer it."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch, name="王建国")
+    session.commit()
+    assert reminders.tick(at(1, 20).isoformat()) == {"reminder": 1}
+    assert reminders.tick(at(1, 20).isoformat()) == {}  # the same tick again: nothing twice
+    work()
+    assert [m["body"] for m in sent_to(sandbox, member.phone)] == [
+        "王建国您好,请汇报11月情况:本月学习了吗?回复1学了,2没学"
+    ]
+    session.expire_all()
+    row = session.scalar(select(Message).where(Message.member_id == member.id))
+    assert row is not None
+    assert (row.template_key, row.params, row.status) == (
+        "reminder",
+        {"name": "王建国", "month": "11"},
+        MessageStatus.SENT,
+    )
+    conversation = session.scalar(select(Conversation).where(Conversation.member_id == member.id))
+    assert conversation is not None
+    assert (conversation.topic, conversation.step) == ("report", "studied")
+    assert conversation.expires_at == at(1, 20) + timedelta(hours=72)
+
+
+def test_nothing_is_sent_outside_the_window_or_to_those_who_reported(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """At three in the afternoon nobody; in the evening only the member who has not reported."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    reported = make_member(session, branch)
+    record_report(session, reported, period="2026-11", studied=True, channel=Channel.SMS)
+    session.commit()
+    assert reminders.tick(at(1, 15).isoformat()) == {}
+    assert reminders.tick(at(1, 19).isoformat()) == {"reminder": 1}
+    work()
+    assert len(sent_to(sandbox, member.phone)) == 1
+    assert sent_to(sandbox, reported.phone) == []
+
+
+def test_day_ten_places_a_reminder_call(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """After two reminders, day 10 calls the member through the provider, paced as calls."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    record_step(session, member.id, "2026-11", "reminder", at(1, 20))
+    record_step(session, member.id, "2026-11", "second_reminder", at(5, 20))
+    session.commit()
+    assert reminders.tick(at(10, 20).isoformat()) == {"ivr_call": 1}
+    work()
+    calls = sandbox.get("/_sandbox/calls", to=member.phone)
+    assert len(calls) == 1
+    session.expire_all()
+    call = session.scalar(select(Call).where(Call.member_id == member.id))
+    assert call is not None
+    assert (call.purpose, call.call_sid, call.status) == (
+        "reminder",
+        calls[0]["sid"],
+        CallStatus.INITIATED,
+    )
+    assert calls[0]["url"] == f"https://gateway.example.org/voice/outbound?call={call.id}"
+    assert calls[0]["status_callback"] == "https://gateway.example.org/voice/status"
+    assert calls[0]["machine_detection"] == "Enable"
+
+
+def test_day_fifteen_gives_the_liaison_a_task(session: Session, work: Callable[[], int]) -> None:
+    """The last step is a task for the member's liaison, whatever the hour."""
+    _, branch, _ = make_tree(session)
+    liaison = make_user(session, branch, Role.LIAISON)
+    member = make_member(session, branch, liaison_id=liaison.id)
+    for step, day in (("reminder", 1), ("second_reminder", 5), ("ivr_call", 10)):
+        record_step(session, member.id, "2026-11", step, at(day, 20))
+    session.commit()
+    assert reminders.tick(at(15, 10).isoformat()) == {"liaison_task": 1}
+    session.expire_all()
+    task = session.scalar(select(ContactLog).where(ContactLog.member_id == member.id))
+    assert task is not None
+    assert (task.kind, task.user_id, task.done, task.period) == (
+        ContactKind.LIAISON_TASK,
+        liaison.id,
+        False,
+        "2026-11",
+    )
+
+
+def test_close_periods_fixes_last_months_non_reporters_early_in_the_month(
+    session: Session,
+) -> None:
+    """On day 2 last month is closed; on day 20 nothing is closed."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch, created_at=at(1, 9, month=9))
+    session.commit()
+    assert reminders.close_periods(at(20, 12).isoformat()) == {}
+    assert reminders.close_periods(at(2, 1).isoformat()) == {"青山镇": 1}
+    session.expire_all()
+    assert session.scalars(select(NonReporter.member_id)).all() == [member.id]
+    assert session.scalars(select(NonReporter.period)).all() == ["2026-10"]

@@ -1,0 +1,122 @@
+"""Placing the outbound calls the cycle and lesson campaigns ask for, paced by the call bucket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from gateway import clients
+from gateway.provider import ProviderError
+from models import Call, CallStatus, Member, utcnow
+from models.delivery import apply_error_code
+from workers.context import app_context
+from workers.queues import CALLS, enqueue_after_commit
+from workers.rates import call_bucket
+
+# The provider said "too many calls": try this call again this much later.
+RATE_LIMITED_RETRY = timedelta(seconds=10)
+
+
+def call_job_id(call_id: int) -> str:
+    """The job id of placing one Call row."""
+    return f"call-{call_id}"
+
+
+def enqueue_call(session: Session, call: Call) -> None:
+    """Place a queued Call row once the session commits."""
+    enqueue_after_commit(session, place_call, call.id, queue=CALLS, job_id=call_job_id(call.id))
+
+
+def place_call(call_id: int) -> str:
+    """Job: place one queued outbound call; say what became of it.
+
+    The row moves queued -> initiated by a conditional update before the provider is asked,
+    so a job that runs twice places one call. A member who opted out or left meanwhile is not
+    called (the row is cancelled).
+    """
+    from gateway.voice import outbound_url, status_url
+
+    with app_context() as session:
+        call = session.get(Call, call_id)
+        if call is None or call.status is not CallStatus.QUEUED:
+            return "nothing"
+        member = session.get(Member, call.member_id) if call.member_id is not None else None
+        if member is None or not member.active or member.opted_out or member.phone_invalid_at:
+            _cancel(session, call_id)
+            return "cancelled"
+        session.commit()
+        call_bucket().acquire(1)
+        claimed = session.execute(
+            update(Call)
+            .where(Call.id == call_id, Call.status == CallStatus.QUEUED)
+            .values(status=CallStatus.INITIATED)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if not getattr(claimed, "rowcount", 0):
+            return "nothing"
+        try:
+            sid = clients.provider().place_call(
+                member.phone,
+                url=outbound_url(call_id),
+                status_callback=status_url(),
+                machine_detection=True,
+            )
+        except ProviderError as exc:
+            return _not_placed(session, call_id, member, exc)
+        session.execute(
+            update(Call)
+            .where(Call.id == call_id, Call.call_sid.is_(None))
+            .values(call_sid=sid)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        return "placed"
+
+
+def _cancel(session: Session, call_id: int) -> None:
+    session.execute(
+        update(Call)
+        .where(Call.id == call_id, Call.status == CallStatus.QUEUED)
+        .values(status=CallStatus.CANCELED, ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _not_placed(session: Session, call_id: int, member: Member, exc: ProviderError) -> str:
+    now = utcnow()
+    if exc.rate_limited:
+        call_bucket().slow_down()
+        session.execute(
+            update(Call)
+            .where(Call.id == call_id, Call.status == CallStatus.INITIATED)
+            .values(status=CallStatus.QUEUED)
+            .execution_options(synchronize_session=False)
+        )
+        enqueue_after_commit(
+            session,
+            place_call,
+            call_id,
+            queue=CALLS,
+            job_id=f"{call_job_id(call_id)}-later",
+            at=now + RATE_LIMITED_RETRY,
+        )
+        session.commit()
+        return "later"
+    session.execute(
+        update(Call)
+        .where(Call.id == call_id, Call.status == CallStatus.INITIATED)
+        .values(status=CallStatus.FAILED, error_code=exc.code, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    apply_error_code(session, member.id, member.phone, exc.code, now)
+    session.commit()
+    current_app.logger.warning("call %s not placed: %s", call_id, exc)
+    return "failed"
+
+
+__all__ = ["call_job_id", "enqueue_call", "place_call"]

@@ -1,0 +1,29 @@
+"""The periodic jobs, run by RQ's own scheduler: `rq cron workers/cron.py`.
+
+Every job here is safe to run twice or late: each one reads what is due from the database.
+"""
+
+from __future__ import annotations
+
+from rq import cron
+
+from workers import campaigns, reconcile, reminders, sending
+from workers.queues import CALLS, DEFAULT, HIGH
+
+# The escalation tick: contact windows are hours long, so every five minutes is on time.
+cron.register(reminders.tick, queue_name=DEFAULT, interval=300)
+# Last month's non-reporters are fixed in the first days of a month; hourly is plenty.
+cron.register(reminders.close_periods, queue_name=DEFAULT, interval=3600)
+# Hand on outbox rows and broadcasts whose jobs were lost (a dead worker, an emptied Redis).
+cron.register(sending.sweep_outbox, queue_name=HIGH, interval=60)
+# Rows stuck in `sending`: ask the provider before sending anything again.
+cron.register(reconcile.reconcile_stuck, queue_name=HIGH, interval=60)
+# Lesson campaigns: follow up ended calls and place the due ones.
+cron.register(campaigns.campaign_tick, queue_name=CALLS, interval=60)
+
+try:
+    from workers.callbacks import due_callbacks_tick
+except ImportError:  # the voice helper's callbacks are optional to the rest of the cycle
+    pass
+else:
+    cron.register(due_callbacks_tick, queue_name=CALLS, interval=60)

@@ -1,0 +1,140 @@
+"""The monthly cycle's jobs: the escalation tick and closing a finished period."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import (
+    Call,
+    CallStatus,
+    ContactKind,
+    ContactLog,
+    Organization,
+    OrgKind,
+    open_conversation,
+    utcnow,
+)
+from models.cycle import DueStep, close_period, due_steps, previous_period, record_step, rules_for
+from models.outbox import queue_sms
+from models.report import period_of
+from workers.calls import enqueue_call
+from workers.context import app_context
+from workers.sending import enqueue_send
+
+TEMPLATES = {"reminder": "reminder", "second_reminder": "reminder_second"}
+# Periods are closed on the first days of the next month (a missed day still closes them).
+CLOSE_ON_DAYS = 3
+
+
+def _month(period: str, language: str) -> str:
+    return str(int(period[5:])) if language == "zh_CN" else period
+
+
+def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> int | None:
+    """Carry out one escalation step for a member; returns the outbox row id of an SMS step.
+
+    A reminder opens the SMS conversation, so a bare 1 or 2 answers it.
+    """
+    member, step = due.member, due.step
+    message_id: int | None = None
+    if step in TEMPLATES:
+        message = queue_sms(
+            session,
+            template_key=TEMPLATES[step],
+            params={"name": member.name, "month": _month(due.period, member.language.value)},
+            member=member,
+            at=now,
+        )
+        open_conversation(
+            session,
+            member.id,
+            topic="report",
+            step="studied",
+            data={"period": due.period},
+            now=now,
+            ttl_hours=current_app.config["CONVERSATION_TTL_HOURS"],
+        )
+        message_id = message.id
+    elif step == "ivr_call":
+        call = Call(
+            direction="outbound",
+            member_id=member.id,
+            phone=member.phone,
+            purpose="reminder",
+            status=CallStatus.QUEUED,
+            attempt=1,
+            state={},
+            created_at=now,
+        )
+        session.add(call)
+        session.flush()
+        enqueue_call(session, call)
+    elif step == "liaison_task":
+        session.add(
+            ContactLog(
+                member_id=member.id,
+                user_id=member.liaison_id,
+                kind=ContactKind.LIAISON_TASK,
+                period=due.period,
+                contact_date=now.astimezone(zone).date(),
+                note=f"{due.period}未汇报,请联系 / no report for {due.period}: please contact",
+                done=False,
+            )
+        )
+    record_step(session, member.id, due.period, step, now)
+    return message_id
+
+
+def run_township(session: Session, township: Organization, now: datetime) -> Counter[str]:
+    """One tick for one township: every due step, then the SMS handed to the sender."""
+    taken: Counter[str] = Counter()
+    message_ids: list[int] = []
+    zone = rules_for(township).timezone
+    for due in due_steps(session, township, now):
+        message_id = take_step(session, due, now, zone)
+        if message_id is not None:
+            message_ids.append(message_id)
+        taken[due.step] += 1
+    enqueue_send(session, message_ids)
+    return taken
+
+
+def tick(now_iso: str | None = None) -> dict[str, int]:
+    """Job (cron): take every escalation step that is due now, township by township."""
+    now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
+    total: Counter[str] = Counter()
+    with app_context() as session:
+        townships = session.scalars(
+            select(Organization).where(Organization.kind == OrgKind.TOWNSHIP)
+        ).all()
+        for township in townships:
+            total += run_township(session, township, now)
+            session.commit()
+    return dict(total)
+
+
+def close_periods(now_iso: str | None = None) -> dict[str, int]:
+    """Job (cron): in the first days of a month, fix last month's non-reporters everywhere."""
+    now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
+    closed: dict[str, int] = {}
+    with app_context() as session:
+        townships = session.scalars(
+            select(Organization).where(Organization.kind == OrgKind.TOWNSHIP)
+        ).all()
+        for township in townships:
+            zone = rules_for(township).timezone
+            if now.astimezone(zone).day > CLOSE_ON_DAYS:
+                continue
+            period = previous_period(period_of(now, str(zone)))
+            closed[township.name] = close_period(session, township, period, now)
+            session.commit()
+    return closed
+
+
+__all__ = ["close_periods", "run_township", "take_step", "tick"]

@@ -1,0 +1,573 @@
+"""Sending the outbox: pace, claim a row, hand it to the provider, record what happened.
+
+Each row moves queued -> sending by a conditional UPDATE that also checks the member has not
+opted out, so two workers never send one row and a STOP that committed first wins. The
+provider's answer moves it on to sent (or back to queued with backoff, or to failed). A worker
+that dies between the provider's answer and our write leaves the row in `sending`; those rows
+are reconciled against the provider (workers/reconcile.py), never blindly sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from flask import current_app
+from redis import Redis
+from rq import get_current_job
+from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway import clients
+from gateway.provider import Provider, ProviderError, SentMessage
+from models import Member, Message, MessageStatus, utcnow
+from models.delivery import advance_status, apply_error_code
+from workers.context import app_context
+from workers.queues import (
+    BULK,
+    DEFAULT,
+    HIGH,
+    QUEUE_NAMES,
+    enqueue,
+    enqueue_after_commit,
+    get_queue,
+    hold_lease,
+    release_lease,
+)
+from workers.rates import TokenBucket, sms_bucket
+
+MAX_ATTEMPTS = 3
+# Wait before the second and the third attempt after a transient error.
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=5))
+# A 429 puts the row back and slows the bucket; after this many in a row it counts as an attempt.
+RATE_LIMIT_RETRIES = 5
+# Rows marked sent per commit; a worker that dies loses at most these to reconciliation.
+SENT_FLUSH_EVERY = 20
+# Rows are claimed at most this far (in seconds of pacing) ahead of their send, and at most
+# MAX_BATCH at a time: few enough that a STOP is still honoured, many enough that a fast
+# sender does not take a database lock and a Redis round trip per message.
+CLAIM_AHEAD = 0.05
+MAX_BATCH = 20
+RANGE_SIZE = 500  # outbox rows (not broadcasts) per range job, by id
+# Send jobs yield to waiting high and default jobs after this long, and stop well inside
+# their RQ timeout; what is left is still queued in the database and the sweep hands it on.
+JOB_TIMEOUT = 3600
+YIELD_AFTER = 120.0
+STOP_AFTER = JOB_TIMEOUT * 0.8
+LEASE_EVERY = 15.0
+# A row queued this recently is someone's job to enqueue; the sweep leaves it a moment.
+SWEEP_GRACE = timedelta(seconds=30)
+
+
+def status_callback_url(message_id: int) -> str:
+    """The StatusCallback for a row: /status with the row id, so a callback that beats our
+    own write of the sid still finds its row."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/status?id={message_id}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this worker took for sending."""
+
+    id: int
+    phone: str
+    body: str
+    member_id: int | None
+    attempts: int
+    created_at: datetime
+
+
+_messages = cast(Table, Message.__table__)
+_members = cast(Table, Member.__table__)
+# The member of a non-essential row has opted out, left, or has no valid number.
+_BLOCKED = and_(
+    _messages.c.essential.is_(False),
+    exists().where(
+        _members.c.id == _messages.c.member_id,
+        or_(
+            _members.c.opted_out_at.is_not(None),
+            _members.c.active.is_(False),
+            _members.c.phone_invalid_at.is_not(None),
+        ),
+    ),
+)
+# Built once: sending runs these once a message, and a prebuilt Core statement costs a
+# fraction of building an ORM statement each time (measured by bench/broadcast.py).
+_CLAIM_MANY = (
+    update(_messages)
+    .where(
+        _messages.c.id.in_(bindparam("b_ids", expanding=True)),
+        _messages.c.status == MessageStatus.QUEUED.value,
+        or_(
+            _messages.c.next_attempt_at.is_(None),
+            _messages.c.next_attempt_at <= bindparam("b_now"),
+        ),
+    )
+    .values(
+        status=case((_BLOCKED, MessageStatus.SKIPPED.value), else_=MessageStatus.SENDING.value),
+        claimed_at=bindparam("b_now"),
+        attempts=_messages.c.attempts + 1,
+    )
+    .returning(
+        _messages.c.id,
+        _messages.c.status,
+        _messages.c.phone,
+        _messages.c.body,
+        _messages.c.member_id,
+        _messages.c.attempts,
+        _messages.c.created_at,
+    )
+)
+_MARK_SENT = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(
+        provider_sid=bindparam("b_sid"),
+        sent_at=bindparam("b_at"),
+        status_at=bindparam("b_at"),
+        # A status callback may have moved the row on already: never move it back.
+        status=case(
+            (_messages.c.status == MessageStatus.SENDING.value, MessageStatus.SENT.value),
+            else_=_messages.c.status,
+        ),
+    )
+)
+
+
+def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
+    """Move one due row queued -> sending (or -> skipped if its member may not be sent to).
+
+    One statement: a concurrent claim or a STOP committed before it cannot be missed.
+    Commits. None when the row was not ours to send.
+    """
+    result = (
+        session.connection().execute(_CLAIM_MANY, {"b_ids": [message_id], "b_now": now}).first()
+    )
+    session.commit()
+    if result is None or result.status != MessageStatus.SENDING:
+        return None
+    return Claimed(
+        message_id, result.phone, result.body, result.member_id, result.attempts, result.created_at
+    )
+
+
+class Sender:
+    """Sends rows one by one for a job: paced, claimed, marked sent in small batches."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        provider: Provider,
+        bucket: TokenBucket,
+        redis: Redis | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self.session = session
+        self.provider = provider
+        self.bucket = bucket
+        self.redis = redis
+        self.job_id = job_id
+        self.started = time.monotonic()
+        self._lease_at = 0.0
+        self._checked_at = 0.0
+        self._sent: list[dict[str, Any]] = []
+        self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0}
+        self.outcomes: dict[int, str] = {}
+
+    def alive(self) -> None:
+        """Renew the job's lease now and then, so the sweep knows this job still works."""
+        if self.redis is None or time.monotonic() - self._lease_at < LEASE_EVERY:
+            return
+        hold_lease(self.redis, self.job_id)
+        self._lease_at = time.monotonic()
+
+    def should_stop(self) -> bool:
+        """Past the time budget: leave the rest queued for the next job."""
+        now = time.monotonic()
+        elapsed = now - self.started
+        if elapsed > STOP_AFTER:
+            return True
+        if elapsed < YIELD_AFTER or self.redis is None or now - self._checked_at < LEASE_EVERY:
+            return False
+        self._checked_at = now
+        return any(get_queue(name, self.redis).count for name in (HIGH, DEFAULT))
+
+    def batch_size(self) -> int:
+        """Rows claimed together: as many as the pace lets out in CLAIM_AHEAD seconds.
+
+        At 1 segment a second that is one row, claimed right before it is sent; at hundreds a
+        second a few rows share one transaction and one token reservation.
+        """
+        return max(1, min(MAX_BATCH, int(self.bucket.rate * CLAIM_AHEAD)))
+
+    def send(self, message_id: int, segments: int) -> str:
+        """Send one row if it is still queued and due; say what became of it."""
+        self.send_all([(message_id, segments)])
+        return self.outcomes.get(message_id, "skipped")
+
+    def send_all(self, rows: Iterable[tuple[int, int]]) -> bool:
+        """Send (id, segments) rows in order; False if the time budget stopped it early."""
+        waiting = list(rows)
+        limited: dict[int, int] = {}
+        try:
+            while waiting:
+                if self.should_stop():
+                    return False
+                self.alive()
+                size = self.batch_size()
+                batch, waiting = waiting[:size], waiting[size:]
+                # Pace first and claim after: a STOP arriving while we wait still wins.
+                self.bucket.acquire(sum(max(seg, 1) for _, seg in batch), alive=self.alive)
+                claimed = self._claim(batch)
+                for number, row in enumerate(claimed):
+                    if self._send_claimed(row) != "rate_limited":
+                        continue
+                    # The provider said "too many": slow everyone down, put this row and the
+                    # rest of the batch back, and try them again after the pause.
+                    self.bucket.slow_down()
+                    back = claimed[number:]
+                    self._unclaim(back, attempt_counts=False)
+                    segments = dict(batch)
+                    retry = []
+                    for item in back:
+                        limited[item.id] = limited.get(item.id, 0) + 1
+                        if limited[item.id] > RATE_LIMIT_RETRIES:
+                            self._later(item.id)  # counts as a transient attempt after all
+                        else:
+                            retry.append((item.id, segments[item.id]))
+                    waiting = retry + waiting
+                    break
+            return True
+        finally:
+            self.flush()
+
+    def _claim(self, batch: list[tuple[int, int]]) -> list[Claimed]:
+        """Claim a batch in one transaction, which also records the rows sent before it."""
+        ids = [message_id for message_id, _ in batch]
+        connection = self.session.connection()
+        if self._sent:
+            connection.execute(_MARK_SENT, self._sent)
+            self._sent = []
+        result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": utcnow()}).all()
+        self.session.commit()
+        claimed = {
+            row.id: Claimed(
+                row.id, row.phone, row.body, row.member_id, row.attempts, row.created_at
+            )
+            for row in result
+            if row.status == MessageStatus.SENDING
+        }
+        for message_id in ids:
+            if message_id not in claimed:
+                self.outcomes[message_id] = "skipped"
+                self.counts["skipped"] += 1
+        return [claimed[message_id] for message_id in ids if message_id in claimed]
+
+    def _send_claimed(self, claimed: Claimed) -> str:
+        try:
+            sent = self.provider.send_sms(
+                claimed.phone, claimed.body, status_callback_url(claimed.id)
+            )
+        except ProviderError as exc:
+            if exc.rate_limited:
+                return "rate_limited"
+            outcome = self._failed_attempt(claimed, exc)
+        else:
+            self._mark_sent(claimed, sent)
+            outcome = "sent"
+        self.outcomes[claimed.id] = outcome
+        self.counts[outcome] += 1
+        return outcome
+
+    def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
+        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
+        if len(self._sent) >= SENT_FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the sids of rows sent since the last flush, and their move to `sent`."""
+        if not self._sent:
+            return
+        self.session.connection().execute(_MARK_SENT, self._sent)
+        self.session.commit()
+        self._sent = []
+
+    def _unclaim(
+        self, rows: list[Claimed], *, attempt_counts: bool, delay: timedelta | None = None
+    ) -> None:
+        now = utcnow()
+        self.session.execute(
+            update(Message)
+            .where(
+                Message.id.in_([row.id for row in rows]), Message.status == MessageStatus.SENDING
+            )
+            .values(
+                status=MessageStatus.QUEUED,
+                attempts=Message.attempts - (0 if attempt_counts else 1),
+                next_attempt_at=None if delay is None else now + delay,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+
+    def _later(self, message_id: int) -> str:
+        self.session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
+            .values(next_attempt_at=utcnow() + BACKOFF[0])
+            .execution_options(synchronize_session=False)
+        )
+        schedule_retry(self.session, message_id, utcnow() + BACKOFF[0])
+        self.session.commit()
+        self.outcomes[message_id] = "retry"
+        self.counts["retry"] += 1
+        return "retry"
+
+    def _failed_attempt(self, claimed: Claimed, exc: ProviderError) -> str:
+        now = utcnow()
+        if exc.connection_error:
+            # The request may have reached the provider before the connection broke: look.
+            try:
+                found = find_sent(
+                    self.session,
+                    self.provider,
+                    claimed.id,
+                    claimed.phone,
+                    claimed.body,
+                    claimed.created_at,
+                )
+            except ProviderError:
+                return "unknown"  # stays in `sending`: reconciliation decides later
+            if found is not None:
+                self._mark_sent(claimed, found)
+                return "sent"
+        if exc.transient and claimed.attempts < MAX_ATTEMPTS:
+            delay = BACKOFF[min(claimed.attempts, len(BACKOFF)) - 1]
+            self._unclaim([claimed], attempt_counts=True, delay=delay)
+            schedule_retry(self.session, claimed.id, now + delay)
+            self.session.commit()
+            return "retry"
+        advance_status(self.session, claimed.id, MessageStatus.FAILED, at=now, error_code=exc.code)
+        apply_error_code(self.session, claimed.member_id, claimed.phone, exc.code, now)
+        self.session.commit()
+        return "failed"
+
+
+def find_sent(
+    session: Session,
+    provider: Provider,
+    message_id: int,
+    phone: str,
+    body: str,
+    created_at: datetime,
+) -> SentMessage | None:
+    """The provider's record of this row, if it has one: a message to the same number with
+    the same body, made since the row was, whose sid no other row has taken."""
+    candidates = [
+        m
+        for m in provider.list_messages(phone, created_at - timedelta(minutes=1))
+        if m.body == body
+    ]
+    if not candidates:
+        return None
+    taken = set(
+        session.scalars(
+            select(Message.provider_sid).where(
+                Message.provider_sid.in_([m.sid for m in candidates]), Message.id != message_id
+            )
+        )
+    )
+    free = [m for m in candidates if m.sid not in taken]
+    free.sort(key=lambda m: (m.date_created is None, m.date_created))
+    return free[0] if free else None
+
+
+def make_sender(session: Session) -> Sender:
+    """A Sender for the current job, with the app's provider, bucket and Redis."""
+    job = get_current_job()
+    redis = clients.redis()
+    if job is not None:
+        hold_lease(redis, job.id)
+    return Sender(
+        session,
+        provider=clients.provider(),
+        bucket=sms_bucket(),
+        redis=redis,
+        job_id=job.id if job is not None else None,
+    )
+
+
+def finish_job(sender: Sender) -> None:
+    """Drop the job's lease: it is done."""
+    if sender.redis is not None:
+        release_lease(sender.redis, sender.job_id)
+
+
+def _due_rows(session: Session, ids: list[int], now: datetime) -> list[tuple[int, int]]:
+    rows = session.execute(
+        select(Message.id, Message.segments)
+        .where(
+            Message.id.in_(ids),
+            Message.status == MessageStatus.QUEUED,
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        )
+        .order_by(Message.id)
+    ).all()
+    return [(row.id, row.segments) for row in rows]
+
+
+def send_message(message_id: int) -> str:
+    """Job: send one outbox row now (a reply, a code, a retry); say what became of it."""
+    with app_context() as session:
+        sender = make_sender(session)
+        try:
+            rows = _due_rows(session, [message_id], utcnow())
+            if not rows:
+                return "nothing"
+            outcome = sender.send(*rows[0])
+            sender.flush()
+            return outcome
+        finally:
+            finish_job(sender)
+
+
+def send_batch(message_ids: list[int]) -> dict[str, int]:
+    """Job: send these outbox rows in order."""
+    with app_context() as session:
+        sender = make_sender(session)
+        try:
+            sender.send_all(_due_rows(session, list(message_ids), utcnow()))
+            return sender.counts
+        finally:
+            finish_job(sender)
+
+
+def send_range(first_id: int) -> dict[str, int]:
+    """Job: send every due queued row (not a broadcast's) with id in [first_id, +RANGE_SIZE)."""
+    with app_context() as session:
+        sender = make_sender(session)
+        try:
+            while True:
+                now = utcnow()
+                rows = session.execute(
+                    select(Message.id, Message.segments)
+                    .where(
+                        Message.id >= first_id,
+                        Message.id < first_id + RANGE_SIZE,
+                        Message.broadcast_id.is_(None),
+                        Message.status == MessageStatus.QUEUED,
+                        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    )
+                    .order_by(Message.id)
+                ).all()
+                session.commit()
+                pending = [(r.id, r.segments) for r in rows]
+                # Rows written into the range while we worked are ours too: look once more.
+                if not pending or not sender.send_all(pending):
+                    return sender.counts
+        finally:
+            finish_job(sender)
+
+
+def range_job_id(message_id: int) -> str:
+    """The job id of the range a non-broadcast row belongs to."""
+    return f"send-range-{message_id // RANGE_SIZE}"
+
+
+def _enqueue_ids(message_ids: list[int], *, after_commit: Session | None) -> None:
+    ids = sorted(set(message_ids))
+    if not ids:
+        return
+    jobs: list[tuple[Any, tuple[Any, ...], str, str]] = []
+    if len(ids) == 1:
+        jobs.append((send_message, (ids[0],), HIGH, f"send-message-{ids[0]}"))
+    else:
+        for first in sorted({i // RANGE_SIZE * RANGE_SIZE for i in ids}):
+            jobs.append((send_range, (first,), DEFAULT, range_job_id(first)))
+    for func, args, queue, job_id in jobs:
+        if after_commit is not None:
+            enqueue_after_commit(
+                after_commit, func, *args, queue=queue, job_id=job_id, timeout=JOB_TIMEOUT
+            )
+        else:
+            enqueue(func, *args, queue=queue, job_id=job_id, timeout=JOB_TIMEOUT)
+
+
+def enqueue_send(session: Session, message_ids: list[int]) -> None:
+    """Send these (non-broadcast) outbox rows once the session commits.
+
+    One row goes to the high queue on its own; more go by id range to the default queue.
+    """
+    _enqueue_ids(message_ids, after_commit=session)
+
+
+def enqueue_many(message_ids: list[int]) -> None:
+    """Send these committed outbox rows (called after the commit, e.g. by the SMS webhook)."""
+    _enqueue_ids(message_ids, after_commit=None)
+
+
+def schedule_retry(session: Session, message_id: int, at: datetime) -> None:
+    """Send a row again at `at` (RQ's scheduler), once the session commits."""
+    enqueue_after_commit(
+        session,
+        send_message,
+        message_id,
+        queue=HIGH,
+        job_id=f"send-retry-{message_id}",
+        at=at,
+        timeout=JOB_TIMEOUT,
+    )
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died).
+
+    Jobs still waiting or running are left alone (their ids are deterministic).
+    """
+    from workers.broadcasts import sweep_broadcasts
+
+    with app_context() as session:
+        now = utcnow()
+        due = or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
+        firsts = session.scalars(
+            select(Message.id // RANGE_SIZE)
+            .where(
+                Message.status == MessageStatus.QUEUED,
+                Message.broadcast_id.is_(None),
+                due,
+                Message.created_at <= now - SWEEP_GRACE,
+            )
+            .distinct()
+        ).all()
+        for number in firsts:
+            first = int(number) * RANGE_SIZE
+            enqueue(
+                send_range, first, queue=DEFAULT, job_id=range_job_id(first), timeout=JOB_TIMEOUT
+            )
+        parts = sweep_broadcasts(session, now)
+        session.commit()
+        return {"ranges": len(firsts), "broadcast_parts": parts}
+
+
+__all__ = [
+    "BULK",
+    "MAX_ATTEMPTS",
+    "QUEUE_NAMES",
+    "Claimed",
+    "Sender",
+    "claim",
+    "enqueue_many",
+    "enqueue_send",
+    "find_sent",
+    "make_sender",
+    "schedule_retry",
+    "send_batch",
+    "send_message",
+    "send_range",
+    "status_callback_url",
+    "sweep_outbox",
+]

@@ -1,0 +1,34 @@
+"""The worker class for `rq worker -w workers.worker.AppWorker`: the app is built once.
+
+RQ's Worker forks a work horse per job. With the plain class each horse imports Flask,
+SQLAlchemy and the twilio client and builds the app again, for every job; here the parent
+builds it before the first fork, and each horse only opens its own database connections
+(see workers.context.job_app).
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from rq import Worker
+
+from workers.context import job_app
+
+
+class AppWorker(Worker):
+    """RQ's forking worker, with the app and the job modules loaded in the parent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        job_app()
+        # Imported here so each horse finds them loaded (RQ imports a job's module lazily).
+        from workers import broadcasts, calls, campaigns, reconcile, reminders, sending
+
+        self.job_modules = (broadcasts, calls, campaigns, reconcile, reminders, sending)
+        # Everything loaded so far lives as long as the worker: keep the garbage collector
+        # off it, so a forked horse does not copy the pages it would only have read.
+        gc.freeze()
+
+
+__all__ = ["AppWorker"]
