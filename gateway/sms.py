@@ -65,7 +65,7 @@ def inbound_sms() -> Response:
     # second try sees the other's rows; failing again, the text is still stored, with the menu.
     for handle in (True, True, False):
         try:
-            text, outbox_ids = receive_sms(session, inbound, utcnow(), handle=handle)
+            text, jobs = receive_sms(session, inbound, utcnow(), handle=handle)
             session.commit()
             break
         except IntegrityError:
@@ -75,17 +75,17 @@ def inbound_sms() -> Response:
                 return _reply(stored.reply_body)
     else:  # pragma: no cover - storing alone conflicts only on the MessageSid, caught above
         raise RuntimeError(f"could not store SMS {inbound.sid}")
-    if outbox_ids:
-        _send_soon(outbox_ids)
+    if jobs.outbox_ids or jobs.callback_ids:
+        _hand_on(jobs)
     return _reply(text)
 
 
 def receive_sms(
     session: Session, inbound: InboundSms, now: datetime, *, handle: bool = True
-) -> tuple[str, list[int]]:
+) -> tuple[str, Reply]:
     """Store an inbound SMS and (unless `handle` is False) act on it; commit is the caller's.
 
-    Returns the reply text and the outbox rows to send. The message row is written with the
+    Returns the reply text and the reply, whose outbox rows and callbacks go to the workers. The message row is written with the
     rest of the transaction, so SQLite's write lock is held for one short burst at commit.
     If handling fails, its work is rolled back and the text is still stored, with the menu.
     """
@@ -149,7 +149,7 @@ def receive_sms(
             "created_at": now,
         },
     )
-    return reply_body, reply.outbox_ids
+    return reply_body, reply
 
 
 @lru_cache(maxsize=16384)
@@ -158,11 +158,16 @@ def _normalize_sender(sender: str, region: str) -> str:
     return try_normalize(sender, region) or sender
 
 
-def _send_soon(message_ids: list[int]) -> None:
-    """Hand outbox rows to the sender; if Redis is down the periodic sweep sends them."""
+def _hand_on(jobs: Reply) -> None:
+    """Give the committed work to the workers; if Redis is down the periodic sweeps do it."""
     try:
+        from workers.callbacks import place_callback_soon
         from workers.sending import enqueue_many
 
-        enqueue_many(message_ids)
-    except Exception:  # Redis down or slow: the reply must not wait, the outbox keeps the row
-        current_app.logger.warning("could not enqueue %s; the sweep will send them", message_ids)
+        enqueue_many(jobs.outbox_ids)
+        for callback_id in jobs.callback_ids:
+            place_callback_soon(callback_id)
+    except Exception:  # Redis down or slow: the reply must not wait; the rows are in the database
+        current_app.logger.warning(
+            "could not enqueue %s / %s; the sweeps will", jobs.outbox_ids, jobs.callback_ids
+        )

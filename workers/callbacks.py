@@ -37,6 +37,11 @@ def enqueue_callback(session: Session, callback: CallbackRequest, now: datetime)
     )
 
 
+def place_callback_soon(callback_id: int) -> None:
+    """Try a committed callback now; one that is not due yet is placed by the cron tick."""
+    enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
+
+
 def place_callback(callback_id: int) -> str | None:
     """Call a member back through the provider; returns the CallSid, or None if not placed.
 

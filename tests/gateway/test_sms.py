@@ -442,3 +442,37 @@ def test_reply_to_a_broadcast_is_linked_and_acted_on(
     inbound = session.scalar(select(Message).where(Message.direction == Direction.IN))
     assert inbound is not None and inbound.broadcast_id == notice.id
     assert inbound.command == "report"
+
+
+def test_lessons_list_and_callback_request(
+    twilio: TwilioClient, session: Session, member: Member, redis_client: Any
+) -> None:
+    """`XX` lists the newest lessons in one segment; `XX n` queues a callback for lesson n."""
+    from models import CallbackRequest, Lesson, LessonCategory
+
+    for title in ("农民工工资支付条例解读", "外出务工劳动合同要点", "设施蔬菜种植技术"):
+        session.add(Lesson(org_id=member.branch_id, title=title, category=LessonCategory.POLICY))
+    session.commit()
+    listing = reply_text(sms(twilio, member.phone, "XX"))
+    assert "3." in listing and count_segments(listing).segments == 1
+    reply_text(sms(twilio, member.phone, "XX 2"))
+    callback = session.scalar(select(CallbackRequest))
+    assert callback is not None and callback.lesson_id == 2 and callback.reason == "lesson"
+    assert "99" in reply_text(sms(twilio, member.phone, "XX 99"))
+    assert count(session, CallbackRequest) == 1
+
+
+def test_callback_requests_are_capped_per_day(
+    twilio: TwilioClient, session: Session, member: Member, redis_client: Any
+) -> None:
+    """After the day's callbacks are used, `XX n` says so and queues nothing more."""
+    from models import CallbackRequest, Lesson, LessonCategory
+
+    for number in range(3):
+        session.add(
+            Lesson(org_id=member.branch_id, title=f"第{number}课", category=LessonCategory.SKILLS)
+        )
+    session.commit()
+    replies = [reply_text(sms(twilio, member.phone, f"XX {n}")) for n in (1, 2, 3)]
+    assert "用完" in replies[-1]
+    assert count(session, CallbackRequest) == 2
