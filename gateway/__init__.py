@@ -43,10 +43,4 @@ def _register_blueprints(app: Flask) -> None:
         "gateway.media",
         "admin_ui",
     ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.init_app(app)
+        importlib.import_module(module_name).init_app(app)

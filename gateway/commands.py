@@ -6,7 +6,7 @@ import importlib
 
 from flask import Flask
 
-# module: attribute holding a click group. Modules not yet present are passed over.
+# module: attribute holding a click group.
 GROUPS = (
     ("gateway.migrate", "db_cli"),
     ("gateway.cli_register", "orgs_cli"),
@@ -25,12 +25,4 @@ GROUPS = (
 def init_app(app: Flask) -> None:
     """Add the command groups to `flask`."""
     for module_name, attr in GROUPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        group = getattr(module, attr, None)
-        if group is not None:
-            app.cli.add_command(group)
+        app.cli.add_command(getattr(importlib.import_module(module_name), attr))
