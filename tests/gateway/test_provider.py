@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from gateway.provider import (
     CALL_STATUS_EVENTS,
@@ -249,7 +250,9 @@ def test_place_call_fetches_twiml_and_reports_completion(
     """A call asks the voice URL once, then reports every progress event, completed last."""
     voice_url = webhook_receiver.new_url("voice")
     status_url = webhook_receiver.new_url("status")
-    twiml = "<Response><Say>你好</Say></Response>"
+    response = VoiceResponse()
+    response.say("你好")
+    twiml = response.to_xml()
     webhook_receiver.answer(voice_url, 200, twiml)
 
     call_sid = sandbox_provider.place_call(MEMBER, voice_url, status_callback=status_url)

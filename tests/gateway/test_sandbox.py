@@ -18,6 +18,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from gateway.provider import TwilioProvider
 from gateway.sandbox import app as sandbox_app_module
@@ -308,6 +309,12 @@ def test_invalid_messages_get_twilio_error_json(
     assert error["more_info"].endswith(str(code))
 
 
+def _hangup_twiml() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response.to_xml())
+
+
 def test_call_create_validates_and_answers_a_call_resource(local: FlaskClient) -> None:
     """Calls.json needs To and a Url, and answers 201 with a CA sid, queued."""
     missing_url = local.post(CALLS, data={"To": MEMBER, "From": FROM_NUMBER}, headers=basic_auth())
@@ -315,7 +322,7 @@ def test_call_create_validates_and_answers_a_call_resource(local: FlaskClient) -
 
     created = local.post(
         CALLS,
-        data={"To": MEMBER, "From": FROM_NUMBER, "Twiml": "<Response><Hangup/></Response>"},
+        data={"To": MEMBER, "From": FROM_NUMBER, "Twiml": _hangup_twiml()},
         headers=basic_auth(),
     )
 
