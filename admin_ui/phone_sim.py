@@ -9,7 +9,6 @@ waits between requests (at a Gather or a Record); its state is kept in Redis per
 from __future__ import annotations
 
 import json
-import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,21 +16,15 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from flask import current_app
-from twilio.request_validator import RequestValidator
 
 from gateway import clients
+from gateway.phone import call_params, new_sid, sms_params, twilio_signature
 
-API_VERSION = "2010-04-01"
 STATE_TTL_S = 3600
 MAX_LINES = 60  # lines kept on the simulated screen
 MAX_HOPS = 20  # redirects followed for one key press before the call is judged to loop
 RECORDING_SECONDS = 5
 OUTBOX_TIMEOUT_S = 3
-
-
-def new_sid(prefix: str) -> str:
-    """A Twilio-shaped sid: two letters and 32 hex digits."""
-    return prefix + secrets.token_hex(16)
 
 
 @dataclass
@@ -83,9 +76,7 @@ def _post(public_url: str, params: dict[str, str]) -> tuple[int, bytes]:
     path = public_url[len(base) :] if public_url.startswith(base) else parts.path
     if not public_url.startswith(base) and parts.query:
         path += "?" + parts.query
-    signature = RequestValidator(str(config["TWILIO_AUTH_TOKEN"])).compute_signature(
-        public_url, params
-    )
+    signature = twilio_signature(str(config["TWILIO_AUTH_TOKEN"]), public_url, params)
     response = current_app.test_client().post(
         path or "/", data=params, headers={"X-Twilio-Signature": signature}
     )
@@ -95,22 +86,13 @@ def _post(public_url: str, params: dict[str, str]) -> tuple[int, bytes]:
 def send_text(state: PhoneState, body: str) -> None:
     """Text the app from the phone; the reply (if any) lands on the screen."""
     config = current_app.config
-    sid = new_sid("SM")
-    params = {
-        "AccountSid": str(config["TWILIO_ACCOUNT_SID"]),
-        "ApiVersion": API_VERSION,
-        "Body": body,
-        "From": state.phone,
-        "FromCountry": "CN",
-        "MessageSid": sid,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsMessageSid": sid,
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "To": str(config["TWILIO_FROM_NUMBER"]),
-        "ToCountry": "CN",
-    }
+    params = sms_params(
+        str(config["TWILIO_ACCOUNT_SID"]),
+        new_sid("SM"),
+        body,
+        state.phone,
+        str(config["TWILIO_FROM_NUMBER"]),
+    )
     state.say(f"> {body}")
     status, content = _post(str(config["PUBLIC_BASE_URL"]).rstrip("/") + "/sms", params)
     if status != 200:
@@ -125,18 +107,12 @@ def send_text(state: PhoneState, body: str) -> None:
 
 def _call_params(state: PhoneState) -> dict[str, str]:
     config = current_app.config
-    return {
-        "AccountSid": str(config["TWILIO_ACCOUNT_SID"]),
-        "ApiVersion": API_VERSION,
-        "CallSid": state.call_sid,
-        "Called": str(config["TWILIO_FROM_NUMBER"]),
-        "Caller": state.phone,
-        "Direction": "inbound",
-        "From": state.phone,
-        "FromCountry": "CN",
-        "To": str(config["TWILIO_FROM_NUMBER"]),
-        "ToCountry": "CN",
-    }
+    return call_params(
+        str(config["TWILIO_ACCOUNT_SID"]),
+        state.call_sid,
+        state.phone,
+        str(config["TWILIO_FROM_NUMBER"]),
+    )
 
 
 def dial(state: PhoneState, missed: bool = False) -> None:

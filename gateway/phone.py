@@ -37,6 +37,46 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+def sms_params(account_sid: str, sid: str, body: str, sender: str, to: str) -> dict[str, str]:
+    """The form Twilio posts to /sms for a text received from `sender`."""
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "Body": body,
+        "From": sender,
+        "FromCountry": "CN",
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": to,
+        "ToCountry": "CN",
+    }
+
+
+def call_params(account_sid: str, call_sid: str, caller: str, called: str) -> dict[str, str]:
+    """The form Twilio posts to /voice for every request of an inbound call."""
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "CallSid": call_sid,
+        "Called": called,
+        "Caller": caller,
+        "Direction": "inbound",
+        "From": caller,
+        "FromCountry": "CN",
+        "To": called,
+        "ToCountry": "CN",
+    }
+
+
+def twilio_signature(auth_token: str, public_url: str, params: Mapping[str, str]) -> str:
+    """The X-Twilio-Signature Twilio sends: over the public URL and the params."""
+    return RequestValidator(auth_token).compute_signature(public_url, dict(params))
+
+
 @dataclass
 class Webhooks:
     """Posts form requests signed as Twilio signs them: over the public URL (PUBLIC_BASE_URL
@@ -49,7 +89,7 @@ class Webhooks:
 
     def post(self, public_url: str, params: Mapping[str, str]) -> requests.Response:
         """POST params to the app; the signature covers the public URL and the params."""
-        signature = RequestValidator(self.auth_token).compute_signature(public_url, dict(params))
+        signature = twilio_signature(self.auth_token, public_url, params)
         try:
             return self.http.post(
                 self.where(public_url),
@@ -92,22 +132,13 @@ def sms_command(number: str, text: str, url: str | None) -> None:
     """Text TEXT from NUMBER to the app's /sms webhook and print the reply."""
     config = current_app.config
     webhooks = _webhooks(url)
-    sid = new_sid("SM")
-    params = {
-        "AccountSid": str(config["TWILIO_ACCOUNT_SID"]),
-        "ApiVersion": API_VERSION,
-        "Body": text,
-        "From": _number(number),
-        "FromCountry": "CN",
-        "MessageSid": sid,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsMessageSid": sid,
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "To": str(config["TWILIO_FROM_NUMBER"]),
-        "ToCountry": "CN",
-    }
+    params = sms_params(
+        str(config["TWILIO_ACCOUNT_SID"]),
+        new_sid("SM"),
+        text,
+        _number(number),
+        str(config["TWILIO_FROM_NUMBER"]),
+    )
     response = webhooks.post(webhooks.public_base + "/sms", params)
     if response.status_code != 200:
         raise click.ClickException(f"/sms answered HTTP {response.status_code}")
@@ -198,18 +229,7 @@ class CallSimulator:
         self._post_status()
 
     def _params(self) -> dict[str, str]:
-        return {
-            "AccountSid": self.account_sid,
-            "ApiVersion": API_VERSION,
-            "CallSid": self.call_sid,
-            "Called": self.called,
-            "Caller": self.caller,
-            "Direction": "inbound",
-            "From": self.caller,
-            "FromCountry": "CN",
-            "To": self.called,
-            "ToCountry": "CN",
-        }
+        return call_params(self.account_sid, self.call_sid, self.caller, self.called)
 
     def _fetch(self, url: str, extra: Mapping[str, str]) -> ET.Element:
         self.requests_made += 1
@@ -303,4 +323,12 @@ def _digits(press: str, gather: ET.Element) -> str:
     return press
 
 
-__all__ = ["CallSimulator", "Webhooks", "new_sid", "phone_cli"]
+__all__ = [
+    "CallSimulator",
+    "Webhooks",
+    "call_params",
+    "new_sid",
+    "phone_cli",
+    "sms_params",
+    "twilio_signature",
+]

@@ -325,6 +325,27 @@ def goodbye(
     return StepResult(response, {**state, "tries": 0}, list(effects), None)
 
 
+def keep_recording(
+    ctx: CallContext,
+    state: dict[str, Any],
+    given: Input,
+    question: RecordQuestion,
+    kind: RecordingKind,
+    *,
+    attach: str | None = None,
+    then: Question | RecordQuestion | None = None,
+    done: str = "goodbye",
+) -> StepResult:
+    """Ask the question again when no recording came; else keep the recording, then ask the
+    next question, or say the `done` goodbye when there is none."""
+    if given.recording is None:
+        return retry(ctx, state, given, question)
+    effect = StoreRecording(kind, given.recording, attach=attach)
+    if then is not None:
+        return ask(ctx, state, then, effects=[effect])
+    return goodbye(ctx, state, done, effects=[effect])
+
+
 def main_menu_question(ctx: CallContext, *, greet: bool = False) -> Question:
     """The main menu, greeting a known caller by name when asked to."""
     greeting: tuple[Sound, ...] = (prompt("greeting", name=ctx.name),) if greet and ctx.name else ()
@@ -372,6 +393,7 @@ __all__ = [
     "ask",
     "default_link",
     "goodbye",
+    "keep_recording",
     "main_menu",
     "prompt",
     "retry",

@@ -13,9 +13,8 @@ from ivr_flows.engine import (
     RecordQuestion,
     Step,
     StepResult,
-    StoreRecording,
     ask,
-    goodbye,
+    keep_recording,
     main_menu,
     prompt,
     retry,
@@ -53,10 +52,9 @@ def category(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResul
 
 def recorded(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Attach the spoken details to the help request and say the branch will call."""
-    if given.recording is None:
-        return retry(ctx, state, given, _details())
-    effect = StoreRecording(RecordingKind.HELP, given.recording, attach="help")
-    return goodbye(ctx, state, "help_done", effects=[effect])
+    return keep_recording(
+        ctx, state, given, _details(), RecordingKind.HELP, attach="help", done="help_done"
+    )
 
 
 STEPS: Mapping[str, Step] = {"start": start, "category": category, "recorded": recorded}

@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from ivr_flows.engine import (
-    CallContext,
-    Input,
-    RecordQuestion,
-    Step,
-    StepResult,
-    StoreRecording,
-    ask,
-    goodbye,
-    prompt,
-    retry,
-)
+from ivr_flows.engine import Step
+from ivr_flows.recording import OneRecording
 from models.call import RecordingKind
 
 NAME = "message"
 MESSAGE_SECONDS = 120
 
+FLOW = OneRecording(NAME, "record_message", MESSAGE_SECONDS, RecordingKind.MESSAGE, "message_done")
+start = FLOW.start
+recorded = FLOW.recorded
 
-def _message() -> RecordQuestion:
-    return RecordQuestion(NAME, "recorded", (prompt("record_message"),), MESSAGE_SECONDS)
-
-
-def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
-    """Ask for the message after the tone."""
-    return ask(ctx, state, _message())
-
-
-def recorded(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
-    """Keep the message for the branch and say goodbye."""
-    if given.recording is None:
-        return retry(ctx, state, given, _message())
-    effect = StoreRecording(RecordingKind.MESSAGE, given.recording)
-    return goodbye(ctx, state, "message_done", effects=[effect])
-
-
-STEPS: Mapping[str, Step] = {"start": start, "recorded": recorded}
+STEPS: Mapping[str, Step] = FLOW.steps()

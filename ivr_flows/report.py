@@ -17,6 +17,7 @@ from ivr_flows.engine import (
     StoreRecording,
     ask,
     goodbye,
+    keep_recording,
     main_menu,
     prompt,
     retry,
@@ -126,10 +127,15 @@ def same_city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResu
 
 def city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken new city with the report; then ask about the employer."""
-    if given.recording is None:
-        return retry(ctx, state, given, _city())
-    effect = StoreRecording(RecordingKind.NEW_CITY, given.recording, attach="report")
-    return ask(ctx, state, _same_employer(ctx), effects=[effect])
+    return keep_recording(
+        ctx,
+        state,
+        given,
+        _city(),
+        RecordingKind.NEW_CITY,
+        attach="report",
+        then=_same_employer(ctx),
+    )
 
 
 def same_employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
@@ -143,10 +149,9 @@ def same_employer(state: dict[str, Any], given: Input, ctx: CallContext) -> Step
 
 def employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken new employer with the report; then offer the thought report."""
-    if given.recording is None:
-        return retry(ctx, state, given, _employer())
-    effect = StoreRecording(RecordingKind.NEW_EMPLOYER, given.recording, attach="report")
-    return ask(ctx, state, _thought(), effects=[effect])
+    return keep_recording(
+        ctx, state, given, _employer(), RecordingKind.NEW_EMPLOYER, attach="report", then=_thought()
+    )
 
 
 def thought(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:

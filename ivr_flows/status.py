@@ -12,9 +12,9 @@ from ivr_flows.engine import (
     RecordQuestion,
     Step,
     StepResult,
-    StoreRecording,
     ask,
     goodbye,
+    keep_recording,
     main_menu,
     prompt,
     retry,
@@ -61,10 +61,7 @@ def choose(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
 
 def city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken city for the branch; ask whether the employer changed too."""
-    if given.recording is None:
-        return retry(ctx, state, given, _city())
-    effect = StoreRecording(RecordingKind.NEW_CITY, given.recording)
-    return ask(ctx, state, _employer_too(), effects=[effect])
+    return keep_recording(ctx, state, given, _city(), RecordingKind.NEW_CITY, then=_employer_too())
 
 
 def employer_too(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
@@ -78,10 +75,9 @@ def employer_too(state: dict[str, Any], given: Input, ctx: CallContext) -> StepR
 
 def employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken employer for the branch and finish."""
-    if given.recording is None:
-        return retry(ctx, state, given, _employer())
-    effect = StoreRecording(RecordingKind.NEW_EMPLOYER, given.recording)
-    return goodbye(ctx, state, "status_done", effects=[effect])
+    return keep_recording(
+        ctx, state, given, _employer(), RecordingKind.NEW_EMPLOYER, done="status_done"
+    )
 
 
 STEPS: Mapping[str, Step] = {

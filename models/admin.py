@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -546,6 +546,34 @@ def _state(report: Report | None, period: str, created: datetime, timezone: str)
     return "missing"
 
 
+def _listens_by_member(
+    session: Session, ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, int]:
+    """How many lessons each of these members listened to in [start, end)."""
+    return dict(
+        session.execute(
+            select(LessonListen.member_id, func.count())
+            .where(
+                LessonListen.member_id.in_(ids),
+                LessonListen.listened_at >= start,
+                LessonListen.listened_at < end,
+            )
+            .group_by(LessonListen.member_id)
+        ).all()
+    )
+
+
+def _member_rows(
+    session: Session, model: type[T], member: Member, *order: Any, limit: int | None = None
+) -> list[T]:
+    """The member's rows of a table in the given order, at most `limit` of them."""
+    table: Any = model  # every table passed here has a member_id column
+    query = select(model).where(table.member_id == member.id).order_by(*order)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
 def member_file(
     session: Session, scope: Scope, member: Member, *, now: datetime | None = None
 ) -> MemberFile:
@@ -563,13 +591,13 @@ def member_file(
         MonthCell(p, _state(reports.get(p), p, member.created_at, scope.timezone), reports.get(p))
         for p in reversed(periods)
     ]
-    contacts = list(
-        session.scalars(
-            select(ContactLog)
-            .where(ContactLog.member_id == member.id)
-            .order_by(ContactLog.contact_date.desc(), ContactLog.id.desc())
-            .limit(100)
-        )
+    contacts = _member_rows(
+        session,
+        ContactLog,
+        member,
+        ContactLog.contact_date.desc(),
+        ContactLog.id.desc(),
+        limit=100,
     )
     private = scope.role is not Role.HOST
     user_ids = {c.user_id for c in contacts if c.user_id} | (
@@ -582,12 +610,8 @@ def member_file(
             )
         ).all()
     )
-    changes = list(
-        session.scalars(
-            select(MemberChange)
-            .where(MemberChange.member_id == member.id)
-            .order_by(MemberChange.changed_at.desc(), MemberChange.id.desc())
-        )
+    changes = _member_rows(
+        session, MemberChange, member, MemberChange.changed_at.desc(), MemberChange.id.desc()
     )
     host_ids = {
         int(value)
@@ -603,54 +627,25 @@ def member_file(
         liaison=session.get(User, member.liaison_id) if member.liaison_id else None,
         changes=changes,
         months=months,
-        messages=list(
-            session.scalars(
-                select(Message)
-                .where(Message.member_id == member.id)
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(50)
-            )
+        messages=_member_rows(
+            session, Message, member, Message.created_at.desc(), Message.id.desc(), limit=50
         )
         if private
         else [],
-        calls=list(
-            session.scalars(
-                select(Call)
-                .where(Call.member_id == member.id)
-                .order_by(Call.created_at.desc(), Call.id.desc())
-                .limit(20)
-            )
-        )
+        calls=_member_rows(session, Call, member, Call.created_at.desc(), Call.id.desc(), limit=20)
         if private
         else [],
-        recordings=list(
-            session.scalars(
-                select(Recording)
-                .where(Recording.member_id == member.id)
-                .order_by(Recording.created_at.desc(), Recording.id.desc())
-                .limit(20)
-            )
+        recordings=_member_rows(
+            session, Recording, member, Recording.created_at.desc(), Recording.id.desc(), limit=20
         )
         if private
         else [],
         contacts=[c for c in contacts if c.kind is not ContactKind.HOST_FEEDBACK],
         feedback=[c for c in contacts if c.kind is ContactKind.HOST_FEEDBACK],
-        help_requests=list(
-            session.scalars(
-                select(HelpRequest)
-                .where(HelpRequest.member_id == member.id)
-                .order_by(HelpRequest.created_at.desc())
-            )
-        )
+        help_requests=_member_rows(session, HelpRequest, member, HelpRequest.created_at.desc())
         if private
         else [],
-        flags=list(
-            session.scalars(
-                select(MakeupFlag)
-                .where(MakeupFlag.member_id == member.id)
-                .order_by(MakeupFlag.created_at.desc())
-            )
-        ),
+        flags=_member_rows(session, MakeupFlag, member, MakeupFlag.created_at.desc()),
         authors=authors,
         org_names={str(k): v for k, v in _org_names(session, host_ids).items()},
     )
@@ -878,17 +873,7 @@ def _non_reporter_rows(
             .group_by(Report.member_id)
         ).all()
     )
-    listened = dict(
-        session.execute(
-            select(LessonListen.member_id, func.count())
-            .where(
-                LessonListen.member_id.in_(ids),
-                LessonListen.listened_at >= start,
-                LessonListen.listened_at < end,
-            )
-            .group_by(LessonListen.member_id)
-        ).all()
-    )
+    listened = _listens_by_member(session, ids, start, end)
     # Campaigns are few: probing (campaign, member) on their unique index stays cheap.
     lesson_missed = dict(
         session.execute(
@@ -1293,17 +1278,7 @@ def _review_rows(
             .group_by(Report.member_id)
         ).all()
     }
-    lessons = dict(
-        session.execute(
-            select(LessonListen.member_id, func.count())
-            .where(
-                LessonListen.member_id.in_(ids),
-                LessonListen.listened_at >= start,
-                LessonListen.listened_at < end,
-            )
-            .group_by(LessonListen.member_id)
-        ).all()
-    )
+    lessons = _listens_by_member(session, ids, start, end)
     helps = dict(
         session.execute(
             select(HelpRequest.member_id, func.count())

@@ -20,9 +20,7 @@ from models.segments import count_segments
 from models.targets import (
     BilingualError,
     Target,
-    TargetError,
-    count_targeted,
-    resolve_target,
+    resolve_reachable,
     target_members,
 )
 from models.templates import render
@@ -97,15 +95,13 @@ def create_broadcast(
         raise BroadcastError("发送时间缺少时区", "The send time has no time zone")
     if when < now - SCHEDULE_SLACK:
         raise BroadcastError("发送时间已经过去", "The send time is in the past")
-    try:
-        resolved = resolve_target(session, org, target)
-    except TargetError as exc:
-        raise BroadcastError(exc.zh, exc.en) from None
-    total, reachable = count_targeted(session, org.id, resolved)
-    if reachable == 0:
-        raise BroadcastError(
-            "目标中没有可以接收通知的成员", "The target reaches no member who can receive it"
-        )
+    resolved, total = resolve_reachable(
+        session,
+        org,
+        target,
+        BroadcastError,
+        ("目标中没有可以接收通知的成员", "The target reaches no member who can receive it"),
+    )
     broadcast = Broadcast(
         org_id=org.id,
         author_id=author_id,

@@ -27,9 +27,7 @@ from models.org import Organization
 from models.targets import (
     BilingualError,
     Target,
-    TargetError,
-    count_targeted,
-    resolve_target,
+    resolve_reachable,
     target_members,
 )
 
@@ -156,15 +154,13 @@ def create_campaign(
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
-    try:
-        resolved = resolve_target(session, org, target)
-    except TargetError as exc:
-        raise CampaignError(exc.zh, exc.en) from None
-    total, reachable = count_targeted(session, org.id, resolved)
-    if reachable == 0:
-        raise CampaignError(
-            "目标中没有可以接听电话的成员", "The target reaches no member who can be called"
-        )
+    resolved, total = resolve_reachable(
+        session,
+        org,
+        target,
+        CampaignError,
+        ("目标中没有可以接听电话的成员", "The target reaches no member who can be called"),
+    )
     campaign = LessonCampaign(
         lesson_id=lesson.id,
         org_id=org.id,

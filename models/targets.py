@@ -187,11 +187,31 @@ def count_targeted(session: Session, org_id: int, target: Target) -> tuple[int, 
     return total, reachable
 
 
+def resolve_reachable(
+    session: Session,
+    org: Organization,
+    spec: dict[str, Any] | None,
+    error: type[BilingualError],
+    nobody: tuple[str, str],
+) -> tuple[Target, int]:
+    """The resolved target and how many members it reaches; `error` (with `nobody`, Chinese
+    then English, when no member can be reached now) when it cannot be used."""
+    try:
+        resolved = resolve_target(session, org, spec)
+    except TargetError as exc:
+        raise error(exc.zh, exc.en) from None
+    total, reachable = count_targeted(session, org.id, resolved)
+    if reachable == 0:
+        raise error(*nobody)
+    return resolved, total
+
+
 __all__ = [
     "BilingualError",
     "Target",
     "TargetError",
     "count_targeted",
+    "resolve_reachable",
     "resolve_target",
     "target_members",
 ]
