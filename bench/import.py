@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.db import make_engine
 from gateway.migrate import upgrade
 from models import Member
-from models.register import import_members, import_orgs, read_table
+from models.register import chinese_header, import_members, import_orgs, read_table
 
 T = TypeVar("T")
 TARGET_SECONDS = 10.0
@@ -84,23 +84,23 @@ JOBS = (
 )
 EDUCATION = ("小学", "初中", "高中", "中专", "大专", "本科")
 REASONS = ("务工", "经商", "随子女", "求学")
-HEADER = (
-    "姓名",
-    "手机号",
-    "支部",
-    "党员类别",
-    "性别",
-    "出生年份",
-    "文化程度",
-    "职业",
-    "行业",
-    "工作单位",
-    "所在城市",
-    "省份",
-    "外出时间",
-    "外出原因",
-    "活动证号",
-    "流入地党组织",
+HEADER = chinese_header(
+    "name",
+    "phone",
+    "branch",
+    "status",
+    "sex",
+    "birth_year",
+    "education",
+    "occupation",
+    "industry",
+    "employer",
+    "city",
+    "province",
+    "departure_date",
+    "reason",
+    "card_no",
+    "host_org",
 )
 
 

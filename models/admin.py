@@ -1016,22 +1016,28 @@ def _unmatched_where() -> list[ColumnElement[bool]]:
     ]
 
 
-def inbox_texts(
-    session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
-) -> Page[Message]:
-    """Texts from the scope's members not yet handled, newest first."""
-    query = (
+def _unhandled_texts(scope: Scope, linked: ColumnElement[bool]) -> Select[Message]:
+    """Inbound texts of the scope's members not yet handled, newest first, further narrowed."""
+    return (
         select(Message)
         .join(Member, Member.id == Message.member_id)
         .where(
             Message.direction == Direction.IN,
             Message.handled.is_(False),
-            Message.broadcast_id.is_(None),
+            linked,
             scope.member_clause(),
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
     )
-    return _paginate(session, query, page, per_page)
+
+
+def inbox_texts(
+    session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
+) -> Page[Message]:
+    """Texts from the scope's members not yet handled, newest first."""
+    return _paginate(
+        session, _unhandled_texts(scope, Message.broadcast_id.is_(None)), page, per_page
+    )
 
 
 def inbox_recordings(
@@ -1092,18 +1098,9 @@ def broadcast_replies(
     session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
 ) -> Page[Message]:
     """Texts members sent in reply to a broadcast, not yet handled, newest first."""
-    query = (
-        select(Message)
-        .join(Member, Member.id == Message.member_id)
-        .where(
-            Message.direction == Direction.IN,
-            Message.broadcast_id.is_not(None),
-            Message.handled.is_(False),
-            scope.member_clause(),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
+    return _paginate(
+        session, _unhandled_texts(scope, Message.broadcast_id.is_not(None)), page, per_page
     )
-    return _paginate(session, query, page, per_page)
 
 
 def visible_messages(session: Session, scope: Scope, ids: Sequence[int]) -> list[Message]:

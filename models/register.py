@@ -50,6 +50,13 @@ ORG_COLUMNS: dict[str, tuple[str, ...]] = {
     "parent": ("上级", "上级组织"),
     "timezone": ("时区",),
 }
+
+
+def chinese_header(*keys: str) -> tuple[str, ...]:
+    """The Chinese header of each named register column, in order (for writing registers)."""
+    return tuple(MEMBER_COLUMNS[key][0] for key in keys)
+
+
 REQUIRED_MEMBER = ("name", "phone", "branch")
 REQUIRED_ORG = ("name", "kind")
 HEADER_SEARCH_ROWS = 5
