@@ -11,31 +11,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from gateway.keywords import Command, Kind, parse
 from models import (
     Channel,
-    Conversation,
     HelpCategory,
     Lesson,
     Member,
     PhoneChange,
     change_phone,
-    change_status,
-    close_conversation,
     find_member_by_phone,
-    open_conversation,
-    open_help_request,
-    opt_in,
-    opt_out,
     period_of,
-    record_report,
     try_normalize,
 )
+from models.help import save_help_request
+from models.inbound import Sender
+from models.member import move_member, phone_taken, set_opted_out
+from models.message import ask, forget_question
 from models.outbox import queue_sms
+from models.report import save_report
 from models.segments import count_segments
+from models.sql import Raw
 from models.templates import render
 from models.voice import request_callback
 
@@ -74,44 +72,70 @@ class Reply:
 
 @dataclass
 class Context:
-    """Everything a handler needs about the sender and the moment."""
+    """Everything a handler needs about the sender and the moment.
 
-    session: Session
-    member: Member
-    conversation: Conversation | None
+    The common commands write through the raw connection (models.sql); the rare ones (phone
+    change, lessons) use ORM objects from a session on the same connection and transaction.
+    """
+
+    raw: Raw
+    connection: Connection
+    sender: Sender
     now: datetime
     ttl_hours: int
     region: str
     callbacks_per_day: int = 2
+    _session: Session | None = field(default=None, repr=False)
 
     @property
     def language(self) -> str:
         """The member's language code."""
-        return self.member.language.value
+        return self.sender.language
 
     @property
     def period(self) -> str:
         """The reporting period now, in the member's branch's time zone."""
-        return period_of(self.now, self.member.branch.timezone)
+        return period_of(self.now, self.sender.timezone)
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in this transaction, made when a handler first needs one."""
+        if self._session is None:
+            self._session = Session(bind=self.connection, autoflush=True)
+        return self._session
+
+    def member(self) -> Member:
+        """The sender as an ORM object (read in this transaction)."""
+        member = self.session.get(Member, self.sender.id)
+        assert member is not None
+        return member
+
+    def flush(self) -> None:
+        """Write what the ORM session holds, before the text is stored and committed."""
+        if self._session is not None:
+            self._session.flush()
 
     def ask(self, topic: str, step: str, **data: Any) -> None:
         """Open (or move on) the member's SMS question."""
-        self.conversation = open_conversation(
-            self.session,
-            self.member.id,
+        sender = self.sender
+        sender.expires_at = ask(
+            self.raw,
+            sender.id,
             topic=topic,
             step=step,
             data=data,
             now=self.now,
             ttl_hours=self.ttl_hours,
-            existing=self.conversation,
         )
+        sender.topic, sender.step, sender.data = topic, step, data
 
     def close(self) -> None:
         """Forget the open question."""
-        if self.conversation is not None:
-            close_conversation(self.session, self.conversation)
-            self.conversation = None
+        sender = self.sender
+        if sender.topic is not None:
+            forget_question(self.raw, sender.id)
+            sender.topic = sender.step = sender.expires_at = None
+            sender.data = {}
 
 
 def handle_unmatched(
@@ -138,12 +162,11 @@ def handle_unmatched(
 
 def handle_sms(ctx: Context, command: Command) -> Reply:
     """Carry out what a member's text asks for and choose the reply."""
-    conversation = ctx.conversation
-    if conversation is not None and conversation.expires_at < ctx.now:
+    sender = ctx.sender
+    if sender.topic is not None and sender.expires_at is not None and sender.expires_at < ctx.now:
         ctx.close()
-        conversation = None
-    if command.kind in (Kind.ANSWER, Kind.UNKNOWN) and conversation is not None:
-        return _answer(ctx, conversation, command)
+    if command.kind in (Kind.ANSWER, Kind.UNKNOWN) and sender.topic is not None:
+        return _answer(ctx, command)
     handler = _HANDLERS.get(command.kind)
     if handler is None:  # UNKNOWN or EMPTY: the menu, kept for the branch to read
         return Reply("menu", handled=False, command=command.kind.value)
@@ -154,7 +177,7 @@ def _report(ctx: Context, command: Command) -> Reply:
     if command.studied is None:
         ctx.ask("report", "studied")
         return Reply(
-            "report_ask_studied", {"name": ctx.member.name, "month": _month(ctx)}, command="report"
+            "report_ask_studied", {"name": ctx.sender.name, "month": _month(ctx)}, command="report"
         )
     return _record(ctx, command.studied, command.city, command.employer, final=True)
 
@@ -168,9 +191,11 @@ def _record(
     final: bool,
     same: bool | None = None,
 ) -> Reply:
-    report = record_report(
-        ctx.session,
-        ctx.member,
+    sender = ctx.sender
+    report = save_report(
+        ctx.raw,
+        sender.id,
+        current=(sender.city, sender.employer),
         period=ctx.period,
         studied=studied,
         channel=Channel.SMS,
@@ -180,17 +205,18 @@ def _record(
         same_employer=same,
         at=ctx.now,
     )
+    sender.city, sender.employer = report.city, report.employer
     if not final:
         ctx.ask("report", "same", studied=studied)
         return Reply(
             "report_ask_same",
-            {"city": ctx.member.city or "", "employer": ctx.member.employer or ""},
+            {"city": sender.city or "", "employer": sender.employer or ""},
             command="report",
         )
     ctx.close()
     return Reply(
         "report_done",
-        {"name": ctx.member.name, "month": _month(ctx), "receipt": report.receipt},
+        {"name": sender.name, "month": _month(ctx), "receipt": report.receipt},
         command="report",
     )
 
@@ -205,11 +231,20 @@ def _status(ctx: Context, command: Command) -> Reply:
     if not city and not employer:
         ctx.ask("status", "place")
         return Reply("status_ask", command="status")
-    change_status(ctx.session, ctx.member, city=city, employer=employer, source="sms", at=ctx.now)
+    sender = ctx.sender
+    sender.city, sender.employer = move_member(
+        ctx.raw,
+        sender.id,
+        current=(sender.city, sender.employer),
+        city=city,
+        employer=employer,
+        source="sms",
+        at=ctx.now,
+    )
     ctx.close()
     return Reply(
         "status_done",
-        {"city": ctx.member.city or "", "employer": ctx.member.employer or ""},
+        {"city": sender.city or "", "employer": sender.employer or ""},
         command="status",
     )
 
@@ -223,13 +258,13 @@ def _phone(ctx: Context, command: Command) -> Reply:
     if new_phone is None:
         ctx.ask("phone", "number")
         return Reply("phone_invalid", {"phone": shown}, command="phone")
-    if new_phone == ctx.member.phone or find_member_by_phone(ctx.session, new_phone) is not None:
+    if new_phone == ctx.sender.phone or phone_taken(ctx.raw, new_phone):
         ctx.close()
         return Reply("phone_taken", {"phone": new_phone}, command="phone")
     code = f"{secrets.randbelow(1_000_000):06d}"
     ctx.session.add(
         PhoneChange(
-            member_id=ctx.member.id,
+            member_id=ctx.sender.id,
             new_phone=new_phone,
             code=code,
             expires_at=ctx.now + PHONE_CODE_TTL,
@@ -254,9 +289,9 @@ def _help(ctx: Context, command: Command) -> Reply:
         ctx.ask("help", "category")
         return Reply("help_ask_category", command="help")
     category = command.category or HelpCategory.OTHER
-    request = open_help_request(
-        ctx.session,
-        ctx.member,
+    request_id = save_help_request(
+        ctx.raw,
+        ctx.sender.id,
         category=category,
         text=command.text or "",
         channel=Channel.SMS.value,
@@ -265,7 +300,7 @@ def _help(ctx: Context, command: Command) -> Reply:
     ctx.close()
     names = CATEGORY_NAMES.get(ctx.language, CATEGORY_NAMES["zh_CN"])
     return Reply(
-        "help_done", {"category": names[category], "ref": f"QZ{request.id}"}, command="help"
+        "help_done", {"category": names[category], "ref": f"QZ{request_id}"}, command="help"
     )
 
 
@@ -277,7 +312,7 @@ def _lessons(ctx: Context, command: Command) -> Reply:
         return Reply("lesson_unknown", {"number": command.lesson_no}, command="lessons")
     callback = request_callback(
         ctx.session,
-        ctx.member,
+        ctx.member(),
         lesson_id=lesson.id,
         reason="lesson",
         now=ctx.now,
@@ -311,13 +346,13 @@ def _lesson_list(ctx: Context) -> Reply:
 
 
 def _opt_out(ctx: Context, command: Command) -> Reply:
-    opt_out(ctx.session, ctx.member, at=ctx.now)
+    set_opted_out(ctx.raw, ctx.sender.id, ctx.now)
     ctx.close()
     return Reply("opted_out", command="opt_out")
 
 
 def _opt_in(ctx: Context, command: Command) -> Reply:
-    opt_in(ctx.session, ctx.member)
+    set_opted_out(ctx.raw, ctx.sender.id, None)
     return Reply("opted_in", command="opt_in")
 
 
@@ -329,9 +364,9 @@ def _stray_answer(ctx: Context, command: Command) -> Reply:
     return Reply("answer_no_question", handled=False, command="answer")
 
 
-def _answer(ctx: Context, conversation: Conversation, command: Command) -> Reply:
+def _answer(ctx: Context, command: Command) -> Reply:
     """Digits or free text answering the open question."""
-    topic, step = conversation.topic, conversation.step
+    topic, step = ctx.sender.topic, ctx.sender.step
     if topic == "report" and step == "studied":
         if command.answer in ("1", "2"):
             return _record(ctx, command.answer == "1", None, None, final=False)
@@ -340,14 +375,14 @@ def _answer(ctx: Context, conversation: Conversation, command: Command) -> Reply
             return _record(ctx, again.studied, again.city, again.employer, final=True)
         return Reply("answer_invalid", handled=False, command="report")
     if topic == "report" and step == "same":
-        studied = conversation.data.get("studied")
+        studied = ctx.sender.data.get("studied")
         if command.answer == "1":
             return _record(ctx, studied, None, None, final=True, same=True)
         place = parse("DT " + command.normalized)
         if place.city or place.employer:
             return _record(ctx, studied, place.city, place.employer, final=True)
         return Reply("answer_invalid", handled=False, command="report")
-    keyword = TOPIC_KEYWORD.get(topic)
+    keyword = TOPIC_KEYWORD.get(topic or "")
     if keyword is not None:
         # The open question is reused or closed by the command's own handler.
         return handle_sms(ctx, parse(f"{keyword} {command.normalized}"))

@@ -36,7 +36,6 @@ from models.message import (
     MessageStatus,
     PhoneChange,
     can_move,
-    close_conversation,
     open_conversation,
 )
 from models.org import Organization, OrgKind, find_org, subtree_ids
@@ -92,7 +91,6 @@ __all__ = [
     "can_move",
     "change_phone",
     "change_status",
-    "close_conversation",
     "find_member_by_phone",
     "find_org",
     "normalize_phone",

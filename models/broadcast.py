@@ -17,6 +17,7 @@ from models.member import Member
 from models.message import Direction, Message, MessageStatus
 from models.org import Organization
 from models.segments import count_segments
+from models.sql import Raw, Sql
 from models.targets import (
     BilingualError,
     Target,
@@ -283,20 +284,29 @@ def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
     return counts
 
 
-def recent_broadcast_for(session: Session, member_id: int, now: datetime) -> int | None:
+# The latest broadcast sent to `{member}` since :since; models.inbound runs it as a subquery.
+RECENT_BROADCAST = """SELECT broadcast_id FROM messages WHERE member_id = {member}
+    AND created_at >= :since AND broadcast_id IS NOT NULL AND direction = 'out'
+    AND status IN ('sending', 'sent', 'delivered')
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+_RECENT = Sql(RECENT_BROADCAST.format(member=":member_id"))
+
+
+def reply_link_since(now: datetime) -> datetime:
+    """How far back a broadcast may be for a member's text now to be a reply to it."""
+    return now - timedelta(days=REPLY_LINK_DAYS)
+
+
+def recent_broadcast(raw: Raw, member_id: int, now: datetime) -> int | None:
     """The broadcast a member's reply now is about: the latest sent to them in the last 3 days."""
-    since = now - timedelta(days=REPLY_LINK_DAYS)
-    return session.scalar(
-        select(Message.broadcast_id)
-        .where(
-            Message.member_id == member_id,
-            Message.created_at >= since,
-            Message.broadcast_id.is_not(None),
-            Message.direction == Direction.OUT,
-            Message.status.in_(
-                (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)
-            ),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
+    row = raw.one(
+        _RECENT,
+        {"member_id": member_id, "since": raw.time(reply_link_since(now))},
     )
+    return None if row is None else int(row[0])
+
+
+def recent_broadcast_for(session: Session, member_id: int, now: datetime) -> int | None:
+    """recent_broadcast for callers working with a Session."""
+    session.flush()
+    return recent_broadcast(Raw.of(session.connection()), member_id, now)

@@ -12,6 +12,7 @@ from models.base import Base, enum_type, utcnow
 from models.member import Member
 from models.message import Message
 from models.outbox import queue_sms
+from models.sql import Raw, Sql
 
 
 class HelpCategory(enum.StrEnum):
@@ -76,18 +77,43 @@ def open_help_request(
     channel: str,
     at: datetime | None = None,
 ) -> HelpRequest:
-    """Open a help request for the branch to follow up."""
-    request = HelpRequest(
-        member_id=member.id,
+    """Open a help request for the branch to follow up (save_help_request for ORM callers)."""
+    session.flush()
+    request_id = save_help_request(
+        Raw.of(session.connection()),
+        member.id,
         category=category,
         text=text,
         channel=channel,
-        status=HelpStatus.OPEN,
-        created_at=at or utcnow(),
+        at=at or utcnow(),
     )
-    session.add(request)
-    session.flush()
+    request = session.get(HelpRequest, request_id)
+    assert request is not None
     return request
+
+
+_OPEN = Sql(
+    """INSERT INTO help_requests (member_id, category, text, channel, status, created_at)
+    VALUES (:member_id, :category, :text, :channel, :status, :at) RETURNING id"""
+)
+
+
+def save_help_request(
+    raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: str, at: datetime
+) -> int:
+    """Open a help request for the branch to follow up, on the raw connection; returns its id."""
+    row = raw.one(
+        _OPEN,
+        {
+            "member_id": member_id,
+            "category": category.value,
+            "text": text,
+            "channel": channel,
+            "status": HelpStatus.OPEN.value,
+            "at": raw.time(at),
+        },
+    )
+    return int(row[0])
 
 
 def help_ref(request: HelpRequest) -> str:

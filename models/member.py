@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
 from models.org import Organization
+from models.sql import Raw, Sql
 
 
 class MembershipStatus(enum.StrEnum):
@@ -98,13 +99,18 @@ def find_member_by_phone(session: Session, phone: str) -> Member | None:
     return session.scalar(select(Member).where(Member.phone == phone))
 
 
+def differs(old: object, new: object) -> bool:
+    """Whether a tracked detail really changes (and so gets a line of history)."""
+    return (None if old is None else str(old)) != (None if new is None else str(new))
+
+
 def _record(
     session: Session, member: Member, field: ChangeField, new: str | None, source: str, at: datetime
 ) -> bool:
     old = getattr(member, field.value if field is not ChangeField.HOST_ORG else "host_org_id")
     old_text = None if old is None else str(old)
     new_text = None if new is None else str(new)
-    if old_text == new_text:
+    if not differs(old_text, new_text):
         return False
     session.add(
         MemberChange(
@@ -144,6 +150,65 @@ def change_status(
         member.host_org_id = host_org_id
         changed.append(ChangeField.HOST_ORG)
     return changed
+
+
+_CHANGE = Sql(
+    """INSERT INTO member_changes (member_id, field, old_value, new_value, source, changed_at)
+    VALUES (:member_id, :field, :old, :new, :source, :at)"""
+)
+_MOVE = Sql("UPDATE members SET city = :city, employer = :employer WHERE id = :member_id")
+
+
+def move_member(
+    raw: Raw,
+    member_id: int,
+    *,
+    current: tuple[str | None, str | None],
+    city: str | None,
+    employer: str | None,
+    source: str,
+    at: datetime,
+) -> tuple[str | None, str | None]:
+    """change_status for city and employer on the raw connection; returns them as they now are.
+
+    `current` is the member's (city, employer) as read in this transaction.
+    """
+    old_city, old_employer = current
+    new_city = city if city and differs(old_city, city) else old_city
+    new_employer = employer if employer and differs(old_employer, employer) else old_employer
+    if (new_city, new_employer) == current:
+        return current
+    params = {"member_id": member_id, "source": source, "at": raw.time(at)}
+    for field, old, new in (
+        (ChangeField.CITY, old_city, new_city),
+        (ChangeField.EMPLOYER, old_employer, new_employer),
+    ):
+        if new != old:
+            raw.run(_CHANGE, {**params, "field": field.value, "old": old, "new": new})
+    raw.run(_MOVE, {"member_id": member_id, "city": new_city, "employer": new_employer})
+    return new_city, new_employer
+
+
+_OPT_OUT = Sql(
+    "UPDATE members SET opted_out_at = COALESCE(opted_out_at, :at) WHERE id = :member_id"
+)
+_OPT_IN = Sql("UPDATE members SET opted_out_at = NULL WHERE id = :member_id")
+
+
+def set_opted_out(raw: Raw, member_id: int, at: datetime | None) -> None:
+    """opt_out (a time) or opt_in (None) on the raw connection; an earlier opt-out time stays."""
+    if at is None:
+        raw.run(_OPT_IN, {"member_id": member_id})
+    else:
+        raw.run(_OPT_OUT, {"member_id": member_id, "at": raw.time(at)})
+
+
+_PHONE_TAKEN = Sql("SELECT id FROM members WHERE phone = :phone")
+
+
+def phone_taken(raw: Raw, phone: str) -> bool:
+    """Whether a member already has this E.164 number."""
+    return raw.one(_PHONE_TAKEN, {"phone": phone}) is not None
 
 
 def change_phone(

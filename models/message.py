@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
+from models.sql import Raw, Sql
 
 
 class Direction(enum.StrEnum):
@@ -127,6 +128,49 @@ class PhoneChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+_ASK = Sql(
+    """INSERT INTO conversations (member_id, topic, step, data, expires_at, updated_at)
+    VALUES (:member_id, :topic, :step, :data, :expires_at, :at)
+    ON CONFLICT (member_id) DO UPDATE SET topic = excluded.topic, step = excluded.step,
+        data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at"""
+)
+_FORGET = Sql("DELETE FROM conversations WHERE member_id = :member_id")
+
+
+def ask(
+    raw: Raw,
+    member_id: int,
+    *,
+    topic: str,
+    step: str,
+    data: dict[str, Any] | None = None,
+    now: datetime,
+    ttl_hours: int = 72,
+) -> datetime:
+    """Ask a member a question by SMS: digits alone will answer it until it expires (returned).
+
+    A member has at most one open question; a new one replaces the old.
+    """
+    expires_at = now + timedelta(hours=ttl_hours)
+    raw.run(
+        _ASK,
+        {
+            "member_id": member_id,
+            "topic": topic,
+            "step": step,
+            "data": raw.json(dict(data or {})),
+            "expires_at": raw.time(expires_at),
+            "at": raw.time(now),
+        },
+    )
+    return expires_at
+
+
+def forget_question(raw: Raw, member_id: int) -> None:
+    """The question is answered (or abandoned): forget it."""
+    raw.run(_FORGET, {"member_id": member_id})
+
+
 def open_conversation(
     session: Session,
     member_id: int,
@@ -136,30 +180,18 @@ def open_conversation(
     data: dict[str, Any] | None = None,
     now: datetime,
     ttl_hours: int = 72,
-    existing: Conversation | None = None,
-) -> Conversation:
-    """Ask a member a question by SMS: digits alone will answer it until it expires.
-
-    A member has at most one open question; a new one replaces the old.
-    """
-    conversation = existing or session.scalar(
-        select(Conversation).where(Conversation.member_id == member_id)
+) -> None:
+    """`ask` for callers working with a Session (the reminder jobs)."""
+    session.flush()
+    ask(
+        Raw.of(session.connection()),
+        member_id,
+        topic=topic,
+        step=step,
+        data=data,
+        now=now,
+        ttl_hours=ttl_hours,
     )
-    if conversation is None:
-        conversation = Conversation(member_id=member_id)
-        session.add(conversation)
-    conversation.topic = topic
-    conversation.step = step
-    conversation.data = dict(data or {})
-    conversation.expires_at = now + timedelta(hours=ttl_hours)
-    conversation.updated_at = now
-    return conversation
-
-
-def close_conversation(session: Session, conversation: Conversation | None) -> None:
-    """The question is answered (or abandoned): forget it."""
-    if conversation is not None:
-        session.delete(conversation)
 
 
 def mark_handled(session: Session, messages: list[Message]) -> int:

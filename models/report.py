@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,13 +16,13 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    bindparam,
-    select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import Base, enum_type, utcnow
-from models.member import Member, change_status
+from models.member import Member, move_member
+from models.sql import Raw, Sql
 
 
 class Channel(enum.StrEnum):
@@ -37,10 +38,12 @@ def period_of(at: datetime, timezone: str = "Asia/Shanghai") -> str:
     return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
 
 
+_RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I on a small screen
+
+
 def _receipt() -> str:
-    # Short, unambiguous on a basic phone's screen: no 0/O, 1/I.
-    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-    return "".join(secrets.choice(alphabet) for _ in range(6))
+    # Short and unambiguous; 32 letters, so a random byte modulo 32 picks each without bias.
+    return "".join(_RECEIPT_ALPHABET[byte % 32] for byte in secrets.token_bytes(6))
 
 
 class Report(Base):
@@ -119,10 +122,92 @@ class ReportTally(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# Built once: every SMS and IVR report runs it.
-_REPORT_OF = select(Report).where(
-    Report.member_id == bindparam("member_id"), Report.period == bindparam("period")
+@dataclass(frozen=True, slots=True)
+class SavedReport:
+    """What a member is told about a stored report, and where the member now is."""
+
+    id: int
+    receipt: str
+    revision: int
+    city: str | None
+    employer: str | None
+
+
+# One statement creates the period's report or replaces it, keeping its receipt: two texts of
+# one member racing each other cannot make two reports.
+_SAVE = Sql(
+    """INSERT INTO reports (member_id, period, studied, same_city, same_employer, city, employer,
+        channel, receipt, revision, received_at)
+    VALUES (:member_id, :period, :studied, :same_city, :same_employer, :city, :employer,
+        :channel, :receipt, 1, :at)
+    ON CONFLICT (member_id, period) DO UPDATE SET studied = excluded.studied,
+        same_city = excluded.same_city, same_employer = excluded.same_employer,
+        city = excluded.city, employer = excluded.employer, channel = excluded.channel,
+        revision = reports.revision + 1, received_at = excluded.received_at
+    RETURNING id, receipt, revision"""
 )
+_REVISION = Sql(
+    """INSERT INTO report_revisions (report_id, revision, data, channel, received_at)
+    VALUES (:report_id, :revision, :data, :channel, :at)"""
+)
+
+
+def save_report(
+    raw: Raw,
+    member_id: int,
+    *,
+    current: tuple[str | None, str | None],
+    period: str,
+    studied: bool | None,
+    channel: Channel,
+    city: str | None = None,
+    employer: str | None = None,
+    same_city: bool | None = None,
+    same_employer: bool | None = None,
+    at: datetime,
+) -> SavedReport:
+    """Store a member's report for a period, replacing an earlier one and keeping its revision.
+
+    `current` is the member's (city, employer). A new city or employer given in the report
+    also moves the member, with history. Runs on the raw connection, in its transaction.
+    """
+    if city:
+        same_city = city == current[0] if same_city is None else same_city
+    if employer:
+        same_employer = employer == current[1] if same_employer is None else same_employer
+    now_city, now_employer = move_member(
+        raw, member_id, current=current, city=city, employer=employer, source=channel.value, at=at
+    )
+    data = {
+        "studied": studied,
+        "same_city": same_city,
+        "same_employer": same_employer,
+        "city": city or now_city,
+        "employer": employer or now_employer,
+    }
+    when = raw.time(at)
+    report_id, receipt, revision = raw.one(
+        _SAVE,
+        {
+            **data,
+            "member_id": member_id,
+            "period": period,
+            "channel": channel.value,
+            "receipt": _receipt(),
+            "at": when,
+        },
+    )
+    raw.run(
+        _REVISION,
+        {
+            "report_id": report_id,
+            "revision": revision,
+            "data": raw.json(data),
+            "channel": channel.value,
+            "at": when,
+        },
+    )
+    return SavedReport(report_id, receipt, revision, now_city, now_employer)
 
 
 def record_report(
@@ -138,44 +223,24 @@ def record_report(
     same_employer: bool | None = None,
     at: datetime | None = None,
 ) -> Report:
-    """Store a member's report for a period, replacing an earlier one and keeping its revision.
-
-    A new city or employer given in the report also updates the member, with history.
-    """
-    at = at or utcnow()
-    if city:
-        same_city = city == member.city if same_city is None else same_city
-    if employer:
-        same_employer = employer == member.employer if same_employer is None else same_employer
-    change_status(session, member, city=city, employer=employer, source=channel.value, at=at)
-    with session.no_autoflush:  # the member's pending changes go in the one flush below
-        report = session.scalar(_REPORT_OF, {"member_id": member.id, "period": period})
-    if report is None:
-        report = Report(member_id=member.id, period=period, revision=1, receipt=_receipt())
-        session.add(report)
-    else:
-        report.revision += 1
-    report.studied = studied
-    report.same_city = same_city
-    report.same_employer = same_employer
-    report.city = city or member.city
-    report.employer = employer or member.employer
-    report.channel = channel
-    report.received_at = at
-    session.add(
-        ReportRevision(
-            report=report,
-            revision=report.revision,
-            data={
-                "studied": studied,
-                "same_city": same_city,
-                "same_employer": same_employer,
-                "city": report.city,
-                "employer": report.employer,
-            },
-            channel=channel,
-            received_at=at,
-        )
+    """save_report for callers holding ORM objects (voice, admin, demo); returns the report."""
+    session.flush()  # the member's pending changes first: the report reads and moves them
+    saved = save_report(
+        Raw.of(session.connection()),
+        member.id,
+        current=(member.city, member.employer),
+        period=period,
+        studied=studied,
+        channel=channel,
+        city=city,
+        employer=employer,
+        same_city=same_city,
+        same_employer=same_employer,
+        at=at or utcnow(),
     )
-    session.flush()  # callers read report.id
+    # The member was moved beneath the session: tell the object without marking it changed.
+    set_committed_value(member, "city", saved.city)
+    set_committed_value(member, "employer", saved.employer)
+    report = session.get(Report, saved.id, populate_existing=True)
+    assert report is not None
     return report

@@ -1,0 +1,118 @@
+"""An inbound text on its way in: who sent it, what they were last asked, and the stored row.
+
+These run on every SMS the webhook receives, so they are hand-written statements on the raw
+connection (see models.sql), each served by one index: messages.provider_sid, members.phone
+with the branch and the open conversation joined on their keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models.broadcast import RECENT_BROADCAST, reply_link_since
+from models.message import Direction, MessageStatus
+from models.sql import Raw, Sql
+
+
+@dataclass(slots=True)
+class Sender:
+    """The member a text came from, as read at the start of handling it."""
+
+    id: int
+    name: str
+    phone: str
+    city: str | None
+    employer: str | None
+    language: str
+    opted_out: bool
+    timezone: str
+    # The open question, if any: topic, step, its data and when it expires.
+    topic: str | None
+    step: str | None
+    data: dict[str, Any]
+    expires_at: datetime | None
+    # The broadcast this text is probably a reply to (the latest sent in the last days).
+    broadcast_id: int | None
+
+
+_SENDER = Sql(
+    f"""SELECT m.id, m.name, m.phone, m.city, m.employer, m.language, m.opted_out_at, o.timezone,
+        c.topic, c.step, c.data, c.expires_at, ({RECENT_BROADCAST.format(member="m.id")})
+    FROM members m JOIN organizations o ON o.id = m.branch_id
+    LEFT JOIN conversations c ON c.member_id = m.id
+    WHERE m.phone = :phone"""
+)
+
+
+def find_sender(raw: Raw, phone: str, now: datetime) -> Sender | None:
+    """The member whose registered phone is this E.164 number: open question, last broadcast."""
+    row = raw.one(_SENDER, {"phone": phone, "since": raw.time(reply_link_since(now))})
+    if row is None:
+        return None
+    return Sender(
+        id=row[0],
+        name=row[1],
+        phone=row[2],
+        city=row[3],
+        employer=row[4],
+        language=row[5],
+        opted_out=row[6] is not None,
+        timezone=row[7],
+        topic=row[8],
+        step=row[9],
+        data=raw.read_json(row[10]) or {},
+        expires_at=raw.read_time(row[11]),
+        broadcast_id=row[12],
+    )
+
+
+_SEEN = Sql("SELECT reply_body FROM messages WHERE provider_sid = :sid")
+
+
+def stored_reply(raw: Raw, sid: str) -> tuple[bool, str | None]:
+    """Whether a text with this provider id is stored already, and the reply it was given."""
+    row = raw.one(_SEEN, {"sid": sid})
+    return (False, None) if row is None else (True, row[0])
+
+
+_STORE = Sql(
+    """INSERT INTO messages (direction, member_id, phone, body, provider_sid, status, segments,
+        essential, broadcast_id, command, reply_body, handled, attempts, created_at)
+    VALUES (:direction, :member_id, :phone, :body, :sid, :status, 1,
+        :essential, :broadcast_id, :command, :reply_body, :handled, 0, :at)"""
+)
+
+
+def store_inbound(
+    raw: Raw,
+    *,
+    sid: str,
+    phone: str,
+    body: str,
+    member_id: int | None,
+    broadcast_id: int | None,
+    command: str,
+    handled: bool,
+    reply_body: str,
+    at: datetime,
+) -> None:
+    """Keep a text for the branch to read, with what it was understood as and our reply."""
+    raw.run(
+        _STORE,
+        {
+            "direction": Direction.IN.value,
+            "member_id": member_id,
+            "phone": phone,
+            "body": body,
+            "sid": sid,
+            "status": MessageStatus.RECEIVED.value,
+            "essential": False,
+            "broadcast_id": broadcast_id,
+            "command": command,
+            "reply_body": reply_body,
+            "handled": handled,
+            "at": raw.time(at),
+        },
+    )
