@@ -1,0 +1,221 @@
+"""Hand-written SQL on the driver's connection: parameters, times, JSON and unique keys."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.db import make_engine
+from models import Conversation, Member, utcnow
+from models.inbound import store_inbound
+from models.message import ask
+from models.sql import Raw, Sql
+from tests.factories import make_member, make_tree
+
+# A non-UTC instant with microseconds: both must survive the trip.
+BEIJING_NOON = datetime(2025, 3, 14, 12, 30, 45, 123456, tzinfo=timezone(timedelta(hours=8)))
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on the session's PostgreSQL, for statements that only read."""
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def raw_of(session: Session) -> Raw:
+    """The raw side of the session's connection, in its current transaction."""
+    return Raw.of(session.connection())
+
+
+@pytest.fixture
+def member(session: Session) -> Member:
+    """A member of a branch, committed."""
+    _, branch, _ = make_tree(session)
+    created = make_member(session, branch)
+    session.commit()
+    return created
+
+
+# --- Sql --------------------------------------------------------------------------------------
+
+
+def test_named_parameters_become_pyformat() -> None:
+    """`:name` is rendered as `%(name)s` for psycopg, each occurrence, digits and _ included."""
+    sql = Sql("SELECT :a, :b_2 FROM t WHERE c = :a")
+    assert sql._pyformat == "SELECT %(a)s, %(b_2)s FROM t WHERE c = %(a)s"
+    assert sql.text == "SELECT :a, :b_2 FROM t WHERE c = :a"
+
+
+def test_casts_are_left_alone() -> None:
+    """A PostgreSQL `::type` cast is not taken for a parameter, even right after one."""
+    sql = Sql("SELECT :value::integer, created_at::date FROM t")
+    assert sql._pyformat == "SELECT %(value)s::integer, created_at::date FROM t"
+
+
+def test_whitespace_is_collapsed() -> None:
+    """Newlines, tabs and runs of spaces become single spaces, with none at the ends."""
+    sql = Sql("""
+        SELECT a,\tb
+            FROM   t
+        WHERE c = :c
+    """)
+    assert sql.text == "SELECT a, b FROM t WHERE c = :c"
+    assert sql._pyformat == "SELECT a, b FROM t WHERE c = %(c)s"
+
+
+@pytest.mark.parametrize("text", ["SELECT 1 % 2", "SELECT * FROM t WHERE name LIKE 'a%'"])
+def test_percent_is_refused(text: str) -> None:
+    """A literal `%` is refused: psycopg's pyformat would read it as a placeholder."""
+    with pytest.raises(ValueError, match="%"):
+        Sql(text)
+
+
+def test_rendered_statement_runs_on_postgresql(pg_engine: Engine) -> None:
+    """On PostgreSQL a repeated parameter and a cast after a parameter bind as written."""
+    with pg_engine.connect() as connection:
+        raw = Raw.of(connection)
+        assert not raw.sqlite
+        row = raw.one(
+            Sql("SELECT :n::integer + :n::integer, :word::text"), {"n": "20", "word": "x"}
+        )
+    assert row == (40, "x")
+
+
+def test_same_statement_runs_on_both_backends(session: Session) -> None:
+    """One statement with named parameters gives the same row on SQLite and PostgreSQL."""
+    raw = raw_of(session)
+    assert raw.one(Sql("SELECT :a + :b, :name"), {"a": 40, "b": 2, "name": "汇报"}) == (42, "汇报")
+    assert raw.one(Sql("SELECT 1 WHERE 1 = :x"), {"x": 2}) is None
+    assert raw.all(Sql("SELECT :x UNION ALL SELECT :x"), {"x": 7}) == [(7,), (7,)]
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def test_time_round_trip_is_the_same_utc_instant(session: Session, member: Member) -> None:
+    """A +08:00 time bound with Raw.time and read with read_time is that instant, aware UTC."""
+    raw = raw_of(session)
+    raw.run(
+        Sql("UPDATE members SET opted_out_at = :at WHERE id = :id"),
+        {"at": raw.time(BEIJING_NOON), "id": member.id},
+    )
+    (stored,) = raw.one(Sql("SELECT opted_out_at FROM members WHERE id = :id"), {"id": member.id})
+    back = raw.read_time(stored)
+    assert back == BEIJING_NOON
+    assert back is not None and back.tzinfo is UTC
+    assert back.hour == 4 and back.microsecond == 123456
+
+
+def test_none_time_is_null_both_ways(session: Session) -> None:
+    """No time binds as NULL and a NULL reads back as None."""
+    raw = raw_of(session)
+    assert raw.time(None) is None
+    assert raw.read_time(None) is None
+
+
+def test_raw_time_is_what_the_orm_reads(session: Session, member: Member) -> None:
+    """A conversation asked through raw SQL has the expiry and update time the ORM reads back."""
+    raw = raw_of(session)
+    expires_at = ask(raw, member.id, topic="report", step="studied", now=BEIJING_NOON, ttl_hours=5)
+    assert expires_at == BEIJING_NOON + timedelta(hours=5)
+    session.commit()
+    session.expire_all()
+    conversation = session.scalar(select(Conversation).where(Conversation.member_id == member.id))
+    assert conversation is not None
+    assert conversation.expires_at == expires_at
+    assert conversation.updated_at == BEIJING_NOON
+    assert conversation.expires_at.tzinfo is UTC
+
+
+def test_orm_time_is_what_raw_reads(session: Session, member: Member) -> None:
+    """A time the ORM stored reads back through read_time as the same instant."""
+    member.opted_out_at = BEIJING_NOON
+    session.flush()
+    raw = raw_of(session)
+    (stored,) = raw.one(Sql("SELECT opted_out_at FROM members WHERE id = :id"), {"id": member.id})
+    assert raw.read_time(stored) == BEIJING_NOON
+
+
+@pytest.mark.parametrize(
+    ("offset", "matches"),
+    [(timedelta(0), True), (timedelta(microseconds=-1), True), (timedelta(microseconds=1), False)],
+)
+def test_raw_bound_time_compares_with_orm_stored_time(
+    session: Session, member: Member, offset: timedelta, matches: bool
+) -> None:
+    """In SQL a raw-bound time orders against an ORM-stored one as the instants do."""
+    member.opted_out_at = BEIJING_NOON
+    session.flush()
+    raw = raw_of(session)
+    since = (BEIJING_NOON + offset).astimezone(timezone(timedelta(hours=-5)))
+    row = raw.one(
+        Sql("SELECT id FROM members WHERE id = :id AND opted_out_at >= :since"),
+        {"id": member.id, "since": raw.time(since)},
+    )
+    assert (row is not None) is matches
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def test_raw_json_is_read_by_the_orm_as_the_dict(session: Session, member: Member) -> None:
+    """JSON written with Raw.json is the same dict through the ORM and through read_json."""
+    raw = raw_of(session)
+    data = {"studied": True, "city": "东莞", "answers": [1, None, "二"], "nested": {"k": 1.5}}
+    ask(raw, member.id, topic="report", step="city", data=data, now=utcnow())
+    (stored,) = raw.one(
+        Sql("SELECT data FROM conversations WHERE member_id = :id"), {"id": member.id}
+    )
+    assert raw.read_json(stored) == data
+    session.commit()
+    session.expire_all()
+    conversation = session.scalar(select(Conversation).where(Conversation.member_id == member.id))
+    assert conversation is not None and conversation.data == data
+
+
+def test_json_none_and_already_parsed_values() -> None:
+    """Raw.json(None) is NULL; read_json parses text and passes a parsed value or None as is."""
+    assert Raw.json(None) is None
+    assert Raw.read_json('{"a": [1, 2]}') == {"a": [1, 2]}
+    parsed = {"a": [1, 2]}
+    assert Raw.read_json(parsed) is parsed
+    assert Raw.read_json(None) is None
+
+
+# --- unique keys ------------------------------------------------------------------------------
+
+
+def test_duplicate_unique_key_raises_the_drivers_integrity_error(
+    session: Session, member: Member, db_backend: str
+) -> None:
+    """A second text with the same MessageSid fails with Raw.integrity_error, the driver's own."""
+    raw = raw_of(session)
+    expected = sqlite3.IntegrityError if db_backend == "sqlite" else psycopg.IntegrityError
+    assert raw.integrity_error is expected
+    at = utcnow()
+
+    def store() -> None:
+        store_inbound(
+            raw,
+            sid="SM" + "9" * 32,
+            phone=member.phone,
+            body="HB 1",
+            member_id=member.id,
+            broadcast_id=None,
+            command="report",
+            handled=True,
+            reply_body="ok",
+            at=at,
+        )
+
+    store()
+    with pytest.raises(raw.integrity_error):
+        store()
