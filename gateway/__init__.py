@@ -50,6 +50,7 @@ def _register_blueprints(app: Flask) -> None:
 
 # Where Twilio calls us: requests that carry no cookie and must not be sent one.
 WEBHOOK_PATHS = ("/sms", "/status", "/voice")
+_WEBHOOK_PREFIXES = tuple(path + "/" for path in WEBHOOK_PATHS)
 
 
 class NoSessionForWebhooks(SecureCookieSessionInterface):
@@ -61,6 +62,7 @@ class NoSessionForWebhooks(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         """No session on the webhook paths; the signed cookie session elsewhere."""
-        if request.path.startswith(WEBHOOK_PATHS):
+        path = request.path
+        if path in WEBHOOK_PATHS or path.startswith(_WEBHOOK_PREFIXES):
             return None
         return super().open_session(app, request)

@@ -115,6 +115,12 @@ class Context:
         if self._session is not None:
             self._session.flush()
 
+    def release(self) -> None:
+        """Close the ORM session, if one was made (the transaction is the webhook's)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
     def ask(self, topic: str, step: str, **data: Any) -> None:
         """Open (or move on) the member's SMS question."""
         sender = self.sender

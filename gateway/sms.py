@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from gateway.conversation import Context, Reply, handle_sms, handle_unmatched
 from gateway.db import write_gate
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
-from gateway.keywords import parse
+from gateway.keywords import Command, parse
 from gateway.twiml import message_twiml, twilio_signed
 from models import try_normalize, utcnow
 from models.broadcast import recent_broadcast
-from models.inbound import find_sender, store_inbound, stored_reply
+from models.inbound import Sender, find_sender, store_inbound, stored_reply
 from models.sql import Raw
 
 bp = Blueprint("sms", __name__)
@@ -75,42 +75,24 @@ def receive_sms(
     """Store an inbound SMS and (unless `handle` is False) act on it; commit is the caller's.
 
     Returns the reply text and the reply, whose outbox rows and callbacks go to the workers.
-    The message row is written last, so SQLite's write lock is held for one short burst.
     If handling fails, its work is rolled back and the text is still stored, with the menu.
     """
-    config = current_app.config
-    phone = _normalize_sender(inbound.sender, config["DEFAULT_REGION"])
+    # Members' phones are stored in E.164, as Twilio sends From: a number found as it came is
+    # in that form already. Only others are normalized (parsing one costs ~0.1 ms).
+    phone = inbound.sender
     sender = find_sender(raw, phone, now)
-    member_id = sender.id if sender is not None else None
-    language = sender.language if sender is not None else None
+    if sender is None:
+        phone = _normalize_sender(phone, current_app.config["DEFAULT_REGION"])
+        if phone != inbound.sender:
+            sender = find_sender(raw, phone, now)
     reply = Reply("menu", handled=False, command="error")
+    member_id, language = (sender.id, sender.language) if sender is not None else (None, None)
     broadcast_id: int | None = None
     if handle:
-        session: Session | None = None
         try:
-            if sender is None:
-                session = Session(bind=connection)
-                reply, confirmed = handle_unmatched(
-                    session, phone, command=parse(inbound.body), now=now
-                )
-                session.flush()
-                if confirmed is not None:  # the code from a new phone: now it is this member's
-                    member_id, language = confirmed.id, confirmed.language.value
-            else:
-                context = Context(
-                    raw=raw,
-                    connection=connection,
-                    sender=sender,
-                    now=now,
-                    ttl_hours=config["CONVERSATION_TTL_HOURS"],
-                    region=config["DEFAULT_REGION"],
-                )
-                broadcast_id = sender.broadcast_id  # a reply to a broadcast is linked to it
-                reply = handle_sms(context, parse(inbound.body))
-                context.flush()
-                session = context._session
-            if sender is None and member_id is not None:
-                broadcast_id = recent_broadcast(raw, member_id, now)
+            reply, member_id, language, broadcast_id = _act(
+                connection, raw, phone, sender, parse(inbound.body), now
+            )
         except (IntegrityError, raw.integrity_error):
             raise  # a concurrent text of the same member: the webhook tries again
         except Exception:
@@ -120,12 +102,6 @@ def receive_sms(
             connection.begin()
             raw.begin_write()
             reply = Reply("menu", handled=False, command="error")
-            broadcast_id = None
-            if sender is None:
-                member_id = language = None
-        finally:
-            if session is not None:
-                session.close()
     reply_body = reply.render(language)
     store_inbound(
         raw,
@@ -142,9 +118,43 @@ def receive_sms(
     return reply_body, reply
 
 
-@lru_cache(maxsize=16384)
+def _act(
+    connection: Connection,
+    raw: Raw,
+    phone: str,
+    sender: Sender | None,
+    command: Command,
+    now: datetime,
+) -> tuple[Reply, int | None, str | None, int | None]:
+    """Carry out a text: the reply, and the member, language and broadcast it belongs to."""
+    if sender is None:  # a stranger, or a member's new phone sending its confirmation code
+        with Session(bind=connection) as session:
+            reply, confirmed = handle_unmatched(session, phone, command=command, now=now)
+            session.flush()
+            if confirmed is None:
+                return reply, None, None, None
+            member_id, language = confirmed.id, confirmed.language.value
+        return reply, member_id, language, recent_broadcast(raw, member_id, now)
+    config = current_app.config
+    context = Context(
+        raw=raw,
+        connection=connection,
+        sender=sender,
+        now=now,
+        ttl_hours=config["CONVERSATION_TTL_HOURS"],
+        region=config["DEFAULT_REGION"],
+    )
+    try:
+        reply = handle_sms(context, command)
+        context.flush()
+    finally:
+        context.release()
+    # A reply to a broadcast is linked to it (the sender's row was read before handling).
+    return reply, sender.id, sender.language, sender.broadcast_id
+
+
+@lru_cache(maxsize=4096)
 def _normalize_sender(sender: str, region: str) -> str:
-    # Members text again and again from the same numbers; parsing one costs ~0.1 ms.
     return try_normalize(sender, region) or sender
 
 

@@ -30,8 +30,8 @@ _NO_MESSAGE = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 def message_twiml(text: str | None) -> Response:
     """The TwiML answering an inbound SMS with one message (or none, for no text).
 
-    The same document twilio's MessagingResponse writes, put together as a string: its
-    builder costs about as much as all the database work of a text.
+    For a text, the same document twilio's MessagingResponse writes, put together as a string:
+    its builder costs about as much as all the database work of a text.
     """
     body = _MESSAGE_HEAD + escape(text) + _MESSAGE_TAIL if text else _NO_MESSAGE
     return Response(body, mimetype="text/xml")

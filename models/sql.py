@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,7 +23,10 @@ _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
 class Sql:
-    """One statement with `:name` parameters, rendered once per driver's parameter style."""
+    """One statement with `:name` parameters, rendered once per driver's parameter style.
+
+    Parameters are found by pattern, so a statement keeps `:word` out of its string literals.
+    """
 
     __slots__ = ("_pyformat", "text")
 
@@ -34,6 +38,12 @@ class Sql:
 
     def __repr__(self) -> str:
         return f"Sql({self.text!r})"
+
+
+@lru_cache(maxsize=64)
+def _sqlite_time(at: datetime) -> str:
+    # SQLAlchemy's format for SQLite; a request binds the same few instants several times.
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +96,7 @@ class Raw:
         """A time bound the way SQLAlchemy's UTC column stores it."""
         if at is None:
             return None
-        naive = at.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+        return _sqlite_time(at) if self.sqlite else at.astimezone(UTC).replace(tzinfo=None)
 
     def read_time(self, value: Any) -> datetime | None:
         """A stored time back as an aware UTC datetime."""

@@ -150,7 +150,7 @@ def render(key: str, language: str | None = None, **params: Any) -> str:
     """The template's text in the member's language (zh_CN if none), filled with params."""
     texts = TEMPLATES[key]
     text = texts.get(language or DEFAULT_LANGUAGE) or texts[DEFAULT_LANGUAGE]
-    return _FORMATTER.vformat(text, (), _Blank(params))
+    return text.format_map(_Blank(params))
 
 
 def placeholders(key: str) -> set[str]:
