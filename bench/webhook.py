@@ -1,21 +1,24 @@
 """Benchmark of the inbound SMS webhook under gunicorn, beside a no-op route in the same server.
 
 Run: .venv/bin/python bench/webhook.py [--seconds 9] [--rounds 3] [--worker-class gthread|sync]
-     [--workers 2] [--threads 4] [--client-processes 2] [--client-threads 4]   (about a minute)
+     [--workers 2] [--threads 4] [--client-processes 2] [--client-threads 4]   (about 2 minutes)
 
 It migrates a fresh SQLite database (WAL) in a temp dir, loads members, starts a redis-server
 and gunicorn serving one dispatcher: `/noop` answers a tiny TwiML document without touching
-anything, every other path goes to `gateway.create_app()` (configured through the environment).
+anything, every other path goes to `gateway.create_app()` (configured through the environment),
+which gets two reference routes for the figures only (see add_floor_routes): the signature
+check and TwiML alone, and that plus storing the text.
 A load client on loopback (processes x threads, one keep-alive connection each, every request
 signed and encoded before the clock starts) then measures:
 
-1. `/noop` and `/sms` at full load (closed loop), in alternating rounds so that other work on
-   the machine weighs on both alike: requests/s, p50, p99 and their ratio, and the same ratio
-   from CPU time per request (gunicorn's from /proc, the client's own);
+1. `/noop`, the two reference routes and `/sms` at full load (closed loop), in alternating
+   rounds so that other work on the machine weighs on all alike: requests/s, p50, p99 and the
+   ratio of each to `/noop`, and the same ratio from CPU time per request (gunicorn's from
+   /proc, the client's own);
 2. `/sms` paced at half its measured throughput (open loop, Poisson arrivals; latency counts
    from the scheduled send time, so a queue in the server or the client cannot hide).
 
-Both routes receive the same signed Twilio form, so they differ only in the work the app does.
+Every route receives the same signed Twilio form, so they differ only in the work the app does.
 The /sms traffic is a realistic mix: mostly monthly reports, some status updates, help requests,
 unknown text, unregistered senders and replays of an earlier MessageSid.
 
@@ -51,7 +54,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402  (after the path is set)
+from sqlalchemy import func, or_, select  # noqa: E402  (after the path is set)
 from sqlalchemy.orm import Session  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
@@ -64,6 +67,7 @@ from models import (  # noqa: E402
     Organization,
     OrgKind,
     Report,
+    utcnow,
 )
 from tests.servers import free_port, redis_server  # noqa: E402
 
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
     from multiprocessing.synchronize import Event
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask, Response
 
 HOST = "127.0.0.1"
 AUTH_TOKEN = "bench-auth-token"
@@ -83,6 +88,8 @@ NOOP_BODY = b'<?xml version="1.0" encoding="UTF-8"?><Response />'
 # Targets from issue 3's Performance section.
 TARGET_RATIO = 0.30
 TARGET_P99_MS = 50.0
+# Measured in alternating rounds: the no-op, two reference floors (see add_floor_routes), /sms.
+ROUTES = ("/noop", "/floor/signed", "/floor/stored", "/sms")
 
 VILLAGES = "东西南北上下前后新老大小河山石林桥塘湾岭"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -99,6 +106,8 @@ MIX: tuple[tuple[int, str | Callable[[random.Random], str]], ...] = (
     (6, "你好,收到了,谢谢支部"),
     (2, "?"),
 )
+FLOOR_REPLY = "收到,谢谢"
+FLOOR_COMMAND = "bench-floor"  # the reference route's stored texts, left out of the checks
 REPLAY_SHARE = 0.05  # a replayed MessageSid: Twilio retried, the member must not count twice
 UNMATCHED_SHARE = 0.02  # a number no member has
 
@@ -111,6 +120,7 @@ def serve() -> WSGIApplication:
     from gateway import create_app
 
     gateway = create_app()
+    add_floor_routes(gateway)
     headers = [
         ("Content-Type", "text/xml; charset=utf-8"),
         ("Content-Length", str(len(NOOP_BODY))),
@@ -123,6 +133,55 @@ def serve() -> WSGIApplication:
         return gateway(environ, start_response)
 
     return dispatch
+
+
+def add_floor_routes(app: Flask) -> None:
+    """Two reference routes beside /sms: what the issue's rules cost before any handling.
+
+    /floor/signed checks the signature and answers TwiML, as /sms does, and nothing else;
+    /floor/stored also stores the text in its own transaction, as every text must be. Their
+    throughput is the most /sms could reach with this stack on this machine.
+    """
+    from flask import request
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.db import write_gate
+    from gateway.inbound import parse_inbound_sms
+    from gateway.twiml import message_twiml, twilio_signed
+    from models.inbound import store_inbound
+    from models.sql import Raw
+
+    @app.post("/floor/signed")
+    @twilio_signed
+    def floor_signed() -> Response:
+        parse_inbound_sms(request.form)
+        return message_twiml(FLOOR_REPLY)
+
+    @app.post("/floor/stored")
+    @twilio_signed
+    def floor_stored() -> Response:
+        inbound = parse_inbound_sms(request.form)
+        with app.extensions["db_engine"].connect() as connection, write_gate().hold():
+            raw = Raw.of(connection)
+            connection.begin()
+            raw.begin_write()
+            try:
+                store_inbound(
+                    raw,
+                    sid=inbound.sid,
+                    phone=inbound.sender,
+                    body=inbound.body,
+                    member_id=None,
+                    broadcast_id=None,
+                    command=FLOOR_COMMAND,
+                    handled=False,
+                    reply_body=FLOOR_REPLY,
+                    at=utcnow(),
+                )
+                connection.commit()
+            except (IntegrityError, raw.integrity_error):  # a replayed MessageSid
+                connection.rollback()
+        return message_twiml(FLOOR_REPLY)
 
 
 # --- Data and server --------------------------------------------------------------------------
@@ -163,7 +222,12 @@ def stored_counts(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     with Session(engine) as session:
         inbound = session.scalar(
-            select(func.count()).select_from(Message).where(Message.direction == Direction.IN)
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.direction == Direction.IN,
+                or_(Message.command.is_(None), Message.command != FLOOR_COMMAND),
+            )
         )
         reports = session.scalar(select(func.count()).select_from(Report))
     engine.dispose()
@@ -577,6 +641,13 @@ def summarize(name: str, tallies: list[Tally], server_cpu: float) -> Figures:
     )
 
 
+def _cpu_ratio(noop: Figures, route: Figures) -> float:
+    # What throughput would be with the machine to ourselves, whatever else ran meanwhile.
+    return (noop.server_cpu_ms + noop.client_cpu_ms) / max(
+        route.server_cpu_ms + route.client_cpu_ms, 1e-9
+    )
+
+
 def verdict(ok: bool) -> str:
     """PASS or MISS."""
     return "PASS" if ok else "MISS"
@@ -648,14 +719,14 @@ class Bench:
         """Requests to prepare for a phase: twice what the last figures say it will take."""
         return int(rps * seconds * 2) + 20 * self.args.client_processes * self.args.client_threads
 
-    def full_load(self) -> tuple[Figures, Figures]:
-        """/noop and /sms as fast as they answer, in alternating rounds."""
+    def full_load(self) -> dict[str, Figures]:
+        """Every route as fast as it answers, in alternating rounds; figures by path."""
         # Warm every worker and thread (imports, phone metadata, SQL caches); rough rates.
         rps: dict[str, float] = {}
-        for path, count in (("/sms", 600), ("/noop", 3000)):
-            tally, _ = self.phase(path, 3.0, None, count)
+        for path in ROUTES:
+            tally, _ = self.phase(path, 3.0, None, 3000 if path == "/noop" else 600)
             rps[path] = len(tally.latencies) / max(tally.finished - tally.started, 1e-9)
-        tallies: dict[str, list[Tally]] = {"/noop": [], "/sms": []}
+        tallies: dict[str, list[Tally]] = {path: [] for path in ROUTES}
         cpu = dict.fromkeys(tallies, 0.0)
         seconds = self.args.seconds / self.args.rounds
         for _ in range(self.args.rounds):
@@ -664,10 +735,7 @@ class Bench:
                 tallies[path].append(tally)
                 cpu[path] += used
                 rps[path] = len(tally.latencies) / max(tally.finished - tally.started, 1e-9)
-        return (
-            summarize("/noop max", tallies["/noop"], cpu["/noop"]),
-            summarize("/sms max", tallies["/sms"], cpu["/sms"]),
-        )
+        return {path: summarize(f"{path} max", tallies[path], cpu[path]) for path in ROUTES}
 
     def paced(self, rate: float) -> Figures:
         """/sms at a steady rate (Poisson arrivals)."""
@@ -702,7 +770,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             with gunicorn(server, env, port, tmp / "gunicorn.log") as master:
                 bench = Bench(args, port, base_url, phones, master)
-                noop, sms = bench.full_load()
+                full = bench.full_load()
+                noop, sms = full["/noop"], full["/sms"]
                 paced = bench.paced(sms.rps / 2)
                 log_text = (tmp / "gunicorn.log").read_text()
         inbound, reports = stored_counts(database_url)
@@ -716,17 +785,16 @@ def main(argv: list[str] | None = None) -> int:
     # Other processes on the machine slow both routes and stretch latencies; the ratio of CPU
     # time per request below does not depend on them.
     print(f"machine load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    for figures in (noop, sms, paced):
+    for figures in (*full.values(), paced):
         print(figures.line())
     ratio = sms.rps / noop.rps if noop.rps else 0.0
-    # The same ratio from CPU time per request (server + client): what throughput would be
-    # with the machine to ourselves, whatever else ran meanwhile.
-    cpu_ratio = (noop.server_cpu_ms + noop.client_cpu_ms) / max(
-        sms.server_cpu_ms + sms.client_cpu_ms, 1e-9
-    )
-    errors = noop.errors + sms.errors + paced.errors
+    errors = sum(figures.errors for figures in full.values()) + paced.errors
     print(f"stored: {inbound} inbound messages (expected {bench.stored}), {reports} reports")
-    print(f"/sms : /noop throughput {ratio:.1%}; by CPU time per request {cpu_ratio:.1%}")
+    for path in ROUTES[1:]:
+        print(
+            f"{path} : /noop throughput {full[path].rps / noop.rps:.1%}; by CPU time per "
+            f"request {_cpu_ratio(noop, full[path]):.1%}"
+        )
     print(f"{verdict(ratio >= TARGET_RATIO)} /sms throughput {ratio:.0%} of /noop (target >= 30%)")
     print(
         f"{verdict(paced.p99_ms < TARGET_P99_MS)} /sms p99 {paced.p99_ms:.1f} ms at half load "
@@ -734,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{verdict(errors == 0)} errors: {errors}")
     if errors:
-        for figures in (noop, sms, paced):
+        for figures in (*full.values(), paced):
             print(f"  {figures.name}: {figures.statuses}")
         tail = "\n".join(log_text.splitlines()[-20:])
         print(f"gunicorn log (tail):\n{tail}")
