@@ -98,7 +98,7 @@ def messaging_response(text: str | None) -> str:
     ],
 )
 def test_message_twiml_is_what_messaging_response_writes(text: str) -> None:
-    """The string-built reply is byte for byte twilio's MessagingResponse, served as text/xml."""
+    """The reply is twilio's MessagingResponse document, served as text/xml, text kept whole."""
     response = message_twiml(text)
     assert response.get_data(as_text=True) == messaging_response(text)
     assert response.get_data() == messaging_response(text).encode("utf-8")

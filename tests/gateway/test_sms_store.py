@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+import gateway.db
 import gateway.sms
 from gateway.conversation import Context, Reply
 from gateway.keywords import Command
@@ -159,13 +163,14 @@ def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
     monkeypatch: pytest.MonkeyPatch,
     db_backend: str,
 ) -> None:
-    """Twilio's retry stored by another worker during handling: its reply is given, ours undone."""
-    if db_backend == "sqlite":
-        pytest.skip("SQLite: the webhook holds the write lock from its first read; none can")
-    real = gateway.sms.handle_sms
+    """Twilio's retry stored by another worker meanwhile: its reply is given, ours undone."""
     sid = "SM" + "7" * 32
+    stored: list[bool] = []
 
-    def overtaken(ctx: Context, command: Command) -> Reply:
+    def other_worker_stores() -> None:
+        if stored:
+            return
+        stored.append(True)
         with app.extensions["db_engine"].begin() as other:
             other.execute(
                 insert(Message),
@@ -180,10 +185,28 @@ def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
                     "created_at": utcnow(),
                 },
             )
-        return real(ctx, command)
 
-    monkeypatch.setattr(gateway.sms, "handle_sms", overtaken)
+    if db_backend == "sqlite":
+        # SQLite: the webhook writes from its first read on, so another worker's row lands
+        # while this request waits for its turn at the write gate.
+        @contextlib.contextmanager
+        def hold() -> Iterator[None]:
+            other_worker_stores()
+            with gateway.db.write_gate().hold():
+                yield
+
+        monkeypatch.setattr(gateway.sms, "write_gate", lambda: SimpleNamespace(hold=hold))
+    else:
+        # PostgreSQL: it lands while this request handles the text; the INSERT then fails.
+        real = gateway.sms.handle_sms
+
+        def overtaken(ctx: Context, command: Command) -> Reply:
+            other_worker_stores()
+            return real(ctx, command)
+
+        monkeypatch.setattr(gateway.sms, "handle_sms", overtaken)
     assert reply_text(sms(twilio, member.phone, "HB 1", sid=sid)) == "the other worker's reply"
+    assert stored == [True]
     assert [m.provider_sid for m in inbound(session)] == [sid]
     assert session.scalar(select(Report)) is None
 
