@@ -87,11 +87,6 @@ class Raw:
             cursor.close()  # ends the statement now, so it holds no read snapshot open
         return row
 
-    def all(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
-        """Every row."""
-        rows: list[Any] = self.run(sql, params).fetchall()
-        return rows
-
     def time(self, at: datetime | None) -> Any:
         """A time bound the way SQLAlchemy's UTC column stores it."""
         if at is None:

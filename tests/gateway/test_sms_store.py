@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import uuid
 import xml.etree.ElementTree as ET
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import func, insert, select
@@ -229,3 +231,22 @@ def test_signature_with_or_without_the_default_port(
     response = twilio.client.post("/sms", data=params, headers={"X-Twilio-Signature": signature})
     assert response.status_code == status
     assert len(inbound(session)) == (1 if status == 200 else 0)
+
+
+def test_database_locked_too_long_answers_503_and_keeps_nothing_half_done(
+    twilio: TwilioClient,
+    session: Session,
+    member: Member,
+    monkeypatch: pytest.MonkeyPatch,
+    db_backend: str,
+) -> None:
+    """The driver's own error on the raw path (SQLite locked past its timeout) gives a 503."""
+    error = sqlite3.OperationalError if db_backend == "sqlite" else psycopg.OperationalError
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        raise error("database is locked")
+
+    monkeypatch.setattr(gateway.sms, "find_sender", locked)
+    response = sms(twilio, member.phone, "HB 1")
+    assert response.status_code == 503
+    assert inbound(session) == []  # Twilio tries its fallback URL; nothing half stored here

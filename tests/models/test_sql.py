@@ -94,7 +94,7 @@ def test_same_statement_runs_on_both_backends(session: Session) -> None:
     raw = raw_of(session)
     assert raw.one(Sql("SELECT :a + :b, :name"), {"a": 40, "b": 2, "name": "汇报"}) == (42, "汇报")
     assert raw.one(Sql("SELECT 1 WHERE 1 = :x"), {"x": 2}) is None
-    assert raw.all(Sql("SELECT :x UNION ALL SELECT :x"), {"x": 7}) == [(7,), (7,)]
+    assert raw.run(Sql("SELECT :x UNION ALL SELECT :x"), {"x": 7}).fetchall() == [(7,), (7,)]
 
 
 # --- times ------------------------------------------------------------------------------------
