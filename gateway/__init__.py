@@ -11,12 +11,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import db
 from gateway.config import load_config
+from models.clock import use_clock_file
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app: settings, database, clients, blueprints and commands."""
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
+    use_clock_file(app.config["CLOCK_FILE"] or None)
     # Flask's defaults already hold these keys (SameSite as None), so setdefault would not do.
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"

@@ -83,6 +83,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CALLBACKS_PER_DAY", int, 2, "missed-call callbacks per member per day"),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
     Setting("MAX_UPLOAD_MB", int, 20, "largest accepted upload"),
+    Setting(
+        "CLOCK_FILE",
+        str,
+        "",
+        "development and tests only: a file holding seconds added to the clock of every process",
+    ),
+    Setting(
+        "CRON_SPEEDUP",
+        int,
+        1,
+        "development and tests only: divide the periodic jobs' intervals (with CLOCK_FILE)",
+    ),
 )
 
 REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
@@ -140,6 +152,8 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         raise ConfigError(
             f"DEFAULT_REGION must be a region code such as CN: {config['DEFAULT_REGION']!r}"
         )
+    if config["CRON_SPEEDUP"] < 1:
+        raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
     if provider not in {"sandbox", "twilio"}:
         raise ConfigError(f"PROVIDER must be 'sandbox' or 'twilio', not {provider!r}")
@@ -151,6 +165,10 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         ]
         if missing:
             raise ConfigError("PROVIDER=twilio needs these settings: " + ", ".join(missing))
+        if config.get("CLOCK_FILE") or config["CRON_SPEEDUP"] != 1:
+            raise ConfigError(
+                "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not PROVIDER=twilio"
+            )
 
 
 def settings_table() -> str:

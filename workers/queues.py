@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis import Redis, RedisError
@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from gateway import clients
+from models.clock import utcnow, wall_time
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ def enqueue(
     """
     rq_queue = get_queue(queue, connection)
     options.setdefault("result_ttl", 0)
-    if at is not None and at <= datetime.now(UTC):
+    if at is not None and at <= utcnow():
         at = None  # due already: straight onto the queue, not via the scheduler
+    if at is not None:
+        at = wall_time(at)  # RQ's scheduler runs on the real clock
     for _ in range(3):
         job = rq_queue.create_job(
             func,
