@@ -229,10 +229,17 @@ def part_rows(
     return [(row.id, row.segments) for row in rows]
 
 
+def _outbound(broadcast_id: int) -> Any:
+    """The broadcast's own rows: one outbound row per member (replies linked to it are not)."""
+    return and_(Message.broadcast_id == broadcast_id, Message.direction == Direction.OUT)
+
+
 def finish_resolving(session: Session, broadcast: Broadcast) -> None:
     """All parts are written: the broadcast is sending, with its final number of recipients."""
     broadcast.recipients = (
-        session.scalar(select(func.count(Message.id)).where(Message.broadcast_id == broadcast.id))
+        session.scalar(
+            select(func.count(func.distinct(Message.member_id))).where(_outbound(broadcast.id))
+        )
         or 0
     )
     if broadcast.status in (BroadcastStatus.SCHEDULED, BroadcastStatus.RESOLVING):
@@ -260,17 +267,21 @@ def finish_if_done(session: Session, broadcast: Broadcast, now: datetime) -> boo
 
 
 def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
-    """How far a broadcast has gone: recipients and the rows in each state.
+    """How far a broadcast has gone: members reached, each counted once, by the state of the
+    message to them.
 
+    Only the broadcast's outbound rows count (a reply linked to the notice is not a
+    recipient), and a member's latest row only, so a member is never counted twice.
     Recipients not yet written to the outbox count as queued; undelivered counts as failed.
     """
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise BroadcastError(f"没有编号为{broadcast_id}的通知", f"No broadcast {broadcast_id}")
     counts = dict.fromkeys(_PROGRESS_KEYS, 0)
+    latest = select(func.max(Message.id)).where(_outbound(broadcast_id)).group_by(Message.member_id)
     rows = session.execute(
         select(Message.status, func.count(Message.id))
-        .where(Message.broadcast_id == broadcast_id)
+        .where(Message.id.in_(latest))
         .group_by(Message.status)
     ).all()
     written = 0

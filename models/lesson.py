@@ -200,16 +200,25 @@ def add_campaign_members(session: Session, campaign: LessonCampaign, now: dateti
                 updated_at=now,
             )
         )
-    campaign.recipients = len(members) + (
-        session.scalar(
-            select(func.count(CampaignMember.id)).where(CampaignMember.campaign_id == campaign.id)
-        )
-        or 0
-    )
+    session.flush()
+    # Every member once: the rows just added are flushed, so they are in this count already.
+    campaign.recipients = _members_of(session, campaign.id)
     if campaign.status is CampaignStatus.SCHEDULED:
         campaign.status = CampaignStatus.RUNNING
     session.flush()
     return len(members)
+
+
+def _members_of(session: Session, campaign_id: int) -> int:
+    """How many members a campaign has (one row each, however often each was called)."""
+    return (
+        session.scalar(
+            select(func.count(func.distinct(CampaignMember.member_id))).where(
+                CampaignMember.campaign_id == campaign_id
+            )
+        )
+        or 0
+    )
 
 
 def call_reached_member(status: str, answered_by: str | None) -> bool:
@@ -236,11 +245,18 @@ def next_attempt_at(
 
 
 def campaign_progress(session: Session, campaign_id: int) -> dict[str, int]:
-    """How far a campaign has gone: recipients and the members in each state."""
+    """How far a campaign has gone: its members, each counted once, and the members in each
+    state (not the calls: a member called four times is one member).
+
+    Before the members are written, the number the target reached when it was created.
+    """
     campaign = session.get(LessonCampaign, campaign_id)
     if campaign is None:
         raise CampaignError(f"没有编号为{campaign_id}的课程外呼", f"No campaign {campaign_id}")
-    counts = {"recipients": campaign.recipients} | {s.value: 0 for s in CampaignMemberStatus}
+    written = _members_of(session, campaign_id)
+    counts = {"recipients": written or campaign.recipients} | {
+        s.value: 0 for s in CampaignMemberStatus
+    }
     for status, number in session.execute(
         select(CampaignMember.status, func.count(CampaignMember.id))
         .where(CampaignMember.campaign_id == campaign_id)
