@@ -23,7 +23,7 @@ from models import (
     utcnow,
 )
 from models.report import NonReporter
-from tests.factories import make_member, make_tree
+from tests.factories import make_member, make_tree, open_window_now
 from tests.gateway.conftest import SandboxAPI
 from workers.queues import QUEUE_NAMES, get_queue
 
@@ -36,7 +36,8 @@ def test_broadcast_create_then_status_reaches_delivered(
     session: Session, runner: FlaskCliRunner, sandbox: SandboxAPI, work: Callable[[], int]
 ) -> None:
     """`broadcast create --json` gives the id and recipients; once sent, status counts them."""
-    _, east, west = make_tree(session)
+    township, east, west = make_tree(session)
+    open_window_now(township)
     members = [make_member(session, east), make_member(session, west)]
     session.commit()
     result = runner.invoke(
