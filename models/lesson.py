@@ -149,8 +149,12 @@ def create_campaign(
     author_id: int | None,
     target: dict[str, Any] | None,
     now: datetime,
+    via: str | None = None,
 ) -> LessonCampaign:
-    """Store a lesson campaign; its members are written by the job that starts it."""
+    """Store a lesson campaign; its members are written by the job that starts it.
+
+    The audit entry names the author, or `via` (the command line) when there is none.
+    """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
@@ -172,7 +176,10 @@ def create_campaign(
     )
     session.add(campaign)
     session.flush()
-    audit(session, author_id, "send", f"campaign:{campaign.id}", {"lesson": lesson.id})
+    detail: dict[str, Any] = {"lesson": lesson.id}
+    if via:
+        detail["via"] = via
+    audit(session, author_id, "send", f"campaign:{campaign.id}", detail, org_id=org.id)
     return campaign
 
 
