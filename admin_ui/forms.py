@@ -214,10 +214,13 @@ class BroadcastForm(FlaskForm):
     text = TextAreaField(_l("Notice"), validators=[_required(), _length(1600)])
     branches = SelectMultipleField(_l("Branches"), coerce=int, validate_choice=True)
     cities = SelectMultipleField(_l("Cities"), validate_choice=True)
+    hosts = SelectMultipleField(_l("Host organisations"), coerce=int, validate_choice=True)
+    industries = SelectMultipleField(_l("Industries"), validate_choice=True)
     nonreporters = StringField(_l("Only non-reporters of (YYYY-MM)"), validators=[Optional()])
     scheduled_at = DateTimeLocalField(
         _l("Send at (empty: now)"), validators=[Optional()], format="%Y-%m-%dT%H:%M"
     )
+    urgent = BooleanField(_l("Urgent: send to everyone at once, whatever their contact windows"))
 
     def validate_nonreporters(self, field: Any) -> None:
         """A period is written YYYY-MM."""

@@ -320,8 +320,17 @@ def create(running: Stack, township: str = TOWNSHIP, text: str = TEXT) -> int:
         session = get_session()
         org = session.scalar(select(Organization).where(Organization.name == township))
         assert org is not None
+        # Urgent: the figures are the sending's, whatever the hour the bench runs at (an
+        # ordinary notice waits for each member's contact window).
         broadcast = create_broadcast(
-            session, org=org, author_id=None, text=text, target={}, scheduled_at=None, now=utcnow()
+            session,
+            org=org,
+            author_id=None,
+            text=text,
+            target={},
+            scheduled_at=None,
+            now=utcnow(),
+            urgent=True,
         )
         start_broadcast(session, broadcast)
         session.commit()

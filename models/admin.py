@@ -500,6 +500,30 @@ def member_cities(session: Session, scope: Scope, limit: int = 200) -> list[str]
     return [city for city, _ in rows if city]
 
 
+def member_industries(session: Session, scope: Scope, limit: int = 200) -> list[str]:
+    """The industries the scope's members work in, most members first (for the composer)."""
+    rows = session.execute(
+        select(Member.industry, func.count())
+        .where(scope.member_clause(), Member.industry.is_not(None))
+        .group_by(Member.industry)
+        .order_by(func.count().desc(), Member.industry)
+        .limit(limit)
+    ).all()
+    return [industry for industry, _ in rows if industry]
+
+
+def member_hosts(session: Session, scope: Scope) -> list[Organization]:
+    """The host organisations the scope's members are attached to, by city and name."""
+    hosts = select(Member.host_org_id).where(scope.member_clause()).distinct()
+    return list(
+        session.scalars(
+            select(Organization)
+            .where(Organization.kind == OrgKind.HOST, Organization.id.in_(hosts))
+            .order_by(Organization.city, Organization.name)
+        )
+    )
+
+
 def visible_member(session: Session, scope: Scope, member_id: int) -> Member | None:
     """The member with this id if the user may see them, else None."""
     member = session.get(Member, member_id)
@@ -1475,9 +1499,15 @@ def audit_entries(
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[AuditLog]:
-    """Audit entries by the users of the scope's organisations, newest first."""
+    """Audit entries by the users of the scope's organisations, and those made without a
+    user (on the command line) for one of them, newest first."""
     users = select(User.id).where(scope.within(User.org_id, scope.org_ids))
-    query = select(AuditLog).where(AuditLog.user_id.in_(users))
+    query = select(AuditLog).where(
+        or_(
+            AuditLog.user_id.in_(users),
+            and_(AuditLog.user_id.is_(None), scope.within(AuditLog.org_id, scope.org_ids)),
+        )
+    )
     if action:
         query = query.where(AuditLog.action == action)
     if user_id is not None:
@@ -1530,6 +1560,8 @@ __all__ = [
     "makeup_seasons",
     "member_cities",
     "member_file",
+    "member_hosts",
+    "member_industries",
     "members_by_id",
     "non_reporters",
     "parse_period",

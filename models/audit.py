@@ -19,6 +19,8 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The organisation acted for, when no admin user did (a command line): whose log shows it.
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     action: Mapped[str] = mapped_column(String(32))  # view, export, edit, flag, send ...
     target: Mapped[str] = mapped_column(String(64))  # "member:12", "nonreporters:csv"
     detail: Mapped[dict[str, Any] | None]
@@ -33,6 +35,13 @@ def audit(
     target: str,
     detail: dict[str, Any] | None = None,
     ip: str | None = None,
+    org_id: int | None = None,
 ) -> None:
-    """Write one audit entry (committed with the caller's transaction)."""
-    session.add(AuditLog(user_id=user_id, action=action, target=target, detail=detail, ip=ip))
+    """Write one audit entry (committed with the caller's transaction).
+
+    An entry without a user (made on the command line) names the organisation it was made
+    for, so that organisation's audit log shows it.
+    """
+    session.add(
+        AuditLog(user_id=user_id, action=action, target=target, detail=detail, ip=ip, org_id=org_id)
+    )

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Integer, Select, Text, and_, func, or_, select, text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    Select,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
 from models.audit import audit
 from models.base import Base, enum_type, utcnow
+from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
 from models.member import Member
 from models.message import Direction, Message, MessageStatus
-from models.org import Organization
+from models.org import Organization, OrgKind, township_of
 from models.segments import count_segments
 from models.sql import Raw, Sql
 from models.targets import (
@@ -53,6 +69,8 @@ class Broadcast(Base):
     scheduled_at: Mapped[datetime] = mapped_column(default=utcnow)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     segments: Mapped[int] = mapped_column(Integer, default=1)
+    # Urgent (a township's choice, audited): sent at once, whatever the members' windows.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -78,10 +96,14 @@ def create_broadcast(
     target: dict[str, Any] | None,
     scheduled_at: datetime | None,
     now: datetime,
+    urgent: bool = False,
+    via: str | None = None,
 ) -> Broadcast:
-    """Store a broadcast to be resolved and sent at `scheduled_at` (None: now).
+    """Store a broadcast to be resolved at `scheduled_at` (None: now) and sent to each member
+    inside their contact window; an urgent one (a township's only) to everyone at once.
 
-    Nothing is queued here: the caller commits, then enqueues the resolution.
+    Nothing is queued here: the caller commits, then enqueues the resolution. The audit entry
+    names the author, or `via` (the command line) when there is none, and the urgent choice.
     """
     text = (text or "").strip()
     if not text:
@@ -96,6 +118,10 @@ def create_broadcast(
         raise BroadcastError("发送时间缺少时区", "The send time has no time zone")
     if when < now - SCHEDULE_SLACK:
         raise BroadcastError("发送时间已经过去", "The send time is in the past")
+    if urgent and org.kind is not OrgKind.TOWNSHIP:
+        raise BroadcastError(
+            "只有乡镇党委可以发送紧急通知", "Only a township may send an urgent notice"
+        )
     resolved, total = resolve_reachable(
         session,
         org,
@@ -112,12 +138,85 @@ def create_broadcast(
         scheduled_at=max(when, now),
         recipients=total,
         segments=count_segments(text).segments,
+        urgent=urgent,
         created_at=now,
     )
     session.add(broadcast)
     session.flush()
-    audit(session, author_id, "send", f"broadcast:{broadcast.id}", {"recipients": total})
+    detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
+    if via:
+        detail["via"] = via
+    audit(session, author_id, "send", f"broadcast:{broadcast.id}", detail, org_id=org.id)
     return broadcast
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A member's own contact window as stored (None: the township's)."""
+
+    window_start: str | None
+    window_end: str | None
+
+
+class Windows:
+    """Members' contact windows under their township's rules (read once per branch).
+
+    The rule itself is models.cycle's (`may_contact`, `next_contact_time`); this only feeds it
+    plain rows, so a broadcast to 100,000 members loads no Member objects.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rules: dict[int, CycleRules] = {}
+
+    def rules(self, branch_id: int) -> CycleRules:
+        """The cycle rules that apply to a branch's members."""
+        if branch_id not in self._rules:
+            branch = self.session.get(Organization, branch_id)
+            assert branch is not None  # members.branch_id is a foreign key
+            self._rules[branch_id] = rules_for(township_of(self.session, branch))
+        return self._rules[branch_id]
+
+    def not_before(
+        self, branch_id: int, start: str | None, end: str | None, now: datetime
+    ) -> datetime | None:
+        """None if the member may be texted now, else the first moment they may."""
+        rules, window = self.rules(branch_id), _Window(start, end)
+        if may_contact(window, rules, now):
+            return None
+        return next_contact_time(window, rules, now)
+
+
+def send_times(
+    session: Session, org_id: int, target: Target, at: datetime, *, urgent: bool = False
+) -> tuple[datetime, datetime]:
+    """When a notice asked for `at` goes out: the first and the last member's first moment
+    inside their contact window (both `at` when urgent or everyone's window is open)."""
+    if urgent:
+        return at, at
+    rows = session.execute(
+        select(Member.branch_id, Member.window_start, Member.window_end)
+        .where(
+            Member.id.in_(target_members(session, org_id, target)),
+            Member.opted_out_at.is_(None),
+            Member.phone_invalid_at.is_(None),
+        )
+        .distinct()
+    ).all()
+    windows = Windows(session)
+    times = [windows.not_before(b, start, end, at) or at for b, start, end in rows] or [at]
+    return min(times), max(times)
+
+
+def broadcast_send_times(session: Session, broadcast: Broadcast) -> tuple[datetime, datetime]:
+    """send_times of a stored broadcast, from its scheduled time."""
+    return send_times(
+        session,
+        broadcast.org_id,
+        Target.from_dict(broadcast.target),
+        broadcast.scheduled_at,
+        urgent=broadcast.urgent,
+    )
 
 
 def _target_of(session: Session, broadcast: Broadcast) -> Select[int]:
@@ -155,7 +254,8 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
 
     Returns how many rows were written. Resolving a part twice writes nothing the second time
     (unique broadcast_id, member_id). Opted-out, inactive or invalid numbers are written as
-    skipped, so progress shows them.
+    skipped, so progress shows them. A member outside their contact window now gets a row not
+    to be sent before the window opens (`next_attempt_at`), unless the notice is urgent.
     """
     # Plain rows, not Member objects: a broadcast to 100,000 members reads them all.
     members = session.execute(
@@ -166,6 +266,9 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
             Member.opted_out_at,
             Member.active,
             Member.phone_invalid_at,
+            Member.branch_id,
+            Member.window_start,
+            Member.window_end,
         )
         .where(Member.id.in_(_target_of(session, broadcast).where(_part_clause(part))))
         .order_by(Member.id)
@@ -173,6 +276,8 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
     if not members:
         return 0
     bodies: dict[str, tuple[str, int]] = {}
+    windows = Windows(session)
+    not_before: dict[tuple[int, str | None, str | None], datetime | None] = {}
     rows = []
     for member in members:
         language = member.language.value
@@ -185,6 +290,12 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
             or not member.active
             or member.phone_invalid_at is not None
         )
+        due: datetime | None = None
+        if not blocked and not broadcast.urgent:
+            key = (member.branch_id, member.window_start, member.window_end)
+            if key not in not_before:
+                not_before[key] = windows.not_before(*key, now)
+            due = not_before[key]
         rows.append(
             {
                 "direction": Direction.OUT,
@@ -198,6 +309,7 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
                 "broadcast_id": broadcast.id,
                 "status": MessageStatus.SKIPPED if blocked else MessageStatus.QUEUED,
                 "attempts": 0,
+                "next_attempt_at": due,
                 "handled": False,
                 "created_at": now,
             }
@@ -229,10 +341,64 @@ def part_rows(
     return [(row.id, row.segments) for row in rows]
 
 
+def _outbound(broadcast_id: int) -> Any:
+    """The broadcast's own rows: one outbound row per member (replies linked to it are not)."""
+    return and_(Message.broadcast_id == broadcast_id, Message.direction == Direction.OUT)
+
+
+class WindowGate:
+    """Whether broadcast rows may be sent at a moment: each member inside their contact window.
+
+    Checked again right before each row is sent, so a long broadcast stops at a window's end
+    and the rest wait for the next one. Rows of urgent notices and rows that are not a
+    broadcast's always pass.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.windows = Windows(session)
+        self._members: dict[int, tuple[int, str | None, str | None]] = {}
+
+    def load(self, message_ids: list[int]) -> None:
+        """Read the windows of these rows' members (one query)."""
+        if not message_ids:
+            return
+        rows = self.session.execute(
+            select(Message.id, Member.branch_id, Member.window_start, Member.window_end)
+            .join(Member, Member.id == Message.member_id)
+            .join(Broadcast, Broadcast.id == Message.broadcast_id)
+            .where(Message.id.in_(message_ids), Broadcast.urgent.is_(False))
+        ).all()
+        for message_id, branch_id, start, end in rows:
+            self._members[message_id] = (branch_id, start, end)
+
+    def not_before(self, message_id: int, now: datetime) -> datetime | None:
+        """None if the row may be sent now, else the first moment it may."""
+        member = self._members.get(message_id)
+        if member is None:
+            return None
+        return self.windows.not_before(*member, now)
+
+
+def hold_rows(session: Session, held: dict[int, datetime]) -> None:
+    """Leave these queued rows for later: not to be sent before the time given for each."""
+    if not held:
+        return
+    table = cast(Table, Message.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == MessageStatus.QUEUED.value)
+        .values(next_attempt_at=bindparam("b_at")),
+        [{"b_id": message_id, "b_at": at} for message_id, at in held.items()],
+    )
+
+
 def finish_resolving(session: Session, broadcast: Broadcast) -> None:
     """All parts are written: the broadcast is sending, with its final number of recipients."""
     broadcast.recipients = (
-        session.scalar(select(func.count(Message.id)).where(Message.broadcast_id == broadcast.id))
+        session.scalar(
+            select(func.count(func.distinct(Message.member_id))).where(_outbound(broadcast.id))
+        )
         or 0
     )
     if broadcast.status in (BroadcastStatus.SCHEDULED, BroadcastStatus.RESOLVING):
@@ -260,17 +426,21 @@ def finish_if_done(session: Session, broadcast: Broadcast, now: datetime) -> boo
 
 
 def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
-    """How far a broadcast has gone: recipients and the rows in each state.
+    """How far a broadcast has gone: members reached, each counted once, by the state of the
+    message to them.
 
+    Only the broadcast's outbound rows count (a reply linked to the notice is not a
+    recipient), and a member's latest row only, so a member is never counted twice.
     Recipients not yet written to the outbox count as queued; undelivered counts as failed.
     """
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise BroadcastError(f"没有编号为{broadcast_id}的通知", f"No broadcast {broadcast_id}")
     counts = dict.fromkeys(_PROGRESS_KEYS, 0)
+    latest = select(func.max(Message.id)).where(_outbound(broadcast_id)).group_by(Message.member_id)
     rows = session.execute(
         select(Message.status, func.count(Message.id))
-        .where(Message.broadcast_id == broadcast_id)
+        .where(Message.id.in_(latest))
         .group_by(Message.status)
     ).all()
     written = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
@@ -36,6 +37,16 @@ class CycleRules:
     busy_seasons: tuple[tuple[str, str], ...]
 
 
+class HasWindow(Protocol):
+    """Anything with a member's own contact window: a Member, or a row of its two columns."""
+
+    @property
+    def window_start(self) -> str | None: ...
+
+    @property
+    def window_end(self) -> str | None: ...
+
+
 def parse_hhmm(text: str) -> time:
     """'19:00' as a time."""
     hours, minutes = str(text).strip().split(":")
@@ -64,14 +75,14 @@ def in_range(moment: time, start: time, end: time) -> bool:
     return moment >= start or moment < end
 
 
-def member_window(member: Member, rules: CycleRules) -> tuple[time, time, bool]:
+def member_window(member: HasWindow, rules: CycleRules) -> tuple[time, time, bool]:
     """The member's contact window, and whether it is their own (which overrides quiet hours)."""
     if member.window_start and member.window_end:
         return parse_hhmm(member.window_start), parse_hhmm(member.window_end), True
     return rules.window[0], rules.window[1], False
 
 
-def may_contact(member: Member, rules: CycleRules, now: datetime) -> bool:
+def may_contact(member: HasWindow, rules: CycleRules, now: datetime) -> bool:
     """Whether the member may be texted or called at this moment."""
     local = now.astimezone(rules.timezone).time()
     start, end, own = member_window(member, rules)
@@ -80,7 +91,7 @@ def may_contact(member: Member, rules: CycleRules, now: datetime) -> bool:
     return own or not in_range(local, *rules.quiet)
 
 
-def next_contact_time(member: Member, rules: CycleRules, after: datetime) -> datetime:
+def next_contact_time(member: HasWindow, rules: CycleRules, after: datetime) -> datetime:
     """The first moment at or after `after` when the member may be contacted.
 
     The allowed time is the window minus quiet hours, so it always begins at `after` itself,
@@ -230,6 +241,7 @@ __all__ = [
     "CycleError",
     "CycleRules",
     "DueStep",
+    "HasWindow",
     "close_period",
     "due_steps",
     "in_busy_season",

@@ -149,8 +149,12 @@ def create_campaign(
     author_id: int | None,
     target: dict[str, Any] | None,
     now: datetime,
+    via: str | None = None,
 ) -> LessonCampaign:
-    """Store a lesson campaign; its members are written by the job that starts it."""
+    """Store a lesson campaign; its members are written by the job that starts it.
+
+    The audit entry names the author, or `via` (the command line) when there is none.
+    """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
@@ -172,7 +176,10 @@ def create_campaign(
     )
     session.add(campaign)
     session.flush()
-    audit(session, author_id, "send", f"campaign:{campaign.id}", {"lesson": lesson.id})
+    detail: dict[str, Any] = {"lesson": lesson.id}
+    if via:
+        detail["via"] = via
+    audit(session, author_id, "send", f"campaign:{campaign.id}", detail, org_id=org.id)
     return campaign
 
 
@@ -200,16 +207,25 @@ def add_campaign_members(session: Session, campaign: LessonCampaign, now: dateti
                 updated_at=now,
             )
         )
-    campaign.recipients = len(members) + (
-        session.scalar(
-            select(func.count(CampaignMember.id)).where(CampaignMember.campaign_id == campaign.id)
-        )
-        or 0
-    )
+    session.flush()
+    # Every member once: the rows just added are flushed, so they are in this count already.
+    campaign.recipients = _members_of(session, campaign.id)
     if campaign.status is CampaignStatus.SCHEDULED:
         campaign.status = CampaignStatus.RUNNING
     session.flush()
     return len(members)
+
+
+def _members_of(session: Session, campaign_id: int) -> int:
+    """How many members a campaign has (one row each, however often each was called)."""
+    return (
+        session.scalar(
+            select(func.count(func.distinct(CampaignMember.member_id))).where(
+                CampaignMember.campaign_id == campaign_id
+            )
+        )
+        or 0
+    )
 
 
 def call_reached_member(status: str, answered_by: str | None) -> bool:
@@ -236,11 +252,18 @@ def next_attempt_at(
 
 
 def campaign_progress(session: Session, campaign_id: int) -> dict[str, int]:
-    """How far a campaign has gone: recipients and the members in each state."""
+    """How far a campaign has gone: its members, each counted once, and the members in each
+    state (not the calls: a member called four times is one member).
+
+    Before the members are written, the number the target reached when it was created.
+    """
     campaign = session.get(LessonCampaign, campaign_id)
     if campaign is None:
         raise CampaignError(f"没有编号为{campaign_id}的课程外呼", f"No campaign {campaign_id}")
-    counts = {"recipients": campaign.recipients} | {s.value: 0 for s in CampaignMemberStatus}
+    written = _members_of(session, campaign_id)
+    counts = {"recipients": written or campaign.recipients} | {
+        s.value: 0 for s in CampaignMemberStatus
+    }
     for status, number in session.execute(
         select(CampaignMember.status, func.count(CampaignMember.id))
         .where(CampaignMember.campaign_id == campaign_id)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -73,3 +75,16 @@ def make_user(
     session.add(user)
     session.flush()
     return user
+
+
+def open_window_now(township: Organization) -> None:
+    """Give a township a contact window from an hour before the real time to two hours after
+    (quiet hours the rest of the day), so work done at the real clock may text its members."""
+    local = datetime.now(ZoneInfo(township.timezone or "Asia/Shanghai"))
+    start = (local - timedelta(hours=1)).strftime("%H:%M")
+    end = (local + timedelta(hours=2)).strftime("%H:%M")
+    township.settings = {
+        **(township.settings or {}),
+        "contact_window": [start, end],
+        "quiet_hours": [end, start],
+    }

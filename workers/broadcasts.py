@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from rq import get_current_job
 from sqlalchemy import or_, select
@@ -48,23 +49,33 @@ def start_broadcast(session: Session, broadcast: Broadcast) -> None:
     )
 
 
-def _enqueue_part(session: Session, broadcast_id: int, part: int) -> None:
+def _as_of(now_iso: str | None) -> datetime:
+    """The time a job runs as of: the one given (tests, a replayed tick), else the clock."""
+    return datetime.fromisoformat(now_iso) if now_iso else utcnow()
+
+
+def _part_args(broadcast_id: int, part: int, now_iso: str | None) -> tuple[Any, ...]:
+    return (broadcast_id, part) if now_iso is None else (broadcast_id, part, now_iso)
+
+
+def _enqueue_part(session: Session, broadcast_id: int, part: int, now_iso: str | None) -> None:
     enqueue_after_commit(
         session,
         send_broadcast_part,
-        broadcast_id,
-        part,
+        *_part_args(broadcast_id, part, now_iso),
         queue=BULK,
         job_id=part_job_id(broadcast_id, part),
         timeout=JOB_TIMEOUT,
     )
 
 
-def resolve_broadcast(broadcast_id: int) -> int:
+def resolve_broadcast(broadcast_id: int, now_iso: str | None = None) -> int:
     """Job: write the broadcast's outbox rows part by part, sending each part once written.
 
     Every part is one transaction; running this again (a worker died, Redis was emptied)
     writes only the rows still missing and hands every part on again. Returns rows written.
+    A member outside their contact window gets a row that waits for it (the outbox sweep
+    hands it on when due). `now_iso`: run as of this time instead of the clock.
     """
     with app_context() as session:
         job = get_current_job()
@@ -74,7 +85,7 @@ def resolve_broadcast(broadcast_id: int) -> int:
             BroadcastStatus.CANCELLED,
         ):
             return 0
-        now = utcnow()
+        now = _as_of(now_iso)
         if broadcast.scheduled_at > now + timedelta(seconds=5):
             start_broadcast(session, broadcast)  # run early: wait for the time asked for
             session.commit()
@@ -85,8 +96,8 @@ def resolve_broadcast(broadcast_id: int) -> int:
         written = 0
         part = next_part(session, broadcast, None)
         while part is not None:
-            written += write_outbox_part(session, broadcast, part, utcnow())
-            _enqueue_part(session, broadcast.id, part)
+            written += write_outbox_part(session, broadcast, part, _as_of(now_iso))
+            _enqueue_part(session, broadcast.id, part, now_iso)
             session.commit()
             if job is not None:
                 hold_lease(clients.redis(), job.id)
@@ -96,27 +107,33 @@ def resolve_broadcast(broadcast_id: int) -> int:
         return written
 
 
-def send_broadcast_part(broadcast_id: int, part: int) -> dict[str, int]:
-    """Job: send the queued rows of one part of a broadcast, paced, in member order."""
+def send_broadcast_part(broadcast_id: int, part: int, now_iso: str | None = None) -> dict[str, int]:
+    """Job: send the due queued rows of one part of a broadcast, paced, in member order.
+
+    A row whose member's window is shut (it closed while the part was being sent) is held
+    for the next window. `now_iso`: send as of this time instead of the clock.
+    """
     with app_context() as session:
-        sender = make_sender(session)
+        now = None if now_iso is None else _as_of(now_iso)
+        sender = make_sender(session, now)
         try:
-            rows = part_rows(session, broadcast_id, part, utcnow())
+            rows = part_rows(session, broadcast_id, part, sender.now())
             session.commit()
             sender.send_all(rows)
             broadcast = session.get(Broadcast, broadcast_id)
-            if broadcast is not None and finish_if_done(session, broadcast, utcnow()):
+            if broadcast is not None and finish_if_done(session, broadcast, sender.now()):
                 session.commit()
             return sender.counts
         finally:
             finish_job(sender)
 
 
-def sweep_broadcasts(session: Session, now: datetime) -> int:
+def sweep_broadcasts(session: Session, now: datetime, now_iso: str | None = None) -> int:
     """Hand on broadcasts whose jobs are gone; returns how many parts were enqueued.
 
     Scheduled broadcasts whose time has come and resolutions that stopped are resolved
-    again; parts with due queued rows get their send job back (a pending one is kept).
+    again; parts with due queued rows (lost jobs, or rows whose members' windows opened)
+    get their send job back (a pending one is kept). `now_iso` is handed to the jobs.
     """
     for broadcast in session.scalars(
         select(Broadcast).where(
@@ -129,7 +146,7 @@ def sweep_broadcasts(session: Session, now: datetime) -> int:
     ):
         enqueue(
             resolve_broadcast,
-            broadcast.id,
+            *((broadcast.id,) if now_iso is None else (broadcast.id, now_iso)),
             queue=DEFAULT,
             job_id=resolve_job_id(broadcast.id),
             timeout=JOB_TIMEOUT,
@@ -148,8 +165,7 @@ def sweep_broadcasts(session: Session, now: datetime) -> int:
             continue
         enqueue(
             send_broadcast_part,
-            broadcast_id,
-            int(part),
+            *_part_args(broadcast_id, int(part), now_iso),
             queue=BULK,
             job_id=part_job_id(broadcast_id, int(part)),
             timeout=JOB_TIMEOUT,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 
 from gateway.db import get_session
 from models import Broadcast, LessonCampaign, Organization, OrgKind, User, find_org, utcnow
-from models.broadcast import BroadcastError, broadcast_progress, create_broadcast
+from models.broadcast import (
+    BroadcastError,
+    broadcast_progress,
+    broadcast_send_times,
+    create_broadcast,
+)
 from models.cycle import CycleError, close_period
 from models.lesson import CampaignError, campaign_progress, create_campaign
 from models.org import township_of
@@ -106,6 +111,11 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
 @click.option("--text", required=True, help="The notice.")
 @_target_options
 @click.option("--at", "at", default=None, help="When to send (ISO time; local if no offset).")
+@click.option(
+    "--urgent",
+    is_flag=True,
+    help="Send to everyone at once, whatever their contact windows (a township only; audited).",
+)
 @click.option("--author", default=None, help="Username of the sender, for the audit log.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def broadcast_create(
@@ -117,10 +127,14 @@ def broadcast_create(
     industries: tuple[str, ...],
     nonreporters: str | None,
     at: str | None,
+    urgent: bool,
     author: str | None,
     as_json: bool,
 ) -> None:
-    """Store a broadcast and queue it; print its id (or, with --json, id and recipients)."""
+    """Store a broadcast and queue it; print its id (or, with --json, id and recipients).
+
+    Each member gets it inside their contact window; when that is, is said on stderr.
+    """
     session = get_session()
     org = _org(session, org_name)
     now = utcnow()
@@ -133,11 +147,15 @@ def broadcast_create(
             target=_target(branches, hosts, cities, industries, nonreporters),
             scheduled_at=_when(session, org, at),
             now=now,
+            urgent=urgent,
+            via="cli",
         )
     except BroadcastError as exc:
         raise _fail(session, exc) from None
+    first, last = broadcast_send_times(session, broadcast)
     start_broadcast(session, broadcast)
     session.commit()
+    zone = ZoneInfo(township_of(session, org).timezone)
     if as_json:
         _print(
             {
@@ -146,11 +164,31 @@ def broadcast_create(
                 "segments": broadcast.segments,
                 "scheduled_at": broadcast.scheduled_at.isoformat(),
                 "status": broadcast.status.value,
+                "urgent": broadcast.urgent,
+                "first_send_at": first.astimezone(zone).isoformat(),
+                "last_send_at": last.astimezone(zone).isoformat(),
             },
             True,
         )
     else:
         click.echo(broadcast.id)
+        click.echo(_send_times_line(broadcast.urgent, first, last, now, zone), err=True)
+
+
+def _send_times_line(
+    urgent: bool, first: datetime, last: datetime, now: datetime, zone: ZoneInfo
+) -> str:
+    """When a notice goes out, in Chinese and English, local time."""
+    start, end = first.astimezone(zone), last.astimezone(zone)
+    if urgent:
+        return f"紧急通知,{start:%Y-%m-%d %H:%M}立即发给所有成员 / urgent: sent to everyone at once"
+    if last <= now + timedelta(minutes=1):
+        return "成员都在联系时段内,立即发送 / every member's contact window is open: sending now"
+    return (
+        f"将于{start:%Y-%m-%d %H:%M}起按各成员联系时段发送,最晚{end:%Y-%m-%d %H:%M} / "
+        f"goes out in each member's contact window from {start:%Y-%m-%d %H:%M}, "
+        f"the last at {end:%Y-%m-%d %H:%M}"
+    )
 
 
 @broadcast_cli.command("status")
@@ -165,7 +203,10 @@ def broadcast_status(broadcast_id: int, as_json: bool) -> None:
         raise _fail(session, exc) from None
     broadcast = session.get(Broadcast, broadcast_id)
     assert broadcast is not None  # broadcast_progress found it
-    _print({"id": broadcast_id, "status": broadcast.status.value, **counts}, as_json)
+    _print(
+        {"id": broadcast_id, "status": broadcast.status.value, "urgent": broadcast.urgent} | counts,
+        as_json,
+    )
 
 
 @campaign_cli.command("create")
@@ -196,6 +237,7 @@ def campaign_create(
             author_id=_author(session, author),
             target=_target(branches, hosts, cities, industries, nonreporters),
             now=utcnow(),
+            via="cli",
         )
     except CampaignError as exc:
         raise _fail(session, exc) from None

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway import clients
 from gateway.provider import Provider, ProviderError, SentMessage
 from models import Member, Message, MessageStatus, utcnow
+from models.broadcast import WindowGate, hold_rows
 from models.delivery import advance_status, apply_error_code
 from workers.context import app_context
 from workers.queues import (
@@ -165,8 +166,12 @@ class Sender:
         bucket: TokenBucket,
         redis: Redis | None = None,
         job_id: str | None = None,
+        gate: WindowGate | None = None,
+        now: datetime | None = None,
     ) -> None:
         self.session = session
+        self.gate = gate
+        self._now = now  # a fixed time to send as of (tests, `--now`); None: the clock
         self.provider = provider
         self.bucket = bucket
         self.redis = redis
@@ -175,8 +180,13 @@ class Sender:
         self._lease_at = 0.0
         self._checked_at = 0.0
         self._sent: list[dict[str, Any]] = []
-        self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0}
+        self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0, "held": 0}
         self.outcomes: dict[int, str] = {}
+        self._held: dict[int, datetime] = {}
+
+    def now(self) -> datetime:
+        """The time rows are sent as of."""
+        return self._now or utcnow()
 
     def alive(self) -> None:
         """Renew the job's lease now and then, so the sweep knows this job still works."""
@@ -213,6 +223,8 @@ class Sender:
         """Send (id, segments) rows in order; False if the time budget stopped it early."""
         waiting = list(rows)
         limited: dict[int, int] = {}
+        if self.gate is not None:
+            self.gate.load([message_id for message_id, _ in waiting])
         try:
             while waiting:
                 if self.should_stop():
@@ -220,8 +232,14 @@ class Sender:
                 self.alive()
                 size = self.batch_size()
                 batch, waiting = waiting[:size], waiting[size:]
+                batch = self._in_window(batch)
+                if not batch:
+                    continue
                 # Pace first and claim after: a STOP arriving while we wait still wins.
                 self.bucket.acquire(sum(max(seg, 1) for _, seg in batch), alive=self.alive)
+                batch = self._in_window(batch)  # a window may have closed while we waited
+                if not batch:
+                    continue
                 claimed = self._claim(batch)
                 for number, row in enumerate(claimed):
                     if self._send_claimed(row) != "rate_limited":
@@ -245,6 +263,22 @@ class Sender:
         finally:
             self.flush()
 
+    def _in_window(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The rows of the batch whose member may be texted now; the others are held."""
+        if self.gate is None:
+            return batch
+        now = self.now()
+        kept = []
+        for message_id, segments in batch:
+            later = self.gate.not_before(message_id, now)
+            if later is None:
+                kept.append((message_id, segments))
+                continue
+            self._held[message_id] = later
+            self.outcomes[message_id] = "held"
+            self.counts["held"] += 1
+        return kept
+
     def _claim(self, batch: list[tuple[int, int]]) -> list[Claimed]:
         """Claim a batch in one transaction, which also records the rows sent before it."""
         ids = [message_id for message_id, _ in batch]
@@ -252,7 +286,7 @@ class Sender:
         if self._sent:
             connection.execute(_MARK_SENT, self._sent)
             self._sent = []
-        result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": utcnow()}).all()
+        result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": self.now()}).all()
         self.session.commit()
         claimed = {
             row.id: Claimed(
@@ -289,12 +323,16 @@ class Sender:
             self.flush()
 
     def flush(self) -> None:
-        """Write the sids of rows sent since the last flush, and their move to `sent`."""
-        if not self._sent:
+        """Write the sids of rows sent since the last flush, and their move to `sent`; rows
+        held for their member's window wait, queued, until it opens."""
+        if not self._sent and not self._held:
             return
-        self.session.connection().execute(_MARK_SENT, self._sent)
+        if self._sent:
+            self.session.connection().execute(_MARK_SENT, self._sent)
+        hold_rows(self.session, self._held)
         self.session.commit()
         self._sent = []
+        self._held = {}
 
     def _unclaim(
         self, rows: list[Claimed], *, attempt_counts: bool, delay: timedelta | None = None
@@ -386,8 +424,9 @@ def find_sent(
     return free[0] if free else None
 
 
-def make_sender(session: Session) -> Sender:
-    """A Sender for the current job, with the app's provider, bucket and Redis."""
+def make_sender(session: Session, now: datetime | None = None) -> Sender:
+    """A Sender for the current job, with the app's provider, bucket and Redis; broadcast rows
+    go only inside their member's contact window. `now`: send as of this time (tests)."""
     job = get_current_job()
     redis = clients.redis()
     if job is not None:
@@ -398,6 +437,8 @@ def make_sender(session: Session) -> Sender:
         bucket=sms_bucket(),
         redis=redis,
         job_id=job.id if job is not None else None,
+        gate=WindowGate(session),
+        now=now,
     )
 
 
@@ -523,15 +564,17 @@ def schedule_retry(session: Session, message_id: int, at: datetime) -> None:
     )
 
 
-def sweep_outbox() -> dict[str, int]:
-    """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died).
+def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
+    """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died)
+    or whose time has come (a broadcast row waiting for its member's window).
 
-    Jobs still waiting or running are left alone (their ids are deterministic).
+    Jobs still waiting or running are left alone (their ids are deterministic). `now_iso`:
+    sweep as of this time instead of the clock (tests).
     """
     from workers.broadcasts import sweep_broadcasts
 
     with app_context() as session:
-        now = utcnow()
+        now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
         due = or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
         firsts = session.scalars(
             select(Message.id // RANGE_SIZE)
@@ -548,7 +591,7 @@ def sweep_outbox() -> dict[str, int]:
             enqueue(
                 send_range, first, queue=DEFAULT, job_id=range_job_id(first), timeout=JOB_TIMEOUT
             )
-        parts = sweep_broadcasts(session, now)
+        parts = sweep_broadcasts(session, now, now_iso)
         session.commit()
         return {"ranges": len(firsts), "broadcast_parts": parts}
 

@@ -23,8 +23,15 @@
   function estimate() {
     var params = new URLSearchParams();
     form.querySelectorAll("[name=branches]:checked").forEach(function (b) { params.append("branches", b.value); });
-    Array.from(form.querySelector("[name=cities]").selectedOptions).forEach(function (o) { params.append("cities", o.value); });
+    ["cities", "hosts", "industries"].forEach(function (name) {
+      var select = form.querySelector("[name=" + name + "]");
+      if (!select) return;
+      Array.from(select.selectedOptions).forEach(function (o) { params.append(name, o.value); });
+    });
     params.set("nonreporters", form.querySelector("[name=nonreporters]").value.trim());
+    params.set("scheduled_at", form.querySelector("[name=scheduled_at]").value);
+    var urgent = form.querySelector("[name=urgent]");
+    if (urgent && urgent.checked) params.set("urgent", "y");
     if (pending) pending.abort();
     pending = new AbortController();
     fetch(estimateUrl + "?" + params.toString(), { signal: pending.signal, credentials: "same-origin" })
@@ -35,13 +42,16 @@
         reachable = data.reachable;
         out("f-recipients", data.recipients);
         out("f-reachable", data.reachable);
+        out("f-when", data.when);
         refresh();
       })
       .catch(function () { /* a newer request replaced this one */ });
   }
 
   text.addEventListener("input", refresh);
-  form.querySelectorAll("[name=branches], [name=cities], [name=nonreporters]").forEach(function (el) {
+  var targets = "[name=branches], [name=cities], [name=hosts], [name=industries], " +
+    "[name=nonreporters], [name=scheduled_at], [name=urgent]";
+  form.querySelectorAll(targets).forEach(function (el) {
     el.addEventListener("change", estimate);
   });
   refresh();

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,14 +16,23 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import BroadcastForm, options
 from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
+from admin_ui.templating import format_datetime
 from gateway.db import get_session
 from models import admin
 from models.base import utcnow
-from models.broadcast import BroadcastError, broadcast_progress, create_broadcast
+from models.broadcast import (
+    BroadcastError,
+    BroadcastStatus,
+    broadcast_progress,
+    broadcast_send_times,
+    create_broadcast,
+    send_times,
+)
 from models.org import Organization
 from models.scope import visible_branches
 from models.segments import count_segments, estimate_cost
 from models.targets import TargetError, count_targeted, resolve_target
+from models.user import Role
 from workers.broadcasts import start_broadcast
 
 FINAL_KEYS = ("sent", "delivered", "failed", "skipped")
@@ -42,18 +51,50 @@ def _composer_form(form: BroadcastForm | None = None) -> BroadcastForm:
     form = form or BroadcastForm()
     form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
     form.cities.choices = options((c, c) for c in admin.member_cities(db, scope))
+    form.hosts.choices = options(
+        (h.id, h.name + (f" ({h.city})" if h.city else "")) for h in admin.member_hosts(db, scope)
+    )
+    form.industries.choices = options((i, i) for i in admin.member_industries(db, scope))
     return form
 
 
-def _target(branches: list[int], cities: list[str], nonreporters: str) -> dict[str, Any]:
+def _target(
+    branches: list[int],
+    cities: list[str],
+    nonreporters: str,
+    hosts: list[int] | None = None,
+    industries: list[str] | None = None,
+) -> dict[str, Any]:
     target: dict[str, Any] = {}
     if branches:
         target["branches"] = branches
+    if hosts:
+        target["hosts"] = hosts
     if cities:
         target["cities"] = cities
+    if industries:
+        target["industries"] = industries
     if nonreporters:
         target["nonreporters"] = nonreporters
     return target
+
+
+def _may_send_urgent() -> bool:
+    """Only a township user may send a notice at once, whatever the members' windows."""
+    return current_account().role is Role.TOWNSHIP
+
+
+def send_note(first: datetime, last: datetime, now: datetime, urgent: bool) -> str:
+    """When a notice goes out, in words: at once, or from when to when in the members' windows."""
+    if urgent:
+        return _("Urgent: it goes to every member at once, whatever their contact windows.")
+    if last <= now + timedelta(minutes=1):
+        return _("Every member's contact window is open: it goes out now.")
+    return _(
+        "It goes out from %(first)s in each member's contact window; the last at %(last)s.",
+        first=format_datetime(first),
+        last=format_datetime(last),
+    )
 
 
 def _org() -> Organization:
@@ -75,8 +116,11 @@ def broadcasts() -> str:
 def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
     scope = current_scope()
     db = get_session()
-    total, reachable = count_targeted(db, _org().id, resolve_target(db, _org(), {}))
+    everyone = resolve_target(db, _org(), {})
+    total, reachable = count_targeted(db, _org().id, everyone)
     info = count_segments(form.text.data or "")
+    now = utcnow()
+    first, last = send_times(db, _org().id, everyone, now)
     return (
         render_template(
             "admin/composer.html",
@@ -87,6 +131,8 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
             price=_price(),
             cost=estimate_cost(info.segments, reachable, _price()),
             timezone=scope.timezone,
+            may_send_urgent=_may_send_urgent(),
+            send_note=send_note(first, last, now, False),
         ),
         status,
     )
@@ -102,17 +148,41 @@ def broadcast_new() -> tuple[str, int]:
 @bp.get("/broadcasts/estimate")
 @require(*STAFF)
 def broadcast_estimate() -> tuple[Response, int]:
-    """How many members a target reaches, and how many of them can be sent to (JSON)."""
+    """How many members a target reaches, how many of them can be sent to, and when it would
+    go out (JSON)."""
+    scope = current_scope()
     db = get_session()
     branches = [int(b) for b in request.args.getlist("branches") if b.isdigit()]
+    hosts = [int(h) for h in request.args.getlist("hosts") if h.isdigit()]
     cities = [c for c in request.args.getlist("cities") if c]
+    industries = [i for i in request.args.getlist("industries") if i]
     nonreporters = request.args.get("nonreporters", "").strip()
     try:
-        target = resolve_target(db, _org(), _target(branches, cities, nonreporters))
+        target = resolve_target(
+            db, _org(), _target(branches, cities, nonreporters, hosts, industries)
+        )
     except TargetError as exc:
         return jsonify({"error": bilingual(exc)}), 400
     total, reachable = count_targeted(db, _org().id, target)
-    return jsonify({"recipients": total, "reachable": reachable, "price": str(_price())}), 200
+    now = utcnow()
+    at = now
+    try:
+        when = datetime.strptime(request.args.get("scheduled_at", ""), "%Y-%m-%dT%H:%M")
+        at = max(now, when.replace(tzinfo=ZoneInfo(scope.timezone)))
+    except ValueError:
+        pass  # empty or half typed: now
+    urgent = request.args.get("urgent") in ("y", "1", "on") and _may_send_urgent()
+    first, last = send_times(db, _org().id, target, at, urgent=urgent)
+    return jsonify(
+        {
+            "recipients": total,
+            "reachable": reachable,
+            "price": str(_price()),
+            "first_send_at": first.isoformat(),
+            "last_send_at": last.isoformat(),
+            "when": send_note(first, last, now, urgent),
+        }
+    ), 200
 
 
 @bp.post("/broadcasts")
@@ -124,12 +194,24 @@ def broadcast_create() -> Response | tuple[str, int]:
     form = _composer_form(BroadcastForm())
     if not form.validate_on_submit():
         return _composer(form, 400)
+    urgent = bool(form.urgent.data)
+    if urgent and not _may_send_urgent():
+        # The box is not shown to a branch: this is a forged or stale form.
+        form.urgent.errors = [_("Only a township may send an urgent notice.")]
+        return _composer(form, 400)
     # A textarea posts CRLF line ends; the member's phone gets LF, as the composer counted.
     text = (form.text.data or "").replace("\r\n", "\n")
     when: datetime | None = None
     if form.scheduled_at.data is not None:
         when = form.scheduled_at.data.replace(tzinfo=ZoneInfo(scope.timezone))
-    target = _target(form.branches.data or [], form.cities.data or [], form.nonreporters.data or "")
+    target = _target(
+        form.branches.data or [],
+        form.cities.data or [],
+        form.nonreporters.data or "",
+        form.hosts.data or [],
+        form.industries.data or [],
+    )
+    now = utcnow()
     try:
         broadcast = create_broadcast(
             db,
@@ -138,14 +220,16 @@ def broadcast_create() -> Response | tuple[str, int]:
             text=text,
             target=target,
             scheduled_at=when,
-            now=utcnow(),
+            now=now,
+            urgent=urgent,
         )
     except BroadcastError as exc:
         form.text.errors = [*form.text.errors, bilingual(exc)]
         return _composer(form, 400)
+    first, last = broadcast_send_times(db, broadcast)
     start_broadcast(db, broadcast)
     db.commit()
-    flash(_("The notice is on its way."), "success")
+    flash(send_note(first, last, now, broadcast.urgent), "success")
     return redirect(url_for("admin.broadcast_detail", broadcast_id=broadcast.id))
 
 
@@ -171,9 +255,14 @@ def broadcast_detail(broadcast_id: int) -> str:
     members = admin.members_by_id(db, {m.member_id for m in recipients.items})
     record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
     db.commit()
+    note = ""
+    if broadcast.status not in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED):
+        first, last = broadcast_send_times(db, broadcast)
+        note = send_note(first, last, utcnow(), broadcast.urgent)
     return render_template(
         "admin/broadcast_detail.html",
         broadcast=broadcast,
+        send_note=note,
         progress=_progress(broadcast.id),
         recipients=recipients,
         members=members,

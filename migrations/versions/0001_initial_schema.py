@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 10:28:33.949754
+Create Date: 2026-12-01 20:59:06.554165
 """
 
 from __future__ import annotations
@@ -129,11 +129,15 @@ def upgrade() -> None:
         "audit_logs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("org_id", sa.Integer(), nullable=True),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("target", sa.String(length=64), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.Column("ip", sa.String(length=45), nullable=True),
         sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_audit_logs_org_id_organizations")
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_audit_logs_user_id_users")
         ),
@@ -141,6 +145,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_logs", schema=None) as batch_op:
         batch_op.create_index("ix_audit_logs_at", ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_logs_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_logs_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -167,6 +172,7 @@ def upgrade() -> None:
         sa.Column("scheduled_at", models.base.UTCDateTime(), nullable=False),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("segments", sa.Integer(), nullable=False),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("created_at", models.base.UTCDateTime(), nullable=False),
         sa.Column("finished_at", models.base.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -947,6 +953,7 @@ def downgrade() -> None:
     op.drop_table("broadcasts")
     with op.batch_alter_table("audit_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_logs_user_id"))
+        batch_op.drop_index(batch_op.f("ix_audit_logs_org_id"))
         batch_op.drop_index("ix_audit_logs_at")
 
     op.drop_table("audit_logs")

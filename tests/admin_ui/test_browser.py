@@ -15,11 +15,12 @@ from playwright.sync_api import Browser, Page, expect
 from redis import Redis
 
 from gateway.db import get_session
-from models import Recording
+from models import Organization, Recording
 from models.segments import count_segments
 from tests.admin_ui.conftest import PASSWORD, World
 from tests.admin_ui.live import chromium, log_in, screenshot, serve
 from tests.conftest import AUTH_TOKEN
+from tests.factories import open_window_now
 from tests.gateway.conftest import running_sandbox
 from tests.servers import free_port
 from tests.workers.conftest import ACCOUNT_SID, run_jobs
@@ -104,8 +105,15 @@ def test_township_composes_a_two_segment_notice_and_watches_it_go(
     app: Flask, page: Page, live: str, world: World, redis_client: Redis
 ) -> None:
     """71 Chinese characters make 2 segments as typed; once sent, the bar reaches the end."""
+    with app.app_context():
+        session = get_session()
+        township = session.get(Organization, world.township)
+        assert township is not None
+        open_window_now(township)  # the members may be texted now
+        session.commit()
     log_in(page, live, "township", PASSWORD)
     page.goto(f"{live}/admin/broadcasts/new")
+    expect(page.locator("#f-when")).to_have_text("各成员都在联系时段内,立即发送。")
     textarea = page.locator("textarea[name=text]")
     textarea.press_sequentially(NOTICE_71[:70])
     expect(page.locator("#f-segments")).to_have_text("1")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models import (
     Broadcast,
     Channel,
+    Direction,
     Message,
     MessageStatus,
     OrgKind,
@@ -218,3 +219,32 @@ def test_a_reply_within_three_days_is_linked_to_the_broadcast(session: Session) 
     session.flush()
     assert recent_broadcast_for(session, member.id, utcnow()) == broadcast.id
     assert recent_broadcast_for(session, member.id, utcnow() + timedelta(days=4)) is None
+
+
+def test_progress_counts_each_member_once_not_the_replies(session: Session) -> None:
+    """Replies linked to a notice are not recipients, and a retried row is one member."""
+    township, branch, _ = make_tree(session)
+    members = [make_member(session, branch) for _ in range(3)]
+    broadcast = _create(session, township)
+    _write_all(session, broadcast)
+    rows = session.scalars(select(Message).where(Message.broadcast_id == broadcast.id)).all()
+    for row in rows:
+        row.status = MessageStatus.SENT
+    rows[0].attempts = 2  # sent on the second try
+    for member in members:
+        for body in ("收到", "好的,准时参加"):
+            session.add(
+                Message(
+                    direction=Direction.IN,
+                    member_id=member.id,
+                    phone=member.phone,
+                    body=body,
+                    status=MessageStatus.RECEIVED,
+                    broadcast_id=broadcast.id,
+                )
+            )
+    session.flush()
+    finish_resolving(session, broadcast)
+    assert broadcast.recipients == 3
+    progress = broadcast_progress(session, broadcast.id)
+    assert (progress["recipients"], progress["sent"], progress["queued"]) == (3, 3, 0)

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import Broadcast, BroadcastStatus, Member, Message, find_org, utcnow
-from models.broadcast import PART_SIZE, broadcast_progress, create_broadcast
-from tests.factories import make_member, make_tree
+from models import Broadcast, BroadcastStatus, Member, Message, Role, find_org, utcnow
+from models.audit import AuditLog
+from models.broadcast import PART_SIZE, BroadcastError, broadcast_progress, create_broadcast
+from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.conftest import SandboxAPI
 from tests.workers.conftest import run_jobs
 from workers import broadcasts, sending
 from workers.queues import BULK, get_queue
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 def _members(session: Session, count: int) -> list[Member]:
-    _, east, west = make_tree(session)
+    township, east, west = make_tree(session)
+    open_window_now(township)
     return [make_member(session, east if n % 2 else west) for n in range(count)]
 
 
@@ -140,3 +147,129 @@ def test_a_scheduled_broadcast_waits_for_its_time(
         f"broadcast-resolve-{later.id}"
     ]
     assert session.scalar(select(Message.id)) is None
+
+
+def _tomorrow_at(hour: int, minute: int = 0) -> datetime:
+    """Tomorrow at this Shanghai time: after the real clock, so nothing runs it by itself."""
+    day = utcnow().astimezone(SHANGHAI).date() + timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), SHANGHAI)
+
+
+def _sweep(at: datetime, work: Callable[[], int]) -> None:
+    """The cron sweep as of `at`, and the jobs it hands on."""
+    sending.sweep_outbox(at.isoformat())
+    work()
+
+
+def _night_broadcast(session: Session, night: datetime, **kwargs: Any) -> Broadcast:
+    org = find_org(session, "青山镇")
+    assert org is not None
+    broadcast = create_broadcast(
+        session,
+        org=org,
+        author_id=kwargs.pop("author_id", None),
+        text="请于本月底前交党费",
+        target={},
+        scheduled_at=None,
+        now=night,
+        **kwargs,
+    )
+    broadcasts.start_broadcast(session, broadcast)  # for 03:20 tomorrow: the scheduler's
+    session.commit()
+    return broadcast
+
+
+def test_a_notice_made_at_night_waits_for_each_members_window(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """Made at 03:20: nothing goes out; a member with their own 06:00 window gets it at 06:00
+    (their window overrides the quiet hours), the others at the township's 19:00."""
+    _, east, west = make_tree(session)
+    evening = [make_member(session, east), make_member(session, west)]
+    early = make_member(session, east, window_start="06:00", window_end="07:00")
+    night = _tomorrow_at(3, 20)
+    broadcast = _night_broadcast(session, night)
+    broadcasts.resolve_broadcast(broadcast.id, night.isoformat())
+    work()
+    assert sandbox.get("/_sandbox/count")["messages"] == 0
+    waits = dict(
+        session.execute(
+            select(Message.member_id, Message.next_attempt_at).where(
+                Message.broadcast_id == broadcast.id
+            )
+        ).all()
+    )
+    assert waits == {
+        early.id: _tomorrow_at(6),
+        evening[0].id: _tomorrow_at(19),
+        evening[1].id: _tomorrow_at(19),
+    }
+    assert broadcast_progress(session, broadcast.id)["queued"] == 3
+
+    _sweep(_tomorrow_at(5, 59), work)
+    assert sandbox.get("/_sandbox/count")["messages"] == 0
+    _sweep(_tomorrow_at(6), work)
+    assert _per_number(sandbox) == Counter({early.phone: 1})
+    _sweep(_tomorrow_at(18, 59), work)
+    assert sum(_per_number(sandbox).values()) == 1
+    _sweep(_tomorrow_at(19), work)
+    assert _per_number(sandbox) == Counter({m.phone: 1 for m in [early, *evening]})
+    done = session.get(Broadcast, broadcast.id)
+    assert done is not None and done.status is BroadcastStatus.DONE
+
+
+def test_a_window_that_closes_while_sending_holds_the_rest_until_the_next(
+    session: Session, sandbox: SandboxAPI, redis_client: Redis, work: Callable[[], int]
+) -> None:
+    """Rows due at 19:00 but reached only at 21:31 (quiet hours) are held for 19:00 next day."""
+    _, east, _ = make_tree(session)
+    members = [make_member(session, east) for _ in range(2)]
+    evening = _tomorrow_at(19)
+    broadcast = _night_broadcast(session, evening)
+    broadcasts.resolve_broadcast(broadcast.id, evening.isoformat())
+    redis_client.flushall()  # the part job is lost: nothing sent at 19:00
+    late = _tomorrow_at(21, 31)
+    counts = broadcasts.send_broadcast_part(broadcast.id, 0, late.isoformat())
+    assert (counts["sent"], counts["held"]) == (0, 2)
+    assert sandbox.get("/_sandbox/count")["messages"] == 0
+    session.expire_all()
+    assert set(
+        session.scalars(select(Message.next_attempt_at).where(Message.broadcast_id == broadcast.id))
+    ) == {evening + timedelta(days=1)}
+    _sweep(evening + timedelta(days=1), work)
+    assert _per_number(sandbox) == Counter({m.phone: 1 for m in members})
+
+
+def test_an_urgent_notice_goes_out_at_once_and_is_audited(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """A township's urgent notice at 03:20 goes to everyone then; the choice is in the log."""
+    township, east, west = make_tree(session)
+    members = [make_member(session, east), make_member(session, west)]
+    officer = make_user(session, township, Role.TOWNSHIP)
+    night = _tomorrow_at(3, 20)
+    broadcast = _night_broadcast(session, night, urgent=True, author_id=officer.id)
+    broadcasts.resolve_broadcast(broadcast.id, night.isoformat())
+    work()
+    assert _per_number(sandbox) == Counter({m.phone: 1 for m in members})
+    entry = session.scalar(select(AuditLog).where(AuditLog.target == f"broadcast:{broadcast.id}"))
+    assert entry is not None and entry.user_id == officer.id
+    assert entry.action == "send" and entry.detail == {"recipients": 2, "urgent": True}
+
+
+def test_a_branch_cannot_send_an_urgent_notice(session: Session) -> None:
+    """Urgent is the township's choice: a branch asking for it is refused, nothing stored."""
+    _, east, _ = make_tree(session)
+    make_member(session, east)
+    with pytest.raises(BroadcastError, match="Only a township may send an urgent notice"):
+        create_broadcast(
+            session,
+            org=east,
+            author_id=None,
+            text="紧急通知",
+            target={},
+            scheduled_at=None,
+            now=utcnow(),
+            urgent=True,
+        )
+    assert session.scalar(select(Broadcast.id)) is None

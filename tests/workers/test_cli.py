@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskCliRunner
@@ -15,17 +16,25 @@ from sqlalchemy.orm import Session
 from models import (
     Broadcast,
     Channel,
+    Direction,
     Lesson,
     LessonCampaign,
     LessonCategory,
     Message,
+    Organization,
+    Role,
     record_report,
     utcnow,
 )
+from models.audit import AuditLog
 from models.report import NonReporter
-from tests.factories import make_member, make_tree
+from tests.conftest import TwilioClient
+from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.conftest import SandboxAPI
+from workers import sending
 from workers.queues import QUEUE_NAMES, get_queue
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _queued_jobs(redis: Redis) -> int:
@@ -36,7 +45,8 @@ def test_broadcast_create_then_status_reaches_delivered(
     session: Session, runner: FlaskCliRunner, sandbox: SandboxAPI, work: Callable[[], int]
 ) -> None:
     """`broadcast create --json` gives the id and recipients; once sent, status counts them."""
-    _, east, west = make_tree(session)
+    township, east, west = make_tree(session)
+    open_window_now(township)
     members = [make_member(session, east), make_member(session, west)]
     session.commit()
     result = runner.invoke(
@@ -67,7 +77,7 @@ def test_broadcast_create_then_status_reaches_delivered(
 def test_broadcast_create_prints_the_id_and_filters_by_branch_and_city(
     session: Session, runner: FlaskCliRunner
 ) -> None:
-    """Without --json the id alone; --branch and --city narrow the recipients."""
+    """Without --json the id alone on stdout; --branch and --city narrow the recipients."""
     _, east, west = make_tree(session)
     make_member(session, east, city="广州")
     make_member(session, east, city="深圳")
@@ -88,7 +98,7 @@ def test_broadcast_create_prints_the_id_and_filters_by_branch_and_city(
         ]
     )
     assert result.exit_code == 0, result.output
-    broadcast = session.get(Broadcast, int(result.output.strip()))
+    broadcast = session.get(Broadcast, int(result.stdout.strip()))
     assert broadcast is not None and broadcast.recipients == 1
 
 
@@ -185,3 +195,146 @@ def test_reminders_tick_and_close_period(session: Session, runner: FlaskCliRunne
     early = runner.invoke(args=["reminders", "close-period", "2999-01"])
     assert early.exit_code == 1
     assert "not over yet" in early.output
+
+
+def _window_in_three_hours(township: Organization) -> datetime:
+    """Give the township a one-hour window starting three hours from now (quiet otherwise)."""
+    local = utcnow().astimezone(SHANGHAI) + timedelta(hours=3)
+    start = local.replace(minute=0, second=0, microsecond=0)
+    window = [start.strftime("%H:%M"), (start + timedelta(hours=1)).strftime("%H:%M")]
+    township.settings = {"contact_window": window, "quiet_hours": window[::-1]}
+    return start
+
+
+def test_broadcast_create_says_when_it_goes_out_and_is_audited_as_the_cli(
+    session: Session,
+    runner: FlaskCliRunner,
+    sandbox: SandboxAPI,
+    work: Callable[[], int],
+) -> None:
+    """Outside the window: nothing sent now, the window's start is told, the log says `cli`."""
+    township, branch, _ = make_tree(session)
+    make_member(session, branch)
+    start = _window_in_three_hours(township)
+    session.commit()
+    result = runner.invoke(args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会"])
+    assert result.exit_code == 0, result.output
+    when = f"{start:%Y-%m-%d %H:%M}"
+    assert result.stderr.strip() == (
+        f"将于{when}起按各成员联系时段发送,最晚{when} / goes out in each member's contact "
+        f"window from {when}, the last at {when}"
+    )
+    work()
+    assert sandbox.get("/_sandbox/count")["messages"] == 0
+    broadcast_id = int(result.stdout)
+    entry = session.scalar(select(AuditLog).where(AuditLog.target == f"broadcast:{broadcast_id}"))
+    assert entry is not None
+    assert (entry.user_id, entry.org_id, entry.action) == (None, township.id, "send")
+    assert entry.detail == {"recipients": 1, "urgent": False, "via": "cli"}
+
+
+def test_broadcast_create_urgent_sends_at_once_and_names_the_author(
+    session: Session,
+    runner: FlaskCliRunner,
+    sandbox: SandboxAPI,
+    work: Callable[[], int],
+) -> None:
+    """--urgent: out now whatever the windows; the audit entry is the author's, marked urgent."""
+    township, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    officer = make_user(session, township, Role.TOWNSHIP, username="qingshan")
+    _window_in_three_hours(township)
+    session.commit()
+    result = runner.invoke(
+        args=[
+            "broadcast",
+            "create",
+            "--org",
+            "青山镇",
+            "--text",
+            "暴雨预警",
+            "--urgent",
+            "--author",
+            "qingshan",
+            "--json",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert created["urgent"] is True
+    assert created["first_send_at"] == created["last_send_at"]
+    work()
+    assert [m["to"] for m in sandbox.get("/_sandbox/messages")] == [member.phone]
+    entry = session.scalar(select(AuditLog).where(AuditLog.target == f"broadcast:{created['id']}"))
+    assert entry is not None and entry.user_id == officer.id
+    assert entry.detail == {"recipients": 1, "urgent": True, "via": "cli"}
+
+
+def test_a_branch_cannot_send_urgent_from_the_cli(
+    session: Session, runner: FlaskCliRunner, redis_client: Redis
+) -> None:
+    """--urgent for a branch is refused in Chinese and English; nothing stored or queued."""
+    _, branch, _ = make_tree(session)
+    make_member(session, branch)
+    session.commit()
+    result = runner.invoke(
+        args=["broadcast", "create", "--org", branch.name, "--text", "紧急", "--urgent"]
+    )
+    assert result.exit_code == 1
+    assert "只有乡镇党委可以发送紧急通知 / Only a township may send an urgent notice" in (
+        result.output
+    )
+    assert session.scalar(select(func.count(Broadcast.id))) == 0
+    assert _queued_jobs(redis_client) == 0
+
+
+def test_broadcast_status_counts_members_not_replies_or_retries(
+    session: Session,
+    runner: FlaskCliRunner,
+    sandbox: SandboxAPI,
+    twilio: TwilioClient,
+    work: Callable[[], int],
+) -> None:
+    """Two members, one send retried, both replying twice: `status` says 2 recipients, 2 sent."""
+    township, east, west = make_tree(session)
+    open_window_now(township)
+    members = [make_member(session, east), make_member(session, west)]
+    session.commit()
+    sandbox.fault(to=members[0].phone, code=500, count=1)  # the first try fails, transiently
+    created = runner.invoke(args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会"])
+    assert created.exit_code == 0, created.output
+    broadcast_id = int(created.stdout)
+    work()
+    sending.sweep_outbox((utcnow() + timedelta(minutes=1)).isoformat())  # the retry is due
+    work()
+    for number, member in enumerate(members):
+        for reply in ("收到", "准时参加"):
+            response = twilio.post(
+                "/sms",
+                {
+                    "MessageSid": f"SM{member.id:06d}{number}{len(reply):025d}",
+                    "AccountSid": "AC" + "0" * 32,
+                    "From": member.phone,
+                    "To": "+8610690000",
+                    "Body": reply,
+                },
+            )
+            assert response.status_code == 200
+    session.expire_all()
+    replies = session.scalar(
+        select(func.count(Message.id)).where(
+            Message.broadcast_id == broadcast_id, Message.direction == Direction.IN
+        )
+    )
+    assert replies == 4  # linked to the notice, as the inbox shows them
+    status = runner.invoke(args=["broadcast", "status", str(broadcast_id), "--json"])
+    counts = json.loads(status.output)
+    assert {k: counts[k] for k in ("recipients", "queued", "sending", "sent", "failed")} == {
+        "recipients": 2,
+        "queued": 0,
+        "sending": 0,
+        "sent": 2,
+        "failed": 0,
+    }
+    retried = session.scalar(select(Message).where(Message.member_id == members[0].id))
+    assert retried is not None and retried.attempts == 2
