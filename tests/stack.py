@@ -112,7 +112,7 @@ def stack_env(
             "SANDBOX_DB": str(tmp / "sandbox.db"),
             "UPLOAD_DIR": str(tmp / "uploads"),
             "CLOCK_FILE": str(tmp / "clock"),
-            "CRON_SPEEDUP": "60",
+            "CRON_SPEEDUP": "120",
             "SEND_RATE_SEGMENTS_PER_S": "50",
             "CALLS_PER_S": "20",
         }
