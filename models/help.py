@@ -116,9 +116,39 @@ def save_help_request(
     return int(row[0])
 
 
+_ADD_DETAILS = Sql(
+    """UPDATE help_requests SET text = CASE WHEN text = '' THEN :text
+        ELSE text || :gap || :text END
+    WHERE id = :request_id AND member_id = :member_id AND status <> :resolved RETURNING id"""
+)
+
+
+def add_help_details(raw: Raw, request_id: int, member_id: int, text: str) -> bool:
+    """Add a member's follow-up text to their own request, unless it is resolved (False)."""
+    text = text.strip()
+    if not text:
+        return False
+    row = raw.one(
+        _ADD_DETAILS,
+        {
+            "request_id": request_id,
+            "member_id": member_id,
+            "text": text,
+            "gap": "\n",
+            "resolved": HelpStatus.RESOLVED.value,
+        },
+    )
+    return row is not None
+
+
+def ref_of(request_id: int) -> str:
+    """The reference a member is given for a request: by SMS, read out by phone, on the page."""
+    return f"QZ{request_id}"
+
+
 def help_ref(request: HelpRequest) -> str:
     """The reference a member was given for a request (the SMS reply quotes it)."""
-    return f"QZ{request.id}"
+    return ref_of(request.id)
 
 
 def assign_help_request(

@@ -19,7 +19,12 @@ from admin_ui.i18n import bilingual
 from gateway.db import get_session
 from models import admin
 from models.base import utcnow
-from models.broadcast import BroadcastError, broadcast_progress, create_broadcast
+from models.broadcast import (
+    REPLY_LINK_DAYS,
+    BroadcastError,
+    broadcast_progress,
+    create_broadcast,
+)
 from models.org import Organization
 from models.scope import visible_branches
 from models.segments import count_segments, estimate_cost
@@ -169,6 +174,8 @@ def broadcast_detail(broadcast_id: int) -> str:
     status = request.args.get("status", "")
     recipients = admin.broadcast_recipients(db, broadcast.id, status=status, page=arg_page())
     members = admin.members_by_id(db, {m.member_id for m in recipients.items})
+    replies, replies_total = admin.notice_replies(db, current_scope(), broadcast.id)
+    members.update(admin.members_by_id(db, {m.member_id for m in replies}))
     record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
     db.commit()
     return render_template(
@@ -179,6 +186,9 @@ def broadcast_detail(broadcast_id: int) -> str:
         members=members,
         status=status,
         info=count_segments(broadcast.text),
+        replies=replies,
+        replies_total=replies_total,
+        reply_days=REPLY_LINK_DAYS,
     )
 
 

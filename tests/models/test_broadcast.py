@@ -20,11 +20,11 @@ from models import (
 )
 from models.broadcast import (
     BroadcastError,
+    asks_for_reply,
     broadcast_progress,
     create_broadcast,
     finish_resolving,
     next_part,
-    asks_for_reply,
     notice_awaiting_reply_for,
     resolve_recipients,
     write_outbox_part,
@@ -231,7 +231,9 @@ def test_a_notice_that_asks_nothing_awaits_no_answer(session: Session) -> None:
     township, branch, _ = make_tree(session)
     member = make_member(session, branch)
     now = utcnow()
-    asking = _create(session, township, text="周六开会,请回复能否参加", now=now - timedelta(hours=5))
+    asking = _create(
+        session, township, text="周六开会,请回复能否参加", now=now - timedelta(hours=5)
+    )
     telling = _create(session, township, text="明天上午停电", now=now - timedelta(hours=1))
     for broadcast, hours in ((asking, 5), (telling, 1)):
         _write_all(session, broadcast)
