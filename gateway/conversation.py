@@ -27,7 +27,7 @@ from models import (
     try_normalize,
 )
 from models.broadcast import NoticeSent, notice_awaiting_reply
-from models.help import add_help_details, ref_of, save_help_request
+from models.help import add_help_details, help_category_name, ref_of, save_help_request
 from models.inbound import Sender
 from models.member import move_member, phone_taken, set_opted_out
 from models.message import ask, forget_question
@@ -39,18 +39,6 @@ from models.templates import render
 from models.voice import request_callback
 
 PHONE_CODE_TTL = timedelta(days=3)
-CATEGORY_NAMES = {
-    "zh_CN": {
-        HelpCategory.WAGES: "工资",
-        HelpCategory.HOUSING: "住房",
-        HelpCategory.SCHOOLING: "子女入学",
-        HelpCategory.JOBS: "就业",
-        HelpCategory.DISPUTE: "纠纷",
-        HelpCategory.DOCUMENTS: "证照",
-        HelpCategory.OTHER: "其他",
-    },
-    "en": {c: c.value for c in HelpCategory},
-}
 # A conversation's topic tells how to read a reply that carries no keyword.
 TOPIC_KEYWORD = {"status": "DT", "help": "QZ", "phone": "HH"}
 # Every question the system asks by SMS, and the conversation state it opens: a reply
@@ -355,8 +343,7 @@ def _help(ctx: Context, command: Command) -> Reply:
         at=ctx.now,
     )
     ctx.ask("help", "details", request=request_id)
-    names = CATEGORY_NAMES.get(ctx.language, CATEGORY_NAMES["zh_CN"])
-    params = {"category": names[category], "ref": ref_of(request_id)}
+    params = {"category": help_category_name(category, ctx.language), "ref": ref_of(request_id)}
     if not command.text:
         return Reply("help_ask_details", params, command="help")
     return Reply("help_done", params, command="help")

@@ -1209,6 +1209,17 @@ def visible_help_request(session: Session, scope: Scope, request_id: int) -> Hel
     return request
 
 
+def help_recordings(session: Session, request_id: int) -> list[Recording]:
+    """What the member said on the phone for a help request, oldest first."""
+    return list(
+        session.scalars(
+            select(Recording)
+            .where(Recording.help_request_id == request_id)
+            .order_by(Recording.created_at, Recording.id)
+        )
+    )
+
+
 def help_notes(session: Session, request_id: int) -> list[HelpNote]:
     """A help request's notes, oldest first."""
     return list(
@@ -1547,6 +1558,7 @@ __all__ = [
     "current_period",
     "dashboard",
     "help_notes",
+    "help_recordings",
     "help_requests",
     "host_choices",
     "host_members",

@@ -28,6 +28,25 @@ class HelpCategory(enum.StrEnum):
 
 
 CATEGORY_BY_DIGIT = {str(i): c for i, c in enumerate(HelpCategory, start=1)}
+# What the member's texts call each category.
+_CATEGORY_NAMES = {
+    "zh_CN": {
+        HelpCategory.WAGES: "工资",
+        HelpCategory.HOUSING: "住房",
+        HelpCategory.SCHOOLING: "子女入学",
+        HelpCategory.JOBS: "就业",
+        HelpCategory.DISPUTE: "纠纷",
+        HelpCategory.DOCUMENTS: "证照",
+        HelpCategory.OTHER: "其他",
+    },
+    "en": {c: c.value for c in HelpCategory},
+}
+
+
+def help_category_name(category: HelpCategory, language: str | None) -> str:
+    """The category as a text to the member names it, in the member's language."""
+    names = _CATEGORY_NAMES.get(language or "zh_CN", _CATEGORY_NAMES["zh_CN"])
+    return names[category]
 
 
 class HelpStatus(enum.StrEnum):
