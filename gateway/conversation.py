@@ -146,7 +146,7 @@ class Context:
             now=self.now,
             ttl_hours=self.ttl_hours,
         )
-        sender.topic, sender.step, sender.data = topic, step, data
+        sender.topic, sender.step, sender.data, sender.asked_at = topic, step, data, self.now
 
     def notice(self) -> NoticeSent | None:
         """The notice a reply now may answer (see models.broadcast.notice_awaiting_reply)."""
@@ -157,7 +157,7 @@ class Context:
         sender = self.sender
         if sender.topic is not None:
             forget_question(self.raw, sender.id)
-            sender.topic = sender.step = sender.expires_at = None
+            sender.topic = sender.step = sender.expires_at = sender.asked_at = None
             sender.data = {}
 
 

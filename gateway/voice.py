@@ -39,6 +39,7 @@ from models import (
     Lesson,
     LessonCategory,
     Member,
+    open_conversation,
     open_help_request,
     try_normalize,
     utcnow,
@@ -323,8 +324,19 @@ def _carry_out(
 
 def _confirm_help(session: Session, member: Member, request: HelpRequest, now: datetime) -> None:
     """Text the caller the request's reference, as an SMS request is answered (sent once the
-    call's step commits; essential, as it answers the member's own request)."""
+    call's step commits; essential, as it answers the member's own request). As after an SMS
+    request, texts without a keyword in the next days join the request."""
     from workers.sending import enqueue_send
+
+    open_conversation(
+        session,
+        member.id,
+        topic="help",
+        step="details",
+        data={"request": request.id},
+        now=now,
+        ttl_hours=current_app.config["CONVERSATION_TTL_HOURS"],
+    )
 
     message = queue_sms(
         session,

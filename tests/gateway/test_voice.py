@@ -418,7 +418,8 @@ def test_the_caller_hears_the_help_reference_and_gets_it_by_sms(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:
     """The keypad request ends with its reference read out (QZ and the number, letter by
-    letter), and the same reference is texted to the caller, even after TD."""
+    letter), the same reference is texted to the caller, even after TD, and a text that
+    follows joins the request."""
     from models import Message
 
     member.opted_out_at = utcnow()
@@ -436,6 +437,12 @@ def test_the_caller_hears_the_help_reference_and_gets_it_by_sms(
     assert sms.member_id == member.id and sms.essential
     assert sms.body == f"求助已收到(住房),编号{ref},支部会尽快联系您。"
     assert sms.status.value == "queued"
+    follow_up = twilio.post(
+        "/sms",
+        {"MessageSid": "SM" + uuid.uuid4().hex, "From": PHONE, "To": HOTLINE, "Body": "房东要涨租"},
+    )
+    assert follow_up.status_code == 200 and ref in follow_up.get_data(as_text=True)
+    assert fresh(session).get(HelpRequest, opened.id).text == "房东要涨租"  # type: ignore[union-attr]
 
 
 def test_a_caller_who_says_nothing_still_hears_the_reference(
