@@ -219,6 +219,7 @@ def test_edit_to_another_city_sets_the_province_and_ends_the_host_attachment(
     file_page = admin.get(f"/admin/members/{world.alice}").get_data(as_text=True)
     # A municipality is its own province: named once.
     assert "<dd>北京</dd>" in file_page and "广东 北京" not in file_page
+    assert "请为其对接北京的流入地党组织" in file_page  # the branch's task, on the file
 
 
 def test_edit_keeps_a_typed_province_and_a_host_chosen_for_the_new_city(
