@@ -105,19 +105,20 @@ QINGHAI NINGXIA XINJIANG TAIWAN
 ROMAN_PROVINCES: frozenset[str] = frozenset(_PROVINCE_WORDS.split())
 """Provinces in pinyin or English: never an employer's name (吉林 Jilin is a city too)."""
 
-# "Hong Kong" is two words, "Xi'an" and "Ma'anshan" carry an apostrophe: joined before a
-# text is split into tokens.
-_JOINS = (
-    (re.compile(r"\bhong\s+kong\b", re.IGNORECASE), "Hongkong"),
-    (re.compile(r"(?<=[A-Za-z])['’](?=[A-Za-z])"), ""),
-)
+# "Hong Kong" is two words, "Xi'an" and "Ma'anshan" carry an apostrophe: made one word before
+# a text is split into tokens, when together they name a city (so "McDonald's" stays).
+_APOSTROPHE_NAME = re.compile(r"\b([A-Za-z]+)['’]([A-Za-z]+)\b")
+_HONG_KONG = re.compile(r"\bhong\s+kong\b", re.IGNORECASE)
 
 
 def join_roman_names(text: str) -> str:
-    """The text with romanized place names that span a space or an apostrophe made one word."""
-    for pattern, joined in _JOINS:
-        text = pattern.sub(joined, text)
-    return text
+    """The text with romanized city names that span a space or an apostrophe made one word."""
+
+    def join(found: re.Match[str]) -> str:
+        joined = found.group(1) + found.group(2)
+        return joined if joined.upper() in ROMAN_CITIES else found.group(0)
+
+    return _APOSTROPHE_NAME.sub(join, _HONG_KONG.sub("Hongkong", text))
 
 
 def roman_city(token: str) -> str | None:
