@@ -60,6 +60,11 @@ QUESTIONS: dict[str, tuple[str, str]] = {
     "phone_ask": ("phone", "number"),
     "phone_invalid": ("phone", "number"),
 }
+# Words that answer "still in ... ?" with "yes, unchanged" (1 and 是 are answers already),
+# so that 没变 is never taken for the name of a new employer.
+SAME_WORDS = frozenset(
+    {"没变", "没有变", "没变化", "没有变化", "不变", "还在", "一样", "照旧", "SAME", "UNCHANGED"}
+)
 # Words that answer "still in ... ?" with "no, it changed" (2 and 否 are answers already).
 _END_MARKS = " .!。,"  # marks a member may end a word with
 CHANGED_WORDS = frozenset({"变了", "变", "换了", "变化了", "有变化", "变动了", "改了", "CHANGED"})
@@ -431,7 +436,7 @@ def _answer(ctx: Context, command: Command) -> Reply:
         return Reply("answer_invalid", handled=False, command="report")
     if topic == "report" and step in ("same", "place"):
         studied = ctx.sender.data.get("studied")
-        if step == "same" and command.answer == "1":
+        if step == "same" and (command.answer == "1" or _word(command) in SAME_WORDS):
             return _record(ctx, studied, None, None, final=True, same=True)
         if step == "same" and _changed(command):
             ctx.ask("report", "place", studied=studied)
@@ -458,7 +463,12 @@ def _changed(command: Command) -> bool:
     """Whether a reply to "still in ... ?" says no, it changed (2, 否, 变了 ...)."""
     if command.answer is not None:
         return command.answer == "2"
-    return command.normalized.strip(_END_MARKS).upper() in CHANGED_WORDS
+    return _word(command) in CHANGED_WORDS
+
+
+def _word(command: Command) -> str:
+    """A one-word reply as compared with the word lists: no end marks, upper case."""
+    return command.normalized.strip(_END_MARKS).upper()
 
 
 _HANDLERS = {

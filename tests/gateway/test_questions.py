@@ -54,7 +54,7 @@ WORDS: dict[str, list[str]] = {
     "reminder_second": ["学了", "没学"],
     "report_ask_studied": ["是", "否"],
     "answer_invalid": ["1", "2"],
-    "report_ask_same": ["2", "否", "变了", "深圳 电子厂", "shenzhen Foxconn", "是"],
+    "report_ask_same": ["2", "否", "变了", "深圳 电子厂", "shenzhen Foxconn", "是", "没变"],
     "report_same_invalid": ["2", "深圳 电子厂", "Dongguan"],
     "report_ask_place": ["深圳 电子厂", "Guangzhou", "北京"],
     "status_ask": ["深圳 电子厂", "DT 深圳 电子厂", "Beijing", "杭州"],

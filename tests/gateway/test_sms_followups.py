@@ -77,6 +77,18 @@ def test_two_to_still_there_asks_for_the_new_place(
     assert (fresh(session, member).city, fresh(session, member).employer) == ("深圳", "富士康")
 
 
+def test_unchanged_in_words_keeps_the_place(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """`没变` to "still in ...?" confirms the place; it is never taken for a new employer."""
+    reply_text(sms(twilio, member.phone, "HB"))
+    reply_text(sms(twilio, member.phone, "2"))
+    done = reply_text(sms(twilio, member.phone, "没变。"))
+    report = session.scalar(select(Report))
+    assert report is not None and report.receipt in done and report.same_city is True
+    assert (fresh(session, member).city, fresh(session, member).employer) == ("广州", "电子厂")
+
+
 def test_a_wrong_answer_to_still_there_is_told_what_to_send(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:
