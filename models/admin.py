@@ -1108,6 +1108,16 @@ def broadcast_replies(
     )
 
 
+def inbox_counts(session: Session, scope: Scope) -> dict[str, int]:
+    """How many items wait in each inbox tab, so none is overlooked for an empty one."""
+    return {
+        "texts": inbox_texts(session, scope, per_page=1).total,
+        "recordings": inbox_recordings(session, scope, per_page=1).total,
+        "unmatched": unmatched_numbers(session, per_page=1).total,
+        "replies": broadcast_replies(session, scope, per_page=1).total,
+    }
+
+
 def notice_replies(
     session: Session, scope: Scope, broadcast_id: int, *, limit: int = NOTICE_REPLIES_SHOWN
 ) -> tuple[list[Message], int]:
@@ -1562,6 +1572,7 @@ __all__ = [
     "help_requests",
     "host_choices",
     "host_members",
+    "inbox_counts",
     "inbox_recordings",
     "inbox_texts",
     "is_settled",

@@ -55,6 +55,7 @@ def inbox() -> str:
         page=page,
         members=members,
         notices=notices,
+        counts=admin.inbox_counts(db, scope),
         handled_form=HandledForm(),
         link_form=LinkForm(),
     )
