@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +93,19 @@ def test_every_template_that_says_reply_is_classified() -> None:
     asking = {key for key, texts in TEMPLATES.items() if "回复" in texts["zh_CN"]}
     assert asking - set(QUESTIONS) - set(NOT_QUESTIONS) == set()
     assert set(QUESTIONS) <= set(TEMPLATES) and set(WORDS) == set(QUESTIONS)
+
+
+def test_every_state_the_code_opens_has_its_question() -> None:
+    """Each conversation state the SMS handler, the reminders or the voice flow opens is the
+    state of a question in the table, so its answers are audited too."""
+    root = Path(__file__).resolve().parents[2]
+    opened: set[tuple[str, str]] = set()
+    for path in ("gateway/conversation.py", "gateway/voice.py", "workers/reminders.py"):
+        source = (root / path).read_text()
+        opened |= set(re.findall(r'ctx\.ask\("(\w+)", "(\w+)"', source))
+        opened |= set(re.findall(r'topic="(\w+)",\s*step="(\w+)"', source))
+    assert len(opened) >= 7  # the search still finds them
+    assert opened <= set(QUESTIONS.values())
 
 
 def test_the_table_reads_the_offered_digits() -> None:
