@@ -26,7 +26,8 @@ from models import (
     period_of,
     try_normalize,
 )
-from models.help import save_help_request
+from models.broadcast import NoticeSent, notice_awaiting_reply
+from models.help import add_help_details, help_category_name, ref_of, save_help_request
 from models.inbound import Sender
 from models.member import move_member, phone_taken, set_opted_out
 from models.message import ask, forget_question
@@ -38,20 +39,35 @@ from models.templates import render
 from models.voice import request_callback
 
 PHONE_CODE_TTL = timedelta(days=3)
-CATEGORY_NAMES = {
-    "zh_CN": {
-        HelpCategory.WAGES: "工资",
-        HelpCategory.HOUSING: "住房",
-        HelpCategory.SCHOOLING: "子女入学",
-        HelpCategory.JOBS: "就业",
-        HelpCategory.DISPUTE: "纠纷",
-        HelpCategory.DOCUMENTS: "证照",
-        HelpCategory.OTHER: "其他",
-    },
-    "en": {c: c.value for c in HelpCategory},
-}
 # A conversation's topic tells how to read a reply that carries no keyword.
 TOPIC_KEYWORD = {"status": "DT", "help": "QZ", "phone": "HH"}
+# Every question the system asks by SMS, and the conversation state it opens: a reply
+# without a keyword is read in that state, and must accept every answer the question offers
+# (tests/gateway/test_questions.py checks each against the template's text).
+QUESTIONS: dict[str, tuple[str, str]] = {
+    "reminder": ("report", "studied"),
+    "reminder_second": ("report", "studied"),
+    "report_ask_studied": ("report", "studied"),
+    "answer_invalid": ("report", "studied"),
+    "report_ask_same": ("report", "same"),
+    "report_same_invalid": ("report", "same"),
+    "report_ask_place": ("report", "place"),
+    "status_ask": ("status", "place"),
+    "help_ask_category": ("help", "category"),
+    "help_ask_details": ("help", "details"),
+    "help_details_added": ("help", "details"),
+    "help_done": ("help", "details"),
+    "phone_ask": ("phone", "number"),
+    "phone_invalid": ("phone", "number"),
+}
+# Words that answer "still in ... ?" with "yes, unchanged" (1 and 是 are answers already),
+# so that 没变 is never taken for the name of a new employer.
+SAME_WORDS = frozenset(
+    {"没变", "没有变", "没变化", "没有变化", "不变", "还在", "一样", "照旧", "SAME", "UNCHANGED"}
+)
+# Words that answer "still in ... ?" with "no, it changed" (2 and 否 are answers already).
+_END_MARKS = " .!。,"  # marks a member may end a word with
+CHANGED_WORDS = frozenset({"变了", "变", "换了", "变化了", "有变化", "变动了", "改了", "CHANGED"})
 
 
 @dataclass
@@ -64,6 +80,8 @@ class Reply:
     command: str = ""
     outbox_ids: list[int] = field(default_factory=list)
     callback_ids: list[int] = field(default_factory=list)
+    # The notice this text answers, if it is a reply to one.
+    broadcast_id: int | None = None
 
     def render(self, language: str | None) -> str:
         """The reply text in the member's language."""
@@ -133,14 +151,18 @@ class Context:
             now=self.now,
             ttl_hours=self.ttl_hours,
         )
-        sender.topic, sender.step, sender.data = topic, step, data
+        sender.topic, sender.step, sender.data, sender.asked_at = topic, step, data, self.now
+
+    def notice(self) -> NoticeSent | None:
+        """The notice a reply now may answer (see models.broadcast.notice_awaiting_reply)."""
+        return notice_awaiting_reply(self.raw, self.sender.id, self.now)
 
     def close(self) -> None:
         """Forget the open question."""
         sender = self.sender
         if sender.topic is not None:
             forget_question(self.raw, sender.id)
-            sender.topic = sender.step = sender.expires_at = None
+            sender.topic = sender.step = sender.expires_at = sender.asked_at = None
             sender.data = {}
 
 
@@ -171,12 +193,33 @@ def handle_sms(ctx: Context, command: Command) -> Reply:
     sender = ctx.sender
     if sender.topic is not None and sender.expires_at is not None and sender.expires_at < ctx.now:
         ctx.close()
-    if command.kind in (Kind.ANSWER, Kind.UNKNOWN) and sender.topic is not None:
-        return _answer(ctx, command)
+    if command.kind in (Kind.ANSWER, Kind.UNKNOWN):
+        reply = _notice_reply(ctx)
+        if reply is not None:
+            return reply
+        if sender.topic is not None:
+            return _answer(ctx, command)
     handler = _HANDLERS.get(command.kind)
     if handler is None:  # UNKNOWN or EMPTY: the menu, kept for the branch to read
         return Reply("menu", handled=False, command=command.kind.value)
     return handler(ctx, command)
+
+
+def _notice_reply(ctx: Context) -> Reply | None:
+    """A text with no keyword answers the newest notice that asked for answers, unless a
+    question asked after that notice is open: the question last asked takes the answer.
+
+    The text is kept for the branch with the notice; the member is thanked, not sent the menu.
+    """
+    notice = ctx.notice()
+    if notice is None:
+        return None
+    asked_at = ctx.sender.asked_at if ctx.sender.topic is not None else None
+    if asked_at is not None and asked_at > notice.sent_at:
+        return None
+    return Reply(
+        "notice_reply_ack", handled=False, command="notice", broadcast_id=notice.broadcast_id
+    )
 
 
 def _report(ctx: Context, command: Command) -> Reply:
@@ -291,6 +334,7 @@ def _phone(ctx: Context, command: Command) -> Reply:
 
 
 def _help(ctx: Context, command: Command) -> Reply:
+    """Open a help request; the conversation stays open so follow-up texts join it."""
     if command.category is None and not command.text:
         ctx.ask("help", "category")
         return Reply("help_ask_category", command="help")
@@ -303,11 +347,21 @@ def _help(ctx: Context, command: Command) -> Reply:
         channel=Channel.SMS.value,
         at=ctx.now,
     )
-    ctx.close()
-    names = CATEGORY_NAMES.get(ctx.language, CATEGORY_NAMES["zh_CN"])
-    return Reply(
-        "help_done", {"category": names[category], "ref": f"QZ{request_id}"}, command="help"
-    )
+    ctx.ask("help", "details", request=request_id)
+    params = {"category": help_category_name(category, ctx.language), "ref": ref_of(request_id)}
+    if not command.text:
+        return Reply("help_ask_details", params, command="help")
+    return Reply("help_done", params, command="help")
+
+
+def _help_details(ctx: Context, command: Command) -> Reply | None:
+    """A follow-up text joins the open help request; None when the request is closed."""
+    request_id = int(ctx.sender.data.get("request") or 0)
+    if not add_help_details(ctx.raw, request_id, ctx.sender.id, command.normalized):
+        ctx.close()
+        return None
+    ctx.ask("help", "details", request=request_id)  # later texts join it too
+    return Reply("help_details_added", {"ref": ref_of(request_id)}, command="help")
 
 
 def _lessons(ctx: Context, command: Command) -> Reply:
@@ -380,20 +434,41 @@ def _answer(ctx: Context, command: Command) -> Reply:
         if again.studied is not None:
             return _record(ctx, again.studied, again.city, again.employer, final=True)
         return Reply("answer_invalid", handled=False, command="report")
-    if topic == "report" and step == "same":
+    if topic == "report" and step in ("same", "place"):
         studied = ctx.sender.data.get("studied")
-        if command.answer == "1":
+        if step == "same" and (command.answer == "1" or _word(command) in SAME_WORDS):
             return _record(ctx, studied, None, None, final=True, same=True)
+        if step == "same" and _changed(command):
+            ctx.ask("report", "place", studied=studied)
+            return Reply("report_ask_place", command="report")
         place = parse("DT " + command.normalized)
-        if place.city or place.employer:
+        if command.answer is None and (place.city or place.employer):
             return _record(ctx, studied, place.city, place.employer, final=True)
-        return Reply("answer_invalid", handled=False, command="report")
+        question = "report_same_invalid" if step == "same" else "report_ask_place"
+        return Reply(question, handled=False, command="report")
+    if topic == "help" and step == "details":
+        reply = _help_details(ctx, command)
+        if reply is not None:
+            return reply
+        return Reply("menu", handled=False, command=command.kind.value)
     keyword = TOPIC_KEYWORD.get(topic or "")
     if keyword is not None:
         # The open question is reused or closed by the command's own handler.
         return handle_sms(ctx, parse(f"{keyword} {command.normalized}"))
     ctx.close()
     return Reply("menu", handled=False, command="answer")
+
+
+def _changed(command: Command) -> bool:
+    """Whether a reply to "still in ... ?" says no, it changed (2, 否, 变了 ...)."""
+    if command.answer is not None:
+        return command.answer == "2"
+    return _word(command) in CHANGED_WORDS
+
+
+def _word(command: Command) -> str:
+    """A one-word reply as compared with the word lists: no end marks, upper case."""
+    return command.normalized.strip(_END_MARKS).upper()
 
 
 _HANDLERS = {

@@ -18,7 +18,9 @@ Decisions worth knowing when reading a ``Command``:
   number there (``HB 9``, ``HB 12``) leaves ``studied`` None and the whole rest in ``text``
   without guessing a city or employer, so the caller asks again. After it: the first
   token that is (or starts with) a known city sets ``city`` (without 市; a province prefix
-  is skipped), the first other token sets ``employer``, the rest goes to ``text``.
+  is skipped), the first other token sets ``employer``, the rest goes to ``text``. A city
+  written in pinyin or English (``shenzhen``, ``Guangzhou``, ``Hong Kong``, ``Xi'an``) is
+  the city (its Chinese name), and a province so written is never an employer.
 * A Chinese keyword glued straight to Chinese text that is not a value (``汇报一下情况``,
   ``学习很重要``) is read as a sentence: REPORT/STATUS keep it only as ``text`` (never as an
   employer), LESSONS and MENU become UNKNOWN. A help request keeps any text.
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 
 import zhconv
 
-from gateway.cities import CITIES, PROVINCES
+from gateway.cities import CITIES, PROVINCES, ROMAN_PROVINCES, join_roman_names, roman_city
 from models.help import CATEGORY_BY_DIGIT, HelpCategory
 
 __all__ = ["Command", "HelpCategory", "Kind", "parse"]
@@ -300,8 +302,15 @@ def _located(
     city: str | None = None
     employer: str | None = None
     extra: list[str] = []
-    for token in _SEPARATOR_RE.split(rest):
+    for token in _SEPARATOR_RE.split(join_roman_names(rest)):
         if not token:
+            continue
+        roman = roman_city(token)
+        if roman is not None:
+            if city is None:
+                city = roman
+            else:
+                extra.append(token)
             continue
         found = _CITY_RE.match(token)
         if found is not None and city is None:
@@ -328,7 +337,11 @@ def _located(
 
 def _could_be_employer(token: str) -> bool:
     """A bare number or a province is never an employer's name."""
-    return _NUMBER_RE.fullmatch(token) is None and _PROVINCE_RE.fullmatch(token) is None
+    return (
+        _NUMBER_RE.fullmatch(token) is None
+        and _PROVINCE_RE.fullmatch(token) is None
+        and token.upper() not in ROMAN_PROVINCES
+    )
 
 
 def _phone(normalized: str, rest: str) -> Command:

@@ -16,7 +16,6 @@ from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
 from gateway.keywords import Command, parse
 from gateway.twiml import message_twiml, twilio_signed
 from models import try_normalize, utcnow
-from models.broadcast import recent_broadcast
 from models.inbound import Sender, find_sender, store_inbound, stored_reply
 from models.sql import Raw
 
@@ -133,8 +132,7 @@ def _act(
             session.flush()
             if confirmed is None:
                 return reply, None, None, None
-            member_id, language = confirmed.id, confirmed.language.value
-        return reply, member_id, language, recent_broadcast(raw, member_id, now)
+            return reply, confirmed.id, confirmed.language.value, None
     config = current_app.config
     context = Context(
         raw=raw,
@@ -149,8 +147,8 @@ def _act(
         context.flush()
     finally:
         context.release()
-    # A reply to a broadcast is linked to it (the sender's row was read before handling).
-    return reply, sender.id, sender.language, sender.broadcast_id
+    # A reply to a notice is kept with it (gateway.conversation decides which texts are).
+    return reply, sender.id, sender.language, reply.broadcast_id
 
 
 @lru_cache(maxsize=4096)

@@ -39,12 +39,15 @@ from models import (
     Lesson,
     LessonCategory,
     Member,
+    open_conversation,
     open_help_request,
     try_normalize,
     utcnow,
 )
 from models import voice as calls
 from models.call import CALL_FINAL
+from models.help import HelpRequest, help_category_name, help_ref
+from models.outbox import queue_sms
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
@@ -248,8 +251,8 @@ def _run(
     )
     try:
         result = ivr_flows.run_step(flow, step, {**(call.state or {}), **(seed or {})}, given, ctx)
-        _carry_out(session, call, member, result.effects, now)
-        call.state = result.state
+        learned = _carry_out(session, call, member, result.effects, now)
+        call.state = {**result.state, **learned}
         call.flow, call.step = result.waiting_at or (flow, step)
         session.commit()
     except OperationalError:
@@ -264,8 +267,10 @@ def _run(
 
 def _carry_out(
     session: Session, call: Call, member: Member | None, effects: Sequence[Effect], now: datetime
-) -> None:
-    """Carry out a step's effects through the domain operations."""
+) -> dict[str, Any]:
+    """Carry out a step's effects through the domain operations; returns what the call's
+    later steps need to know of them (a help request's reference), for the call state."""
+    learned: dict[str, Any] = {}
     for effect in effects:
         if isinstance(effect, StoreRecording):
             calls.store_recording(
@@ -294,7 +299,7 @@ def _carry_out(
                 at=now,
             )
         elif isinstance(effect, OpenHelp):
-            open_help_request(
+            request = open_help_request(
                 session,
                 member,
                 category=effect.category,
@@ -302,6 +307,8 @@ def _carry_out(
                 channel=Channel.IVR.value,
                 at=now,
             )
+            learned["help_ref"] = help_ref(request)
+            _confirm_help(session, member, request, now)
         elif isinstance(effect, CreditListen):
             calls.record_listen(
                 session,
@@ -312,6 +319,37 @@ def _carry_out(
                 call=call,
                 at=now,
             )
+    return learned
+
+
+def _confirm_help(session: Session, member: Member, request: HelpRequest, now: datetime) -> None:
+    """Text the caller the request's reference, as an SMS request is answered (sent once the
+    call's step commits; essential, as it answers the member's own request). As after an SMS
+    request, texts without a keyword in the next days join the request."""
+    from workers.sending import enqueue_send
+
+    open_conversation(
+        session,
+        member.id,
+        topic="help",
+        step="details",
+        data={"request": request.id},
+        now=now,
+        ttl_hours=current_app.config["CONVERSATION_TTL_HOURS"],
+    )
+
+    message = queue_sms(
+        session,
+        template_key="help_done",
+        params={
+            "category": help_category_name(request.category, member.language.value),
+            "ref": help_ref(request),
+        },
+        member=member,
+        essential=True,
+        at=now,
+    )
+    enqueue_send(session, [message.id])
 
 
 @dataclass(frozen=True)

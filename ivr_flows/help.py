@@ -6,18 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr_flows.engine import (
+    MAX_RETRIES,
     CallContext,
+    Effect,
     Input,
     OpenHelp,
     Question,
     RecordQuestion,
     Step,
     StepResult,
+    StoreRecording,
     ask,
-    keep_recording,
+    goodbye,
     main_menu,
     prompt,
     retry,
+    spell,
 )
 from models.call import RecordingKind
 from models.help import CATEGORY_BY_DIGIT
@@ -51,10 +55,20 @@ def category(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResul
 
 
 def recorded(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
-    """Attach the spoken details to the help request and say the branch will call."""
-    return keep_recording(
-        ctx, state, given, _details(), RecordingKind.HELP, attach="help", done="help_done"
-    )
+    """Attach the spoken details to the help request, read out its reference, say goodbye.
+
+    The request was opened with the category (the voice handler put its reference in the
+    state); so when no recording comes after the last try, the reference is still read out.
+    """
+    if given.recording is None and int(state.get("tries", 0)) < MAX_RETRIES:
+        return retry(ctx, state, given, _details())
+    effects: list[Effect] = []
+    if given.recording is not None:
+        effects.append(StoreRecording(RecordingKind.HELP, given.recording, attach="help"))
+    ref = state.get("help_ref")
+    if not ref:
+        return goodbye(ctx, state, "help_done", effects=effects)
+    return goodbye(ctx, state, "help_done_ref", effects=effects, ref=spell(str(ref)))
 
 
 STEPS: Mapping[str, Step] = {"start": start, "category": category, "recorded": recorded}

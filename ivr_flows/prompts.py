@@ -156,6 +156,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh_CN": "您的求助已收到，支部会尽快与您联系。再见。",
         "en": "Your request for help is received. Your branch will contact you soon. Goodbye.",
     },
+    "help_done_ref": {
+        "zh_CN": "您的求助已收到，编号{ref}，编号也已用短信发给您。支部会尽快与您联系。再见。",
+        "en": "Your request for help is received, reference {ref}; we have texted it to you too. Your branch will contact you soon. Goodbye.",
+    },
     # Message for the branch
     "record_message": {
         "zh_CN": "请在提示音后给支部留言，最长两分钟，说完请按井号键。",

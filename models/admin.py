@@ -65,6 +65,7 @@ MAX_PERIODS = 24
 # for it (SMS questions stay open 72 hours), after that late reports are rare.
 SETTLE_DAYS = 7
 PER_PAGE = 50
+NOTICE_REPLIES_SHOWN = 100  # the newest replies on a notice's page; the rest are counted
 
 
 # --- periods ---------------------------------------------------------------------------
@@ -1121,10 +1122,50 @@ def unmatched_numbers(
 def broadcast_replies(
     session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
 ) -> Page[Message]:
-    """Texts members sent in reply to a broadcast, not yet handled, newest first."""
+    """Texts members sent in reply to a notice, not yet handled, newest first.
+
+    Which texts answer a notice is decided as they arrive (gateway.conversation); every other
+    text of a member is in inbox_texts.
+    """
     return _paginate(
         session, _unhandled_texts(scope, Message.broadcast_id.is_not(None)), page, per_page
     )
+
+
+def inbox_counts(session: Session, scope: Scope) -> dict[str, int]:
+    """How many items wait in each inbox tab, so none is overlooked for an empty one."""
+    return {
+        "texts": inbox_texts(session, scope, per_page=1).total,
+        "recordings": inbox_recordings(session, scope, per_page=1).total,
+        "unmatched": unmatched_numbers(session, per_page=1).total,
+        "replies": broadcast_replies(session, scope, per_page=1).total,
+    }
+
+
+def notice_replies(
+    session: Session, scope: Scope, broadcast_id: int, *, limit: int = NOTICE_REPLIES_SHOWN
+) -> tuple[list[Message], int]:
+    """The newest texts of the scope's members that answer a notice, and how many there are."""
+    query = (
+        select(Message)
+        .join(Member, Member.id == Message.member_id)
+        .where(
+            Message.direction == Direction.IN,
+            Message.broadcast_id == broadcast_id,
+            scope.member_clause(),
+        )
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    newest = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+    return list(session.scalars(newest)), total
+
+
+def broadcasts_by_id(session: Session, ids: set[int | None]) -> dict[int, Broadcast]:
+    """Broadcasts by id, for naming the notice a reply answers."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return {b.id: b for b in session.scalars(select(Broadcast).where(Broadcast.id.in_(wanted)))}
 
 
 def visible_messages(session: Session, scope: Scope, ids: Sequence[int]) -> list[Message]:
@@ -1200,6 +1241,17 @@ def visible_help_request(session: Session, scope: Scope, request_id: int) -> Hel
     if member is None or not scope.sees_member(member):
         return None
     return request
+
+
+def help_recordings(session: Session, request_id: int) -> list[Recording]:
+    """What the member said on the phone for a help request, oldest first."""
+    return list(
+        session.scalars(
+            select(Recording)
+            .where(Recording.help_request_id == request_id)
+            .order_by(Recording.created_at, Recording.id)
+        )
+    )
 
 
 def help_notes(session: Session, request_id: int) -> list[HelpNote]:
@@ -1540,14 +1592,17 @@ __all__ = [
     "broadcast_recipients",
     "broadcast_replies",
     "broadcasts",
+    "broadcasts_by_id",
     "campaign_calls",
     "campaigns",
     "current_period",
     "dashboard",
     "help_notes",
+    "help_recordings",
     "help_requests",
     "host_choices",
     "host_members",
+    "inbox_counts",
     "inbox_recordings",
     "inbox_texts",
     "is_settled",
@@ -1564,6 +1619,7 @@ __all__ = [
     "member_industries",
     "members_by_id",
     "non_reporters",
+    "notice_replies",
     "parse_period",
     "period_bounds",
     "periods_between",

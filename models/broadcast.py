@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -75,7 +76,7 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None]
 
 
-REPLY_LINK_DAYS = 3  # a reply within this many days of a broadcast is about it
+REPLY_LINK_DAYS = 3  # a text within this many days of a notice asking for answers may answer it
 MAX_TEXT_CHARS = 1600  # the most one SMS body may hold, split into segments
 SCHEDULE_SLACK = timedelta(minutes=1)  # "now" typed a moment ago is not in the past
 PART_SIZE = 500  # members per send part: part n holds member ids [n*500, (n+1)*500)
@@ -454,29 +455,71 @@ def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
     return counts
 
 
-# The latest broadcast sent to `{member}` since :since; models.inbound runs it as a subquery.
-RECENT_BROADCAST = """SELECT broadcast_id FROM messages WHERE member_id = {member}
-    AND created_at >= :since AND broadcast_id IS NOT NULL AND direction = 'out'
-    AND status IN ('sending', 'sent', 'delivered')
-    ORDER BY created_at DESC, id DESC LIMIT 1"""
-_RECENT = Sql(RECENT_BROADCAST.format(member=":member_id"))
+# --- which notice a member's text answers --------------------------------------------------
+#
+# A text answers a notice when the notice asked for an answer (its text says 回复 / reply), it
+# reached the member (sent or delivered) within REPLY_LINK_DAYS, and it is the newest such
+# notice. The SMS handler also lets a question asked the member after the notice take the text
+# first, and carries out keyword commands as commands (see gateway.conversation).
+_ASKS_FOR_REPLY = re.compile(r"回复|答复|回信|回个?短信|\breply\b|\banswer\b", re.IGNORECASE)
+
+
+def asks_for_reply(text: str) -> bool:
+    """Whether a notice's text asks its members to answer it."""
+    return _ASKS_FOR_REPLY.search(text or "") is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeSent:
+    """A notice a member was sent: which, and when it reached them."""
+
+    broadcast_id: int
+    sent_at: datetime
+
+
+# Notices sent to a member since :since, newest first; a handful at most in 3 days.
+_SENT_TO = Sql(
+    """SELECT m.broadcast_id, COALESCE(m.sent_at, m.created_at) AS reached, b.text
+    FROM messages m JOIN broadcasts b ON b.id = m.broadcast_id
+    WHERE m.member_id = :member_id AND m.direction = 'out' AND m.broadcast_id IS NOT NULL
+        AND m.status IN ('sending', 'sent', 'delivered') AND m.created_at >= :oldest
+        AND COALESCE(m.sent_at, m.created_at) >= :since AND COALESCE(m.sent_at, m.created_at) <= :now
+    ORDER BY reached DESC, m.id DESC"""
+)
+# A notice may wait in the outbox for the member's window; it is not older than this.
+_OUTBOX_WAIT = timedelta(days=7)
 
 
 def reply_link_since(now: datetime) -> datetime:
-    """How far back a broadcast may be for a member's text now to be a reply to it."""
+    """How far back a notice may have reached a member for a text now to answer it."""
     return now - timedelta(days=REPLY_LINK_DAYS)
 
 
-def recent_broadcast(raw: Raw, member_id: int, now: datetime) -> int | None:
-    """The broadcast a member's reply now is about: the latest sent to them in the last 3 days."""
-    row = raw.one(
-        _RECENT,
-        {"member_id": member_id, "since": raw.time(reply_link_since(now))},
+def notice_awaiting_reply(raw: Raw, member_id: int, now: datetime) -> NoticeSent | None:
+    """The notice a member's text now may answer: the newest that asked for an answer and
+    reached them in the last REPLY_LINK_DAYS days, or None."""
+    since = reply_link_since(now)
+    cursor = raw.run(
+        _SENT_TO,
+        {
+            "member_id": member_id,
+            "oldest": raw.time(since - _OUTBOX_WAIT),
+            "since": raw.time(since),
+            "now": raw.time(now),
+        },
     )
-    return None if row is None else int(row[0])
+    rows = cursor.fetchall()
+    if raw.sqlite:
+        cursor.close()
+    for broadcast_id, at, notice_text in rows:
+        if asks_for_reply(notice_text):
+            sent_at = raw.read_time(at)
+            assert sent_at is not None
+            return NoticeSent(int(broadcast_id), sent_at)
+    return None
 
 
-def recent_broadcast_for(session: Session, member_id: int, now: datetime) -> int | None:
-    """recent_broadcast for callers working with a Session."""
+def notice_awaiting_reply_for(session: Session, member_id: int, now: datetime) -> NoticeSent | None:
+    """notice_awaiting_reply for callers working with a Session."""
     session.flush()
-    return recent_broadcast(Raw.of(session.connection()), member_id, now)
+    return notice_awaiting_reply(Raw.of(session.connection()), member_id, now)

@@ -28,6 +28,25 @@ class HelpCategory(enum.StrEnum):
 
 
 CATEGORY_BY_DIGIT = {str(i): c for i, c in enumerate(HelpCategory, start=1)}
+# What the member's texts call each category.
+_CATEGORY_NAMES = {
+    "zh_CN": {
+        HelpCategory.WAGES: "工资",
+        HelpCategory.HOUSING: "住房",
+        HelpCategory.SCHOOLING: "子女入学",
+        HelpCategory.JOBS: "就业",
+        HelpCategory.DISPUTE: "纠纷",
+        HelpCategory.DOCUMENTS: "证照",
+        HelpCategory.OTHER: "其他",
+    },
+    "en": {c: c.value for c in HelpCategory},
+}
+
+
+def help_category_name(category: HelpCategory, language: str | None) -> str:
+    """The category as a text to the member names it, in the member's language."""
+    names = _CATEGORY_NAMES.get(language or "zh_CN", _CATEGORY_NAMES["zh_CN"])
+    return names[category]
 
 
 class HelpStatus(enum.StrEnum):
@@ -116,9 +135,39 @@ def save_help_request(
     return int(row[0])
 
 
+_ADD_DETAILS = Sql(
+    """UPDATE help_requests SET text = CASE WHEN text = '' THEN :text
+        ELSE text || :gap || :text END
+    WHERE id = :request_id AND member_id = :member_id AND status <> :resolved RETURNING id"""
+)
+
+
+def add_help_details(raw: Raw, request_id: int, member_id: int, text: str) -> bool:
+    """Add a member's follow-up text to their own request, unless it is resolved (False)."""
+    text = text.strip()
+    if not text:
+        return False
+    row = raw.one(
+        _ADD_DETAILS,
+        {
+            "request_id": request_id,
+            "member_id": member_id,
+            "text": text,
+            "gap": "\n",
+            "resolved": HelpStatus.RESOLVED.value,
+        },
+    )
+    return row is not None
+
+
+def ref_of(request_id: int) -> str:
+    """The reference a member is given for a request: by SMS, read out by phone, on the page."""
+    return f"QZ{request_id}"
+
+
 def help_ref(request: HelpRequest) -> str:
     """The reference a member was given for a request (the SMS reply quotes it)."""
-    return f"QZ{request.id}"
+    return ref_of(request.id)
 
 
 def assign_help_request(

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.broadcast import RECENT_BROADCAST, reply_link_since
 from models.message import Direction, MessageStatus
 from models.sql import Raw, Sql
 
@@ -33,13 +32,13 @@ class Sender:
     step: str | None
     data: dict[str, Any]
     expires_at: datetime | None
-    # The broadcast this text is probably a reply to (the latest sent in the last days).
-    broadcast_id: int | None
+    # When the open question was asked (a notice sent later is the newer question).
+    asked_at: datetime | None = None
 
 
 _SENDER = Sql(
-    f"""SELECT m.id, m.name, m.phone, m.city, m.employer, m.language, m.opted_out_at, o.timezone,
-        c.topic, c.step, c.data, c.expires_at, ({RECENT_BROADCAST.format(member="m.id")})
+    """SELECT m.id, m.name, m.phone, m.city, m.employer, m.language, m.opted_out_at, o.timezone,
+        c.topic, c.step, c.data, c.expires_at, c.updated_at
     FROM members m JOIN organizations o ON o.id = m.branch_id
     LEFT JOIN conversations c ON c.member_id = m.id
     WHERE m.phone = :phone"""
@@ -47,8 +46,8 @@ _SENDER = Sql(
 
 
 def find_sender(raw: Raw, phone: str, now: datetime) -> Sender | None:
-    """The member whose registered phone is this E.164 number: open question, last broadcast."""
-    row = raw.one(_SENDER, {"phone": phone, "since": raw.time(reply_link_since(now))})
+    """The member whose registered phone is this E.164 number, with the open question."""
+    row = raw.one(_SENDER, {"phone": phone})
     if row is None:
         return None
     return Sender(
@@ -64,7 +63,7 @@ def find_sender(raw: Raw, phone: str, now: datetime) -> Sender | None:
         step=row[9],
         data=raw.read_json(row[10]) or {},
         expires_at=raw.read_time(row[11]),
-        broadcast_id=row[12],
+        asked_at=raw.read_time(row[12]),
     )
 
 

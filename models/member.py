@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
 from models.org import Organization
+from models.places import city_key, province_of
 from models.sql import Raw, Sql
 
 
@@ -135,20 +137,36 @@ def change_status(
     source: str,
     at: datetime | None = None,
 ) -> list[ChangeField]:
-    """Move a member to a new city, employer or host organisation, keeping the history."""
+    """Move a member to a new city, employer or host organisation, keeping the history.
+
+    City and employer go through move_member, the one rule for a move; a host organisation
+    given here is the caller's choice for the new place, so the old one is not reviewed.
+    """
     at = at or utcnow()
     changed: list[ChangeField] = []
-    if city and _record(session, member, ChangeField.CITY, city, source, at):
-        member.city = city
-        changed.append(ChangeField.CITY)
-    if employer and _record(session, member, ChangeField.EMPLOYER, employer, source, at):
-        member.employer = employer
-        changed.append(ChangeField.EMPLOYER)
+    if city or employer:
+        session.flush()  # the member's pending changes first: the move reads and writes them
+        before = (member.city, member.employer, member.host_org_id)
+        move_member(
+            Raw.of(session.connection()),
+            member.id,
+            current=(member.city, member.employer),
+            city=city,
+            employer=employer,
+            source=source,
+            at=at,
+            review_host=host_org_id is None,
+        )
+        session.expire(member, ["city", "employer", "province", "host_org_id", "host_org"])
+        after = (member.city, member.employer, member.host_org_id)
+        fields = (ChangeField.CITY, ChangeField.EMPLOYER, ChangeField.HOST_ORG)
+        changed += [f for f, old, new in zip(fields, before, after, strict=True) if old != new]
     if host_org_id is not None and _record(
         session, member, ChangeField.HOST_ORG, str(host_org_id), source, at
     ):
         member.host_org_id = host_org_id
-        changed.append(ChangeField.HOST_ORG)
+        if ChangeField.HOST_ORG not in changed:
+            changed.append(ChangeField.HOST_ORG)
     return changed
 
 
@@ -157,6 +175,21 @@ _CHANGE = Sql(
     VALUES (:member_id, :field, :old, :new, :source, :at)"""
 )
 _MOVE = Sql("UPDATE members SET city = :city, employer = :employer WHERE id = :member_id")
+_MOVE_CITY = Sql(
+    """UPDATE members SET city = :city, employer = :employer, province = :province,
+        host_org_id = :host_org_id WHERE id = :member_id"""
+)
+_PLACE = Sql(
+    """SELECT m.host_org_id, h.city, h.name, b.timezone FROM members m
+    JOIN organizations b ON b.id = m.branch_id
+    LEFT JOIN organizations h ON h.id = m.host_org_id
+    WHERE m.id = :member_id"""
+)
+_BRANCH_TASK = Sql(
+    """INSERT INTO contact_logs (member_id, user_id, kind, period, contact_date, note, done,
+        created_at)
+    VALUES (:member_id, NULL, 'liaison_task', :period, :day, :note, :done, :at)"""
+)
 
 
 def move_member(
@@ -168,9 +201,15 @@ def move_member(
     employer: str | None,
     source: str,
     at: datetime,
+    review_host: bool = True,
 ) -> tuple[str | None, str | None]:
-    """change_status for city and employer on the raw connection; returns them as they now are.
+    """Move a member to a new city and/or employer, with history; returns them as they now are.
 
+    The one rule for a move, whatever the channel (SMS, keypad, admin edit, import): each
+    changed detail gets a line of history; a new city sets the province from the city (none
+    when the city is not known); and a host organisation in another city no longer looks
+    after the member (`review_host`): the attachment ends with a line of history, and the
+    branch gets an open task to attach a host in the new city.
     `current` is the member's (city, employer) as read in this transaction.
     """
     old_city, old_employer = current
@@ -185,7 +224,44 @@ def move_member(
     ):
         if new != old:
             raw.run(_CHANGE, {**params, "field": field.value, "old": old, "new": new})
-    raw.run(_MOVE, {"member_id": member_id, "city": new_city, "employer": new_employer})
+    if new_city == old_city:
+        raw.run(_MOVE, {"member_id": member_id, "city": new_city, "employer": new_employer})
+        return new_city, new_employer
+    host_id, host_city, host_name, timezone = raw.one(_PLACE, {"member_id": member_id})
+    if (
+        review_host
+        and host_id is not None
+        and host_city
+        and city_key(host_city) != city_key(new_city)
+    ):
+        raw.run(
+            _CHANGE,
+            {**params, "field": ChangeField.HOST_ORG.value, "old": str(host_id), "new": None},
+        )
+        day = at.astimezone(ZoneInfo(timezone)).date()
+        raw.run(
+            _BRANCH_TASK,
+            {
+                "member_id": member_id,
+                "period": day.strftime("%Y-%m"),
+                "day": day,
+                "note": f"已迁往{new_city},原流入地党组织“{host_name}”不再对接,"
+                f"请为其对接{new_city}的流入地党组织。",
+                "done": False,
+                "at": raw.time(at),
+            },
+        )
+        host_id = None
+    raw.run(
+        _MOVE_CITY,
+        {
+            "member_id": member_id,
+            "city": new_city,
+            "employer": new_employer,
+            "province": province_of(new_city),
+            "host_org_id": host_id,
+        },
+    )
     return new_city, new_employer
 
 
@@ -279,15 +355,20 @@ def update_member(
     for name in changed:
         setattr(member, name, details[name])
     host = details.get("host_org_id")
+    # A host left as it was is no choice for the new place: the move reviews it.
+    chosen_host = int(str(host)) if host is not None else None
     moved = change_status(
         session,
         member,
         city=str(details["city"]) if details.get("city") else None,
         employer=str(details["employer"]) if details.get("employer") else None,
-        host_org_id=int(str(host)) if host is not None else None,
+        host_org_id=chosen_host if chosen_host != member.host_org_id else None,
         source=source,
         at=at,
     )
+    if "province" in changed:
+        # Typed by the user: it wins over the province of the city.
+        setattr(member, "province", details["province"])  # noqa: B010 - a detail of any type
     if "host_org_id" in details and host is None and member.host_org_id is not None:
         # change_status only records moves to a host; leaving every host is a change too.
         session.add(

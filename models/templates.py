@@ -34,6 +34,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh_CN": "还在{city}{employer}吗?回复1是;变了请回复新城市和单位",
         "en": "Still in {city} at {employer}? Reply 1 yes, or the new city and employer",
     },
+    "report_same_invalid": {
+        "zh_CN": "请回复1(没变),或回复新的城市和单位,如:深圳 电子厂",
+        "en": "Reply 1 if nothing changed, or the new city and employer, e.g. Shenzhen factory",
+    },
+    "report_ask_place": {
+        "zh_CN": "请回复新的城市和单位,如:深圳 电子厂",
+        "en": "Reply with the new city and employer, e.g. Shenzhen factory",
+    },
     "report_done": {
         "zh_CN": "{name},{month}月汇报已收到,回执{receipt}。谢谢!",
         "en": "{name}, your {month} report is received, receipt {receipt}. Thanks!",
@@ -53,6 +61,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "help_done": {
         "zh_CN": "求助已收到({category}),编号{ref},支部会尽快联系您。",
         "en": "Help request received ({category}), ref {ref}. The branch will contact you.",
+    },
+    "help_ask_details": {
+        "zh_CN": "求助已登记({category}),编号{ref}。请回复具体情况,支部会尽快联系您。",
+        "en": "Help request {ref} opened ({category}). Reply with the details; the branch will call.",
+    },
+    "help_details_added": {
+        "zh_CN": "已补充到求助{ref},支部会尽快联系您。",
+        "en": "Added to help request {ref}. The branch will contact you.",
+    },
+    "notice_reply_ack": {
+        "zh_CN": "您对通知的回复已收到,支部会查看。谢谢!",
+        "en": "Your reply to the notice is received; the branch will read it. Thank you!",
     },
     "lessons_list": {
         "zh_CN": "最新课程:{items}。回复XX加编号,我们给您回电播放",

@@ -21,6 +21,7 @@ from gateway.db import get_session
 from models import admin
 from models.base import utcnow
 from models.broadcast import (
+    REPLY_LINK_DAYS,
     BroadcastError,
     BroadcastStatus,
     broadcast_progress,
@@ -253,6 +254,8 @@ def broadcast_detail(broadcast_id: int) -> str:
     status = request.args.get("status", "")
     recipients = admin.broadcast_recipients(db, broadcast.id, status=status, page=arg_page())
     members = admin.members_by_id(db, {m.member_id for m in recipients.items})
+    replies, replies_total = admin.notice_replies(db, current_scope(), broadcast.id)
+    members.update(admin.members_by_id(db, {m.member_id for m in replies}))
     record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
     db.commit()
     note = ""
@@ -268,6 +271,9 @@ def broadcast_detail(broadcast_id: int) -> str:
         members=members,
         status=status,
         info=count_segments(broadcast.text),
+        replies=replies,
+        replies_total=replies_total,
+        reply_days=REPLY_LINK_DAYS,
     )
 
 

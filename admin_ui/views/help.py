@@ -74,6 +74,7 @@ def _detail(help_request: HelpRequest, status: int = 200, **forms: Any) -> tuple
     db = get_session()
     member = db.get(Member, help_request.member_id)
     notes = admin.help_notes(db, help_request.id)
+    recordings = admin.help_recordings(db, help_request.id)
     names = admin.user_names(db, {n.user_id for n in notes} | {help_request.assignee_id})
     record("view", f"help:{help_request.id}")
     db.commit()
@@ -86,6 +87,7 @@ def _detail(help_request: HelpRequest, status: int = 200, **forms: Any) -> tuple
             req=help_request,
             member=member,
             notes=notes,
+            recordings=recordings,
             names=names,
             can_assign=current_account().role in STAFF,
             assign_form=assign_form,

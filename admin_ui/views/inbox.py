@@ -42,6 +42,10 @@ def inbox() -> str:
     else:
         page = admin.broadcast_replies(db, scope, page=arg_page())
     members = admin.members_by_id(db, {getattr(item, "member_id", None) for item in page.items})
+    # The notice each reply answers, named beside it.
+    notices = admin.broadcasts_by_id(
+        db, {item.broadcast_id for item in page.items} if tab == "replies" else set()
+    )
     record("view", f"inbox:{tab}", {"page": page.page})
     db.commit()
     return render_template(
@@ -50,6 +54,8 @@ def inbox() -> str:
         tabs=TABS,
         page=page,
         members=members,
+        notices=notices,
+        counts=admin.inbox_counts(db, scope),
         handled_form=HandledForm(),
         link_form=LinkForm(),
     )

@@ -153,3 +153,48 @@ def test_inbox_cannot_link_to_someone_elses_member(
     with db(app) as session:
         linked = session.scalar(select(Message).where(Message.phone == world.unmatched_phone))
     assert linked is not None and linked.member_id is None
+
+
+def test_help_page_plays_the_recording_of_a_keypad_request(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A request made by keypad carries its spoken details: its page has a player for them."""
+    from pathlib import Path
+
+    from models import Call, CallStatus, Recording, RecordingKind
+    from tests.admin_ui.conftest import tone_wav
+
+    target = Path(app.config["UPLOAD_DIR"]) / "recordings" / "help.wav"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(tone_wav())
+    with db(app) as session:
+        member = session.get(Member, world.alice)
+        assert member is not None
+        call = Call(
+            direction="inbound",
+            member_id=member.id,
+            phone=member.phone,
+            status=CallStatus.COMPLETED,
+        )
+        session.add(call)
+        session.flush()
+        recording = Recording(
+            call_id=call.id,
+            member_id=member.id,
+            phone=member.phone,
+            kind=RecordingKind.HELP,
+            url="recordings/help.wav",
+            duration=42,
+            help_request_id=world.help_id,
+        )
+        session.add(recording)
+        session.commit()
+        recording_id = recording.id
+    admin = login_as(client, "liaison")
+    page = admin.get(f"/admin/help/{world.help_id}").get_data(as_text=True)
+    assert (
+        f'<audio controls preload="metadata" src="/admin/recordings/{recording_id}/audio">' in page
+    )
+    assert "42s" in page and "工资拖欠三个月" in page
+    audio = admin.get(f"/admin/recordings/{recording_id}/audio")
+    assert audio.status_code == 200 and audio.get_data()[:4] == b"RIFF"

@@ -182,3 +182,66 @@ def test_member_list_pages(app: Flask, client: FlaskClient, world: World) -> Non
     second = admin.get("/admin/members?page=2").get_data(as_text=True)
     assert "第1页,共2页" in first and 'rel="next"' in first
     assert "成员54" in second and "成员54" not in first
+
+
+def test_edit_to_another_city_sets_the_province_and_ends_the_host_attachment(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A move typed in the admin goes through the one rule for a move: the province follows
+    the city, and the host in the old city lets go, leaving the branch a task."""
+    with db(app) as session:
+        session.get(Member, world.alice).province = "广东"  # type: ignore[union-attr]  # present
+        session.commit()
+    admin = login_as(client, "branch")
+    response = admin.post(
+        f"/admin/members/{world.alice}/edit",
+        _edit_data(city="北京", host_org_id=str(world.host), province="广东"),
+    )
+    assert response.status_code == 302
+    with db(app) as session:
+        member = session.get(Member, world.alice)
+        assert member is not None
+        assert (member.city, member.province, member.host_org_id) == ("北京", "北京", None)
+        host_change = session.scalar(
+            select(MemberChange).where(
+                MemberChange.member_id == world.alice, MemberChange.field == ChangeField.HOST_ORG
+            )
+        )
+        task = session.scalar(
+            select(ContactLog).where(
+                ContactLog.member_id == world.alice, ContactLog.kind == ContactKind.LIAISON_TASK
+            )
+        )
+    assert host_change is not None and host_change.old_value == str(world.host)
+    assert host_change.new_value is None and host_change.source == "admin"
+    assert task is not None and task.done is False and task.user_id is None
+    assert "北京" in task.note and "广州白云区流动党支部" in task.note
+    file_page = admin.get(f"/admin/members/{world.alice}").get_data(as_text=True)
+    # A municipality is its own province: named once.
+    assert "<dd>北京</dd>" in file_page and "广东 北京" not in file_page
+    assert "请为其对接北京的流入地党组织" in file_page  # the branch's task, on the file
+
+
+def test_edit_keeps_a_typed_province_and_a_host_chosen_for_the_new_city(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A province the user types wins over the city's; a host chosen in the same edit stays."""
+    with db(app) as session:
+        from models import OrgKind
+        from tests.factories import make_org
+
+        beijing_host = make_org(session, "北京朝阳流动党支部", OrgKind.HOST, city="北京").id
+        session.commit()
+    admin = login_as(client, "branch")
+    admin.post(
+        f"/admin/members/{world.alice}/edit",
+        _edit_data(city="北京", host_org_id=str(beijing_host), province="河北"),
+    )
+    with db(app) as session:
+        member = session.get(Member, world.alice)
+        assert member is not None
+        assert (member.city, member.province, member.host_org_id) == ("北京", "河北", beijing_host)
+        tasks = session.scalars(
+            select(ContactLog).where(ContactLog.kind == ContactKind.LIAISON_TASK)
+        ).all()
+    assert tasks == []

@@ -415,13 +415,13 @@ def test_database_down_answers_503(app_config: dict[str, Any], tmp_path: Any) ->
     assert response.status_code == 503
 
 
-def test_reply_to_a_broadcast_is_linked_and_acted_on(
+def test_keyword_after_a_notice_is_carried_out_not_filed_as_a_reply(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:
-    """A report sent in reply to a notice is recorded, and the text is linked to the notice."""
+    """A report sent after a notice asking for it is recorded; it is a report, not a reply."""
     from models import Broadcast, Direction
 
-    notice = Broadcast(org_id=member.branch_id, text="请汇报", target={})
+    notice = Broadcast(org_id=member.branch_id, text="请回复HB汇报", target={})
     session.add(notice)
     session.flush()
     session.add(
@@ -440,8 +440,8 @@ def test_reply_to_a_broadcast_is_linked_and_acted_on(
     reply_text(sms(twilio, member.phone, "HB 1"))
     assert count(session, Report) == 1
     inbound = session.scalar(select(Message).where(Message.direction == Direction.IN))
-    assert inbound is not None and inbound.broadcast_id == notice.id
-    assert inbound.command == "report"
+    assert inbound is not None and inbound.broadcast_id is None
+    assert inbound.command == "report" and inbound.handled is True
 
 
 def test_lessons_list_and_callback_request(

@@ -414,6 +414,53 @@ def test_help_by_phone_opens_a_request_with_the_recording(
     )
 
 
+def test_the_caller_hears_the_help_reference_and_gets_it_by_sms(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """The keypad request ends with its reference read out (QZ and the number, letter by
+    letter), the same reference is texted to the caller, even after TD, and a text that
+    follows joins the request."""
+    from models import Message
+
+    member.opted_out_at = utcnow()
+    session.commit()
+    phone = Phone(twilio)
+    phone.post("/voice")
+    phone.press("/voice/menu/choose", "4")
+    phone.press("/voice/help/category", "2")
+    opened = fresh(session).scalars(select(HelpRequest)).one()
+    ref = f"QZ{opened.id}"
+    goodbye = phone.speak("/voice/help/recorded", duration=30)
+    assert said(goodbye) == [zh("help_done_ref", ref=" ".join(ref))]
+    assert hung_up(goodbye)
+    sms = fresh(session).scalars(select(Message).where(Message.template_key == "help_done")).one()
+    assert sms.member_id == member.id and sms.essential
+    assert sms.body == f"求助已收到(住房),编号{ref},支部会尽快联系您。"
+    assert sms.status.value == "queued"
+    follow_up = twilio.post(
+        "/sms",
+        {"MessageSid": "SM" + uuid.uuid4().hex, "From": PHONE, "To": HOTLINE, "Body": "房东要涨租"},
+    )
+    assert follow_up.status_code == 200 and ref in follow_up.get_data(as_text=True)
+    assert fresh(session).get(HelpRequest, opened.id).text == "房东要涨租"  # type: ignore[union-attr]
+
+
+def test_a_caller_who_says_nothing_still_hears_the_reference(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """The request is open from the key; silence at every tone still ends with its reference."""
+    phone = Phone(twilio)
+    phone.post("/voice")
+    phone.press("/voice/menu/choose", "4")
+    phone.press("/voice/help/category", "7")
+    ref = f"QZ{fresh(session).scalars(select(HelpRequest)).one().id}"
+    for _ in range(2):
+        again = phone.post("/voice/help/recorded")
+        assert said(again)[0] == zh("no_recording")
+    last = phone.post("/voice/help/recorded")
+    assert said(last) == [zh("help_done_ref", ref=" ".join(ref))] and hung_up(last)
+
+
 def test_a_status_update_by_phone_keeps_the_spoken_city(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:

@@ -21,11 +21,12 @@ from models import (
 )
 from models.broadcast import (
     BroadcastError,
+    asks_for_reply,
     broadcast_progress,
     create_broadcast,
     finish_resolving,
     next_part,
-    recent_broadcast_for,
+    notice_awaiting_reply_for,
     resolve_recipients,
     write_outbox_part,
 )
@@ -206,19 +207,57 @@ def test_undelivered_counts_as_failed(session: Session) -> None:
     assert (progress["failed"], progress["delivered"], progress["queued"]) == (2, 1, 0)
 
 
-def test_a_reply_within_three_days_is_linked_to_the_broadcast(session: Session) -> None:
-    """recent_broadcast_for finds the latest broadcast sent to the member in the last 3 days."""
+def test_a_notice_asking_for_answers_awaits_them_for_three_days(session: Session) -> None:
+    """notice_awaiting_reply_for names a notice that asked for answers once it was sent, for
+    three days from when it reached the member."""
     township, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    broadcast = _create(session, township)
+    broadcast = _create(session, township, text="本周六开支部大会,能参加请回复1")
     _write_all(session, broadcast)
     row = session.scalar(select(Message).where(Message.broadcast_id == broadcast.id))
     assert row is not None
-    assert recent_broadcast_for(session, member.id, utcnow()) is None  # not sent yet
-    row.status = MessageStatus.DELIVERED
+    assert notice_awaiting_reply_for(session, member.id, utcnow()) is None  # not sent yet
+    sent_at = utcnow()
+    row.status, row.sent_at = MessageStatus.DELIVERED, sent_at
     session.flush()
-    assert recent_broadcast_for(session, member.id, utcnow()) == broadcast.id
-    assert recent_broadcast_for(session, member.id, utcnow() + timedelta(days=4)) is None
+    found = notice_awaiting_reply_for(session, member.id, utcnow())
+    assert found is not None and found.broadcast_id == broadcast.id
+    assert abs((found.sent_at - sent_at).total_seconds()) < 0.01
+    later = utcnow() + timedelta(days=4)
+    assert notice_awaiting_reply_for(session, member.id, later) is None
+
+
+def test_a_notice_that_asks_nothing_awaits_no_answer(session: Session) -> None:
+    """A notice that asks for no answer is passed over for an older one that did."""
+    township, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    now = utcnow()
+    asking = _create(
+        session, township, text="周六开会,请回复能否参加", now=now - timedelta(hours=5)
+    )
+    telling = _create(session, township, text="明天上午停电", now=now - timedelta(hours=1))
+    for broadcast, hours in ((asking, 5), (telling, 1)):
+        _write_all(session, broadcast)
+        for row in session.scalars(select(Message).where(Message.broadcast_id == broadcast.id)):
+            row.status, row.sent_at = MessageStatus.SENT, now - timedelta(hours=hours)
+    session.flush()
+    found = notice_awaiting_reply_for(session, member.id, now)
+    assert found is not None and found.broadcast_id == asking.id
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("周六开会,能参加请回复1,不能回复2", True),
+        ("收到请回复", True),
+        ("Please reply 1 to attend", True),
+        ("明天上午停电,请做好准备", False),
+        ("本月25日前完成学习", False),
+    ],
+)
+def test_asks_for_reply(text: str, asks: bool) -> None:
+    """A notice asks for answers when its text says 回复 / reply."""
+    assert asks_for_reply(text) is asks
 
 
 def test_progress_counts_each_member_once_not_the_replies(session: Session) -> None:

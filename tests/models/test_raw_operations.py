@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from models import (
     record_report,
     utcnow,
 )
-from models.broadcast import create_broadcast, next_part, recent_broadcast, write_outbox_part
+from models.broadcast import create_broadcast, next_part, notice_awaiting_reply, write_outbox_part
 from models.inbound import find_sender
 from models.member import set_opted_out
 from models.message import ask, forget_question
@@ -293,7 +293,7 @@ def test_find_sender_reads_member_branch_and_question(
     assert (sender.topic, sender.step) == ("report", "city")
     assert sender.data == {"studied": True, "城市": "东莞"}
     assert sender.expires_at == expires_at
-    assert sender.broadcast_id is None
+    assert sender.asked_at == now
 
 
 def test_find_sender_without_a_question(session: Session, member: Member) -> None:
@@ -315,51 +315,17 @@ def test_find_sender_for_an_unknown_phone_is_none(session: Session, member: Memb
     assert find_sender(raw, "13800000001", utcnow()) is None
 
 
-# --- the broadcast a text replies to ----------------------------------------------------------
+# --- the notice a text replies to ------------------------------------------------------------
 
 
-def test_sender_broadcast_agrees_with_recent_broadcast(session: Session) -> None:
-    """find_sender's broadcast_id is recent_broadcast's: none until sent, none after 3 days."""
-    township, branch, _ = make_tree(session)
-    member = make_member(session, branch)
-    now = utcnow()
-    broadcast = create_broadcast(
-        session,
-        org=township,
-        author_id=None,
-        text="本周六开支部大会",
-        target={},
-        scheduled_at=None,
-        now=now,
-    )
-    part = next_part(session, broadcast, None)
-    assert part is not None
-    assert write_outbox_part(session, broadcast, part, now) == 1
-    row = session.scalar(select(Message).where(Message.broadcast_id == broadcast.id))
-    assert row is not None
-    session.flush()
-
-    def both(at: datetime) -> tuple[int | None, int | None]:
-        raw = raw_of(session)
-        sender = find_sender(raw, member.phone, at)
-        assert sender is not None
-        return sender.broadcast_id, recent_broadcast(raw, member.id, at)
-
-    assert both(now) == (None, None)  # queued, not sent yet
-    row.status = MessageStatus.DELIVERED
-    session.flush()
-    assert both(now) == (broadcast.id, broadcast.id)
-    assert both(now + timedelta(days=2)) == (broadcast.id, broadcast.id)
-    assert both(now + timedelta(days=4)) == (None, None)
-
-
-def test_sender_broadcast_is_the_latest_sent(session: Session) -> None:
-    """Of two broadcasts sent to a member, find_sender and recent_broadcast name the later."""
+def test_notice_awaiting_reply_is_the_latest_sent(session: Session) -> None:
+    """Of two notices asking for answers, the one that reached the member last is named;
+    a queued one is not, and none after three days."""
     township, branch, _ = make_tree(session)
     member = make_member(session, branch)
     now = utcnow()
     ids = []
-    for minutes, text in ((30, "第一条通知"), (10, "第二条通知")):
+    for minutes, text in ((30, "第一条通知,请回复"), (10, "第二条通知,请回复")):
         at = now - timedelta(minutes=minutes)
         broadcast: Broadcast = create_broadcast(
             session,
@@ -372,10 +338,12 @@ def test_sender_broadcast_is_the_latest_sent(session: Session) -> None:
         )
         write_outbox_part(session, broadcast, next_part(session, broadcast, None) or 0, at)
         ids.append(broadcast.id)
+    session.flush()
+    raw = raw_of(session)
+    assert notice_awaiting_reply(raw, member.id, now) is None  # queued, not sent yet
     for row in session.scalars(select(Message).where(Message.broadcast_id.in_(ids))):
         row.status = MessageStatus.SENT
     session.flush()
-    raw = raw_of(session)
-    sender = find_sender(raw, member.phone, now)
-    assert sender is not None
-    assert sender.broadcast_id == recent_broadcast(raw, member.id, now) == ids[1]
+    found = notice_awaiting_reply(raw_of(session), member.id, now)
+    assert found is not None and found.broadcast_id == ids[1]
+    assert notice_awaiting_reply(raw_of(session), member.id, now + timedelta(days=4)) is None

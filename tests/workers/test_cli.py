@@ -301,7 +301,10 @@ def test_broadcast_status_counts_members_not_replies_or_retries(
     members = [make_member(session, east), make_member(session, west)]
     session.commit()
     sandbox.fault(to=members[0].phone, code=500, count=1)  # the first try fails, transiently
-    created = runner.invoke(args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会"])
+    # The notice asks for answers, so the replies are linked to it (and must not be counted).
+    created = runner.invoke(
+        args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会,请回复能否参加"]
+    )
     assert created.exit_code == 0, created.output
     broadcast_id = int(created.stdout)
     work()
