@@ -62,7 +62,7 @@ def place_call(call_id: int) -> str:
             sid = clients.provider().place_call(
                 member.phone,
                 url=outbound_url(call_id),
-                status_callback=status_url(),
+                status_callback=status_url(call_id),
                 machine_detection=True,
             )
         except ProviderError as exc:

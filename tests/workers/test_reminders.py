@@ -101,7 +101,7 @@ def test_day_ten_places_a_reminder_call(
         CallStatus.INITIATED,
     )
     assert calls[0]["url"] == f"https://gateway.example.org/voice/outbound?call={call.id}"
-    assert calls[0]["status_callback"] == "https://gateway.example.org/voice/status"
+    assert calls[0]["status_callback"] == f"https://gateway.example.org/voice/status?call={call.id}"
     assert calls[0]["machine_detection"] == "Enable"
 
 
