@@ -27,7 +27,14 @@ from models import (
     utcnow,
 )
 from models.call import CALL_FINAL
-from models.cycle import CycleRules, in_busy_season, may_contact, next_contact_time, rules_for
+from models.cycle import (
+    CycleRules,
+    in_busy_season,
+    may_contact,
+    may_place_call,
+    next_contact_time,
+    rules_for,
+)
 from models.lesson import (
     CampaignMember,
     CampaignMemberStatus,
@@ -204,7 +211,7 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         member = session.get(Member, entry.member_id)
         assert member is not None  # a foreign key
         entry.updated_at = now
-        if not member.active or member.opted_out or member.phone_invalid_at is not None:
+        if not may_place_call(member, "lesson"):
             entry.status = CampaignMemberStatus.SKIPPED
             counts["skipped"] += 1
             continue
