@@ -8,6 +8,7 @@ Redis and database, and fail the test when a job failed or anything logged a tra
 
     run_worker(app_config)                          # burst: run what is queued, then return
     with running_worker(app_config) as worker: ...  # a long-running worker with the scheduler
+    with running_cron(app_config) as cron: ...      # `rq cron workers/cron.py`
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from redis import Redis
 from rq import Queue
@@ -34,6 +35,7 @@ from workers.queues import QUEUE_NAMES
 APP_WORKER = "workers.worker.AppWorker"
 BURST_TIMEOUT = 120.0  # seconds a burst may take before the test fails
 STOP_TIMEOUT = 30.0  # seconds a stopped worker may take to finish its job and exit
+CRON_CONFIG = "workers/cron.py"
 
 
 def worker_environ(config: Mapping[str, Any]) -> dict[str, str]:
@@ -164,21 +166,31 @@ def run_worker(
 
 
 class WorkerProcess:
-    """A long-running worker started by `running_worker`; its output goes to a log file."""
+    """A long-running `rq worker` (or `rq cron`) started by `running_worker` (`running_cron`);
+    its output goes to a log file. After the block, `result` says how it ended."""
 
-    def __init__(self, process: subprocess.Popen[bytes], log_path: Path, redis_url: str) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        log_path: Path,
+        redis_url: str,
+        queues: tuple[str, ...],
+    ) -> None:
         self.process = process
         self.log_path = log_path
         self.redis_url = redis_url
+        self.queues = queues
+        self.result = WorkerRun(None, "", ())
 
     @property
     def output(self) -> str:
         """Everything the worker printed so far."""
         return self.log_path.read_text(errors="replace")
 
-    def wait_idle(self, queues: Iterable[str] = QUEUE_NAMES, timeout: float = 30.0) -> None:
-        """Return once the queues are empty and no job of theirs is running; fail after timeout."""
-        queues = tuple(queues)
+    def wait_idle(self, queues: Iterable[str] | None = None, timeout: float = 30.0) -> None:
+        """Return once the queues (default: the worker's) are empty and no job of theirs is
+        running; fail after the timeout."""
+        queues = self.queues if queues is None else tuple(queues)
         deadline = time.monotonic() + timeout
         with Redis.from_url(self.redis_url) as redis:
             while True:
@@ -212,8 +224,56 @@ class WorkerProcess:
         returncode = self.process.returncode
         # A worker stopped by its signal exits 0 after a warm shutdown.
         with Redis.from_url(self.redis_url) as redis:
-            failed = tuple(failed_jobs(redis))
+            failed = tuple(failed_jobs(redis, self.queues))
         return WorkerRun(returncode, self.output, failed)
+
+
+def cron_command(redis_url: str, config_path: str = CRON_CONFIG) -> list[str]:
+    """The `rq cron` command line of the Procfile, on the given Redis."""
+    rq = Path(sys.executable).with_name("rq")
+    return [str(rq), "cron", "--url", redis_url, config_path]
+
+
+@contextmanager
+def running_cron(
+    config: Mapping[str, Any], *, log_path: Path | None = None, check: bool = True
+) -> Iterator[WorkerProcess]:
+    """`rq cron workers/cron.py` (the Procfile's `cron`) for the block; checked at its end.
+
+    It enqueues the periodic jobs (each at once, then at its interval); a `running_worker`
+    runs them. Its output goes to `log_path` (default: `cron.log` beside `worker.log`).
+    """
+    redis_url = str(config["REDIS_URL"])
+    if log_path is None:
+        log_path = Path(str(config["UPLOAD_DIR"])).parent / "cron.log"
+    with _started(cron_command(redis_url), config, log_path, redis_url, queues=()) as cron:
+        yield cron
+    if check:
+        cron.result.check()
+
+
+@contextmanager
+def _started(
+    command: list[str],
+    config: Mapping[str, Any],
+    log_path: Path,
+    redis_url: str,
+    queues: tuple[str, ...],
+) -> Iterator[WorkerProcess]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=worker_environ(config),
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    handle = WorkerProcess(process, log_path, redis_url, queues)
+    try:
+        yield handle
+    finally:
+        handle.result = handle.stop()
 
 
 @contextmanager
@@ -228,45 +288,31 @@ def running_worker(
 ) -> Iterator[WorkerProcess]:
     """A worker as the Procfile runs it (with the scheduler) for the block; checked at its end.
 
-    The output goes to `log_path` (default: `worker.log` beside the SQLite database, or in the
-    upload directory's parent). The block's end stops the worker and, unless `check` is False,
-    fails the test if a job failed or anything logged a traceback.
+    The output goes to `log_path` (default: `worker.log` in the parent of UPLOAD_DIR, the
+    test's tmp_path with the test app's settings). The block's end stops the worker and,
+    unless `check` is False, fails the test if a job failed or anything logged a traceback.
     """
     queues = tuple(queues)
     redis_url = str(config["REDIS_URL"])
     if log_path is None:
         log_path = Path(str(config["UPLOAD_DIR"])).parent / "worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log: IO[bytes]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            worker_command(
-                redis_url,
-                queues,
-                burst=False,
-                with_scheduler=with_scheduler,
-                worker_class=worker_class,
-            ),
-            env=worker_environ(config),
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    worker = WorkerProcess(process, log_path, redis_url)
-    try:
+    command = worker_command(
+        redis_url, queues, burst=False, with_scheduler=with_scheduler, worker_class=worker_class
+    )
+    with _started(command, config, log_path, redis_url, queues) as worker:
         yield worker
-    finally:
-        run = worker.stop()
     if check:
-        run.check()
+        worker.result.check()
 
 
 __all__ = [
     "APP_WORKER",
     "WorkerProcess",
     "WorkerRun",
+    "cron_command",
     "failed_jobs",
     "run_worker",
+    "running_cron",
     "running_worker",
     "worker_command",
     "worker_environ",

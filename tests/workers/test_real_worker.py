@@ -38,7 +38,7 @@ from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
 from tests.gateway.conftest import SandboxAPI
 from tests.live_server import serve
-from tests.rq_worker import run_worker, running_worker
+from tests.rq_worker import run_worker, running_cron, running_worker
 from tests.servers import free_port
 from workers import broadcasts, campaigns, reconcile, reminders, sending
 from workers.callbacks import due_callbacks_tick, place_callback
@@ -404,3 +404,24 @@ def test_every_kind_of_job_runs_in_a_real_worker(
         assert run.ran(job) >= 1, f"{job} did not run:\n{run.output}"
     counts = sandbox.get("/_sandbox/count")
     assert (counts["calls"], counts["messages"]) == (case.calls, case.texts)
+
+
+def test_the_cron_and_a_worker_run_every_periodic_job(
+    session: Session, sandbox: SandboxAPI, app_config: dict[str, Any]
+) -> None:
+    """`rq cron workers/cron.py` enqueues each periodic job when it starts; the worker runs
+    every one of them cleanly (the reminder tick texts a member whose window is open)."""
+    (member,) = open_window(session, 1)
+    session.commit()
+    periodic = [
+        "workers.reminders.tick",
+        "workers.reminders.close_periods",
+        "workers.sending.sweep_outbox",
+        "workers.reconcile.reconcile_stuck",
+        "workers.campaigns.campaign_tick",
+        "workers.callbacks.due_callbacks_tick",
+    ]
+    with running_worker(app_config) as worker, running_cron(app_config):
+        wait_until(lambda: all(worker.ran(job) for job in periodic), timeout=60)
+        worker.wait_idle()
+    assert [m["to"] for m in sandbox.get("/_sandbox/messages")] == [member.phone]
