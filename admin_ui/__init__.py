@@ -14,6 +14,7 @@ PAGES = (
     "nonreporters",
     "inbox",
     "help",
+    "tasks",
     "broadcasts",
     "lessons",
     "review",

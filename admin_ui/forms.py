@@ -177,6 +177,12 @@ class AssignForm(FlaskForm):
     assignee_id = SelectField(_l("Assign to"), coerce=_coerce_optional_int, validate_choice=True)
 
 
+class TaskDoneForm(FlaskForm):
+    """Mark a liaison task done: the contact it asked for, logged with what was learned."""
+
+    note = TextAreaField(_l("Contact note"), validators=[_required(), _length(2000)])
+
+
 class NoteForm(FlaskForm):
     """A follow-up note on a help request."""
 

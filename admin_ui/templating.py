@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.nonreporters", _l("Non-reporters"), STAFF),
     ("admin.inbox", _l("Inbox"), STAFF),
     ("admin.help_list", _l("Help requests"), FOLLOW_UP),
+    ("admin.tasks", _l("Tasks"), FOLLOW_UP),
     ("admin.broadcasts", _l("Broadcasts"), STAFF),
     ("admin.lessons", _l("Lessons"), STAFF),
     ("admin.review", _l("Yearly review"), STAFF),

@@ -65,9 +65,11 @@ def outbound_url(call_id: int) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/voice/outbound?call={call_id}"
 
 
-def status_url() -> str:
-    """The absolute URL for call status callbacks."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/voice/status"
+def status_url(call_id: int | None = None) -> str:
+    """The absolute URL for call status callbacks; a call we place names its Call row, since
+    its callbacks can arrive before the worker has stored the CallSid the provider gave."""
+    base = f"{current_app.config['PUBLIC_BASE_URL']}/voice/status"
+    return base if call_id is None else f"{base}?call={call_id}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class VoiceHook:
 
     call_sid: str
     caller: str
+    called: str
     digits: str | None
     recording: Recorded | None
     answered_by: str | None
@@ -97,6 +100,7 @@ def parse_voice(form: Mapping[str, str]) -> VoiceHook:
     return VoiceHook(
         call_sid=(form.get("CallSid") or "").strip()[:64],
         caller=(form.get("From") or form.get("Caller") or "").strip()[:32],
+        called=(form.get("To") or form.get("Called") or "").strip()[:32],
         digits=None if digits is None else digits.strip()[:32],
         recording=recording,
         answered_by=(form.get("AnsweredBy") or "").strip()[:24] or None,
@@ -182,6 +186,11 @@ def call_status() -> Response:
         return Response(status=204)
     session, now = get_session(), utcnow()
     call = calls.find_call(session, hook.call_sid) if hook.call_sid else None
+    if call is None and hook.call_sid:
+        # The callback beat the worker's own write of the sid: our URL names the call.
+        call = calls.adopt_placed_call(
+            session, request.args.get("call", type=int), hook.call_sid, _phone(hook.called)
+        )
     if call is None:
         return Response(status=204)
     moved = calls.update_call_status(
@@ -194,6 +203,10 @@ def call_status() -> Response:
         )
         if call.direction == "outbound" and status in UNANSWERED:
             calls.mark_for_retry(session, call, now)
+        if call.campaign_id is not None:
+            from workers.campaigns import follow_up_after_commit
+
+            follow_up_after_commit(session, call.id)
     session.commit()
     return Response(status=204)
 

@@ -20,6 +20,11 @@ from models.targets import BilingualError
 STEPS = ("reminder", "second_reminder", "ivr_call", "liaison_task")
 # Steps that reach the member, so only inside the member's window; a liaison task does not.
 CONTACT_STEPS = frozenset({"reminder", "second_reminder", "ivr_call"})
+# Steps that are texts. A member who opted out (TD) is not texted, but is still called, and
+# the liaison's task still happens: TD stops texts, not calls, not the branch's duties.
+TEXT_STEPS = frozenset({"reminder", "second_reminder"})
+# The purpose of the escalation's call (Call.purpose).
+REMINDER_CALL = "reminder"
 
 
 class CycleError(BilingualError):
@@ -110,6 +115,24 @@ def next_contact_time(member: HasWindow, rules: CycleRules, after: datetime) -> 
     return after + timedelta(days=1)  # a window wholly inside quiet hours: try again tomorrow
 
 
+def skipped_steps(member: Member) -> frozenset[str]:
+    """The escalation steps a member is not given: nothing that reaches an invalid number,
+    no texts after TD."""
+    if member.phone_invalid_at is not None:
+        return CONTACT_STEPS
+    if member.opted_out:
+        return TEXT_STEPS
+    return frozenset()
+
+
+def may_place_call(member: Member | None, purpose: str) -> bool:
+    """Whether an outbound call may go to a member now: never to one who left or whose number
+    is invalid; after TD (which stops texts) only the escalation's reminder call."""
+    if member is None or not member.active or member.phone_invalid_at is not None:
+        return False
+    return not member.opted_out or purpose == REMINDER_CALL
+
+
 def in_busy_season(rules: CycleRules, now: datetime) -> bool:
     """Whether this moment is in one of the township's busy seasons (no lesson calls)."""
     today = now.astimezone(rules.timezone).strftime("%m-%d")
@@ -148,9 +171,9 @@ class DueStep:
 def due_steps(session: Session, township: Organization, now: datetime) -> list[DueStep]:
     """Every member of the township due an escalation step now, at most one step each.
 
-    A member who has reported this period, opted out or is inactive gets nothing. Steps go in
-    order, one a local day at most (so a missed tick never sends two at once), and steps that
-    reach the member wait for the member's window.
+    A member who has reported this period or is inactive gets nothing; one who opted out gets
+    no texts (see skipped_steps). Steps go in order, one a local day at most (so a missed tick
+    never sends two at once), and steps that reach the member wait for the member's window.
     """
     rules = rules_for(township)
     period = period_of(now, str(rules.timezone))
@@ -164,7 +187,6 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
             .where(
                 Member.branch_id.in_(subtree_ids(session, township.id)),
                 Member.active.is_(True),
-                Member.opted_out_at.is_(None),
                 ~exists().where(Report.member_id == Member.id, Report.period == period),
             )
             .order_by(Member.id)
@@ -187,9 +209,8 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
     for member in members:
         if last_day.get(member.id) == local_day:
             continue
-        pending = [step for step in reached if step not in done.get(member.id, ())]
-        if member.phone_invalid_at is not None:
-            pending = [step for step in pending if step not in CONTACT_STEPS]
+        skipped = done.get(member.id, set()) | skipped_steps(member)
+        pending = [step for step in reached if step not in skipped]
         if not pending:
             continue
         step = pending[0]
@@ -237,7 +258,9 @@ def close_period(session: Session, township: Organization, period: str, now: dat
 
 __all__ = [
     "CONTACT_STEPS",
+    "REMINDER_CALL",
     "STEPS",
+    "TEXT_STEPS",
     "CycleError",
     "CycleRules",
     "DueStep",
@@ -247,10 +270,12 @@ __all__ = [
     "in_busy_season",
     "in_range",
     "may_contact",
+    "may_place_call",
     "member_window",
     "next_contact_time",
     "period_bounds",
     "previous_period",
     "record_step",
     "rules_for",
+    "skipped_steps",
 ]

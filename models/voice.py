@@ -41,6 +41,20 @@ def find_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(select(Call).where(Call.call_sid == call_sid))
 
 
+def adopt_placed_call(session: Session, call_id: int | None, call_sid: str, to: str) -> Call | None:
+    """The outbound call `call_id` that has no CallSid yet, now given `call_sid`; None unless
+    it was placed to `to` (a status callback that arrived before the placing job stored it)."""
+    if call_id is None:
+        return None
+    call = session.get(Call, call_id)
+    if call is None or call.direction != "outbound" or call.call_sid is not None:
+        return None
+    if call.phone != to:
+        return None
+    call.call_sid = call_sid
+    return call
+
+
 def open_inbound_call(
     session: Session,
     *,
@@ -452,6 +466,7 @@ def _hhmm(value: str) -> time:
 
 __all__ = [
     "DEFAULT_CALLBACKS_PER_DAY",
+    "adopt_placed_call",
     "claim_callback",
     "contact_window",
     "due_callbacks",

@@ -75,7 +75,7 @@ def place_callback(callback_id: int) -> str | None:
             sid = provider().place_call(
                 member.phone,
                 url=outbound_url(call.id),
-                status_callback=status_url(),
+                status_callback=status_url(call.id),
                 machine_detection=True,
             )
         except ProviderError as exc:
@@ -104,8 +104,8 @@ def due_callbacks_tick() -> int:
     """Enqueue every pending callback whose time has come (the cron sweep); returns how many."""
     with app_context() as session:
         due = calls.due_callbacks(session, utcnow())
-    for callback_id in due:
-        enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
+        for callback_id in due:
+            enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
     return len(due)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gateway import clients
 from gateway.provider import ProviderError
 from models import Call, CallStatus, Member, utcnow
+from models.cycle import may_place_call
 from models.delivery import apply_error_code
 from workers.context import app_context
 from workers.queues import CALLS, enqueue_after_commit
@@ -34,8 +35,8 @@ def place_call(call_id: int) -> str:
     """Job: place one queued outbound call; say what became of it.
 
     The row moves queued -> initiated by a conditional update before the provider is asked,
-    so a job that runs twice places one call. A member who opted out or left meanwhile is not
-    called (the row is cancelled).
+    so a job that runs twice places one call. A member who left meanwhile, or opted out before
+    a call other than the escalation's, is not called (the row is cancelled).
     """
     from gateway.voice import outbound_url, status_url
 
@@ -44,7 +45,7 @@ def place_call(call_id: int) -> str:
         if call is None or call.status is not CallStatus.QUEUED:
             return "nothing"
         member = session.get(Member, call.member_id) if call.member_id is not None else None
-        if member is None or not member.active or member.opted_out or member.phone_invalid_at:
+        if member is None or not may_place_call(member, call.purpose):
             _cancel(session, call_id)
             return "cancelled"
         session.commit()
@@ -62,7 +63,7 @@ def place_call(call_id: int) -> str:
             sid = clients.provider().place_call(
                 member.phone,
                 url=outbound_url(call_id),
-                status_callback=status_url(),
+                status_callback=status_url(call_id),
                 machine_detection=True,
             )
         except ProviderError as exc:

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -27,7 +27,14 @@ from models import (
     utcnow,
 )
 from models.call import CALL_FINAL
-from models.cycle import CycleRules, in_busy_season, may_contact, next_contact_time, rules_for
+from models.cycle import (
+    CycleRules,
+    in_busy_season,
+    may_contact,
+    may_place_call,
+    next_contact_time,
+    rules_for,
+)
 from models.lesson import (
     CampaignMember,
     CampaignMemberStatus,
@@ -62,7 +69,8 @@ def open_campaign(campaign_id: int) -> int:
             return 0
         added = add_campaign_members(session, campaign, utcnow())
         session.commit()
-    enqueue(campaign_tick, queue=CALLS, job_id="campaign-tick")
+        # Inside the app context: a worker's job has no other app to reach Redis through.
+        enqueue(campaign_tick, queue=CALLS, job_id="campaign-tick")
     return added
 
 
@@ -94,27 +102,79 @@ def _follow_up(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         ended = call.status in CALL_FINAL
         if not ended and call.created_at > now - CALL_GIVE_UP:
             continue
-        member = session.get(Member, entry.member_id)
-        assert member is not None  # a foreign key
-        answered = call.status is CallStatus.IN_PROGRESS or call.status is CallStatus.COMPLETED
-        if answered and call_reached_member("completed", call.answered_by):
-            entry.status = CampaignMemberStatus.DONE
-            counts["done"] += 1
-        else:
-            # A call ends after it is made; the later of the two is when it ended.
-            last = max(call.ended_at or call.created_at, call.created_at)
-            retry_at = next_attempt_at(entry.attempts, last, member, rules.of(member))
-            if retry_at is None:
-                texts.append(_text_missed(session, entry, member, now))
-                entry.status = CampaignMemberStatus.MISSED
-                counts["missed"] += 1
-            else:
-                entry.status = CampaignMemberStatus.PENDING
-                entry.next_attempt_at = retry_at
-                counts["retry"] += 1
-        entry.updated_at = now
+        outcome = _judge(session, rules, entry, call, texts, now)
+        if outcome is not None:
+            counts[outcome] += 1
     enqueue_send(session, texts)
     return counts
+
+
+def _judge(
+    session: Session,
+    rules: _Rules,
+    entry: CampaignMember,
+    call: Call,
+    texts: list[int],
+    now: datetime,
+) -> str | None:
+    """Move one campaign member on after its call ended: `done`, `retry` or `missed` (the SMS
+    id goes into `texts`); None if another job judged this call first."""
+    member = session.get(Member, entry.member_id)
+    assert member is not None  # a foreign key
+    answered = call.status is CallStatus.IN_PROGRESS or call.status is CallStatus.COMPLETED
+    retry_at = None
+    if answered and call_reached_member("completed", call.answered_by):
+        status, outcome = CampaignMemberStatus.DONE, "done"
+    else:
+        # A call ends after it is made; the later of the two is when it ended.
+        last = max(call.ended_at or call.created_at, call.created_at)
+        retry_at = next_attempt_at(entry.attempts, last, member, rules.of(member))
+        if retry_at is None:
+            status, outcome = CampaignMemberStatus.MISSED, "missed"
+        else:
+            status, outcome = CampaignMemberStatus.PENDING, "retry"
+    values: dict[str, object] = {"status": status, "updated_at": now}
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    # A conditional update: the tick and the status callback's follow-up judge a call once.
+    claimed = session.execute(
+        update(CampaignMember)
+        .where(
+            CampaignMember.id == entry.id,
+            CampaignMember.status == CampaignMemberStatus.CALLING,
+            CampaignMember.call_id == call.id,
+        )
+        .values(**values)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        return None
+    if status is CampaignMemberStatus.MISSED:
+        texts.append(_text_missed(session, entry, member, now))
+    return outcome
+
+
+def follow_up_after_commit(session: Session, call_id: int) -> None:
+    """Judge a campaign call that just ended, once the session commits (the status callback)."""
+    enqueue_after_commit(
+        session, follow_up_call, call_id, queue=CALLS, job_id=f"campaign-follow-up-{call_id}"
+    )
+
+
+def follow_up_call(call_id: int) -> str | None:
+    """Job: move the campaign member of an ended call on now, not at the next tick."""
+    with app_context() as session:
+        row = session.execute(
+            select(CampaignMember, Call)
+            .join(Call, Call.id == CampaignMember.call_id)
+            .where(Call.id == call_id, CampaignMember.status == CampaignMemberStatus.CALLING)
+        ).first()
+        if row is None or row.Call.status not in CALL_FINAL:
+            return None
+        texts: list[int] = []
+        outcome = _judge(session, _Rules(session), row.CampaignMember, row.Call, texts, utcnow())
+        enqueue_send(session, texts)
+        session.commit()
+        return outcome
 
 
 def _text_missed(session: Session, entry: CampaignMember, member: Member, now: datetime) -> int:
@@ -151,7 +211,7 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         member = session.get(Member, entry.member_id)
         assert member is not None  # a foreign key
         entry.updated_at = now
-        if not member.active or member.opted_out or member.phone_invalid_at is not None:
+        if not may_place_call(member, "lesson"):
             entry.status = CampaignMemberStatus.SKIPPED
             counts["skipped"] += 1
             continue
@@ -165,6 +225,19 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
             entry.next_attempt_at = next_contact_time(member, member_rules, now)
             counts["outside_window"] += 1
             continue
+        # A conditional update: two ticks that overlap place one call.
+        attempt = entry.attempts + 1
+        claimed = session.execute(
+            update(CampaignMember)
+            .where(
+                CampaignMember.id == entry.id,
+                CampaignMember.status == CampaignMemberStatus.PENDING,
+                CampaignMember.attempts == entry.attempts,
+            )
+            .values(status=CampaignMemberStatus.CALLING, attempts=attempt, updated_at=now)
+        )
+        if not getattr(claimed, "rowcount", 0):
+            continue
         call = Call(
             direction="outbound",
             member_id=member.id,
@@ -173,15 +246,13 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
             lesson_id=campaign.lesson_id,
             campaign_id=campaign.id,
             status=CallStatus.QUEUED,
-            attempt=entry.attempts + 1,
+            attempt=attempt,
             state={},
             created_at=now,
         )
         session.add(call)
         session.flush()
-        entry.attempts += 1
         entry.call_id = call.id
-        entry.status = CampaignMemberStatus.CALLING
         enqueue_call(session, call)
         counts["placed"] += 1
     return counts
@@ -235,4 +306,10 @@ def _requeue_lost_calls(session: Session, now: datetime) -> None:
         enqueue(place_call, call_id, queue=CALLS, job_id=call_job_id(call_id))
 
 
-__all__ = ["campaign_tick", "open_campaign", "start_campaign"]
+__all__ = [
+    "campaign_tick",
+    "follow_up_after_commit",
+    "follow_up_call",
+    "open_campaign",
+    "start_campaign",
+]

@@ -13,16 +13,23 @@ from sqlalchemy.orm import Session
 from models import (
     Call,
     CallStatus,
-    ContactKind,
-    ContactLog,
     Organization,
     OrgKind,
     open_conversation,
     utcnow,
 )
-from models.cycle import DueStep, close_period, due_steps, previous_period, record_step, rules_for
+from models.cycle import (
+    REMINDER_CALL,
+    DueStep,
+    close_period,
+    due_steps,
+    previous_period,
+    record_step,
+    rules_for,
+)
 from models.outbox import queue_sms
 from models.report import period_of
+from models.tasks import open_liaison_task
 from workers.calls import enqueue_call
 from workers.context import app_context
 from workers.sending import enqueue_send
@@ -66,7 +73,7 @@ def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> 
             direction="outbound",
             member_id=member.id,
             phone=member.phone,
-            purpose="reminder",
+            purpose=REMINDER_CALL,
             status=CallStatus.QUEUED,
             attempt=1,
             state={},
@@ -76,17 +83,7 @@ def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> 
         session.flush()
         enqueue_call(session, call)
     elif step == "liaison_task":
-        session.add(
-            ContactLog(
-                member_id=member.id,
-                user_id=member.liaison_id,
-                kind=ContactKind.LIAISON_TASK,
-                period=due.period,
-                contact_date=now.astimezone(zone).date(),
-                note=f"{due.period}未汇报,请联系 / no report for {due.period}: please contact",
-                done=False,
-            )
-        )
+        open_liaison_task(session, member, due.period, now.astimezone(zone).date(), now)
     record_step(session, member.id, due.period, step, now)
     return message_id
 

@@ -23,9 +23,9 @@ class AppWorker(Worker):
         super().__init__(*args, **kwargs)
         job_app()
         # Imported here so each horse finds them loaded (RQ imports a job's module lazily).
-        from workers import broadcasts, calls, campaigns, reconcile, reminders, sending
+        from workers import broadcasts, callbacks, calls, campaigns, reconcile, reminders, sending
 
-        self.job_modules = (broadcasts, calls, campaigns, reconcile, reminders, sending)
+        self.job_modules = (broadcasts, callbacks, calls, campaigns, reconcile, reminders, sending)
         # Everything loaded so far lives as long as the worker: keep the garbage collector
         # off it, so a forked horse does not copy the pages it would only have read.
         gc.freeze()

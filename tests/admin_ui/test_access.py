@@ -49,6 +49,8 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.help_assign", "POST", lambda w: f"/admin/help/{w.help_id}/assign", STAFF),
     ("admin.help_note", "POST", lambda w: f"/admin/help/{w.help_id}/note", FOLLOW_UP),
     ("admin.help_resolve", "POST", lambda w: f"/admin/help/{w.help_id}/resolve", FOLLOW_UP),
+    ("admin.tasks", "GET", lambda w: "/admin/tasks", FOLLOW_UP),
+    ("admin.task_done", "POST", lambda w: "/admin/tasks/999999/done", FOLLOW_UP),
     ("admin.broadcasts", "GET", lambda w: "/admin/broadcasts", STAFF),
     ("admin.broadcast_new", "GET", lambda w: "/admin/broadcasts/new", STAFF),
     ("admin.broadcast_estimate", "GET", lambda w: "/admin/broadcasts/estimate", STAFF),

@@ -24,6 +24,8 @@ def test_pages_render(client: FlaskClient, world: World) -> None:
         "/admin/inbox?tab=replies",
         "/admin/help",
         f"/admin/help/{world.help_id}",
+        "/admin/tasks",
+        "/admin/tasks?show=done",
         "/admin/broadcasts",
         "/admin/broadcasts/new",
         "/admin/lessons",

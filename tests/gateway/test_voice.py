@@ -632,6 +632,54 @@ def test_an_unanswered_outbound_call_is_marked_for_retry(
     assert waiting is not None and waiting.status == CallbackStatus.PENDING
 
 
+def _status_before_the_sid(twilio: TwilioClient, call: Call, status: str, to: str) -> int:
+    """A status callback for a call we placed, arriving before the worker stored its sid."""
+    form = {
+        "CallSid": new_sid(),
+        "AccountSid": "AC" + "0" * 32,
+        "From": HOTLINE,
+        "To": to,
+        "CallStatus": status,
+        "CallDuration": "0",
+        "Direction": "outbound-api",
+    }
+    return twilio.post(f"/voice/status?call={call.id}", form).status_code
+
+
+def test_a_busy_call_is_found_by_its_id_before_its_sid_is_stored(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """busy to /voice/status?call=<id> before the placing job stored the CallSid: the call
+    takes the sid, ends busy and is marked for retry; its callback waits again."""
+    call, callback = _outbound_call(session, member, None)
+    calls.update_call_status(session, call, CallStatus.INITIATED, at=utcnow())
+    session.commit()
+    assert _status_before_the_sid(twilio, call, "busy", PHONE) == 204
+    stored = fresh(session).get(Call, call.id)
+    assert stored is not None and stored.call_sid is not None
+    assert (stored.status, stored.duration) == (CallStatus.BUSY, 0)
+    assert stored.ended_at is not None and stored.next_attempt_at is not None
+    waiting = session.get(CallbackRequest, callback.id)
+    assert waiting is not None and waiting.status == CallbackStatus.PENDING
+
+
+def test_a_status_for_another_number_or_a_call_with_a_sid_is_ignored(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """The call id in the URL is believed only for the number it was placed to, and only
+    while the call has no sid of its own."""
+    call, _ = _outbound_call(session, member, None)
+    assert _status_before_the_sid(twilio, call, "busy", STRANGER) == 204
+    assert fresh(session).get(Call, call.id).status is CallStatus.QUEUED  # type: ignore[union-attr]
+    own_sid = new_sid()
+    call = fresh(session).get(Call, call.id)  # type: ignore[assignment]
+    call.call_sid = own_sid
+    session.commit()
+    assert _status_before_the_sid(twilio, call, "busy", PHONE) == 204
+    stored = fresh(session).get(Call, call.id)
+    assert stored is not None and (stored.status, stored.call_sid) == (CallStatus.QUEUED, own_sid)
+
+
 def test_a_callback_without_a_lesson_offers_the_menu_and_late_fetches_end(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:

@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from models import Channel, Member, Organization, opt_out, record_report
 from models.cycle import (
+    REMINDER_CALL,
     CycleError,
     close_period,
     due_steps,
     in_busy_season,
     in_range,
     may_contact,
+    may_place_call,
     next_contact_time,
     record_step,
     rules_for,
@@ -157,6 +159,34 @@ def test_an_invalid_number_skips_to_the_liaison(session: Session) -> None:
     member = make_member(session, branch, phone_invalid_at=at(1, 1))
     assert _steps(session, township, at(1, 20)) == {}
     assert _steps(session, township, at(15, 20)) == {member.id: "liaison_task"}
+
+
+def test_an_opted_out_member_skips_only_the_texts(session: Session) -> None:
+    """TD stops the two reminder texts; the call on day 10 and the liaison's task remain."""
+    township, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    opt_out(session, member)
+    assert _steps(session, township, at(1, 20)) == {}
+    assert _steps(session, township, at(5, 20)) == {}
+    assert _steps(session, township, at(10, 20)) == {member.id: "ivr_call"}
+    record_step(session, member.id, "2026-11", "ivr_call", at(10, 20))
+    session.flush()
+    assert _steps(session, township, at(15, 10)) == {member.id: "liaison_task"}
+
+
+def test_who_may_be_called(session: Session) -> None:
+    """After TD only the escalation's reminder call; nobody who left or whose number is bad."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    assert may_place_call(member, "lesson") and may_place_call(member, REMINDER_CALL)
+    opt_out(session, member)
+    assert may_place_call(member, REMINDER_CALL)
+    assert not may_place_call(member, "lesson") and not may_place_call(member, "callback")
+    for gone in (
+        make_member(session, branch, active=False),
+        make_member(session, branch, phone_invalid_at=at(1, 1)),
+    ):
+        assert not may_place_call(gone, REMINDER_CALL)
 
 
 def test_closing_a_period_fixes_its_non_reporters_once(session: Session) -> None:

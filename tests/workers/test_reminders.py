@@ -19,10 +19,14 @@ from models import (
     Message,
     MessageStatus,
     Role,
+    User,
+    opt_out,
     record_report,
 )
 from models.cycle import record_step
 from models.report import NonReporter
+from models.scope import scope_for
+from models.tasks import tasks
 from tests.factories import make_member, make_tree, make_user
 from tests.gateway.conftest import SandboxAPI
 from tests.workers.conftest import sent_to
@@ -101,7 +105,7 @@ def test_day_ten_places_a_reminder_call(
         CallStatus.INITIATED,
     )
     assert calls[0]["url"] == f"https://gateway.example.org/voice/outbound?call={call.id}"
-    assert calls[0]["status_callback"] == "https://gateway.example.org/voice/status"
+    assert calls[0]["status_callback"] == f"https://gateway.example.org/voice/status?call={call.id}"
     assert calls[0]["machine_detection"] == "Enable"
 
 
@@ -123,6 +127,58 @@ def test_day_fifteen_gives_the_liaison_a_task(session: Session, work: Callable[[
         False,
         "2026-11",
     )
+
+
+def test_an_opted_out_member_is_called_and_tasked_but_not_texted(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """TD stops texts, not calls, not the branch's duties: no reminder on days 1 and 5, the
+    call on day 10 is placed (not cancelled), the liaison's task on day 15."""
+    _, branch, _ = make_tree(session)
+    liaison = make_user(session, branch, Role.LIAISON)
+    member = make_member(session, branch, liaison_id=liaison.id)
+    opt_out(session, member)
+    session.commit()
+    assert reminders.tick(at(1, 20).isoformat()) == {}
+    assert reminders.tick(at(5, 20).isoformat()) == {}
+    assert reminders.tick(at(10, 20).isoformat()) == {"ivr_call": 1}
+    work()
+    assert len(sandbox.get("/_sandbox/calls", to=member.phone)) == 1
+    session.expire_all()
+    call = session.scalar(select(Call).where(Call.member_id == member.id))
+    assert call is not None and call.status is CallStatus.INITIATED
+    assert reminders.tick(at(15, 10).isoformat()) == {"liaison_task": 1}
+    work()
+    assert sent_to(sandbox, member.phone) == []
+    session.expire_all()
+    task = session.scalar(select(ContactLog).where(ContactLog.member_id == member.id))
+    assert task is not None
+    assert (task.kind, task.user_id, task.done) == (ContactKind.LIAISON_TASK, liaison.id, False)
+
+
+def test_a_member_without_a_liaison_is_the_branchs_task(session: Session) -> None:
+    """Day 15 for a member nobody looks after: the task is the branch's, on the branch users'
+    (and the township's) task list, and not on any liaison's."""
+    township, branch, other = make_tree(session)
+    branch_user = make_user(session, branch, Role.BRANCH)
+    liaison = make_user(session, branch, Role.LIAISON)
+    other_user = make_user(session, other, Role.BRANCH)
+    township_user = make_user(session, township, Role.TOWNSHIP)
+    member = make_member(session, branch, name="孙立")
+    for step, day in (("reminder", 1), ("second_reminder", 5), ("ivr_call", 10)):
+        record_step(session, member.id, "2026-11", step, at(day, 20))
+    session.commit()
+    assert reminders.tick(at(15, 10).isoformat()) == {"liaison_task": 1}
+    session.expire_all()
+
+    def listed(user: User) -> list[tuple[str, int | None]]:
+        page = tasks(session, scope_for(session, user))
+        return [(row.member.name, row.liaison_id) for row in page.items]
+
+    assert listed(branch_user) == [("孙立", None)]
+    assert listed(township_user) == [("孙立", None)]
+    assert listed(liaison) == []
+    assert listed(other_user) == []
 
 
 def test_close_periods_fixes_last_months_non_reporters_early_in_the_month(
