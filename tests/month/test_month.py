@@ -15,7 +15,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
@@ -284,27 +284,28 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
     # The member who texted TD gets no lesson calls (they are not essential).
     called = [p for p in south if p.number != opted_out.number]
 
-    def campaign_calls() -> int:
-        return int(
-            scalar(select(func.count()).select_from(Call).where(Call.campaign_id == campaign_id))
-            or 0
-        )
+    def campaign_calls(ended: bool = False) -> int:
+        statement = select(func.count()).select_from(Call).where(Call.campaign_id == campaign_id)
+        if ended:
+            statement = statement.where(Call.ended_at.is_not(None))
+        return int(scalar(statement) or 0)
 
     wait_for(
-        "the first lesson calls placed",
-        campaign_calls,
+        "the first lesson calls answered or missed",
+        lambda: campaign_calls(ended=True),
         until=lambda n: n >= len(called),
         stack=stack,
-        timeout=90,
+        timeout=120,
     )
-    # Half an hour later the busy and unanswered members are tried again.
-    stack.set_clock(cst(11, 3, 19, 40))
+    # Half an hour after the last of them, the busy and unanswered members are tried again.
+    last_end = scalar(select(func.max(Call.ended_at)).where(Call.campaign_id == campaign_id))
+    stack.set_clock(local(last_end) + timedelta(minutes=35))
     wait_for(
-        "the retries placed",
-        campaign_calls,
+        "the retries placed and ended",
+        lambda: campaign_calls(ended=True),
         until=lambda n: n >= len(called) + 2,
         stack=stack,
-        timeout=90,
+        timeout=120,
     )
     status = cli_json(stack, "campaign", "status", str(campaign_id))
     assert status["recipients"] == len(south), status
