@@ -39,10 +39,11 @@ def export_command(period: str, org_name: str | None, out: Path | None) -> None:
     """
     if not PERIOD_RE.match(period):
         raise click.BadParameter("use YYYY-MM, e.g. 2026-11", param_hint="--period")
-    fmt = out.suffix.lower() if out is not None else ".csv"
+    suffix = out.suffix if out is not None else ".csv"
+    fmt = suffix.lower()
     if fmt not in FORMATS:
         raise click.BadParameter(
-            f"不支持的文件类型 unsupported file type {out.suffix or '(none)'!s}: use .csv or .xlsx",
+            f"不支持的文件类型 unsupported file type {suffix or '(none)'}: use .csv or .xlsx",
             param_hint="--out",
         )
     session = get_session()

@@ -40,6 +40,7 @@ from models.base import utcnow
 from models.broadcast import Broadcast
 from models.call import Call, Recording
 from models.contact import ContactKind, ContactLog
+from models.cycle import due_in_period, is_due
 from models.help import HelpCategory, HelpNote, HelpRequest, HelpStatus
 from models.lesson import (
     CampaignMember,
@@ -192,6 +193,7 @@ class TrendPoint:
     members: int
     reported: int
     studied: int
+    running: bool = False  # the period still under way: its figures are not final
 
     @property
     def rate(self) -> float:
@@ -211,8 +213,12 @@ def _studied_sum() -> ColumnElement[int]:
 def _live_branch_figures(
     session: Session, clause: ColumnElement[bool], period: str, timezone: str
 ) -> dict[int, tuple[int, int, int]]:
-    """Members, reporters and studiers per branch for a period, from the live tables."""
-    _, end = period_bounds(period, timezone)
+    """Members, reporters and studiers per branch for a period, from the live tables.
+
+    Only members due in the period count (`models.cycle.due_in_period`): a month before a
+    member was registered, or the month of registration itself, is no missed month.
+    """
+    start, _ = period_bounds(period, timezone)
     rows = session.execute(
         select(
             Member.branch_id,
@@ -222,7 +228,7 @@ def _live_branch_figures(
         )
         .select_from(Member)
         .outerjoin(Report, and_(Report.member_id == Member.id, Report.period == period))
-        .where(clause, Member.active.is_(True), Member.created_at < end)
+        .where(clause, Member.active.is_(True), due_in_period(start))
         .group_by(Member.branch_id)
     ).all()
     return {branch: (members, reported, studied) for branch, members, reported, studied in rows}
@@ -356,7 +362,8 @@ def reporting_trend(
             sum(f[1] for f in figures.values()),
             sum(f[2] for f in figures.values()),
         )
-    return [TrendPoint(p, *totals.get(p, (0, 0, 0))) for p in periods]
+    running = current_period(scope, now)
+    return [TrendPoint(p, *totals.get(p, (0, 0, 0)), running=p == running) for p in periods]
 
 
 @dataclass(frozen=True)
@@ -364,6 +371,7 @@ class Dashboard:
     """Everything the dashboard shows."""
 
     period: str
+    registered: int  # active members in the scope, due this month or not yet
     rates: Page[BranchRate]
     totals: TrendPoint
     trend: list[TrendPoint]
@@ -400,8 +408,15 @@ def dashboard(
         unmatched_count = (
             session.scalar(select(func.count()).select_from(unmatched_query.subquery())) or 0
         )
+    registered = (
+        session.scalar(
+            select(func.count(Member.id)).where(scope.member_clause(), Member.active.is_(True))
+        )
+        or 0
+    )
     return Dashboard(
         period=period,
+        registered=registered,
         rates=rates,
         totals=trend[-1],
         trend=trend,
@@ -513,7 +528,7 @@ class MonthCell:
     """One month of a member's reporting record."""
 
     period: str
-    state: str  # studied, reported, missing, before (not yet registered)
+    state: str  # studied, reported, missing, running (month under way), before (not due)
     report: Report | None = None
 
 
@@ -538,11 +553,17 @@ class MemberFile:
     org_names: dict[str, str] = field(default_factory=dict)  # host org ids in the history
 
 
-def _state(report: Report | None, period: str, created: datetime, timezone: str) -> str:
+def _state(
+    report: Report | None, period: str, created: datetime, timezone: str, running: str
+) -> str:
+    """A month of a member's record: reported (and studied or not), not yet due (registered
+    in or after it), still under way, or missed."""
     if report is not None:
         return "studied" if report.studied else "reported"
-    if period_bounds(period, timezone)[1] <= created:
+    if not is_due(created, period_bounds(period, timezone)[0]):
         return "before"
+    if period == running:
+        return "running"
     return "missing"
 
 
@@ -588,7 +609,9 @@ def member_file(
         )
     }
     months = [
-        MonthCell(p, _state(reports.get(p), p, member.created_at, scope.timezone), reports.get(p))
+        MonthCell(
+            p, _state(reports.get(p), p, member.created_at, scope.timezone, last), reports.get(p)
+        )
         for p in reversed(periods)
     ]
     contacts = _member_rows(
@@ -693,8 +716,11 @@ def reports_grid(
     branch_id: int | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    now: datetime | None = None,
 ) -> Page[GridRow]:
-    """Members by months: studied, reported without study, or missing; grouped by branch."""
+    """Members by months: studied, reported without study, missing, not due yet, or the
+    month still under way; grouped by branch."""
+    running = current_period(scope, now)
     query = (
         select(Member)
         .where(_branch_clause(scope, branch_id), Member.active.is_(True))
@@ -716,7 +742,7 @@ def reports_grid(
             cells=[
                 MonthCell(
                     p,
-                    _state(reports.get((m.id, p)), p, m.created_at, scope.timezone),
+                    _state(reports.get((m.id, p)), p, m.created_at, scope.timezone, running),
                     reports.get((m.id, p)),
                 )
                 for p in periods
@@ -747,6 +773,7 @@ class NonReporterRow:
     member: Member
     branch_name: str
     missed: int
+    due: int  # months of the range the member was due to report in (registered before)
     not_studied: int
     lessons_listened: int
     lessons_missed: int  # lesson campaigns whose every call the member missed
@@ -773,7 +800,7 @@ def _missed_rows(
     session: Session, scope: Scope, periods: Sequence[str], branch_id: int | None
 ) -> Select[int] | CompoundSelect[int] | None:
     """One row per (member, month missed): fixed non-reporters of closed periods, and members
-    with no report in periods never closed (the running one, or a gap in the cycle)."""
+    due with no report in periods never closed (a gap in the cycle)."""
     fixed = _fixed_periods(session, scope, periods)
     parts: list[Select[int]] = []
     if fixed:
@@ -786,18 +813,24 @@ def _missed_rows(
     for period in periods:
         if period in fixed:
             continue
-        _, end = period_bounds(period, scope.timezone)
+        start, _ = period_bounds(period, scope.timezone)
         parts.append(
             select(Member.id.label("member_id")).where(
                 _branch_clause(scope, branch_id),
                 Member.active.is_(True),
-                Member.created_at < end,
+                due_in_period(start),
                 ~exists().where(Report.member_id == Member.id, Report.period == period),
             )
         )
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+def _ended(scope: Scope, periods: Sequence[str], now: datetime | None = None) -> list[str]:
+    """The periods of a range that have ended (neither the running month nor a later one)."""
+    running = current_period(scope, now)
+    return [p for p in periods if p < running]
 
 
 def non_reporters(
@@ -810,6 +843,7 @@ def non_reporters(
     season: str = "",
     page: int = 1,
     per_page: int = PER_PAGE,
+    now: datetime | None = None,
 ) -> Page[NonReporterRow]:
     """Members who missed at least `min_missed` months of the range, most missed first.
 
@@ -817,7 +851,8 @@ def non_reporters(
     the lesson calls missed over the range, and the member's make-up flag for `season`.
     """
     page = _page_number(page)
-    rows_query = _missed_rows(session, scope, periods, branch_id)
+    ended = _ended(scope, periods, now)
+    rows_query = _missed_rows(session, scope, ended, branch_id) if ended else None
     if rows_query is None:
         return Page([], page, per_page, 0)
     missed_rows = rows_query.subquery()
@@ -850,12 +885,17 @@ def non_reporters(
         return Page([], page, per_page, total)
     total = int(ranked[0].total)
     counts = {row.member_id: int(row.missed) for row in ranked}
-    items = _non_reporter_rows(session, scope, periods, counts, season)
+    items = _non_reporter_rows(session, scope, periods, counts, season, now)
     return Page(items, page, per_page, total)
 
 
 def _non_reporter_rows(
-    session: Session, scope: Scope, periods: Sequence[str], counts: dict[int, int], season: str
+    session: Session,
+    scope: Scope,
+    periods: Sequence[str],
+    counts: dict[int, int],
+    season: str,
+    now: datetime | None,
 ) -> list[NonReporterRow]:
     """Details for a page of non-reporters, in the order of `counts`."""
     ids = list(counts)
@@ -897,11 +937,15 @@ def _non_reporter_rows(
             )
         }
     names = _org_names(session, {m.branch_id for m in members.values()})
+    ended = _ended(scope, periods, now)
     return [
         NonReporterRow(
             member=members[mid],
             branch_name=names.get(members[mid].branch_id, ""),
             missed=counts[mid],
+            due=sum(
+                is_due(members[mid].created_at, period_bounds(p, scope.timezone)[0]) for p in ended
+            ),
             not_studied=int(not_studied.get(mid, 0)),
             lessons_listened=int(listened.get(mid, 0)),
             lessons_missed=int(lesson_missed.get(mid, 0)),
@@ -1475,9 +1519,16 @@ def audit_entries(
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[AuditLog]:
-    """Audit entries by the users of the scope's organisations, newest first."""
+    """Audit entries by the users of the scope's organisations, newest first.
+
+    A township office also sees the entries no user made: exports and sends from the
+    command line, and failed logins.
+    """
     users = select(User.id).where(scope.within(User.org_id, scope.org_ids))
-    query = select(AuditLog).where(AuditLog.user_id.in_(users))
+    whose: ColumnElement[bool] = AuditLog.user_id.in_(users)
+    if scope.role is Role.TOWNSHIP:
+        whose = or_(whose, AuditLog.user_id.is_(None))
+    query = select(AuditLog).where(whose)
     if action:
         query = query.where(AuditLog.action == action)
     if user_id is not None:

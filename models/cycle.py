@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, lazyload
 
 from models.member import Member
@@ -125,6 +125,21 @@ def previous_period(period: str) -> str:
     return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
+def due_in_period(start: datetime) -> ColumnElement[bool]:
+    """Members expected to report in the period that begins at `start`.
+
+    A member is due from the first whole month after registration: the month the member
+    was registered in (the register loaded on the 20th, say) is not a missed month. A
+    report sent in that month is still kept and shown; it only does not count in rates.
+    """
+    return Member.created_at < start
+
+
+def is_due(registered_at: datetime, start: datetime) -> bool:
+    """`due_in_period` for one member already loaded: registered before the period began."""
+    return registered_at < start
+
+
 @dataclass(frozen=True)
 class DueStep:
     """One member due one escalation step now."""
@@ -196,11 +211,12 @@ def record_step(session: Session, member_id: int, period: str, step: str, now: d
 def close_period(session: Session, township: Organization, period: str, now: datetime) -> int:
     """Fix the period's non-reporters of a township; returns how many were added.
 
-    Closing again adds nobody twice. Members registered after the period are not counted.
+    Closing again adds nobody twice. Members registered during or after the period are not
+    counted (`due_in_period`).
     """
     rules = rules_for(township)
     try:
-        _start, end = period_bounds(period, rules.timezone)
+        start, end = period_bounds(period, rules.timezone)
     except ValueError:
         raise CycleError(
             f"月份格式应为YYYY-MM:{period}", f"Not a period (YYYY-MM): {period}"
@@ -211,7 +227,7 @@ def close_period(session: Session, township: Organization, period: str, now: dat
         select(Member.id, Member.branch_id).where(
             Member.branch_id.in_(subtree_ids(session, township.id)),
             Member.active.is_(True),
-            Member.created_at < end,
+            due_in_period(start),
             ~exists().where(Report.member_id == Member.id, Report.period == period),
             ~exists().where(NonReporter.member_id == Member.id, NonReporter.period == period),
         )
@@ -231,9 +247,11 @@ __all__ = [
     "CycleRules",
     "DueStep",
     "close_period",
+    "due_in_period",
     "due_steps",
     "in_busy_season",
     "in_range",
+    "is_due",
     "may_contact",
     "member_window",
     "next_contact_time",
