@@ -36,4 +36,5 @@ def reports() -> str:
         branch_id=branch_id,
         branches=visible_branches(db, scope),
         range_error=range_error,
+        running=admin.current_period(scope),
     )
