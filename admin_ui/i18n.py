@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, request, session
 from flask_babel import Babel, force_locale
@@ -220,6 +221,37 @@ AUDIT_TARGET_LABELS = {
     "audit": _l("Audit log"),
     "phone": _l("Phone simulator"),
 }
+# The details of an audit entry, by key.
+AUDIT_DETAIL_LABELS = {
+    "page": _l("Page"),
+    "period": _l("Month"),
+    "from": _l("From"),
+    "to": _l("To"),
+    "branch": _l("Branch"),
+    "branches": _l("Branches"),
+    "min": _l("Missed at least"),
+    "rows": _l("Rows"),
+    "members": _l("Members"),
+    "added": _l("Added"),
+    "flags": _l("Flags"),
+    "attended": _l("Attended"),
+    "messages": _l("Texts"),
+    "recordings": _l("Recordings"),
+    "recipients": _l("Recipients"),
+    "phone": _l("Phone"),
+    "phone_changed": _l("Phone changed"),
+    "fields": _l("Fields"),
+    "org": _l("Organisation"),
+    "out": _l("File"),
+    "via": _l("Via"),
+    "q": _l("Search"),
+    "status": _l("Status"),
+    "title": _l("Title"),
+    "lesson": _l("Lesson"),
+    "kind": _l("Kind"),
+    "category": _l("Category"),
+    "assignee": _l("Assigned to"),
+}
 # Column headers of the files the admin exports (CSV and XLSX), by column key.
 EXPORT_COLUMN_LABELS = {
     "year": _l("Year"),
@@ -273,6 +305,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "audit_action": AUDIT_ACTION_LABELS,
     "audit_target": AUDIT_TARGET_LABELS,
     "export_column": EXPORT_COLUMN_LABELS,
+    "audit_detail": AUDIT_DETAIL_LABELS,
 }
 
 
@@ -300,6 +333,28 @@ def audit_target(target: str) -> str:
             ),
         ]
     )
+
+
+def audit_detail(detail: dict[str, Any] | None) -> str:
+    """An audit entry's details for people: `页码: 1; 月份: 2026-12`, not JSON."""
+    from flask_babel import gettext
+
+    if not detail:
+        return ""
+
+    def value(item: object) -> str:
+        if item is None:
+            return "-"
+        if isinstance(item, bool):
+            return gettext("yes") if item else gettext("no")
+        if isinstance(item, list):
+            shown = "、".join(value(v) for v in item[:10])
+            return shown + ("…" if len(item) > 10 else "")
+        if item == "cli":
+            return gettext("Command line")
+        return str(item)
+
+    return "; ".join(f"{label('audit_detail', key)}: {value(item)}" for key, item in detail.items())
 
 
 def contact_note(entry: object) -> str:
@@ -339,6 +394,7 @@ __all__ = [
     "LABELS",
     "LANGUAGES",
     "LANGUAGE_NAMES",
+    "audit_detail",
     "audit_target",
     "babel",
     "bilingual",

@@ -130,6 +130,8 @@ def test_the_audit_page_names_actions_in_chinese_and_shows_cli_exports(
     for word in ("登录", "查看", "已发出", "导出", "命令行", "汇报 2026-10 XLSX", "党员名单"):
         assert word in table, word
     assert "<td>members</td>" not in table
+    assert '"page"' not in table and "页码: 1" in table  # details in words, not JSON
+    assert "行数: 3" in table and "途径: 命令行" in table
 
 
 def test_inbox_names_the_command_instead_of_its_code(
