@@ -1263,6 +1263,7 @@ class ReviewRow:
     contacts: int
     home_visits: int
     feedback: int
+    due: int = 12  # months of the year (so far) the member was due to report in
 
 
 def yearly_review(
@@ -1339,6 +1340,8 @@ def _review_rows(
     ).all():
         contacts[(mid, kind)] = int(n)
     names = _org_names(session, {m.branch_id for m in members})
+    running = current_period(scope)
+    starts = [period_bounds(p, scope.timezone)[0] for p in periods if p <= running]
     return [
         ReviewRow(
             member=m,
@@ -1350,6 +1353,7 @@ def _review_rows(
             contacts=contacts[(m.id, ContactKind.MONTHLY_CONTACT)],
             home_visits=contacts[(m.id, ContactKind.HOME_VISIT)],
             feedback=contacts[(m.id, ContactKind.HOST_FEEDBACK)],
+            due=sum(is_due(m.created_at, start) for start in starts),
         )
         for m in members
     ]

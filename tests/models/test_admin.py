@@ -301,3 +301,14 @@ def test_yearly_review_counts_the_year(session: Session) -> None:
         1,
         1,
     )
+
+
+def test_yearly_review_counts_reports_against_the_months_due(session: Session) -> None:
+    """Registered in mid-August 2025: four months of 2025 were due, not twelve; a member
+    registered long ago was due all twelve."""
+    scope, east, _ = _township_scope(session)
+    late = _member(session, east, "晚", created_at=datetime(2025, 8, 15, tzinfo=UTC))
+    _member(session, east, "早")
+    record_report(session, late, period="2025-09", studied=True, channel=Channel.SMS)
+    rows = {r.member.name: (r.reports, r.due) for r in yearly_review(session, scope, 2025).items}
+    assert rows == {"晚": (1, 4), "早": (0, 12)}
