@@ -166,6 +166,11 @@ def _branch_clause(scope: Scope, branch_id: int | None) -> ColumnElement[bool]:
     return clause
 
 
+def member_scope(scope: Scope, branch_id: int | None = None) -> ColumnElement[bool]:
+    """The members a user may see, narrowed to one branch when asked (for exports)."""
+    return _branch_clause(scope, branch_id)
+
+
 # --- dashboard -------------------------------------------------------------------------
 
 
@@ -1585,6 +1590,7 @@ __all__ = [
     "makeup_seasons",
     "member_cities",
     "member_file",
+    "member_scope",
     "members_by_id",
     "non_reporters",
     "parse_period",

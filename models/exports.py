@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from openpyxl import Workbook
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.member import Member
@@ -29,8 +29,17 @@ REPORT_HEADER = (
 )
 
 
-def report_rows(session: Session, period: str, org: Organization | None) -> Iterator[list[Any]]:
-    """Rows of the period's report export, members ordered by branch and name."""
+def report_rows(
+    session: Session,
+    period: str,
+    org: Organization | None,
+    members: ColumnElement[bool] | None = None,
+) -> Iterator[list[Any]]:
+    """Rows of the period's report export, members ordered by branch and name.
+
+    `org` narrows to an organisation's tree (the command line); `members` to the members
+    an admin user may see.
+    """
     branch = aliased(Organization)
     query = (
         select(Member, branch.name, Report)
@@ -39,6 +48,8 @@ def report_rows(session: Session, period: str, org: Organization | None) -> Iter
         .where(Member.active.is_(True))
         .order_by(branch.name, Member.name, Member.id)
     )
+    if members is not None:
+        query = query.where(members)
     if org is not None:
         ids = subtree_ids(session, org.id)
         if org.kind is OrgKind.HOST:

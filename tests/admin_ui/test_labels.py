@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from admin_ui import i18n
 from gateway.keywords import Kind
@@ -37,7 +38,7 @@ from models import (
     Role,
 )
 from models.admin import shift_period
-from models.audit import audit
+from models.audit import AuditLog, audit
 from models.broadcast import BroadcastStatus
 from models.cycle import STEPS
 from models.lesson import CampaignMemberStatus, CampaignStatus
@@ -326,3 +327,50 @@ def test_the_register_month_has_no_rate(app: Flask, client: FlaskClient, world: 
     page = login_as(client, "branch").get("/admin/").get_data(as_text=True)
     assert '<b id="due">2</b>' in page  # alice and bob, registered long ago
     assert '<b id="rate">50%</b>' in page
+
+
+def test_the_reports_export_is_in_chinese_and_scoped(client: FlaskClient, world: World) -> None:
+    """The month's reports from the reports page: Chinese headers and words, as CSV and
+    XLSX, only the members the user sees, and audited."""
+    admin = login_as(client, "branch")
+    page = admin.get("/admin/reports").get_data(as_text=True)
+    assert f"/admin/reports.xlsx?period={world.period}" in page
+    body = admin.get(f"/admin/reports.csv?period={world.period}").get_data()
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0] == [
+        "手机号",
+        "姓名",
+        "支部",
+        "月份",
+        "已汇报",
+        "已学习",
+        "城市",
+        "工作单位",
+        "渠道",
+        "收到时间",
+        "回执",
+    ]
+    by_name = {r[1]: r for r in rows[1:]}
+    assert set(by_name) == {"王秀英", "李建国"}  # the east branch only
+    assert by_name["王秀英"][4:6] == ["是", "是"] and by_name["王秀英"][8] == "短信"
+    assert by_name["李建国"][4] == "否"
+    last = shift_period(world.period, -1)
+    xlsx = admin.get(f"/admin/reports.xlsx?period={last}").get_data()
+    sheet = load_workbook(io.BytesIO(xlsx), read_only=True).active
+    assert sheet is not None
+    cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert cells[0][0] == "手机号"
+    alice = next(r for r in cells if r[1] == "王秀英")
+    assert (alice[5], alice[8]) == ("否", "电话按键")
+    liaison = login_as(client, "liaison").get(f"/admin/reports.csv?period={world.period}")
+    names = [r[1] for r in csv.reader(io.StringIO(liaison.get_data().decode("utf-8-sig")))]
+    assert names[1:] == ["王秀英"]
+    with db(client.application) as session:
+        targets = session.scalars(
+            select(AuditLog.target).where(AuditLog.action == "export").order_by(AuditLog.id)
+        ).all()
+    assert targets == [
+        f"reports:{world.period}:csv",
+        f"reports:{last}:xlsx",
+        f"reports:{world.period}:csv",
+    ]
