@@ -132,7 +132,7 @@ CELL_LABELS = {
     "reported": _l("Reported, not studied"),
     "missing": _l("Not reported"),
     "running": _l("Month in progress"),
-    "before": _l("Not applicable: not yet due (registered in or after this month)"),
+    "before": _l("Not applicable: registered after the month's first day"),
 }
 CALL_PURPOSE_LABELS = {
     "menu": _l("Hotline"),

@@ -125,19 +125,24 @@ def previous_period(period: str) -> str:
     return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
+# A member registered on a month's first day has the whole month to report (and gets its
+# first reminder): that month counts. Registered later in the month, it does not.
+DUE_GRACE = timedelta(days=1)
+
+
 def due_in_period(start: datetime) -> ColumnElement[bool]:
     """Members expected to report in the period that begins at `start`.
 
-    A member is due from the first whole month after registration: the month the member
-    was registered in (the register loaded on the 20th, say) is not a missed month. A
-    report sent in that month is still kept and shown; it only does not count in rates.
+    A member is due in a month registered by the end of its first day: the month a register
+    is loaded on the 20th, say, is not a missed month, nor any month before. A report sent
+    in such a month is still kept and shown; it only does not count in rates.
     """
-    return Member.created_at < start
+    return Member.created_at < start + DUE_GRACE
 
 
 def is_due(registered_at: datetime, start: datetime) -> bool:
-    """`due_in_period` for one member already loaded: registered before the period began."""
-    return registered_at < start
+    """`due_in_period` for one member already loaded."""
+    return registered_at < start + DUE_GRACE
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,8 @@ def record_step(session: Session, member_id: int, period: str, step: str, now: d
 def close_period(session: Session, township: Organization, period: str, now: datetime) -> int:
     """Fix the period's non-reporters of a township; returns how many were added.
 
-    Closing again adds nobody twice. Members registered during or after the period are not
-    counted (`due_in_period`).
+    Closing again adds nobody twice. Members registered after the period's first day are
+    not counted (`due_in_period`).
     """
     rules = rules_for(township)
     try:

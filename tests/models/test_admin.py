@@ -229,12 +229,14 @@ def test_non_reporters_count_only_months_the_member_was_due(session: Session) ->
     scope, east, _ = _township_scope(session)
     _member(session, east, "晚", created_at=datetime(2025, 10, 15, tzinfo=UTC))
     early = _member(session, east, "早")
+    # Registered on 1 November, Shanghai time: November counts.
+    _member(session, east, "一号", created_at=datetime(2025, 11, 1, 2, 0, tzinfo=UTC))
     record_report(session, early, period="2025-12", studied=True, channel=Channel.SMS)
     periods = periods_between("2025-04", "2026-03")
     now = datetime(2026, 3, 10, tzinfo=UTC)
     page = non_reporters(session, scope, periods, now=now)
     rows = {r.member.name: (r.missed, r.due) for r in page.items}
-    assert rows == {"晚": (4, 4), "早": (10, 11)}
+    assert rows == {"晚": (4, 4), "早": (10, 11), "一号": (4, 4)}
 
 
 def test_member_search_filters(session: Session) -> None:
