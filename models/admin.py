@@ -221,7 +221,8 @@ def _live_branch_figures(
     """Members, reporters and studiers per branch for a period, from the live tables.
 
     Only members due in the period count (`models.cycle.due_in_period`): a month before a
-    member was registered, or the month of registration itself, is no missed month.
+    member was registered, or the month of registration after its first day, is no missed
+    month.
     """
     start, _ = period_bounds(period, timezone)
     rows = session.execute(
@@ -561,8 +562,8 @@ class MemberFile:
 def _state(
     report: Report | None, period: str, created: datetime, timezone: str, running: str
 ) -> str:
-    """A month of a member's record: reported (and studied or not), not yet due (registered
-    in or after it), still under way, or missed."""
+    """A month of a member's record: reported (and studied or not), not due (registered after
+    its first day), still under way, or missed."""
     if report is not None:
         return "studied" if report.studied else "reported"
     if not is_due(created, period_bounds(period, timezone)[0]):
@@ -778,7 +779,7 @@ class NonReporterRow:
     member: Member
     branch_name: str
     missed: int
-    due: int  # months of the range the member was due to report in (registered before)
+    due: int  # months of the range that ended and the member was due in (`is_due`)
     not_studied: int
     lessons_listened: int
     lessons_missed: int  # lesson campaigns whose every call the member missed
