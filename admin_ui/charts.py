@@ -21,13 +21,31 @@ def _y(rate: float) -> float:
     return TOP + (HEIGHT - TOP - BOTTOM) * (1 - max(0.0, min(1.0, rate)))
 
 
-def trend_svg(points: Sequence[TrendPoint], reported_label: str, studied_label: str) -> Markup:
-    """Two lines over the periods: the share who reported, and the share who studied."""
+def trend_svg(
+    points: Sequence[TrendPoint], reported_label: str, studied_label: str, running_label: str
+) -> Markup:
+    """Two lines over the periods: the share who reported, and the share who studied.
+
+    The month under way is drawn apart (a shaded column, hollow points on a dashed line,
+    and `running_label` over it), so its partial figures do not read as a missed month.
+    """
     count = len(points)
     parts = [
         f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(reported_label)}" xmlns="http://www.w3.org/2000/svg">'
     ]
+    step = (WIDTH - LEFT - RIGHT) / (count - 1) if count > 1 else WIDTH - LEFT - RIGHT
+    for index, point in enumerate(points):
+        if point.running:
+            x = _x(index, count)
+            left = max(LEFT, x - step / 2)
+            parts.append(
+                f'<rect class="running-band" x="{left:.1f}" y="{TOP}" '
+                f'width="{min(WIDTH - RIGHT, x + step / 2) - left:.1f}" '
+                f'height="{HEIGHT - TOP - BOTTOM}"/>'
+                f'<text class="running-label" x="{min(x, WIDTH - RIGHT):.1f}" y="{TOP - 3}" '
+                f'text-anchor="end">{escape(running_label)}</text>'
+            )
     for tick in (0, 25, 50, 75, 100):
         y = _y(tick / 100)
         parts.append(
@@ -45,10 +63,19 @@ def trend_svg(points: Sequence[TrendPoint], reported_label: str, studied_label: 
         ("studied", "studied_rate", studied_label),
     ):
         # A month before anyone was registered has no rate: the line breaks there.
+        # The running month is joined to the line by a dashed segment of its own.
         runs: list[list[tuple[float, float, TrendPoint]]] = [[]]
         for index, point in enumerate(points):
             if point.members:
-                runs[-1].append((_x(index, count), _y(getattr(point, attr)), point))
+                dot = (_x(index, count), _y(getattr(point, attr)), point)
+                if point.running and runs[-1]:
+                    (x0, y0, _), (x1, y1, _) = runs[-1][-1], dot
+                    parts.append(
+                        f'<line class="line {css} running" x1="{x0:.1f}" y1="{y0:.1f}" '
+                        f'x2="{x1:.1f}" y2="{y1:.1f}"/>'
+                    )
+                    runs.append([])
+                runs[-1].append(dot)
             elif runs[-1]:
                 runs.append([])
         for run in runs:
@@ -57,9 +84,12 @@ def trend_svg(points: Sequence[TrendPoint], reported_label: str, studied_label: 
                 parts.append(f'<polyline class="line {css}" points="{path}"/>')
         for x, y, point in (dot for run in runs for dot in run):
             value = getattr(point, attr) * 100
+            running = " running" if point.running else ""
+            note = f" ({escape(running_label)})" if point.running else ""
             parts.append(
-                f'<circle class="dot {css}" cx="{x:.1f}" cy="{y:.1f}" r="3">'
-                f"<title>{escape(name)} {escape(point.period)}: {value:.0f}%</title></circle>"
+                f'<circle class="dot {css}{running}" cx="{x:.1f}" cy="{y:.1f}" r="3">'
+                f"<title>{escape(name)} {escape(point.period)}: {value:.0f}%{note}</title>"
+                "</circle>"
             )
     legend_y = HEIGHT - 4
     parts.append(

@@ -10,9 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, abort, request, url_for
-from openpyxl import Workbook
 
 from models.admin import MAX_PERIODS, parse_period, periods_between, shift_period
+from models.exports import write_workbook
 from models.scope import Scope
 
 
@@ -81,13 +81,8 @@ def xlsx_response(
     filename: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> Response:
     """An XLSX download written in one pass (openpyxl's write-only mode)."""
-    book = Workbook(write_only=True)
-    worksheet = book.create_sheet(sheet[:31])
-    worksheet.append(list(header))
-    for row in rows:
-        worksheet.append([_cell(v) for v in row])
     buffer = io.BytesIO()
-    book.save(buffer)
+    write_workbook(buffer, sheet, header, rows)
     return _download(
         buffer.getvalue(),
         filename,

@@ -7,10 +7,12 @@ clone runs without a build step; tests/admin_ui/test_i18n.py fails when they dri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, request, session
-from flask_babel import Babel
+from flask_babel import Babel, force_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
@@ -84,7 +86,8 @@ LESSON_CATEGORY_LABELS = {
     "science": _l("Science and health"),
 }
 MESSAGE_STATUS_LABELS = {
-    "received": _l("Received"),
+    # Not "Received": that word is the column of when a text came in (收到时间).
+    "received": _l("Arrived"),
     "queued": _l("Queued"),
     "sending": _l("Sending"),
     "sent": _l("Sent"),
@@ -121,19 +124,24 @@ RECORDING_KIND_LABELS = {
     "help": _l("Help request"),
     "message": _l("Message for the branch"),
     "unknown_caller": _l("Unknown caller"),
+    "new_city": _l("New city (spoken)"),
+    "new_employer": _l("New employer (spoken)"),
 }
 CELL_LABELS = {
     "studied": _l("Reported, studied"),
     "reported": _l("Reported, not studied"),
     "missing": _l("Not reported"),
-    "before": _l("Not yet registered"),
+    "running": _l("Month in progress"),
+    "before": _l("Not applicable: registered after the month's first day"),
 }
-CALL_LABELS = {
+CALL_PURPOSE_LABELS = {
     "menu": _l("Hotline"),
     "lesson": _l("Lesson call"),
     "reminder": _l("Reminder call"),
     "missed_call": _l("Missed call"),
     "callback": _l("Callback"),
+}
+CALL_STATUS_LABELS = {
     "queued": _l("Queued"),
     "initiated": _l("Dialling"),
     "ringing": _l("Ringing"),
@@ -144,8 +152,134 @@ CALL_LABELS = {
     "failed": _l("Failed"),
     "canceled": _l("Cancelled"),
 }
-CHANNEL_LABELS = {"sms": _l("SMS"), "ivr": _l("Phone"), "admin": _l("Admin")}
+CALL_LABELS = {**CALL_PURPOSE_LABELS, **CALL_STATUS_LABELS}
+# How a report or a change came in. Not "Phone": that word is the phone number (手机号).
+CHANNEL_LABELS = {"sms": _l("SMS"), "ivr": _l("Keypad call"), "admin": _l("Admin page")}
+CHANGE_SOURCE_LABELS = {**CHANNEL_LABELS, "import": _l("Register import")}
 LANGUAGE_LABELS = {"zh_CN": _l("Chinese"), "en": _l("English")}
+SMS_COMMAND_LABELS = {
+    "report": _l("Monthly report"),
+    "status": _l("Status update"),
+    "phone": _l("Phone change"),
+    "help": _l("Help request"),
+    "lessons": _l("Lessons"),
+    "opt_out": _l("Opt out"),
+    "opt_in": _l("Opt back in"),
+    "menu": _l("Asked for the menu"),
+    "answer": _l("Answer to a question"),
+    "unknown": _l("Not understood"),
+    "empty": _l("Empty text"),
+    "error": _l("Could not be handled"),
+    "unmatched": _l("Unregistered number"),
+    "reply": _l("Reply to a notice"),
+}
+ESCALATION_STEP_LABELS = {
+    "reminder": _l("First reminder"),
+    "second_reminder": _l("Second reminder"),
+    "ivr_call": _l("Reminder call"),
+    "liaison_task": _l("Task for the liaison"),
+}
+AUDIT_ACTION_LABELS = {
+    "view": _l("Viewed"),
+    "export": _l("Exported"),
+    "play": _l("Played a recording"),
+    "edit": _l("Edited"),
+    "contact": _l("Logged contact"),
+    "flag": _l("Flagged for make-up training"),
+    "attend": _l("Marked attendance"),
+    "send": _l("Sent"),
+    "upload": _l("Uploaded"),
+    "resolve": _l("Resolved"),
+    "note": _l("Added a note"),
+    "assign": _l("Assigned"),
+    "link": _l("Linked a number"),
+    "handle": _l("Marked handled"),
+    "login": _l("Logged in"),
+    "logout": _l("Logged out"),
+    "login_failed": _l("Failed login"),
+    "simulate": _l("Used the phone simulator"),
+}
+# What an audit entry is about: the part of its target before the first colon.
+AUDIT_TARGET_LABELS = {
+    "member": _l("Member"),
+    "members": _l("Member list"),
+    "reports": _l("Reports"),
+    "nonreporters": _l("Non-reporters"),
+    "makeup": _l("Make-up training"),
+    "review": _l("Yearly review"),
+    "help": _l("Help request"),
+    "broadcast": _l("Notice"),
+    "broadcasts": _l("Notices"),
+    "campaign": _l("Lesson calls"),
+    "lesson": _l("Lesson"),
+    "inbox": _l("Inbox"),
+    "recording": _l("Recording"),
+    "user": _l("User"),
+    "username": _l("User name"),
+    "dashboard": _l("Dashboard"),
+    "host_members": _l("Host organisation's members"),
+    "audit": _l("Audit log"),
+    "phone": _l("Phone simulator"),
+}
+# The details of an audit entry, by key.
+AUDIT_DETAIL_LABELS = {
+    "page": _l("Page"),
+    "period": _l("Month"),
+    "from": _l("From"),
+    "to": _l("To"),
+    "branch": _l("Branch"),
+    "branches": _l("Branches"),
+    "min": _l("Missed at least"),
+    "rows": _l("Rows"),
+    "members": _l("Members"),
+    "added": _l("Added"),
+    "flags": _l("Flags"),
+    "attended": _l("Attended"),
+    "messages": _l("Texts"),
+    "recordings": _l("Recordings"),
+    "recipients": _l("Recipients"),
+    "phone": _l("Phone"),
+    "phone_changed": _l("Phone changed"),
+    "fields": _l("Fields"),
+    "org": _l("Organisation"),
+    "out": _l("File"),
+    "via": _l("Via"),
+    "q": _l("Search"),
+    "status": _l("Status"),
+    "title": _l("Title"),
+    "lesson": _l("Lesson"),
+    "kind": _l("Kind"),
+    "category": _l("Category"),
+    "assignee": _l("Assigned to"),
+}
+# Column headers of the files the admin exports (CSV and XLSX), by column key.
+EXPORT_COLUMN_LABELS = {
+    "year": _l("Year"),
+    "season": _l("Season"),
+    "name": _l("Name"),
+    "phone": _l("Phone"),
+    "branch": _l("Branch"),
+    "city": _l("City"),
+    "employer": _l("Employer"),
+    "period": _l("Month"),
+    "reported": _l("Reported"),
+    "studied": _l("Studied"),
+    "channel": _l("Channel"),
+    "received_at": _l("Received"),
+    "receipt": _l("Receipt"),
+    "reason": _l("Reason"),
+    "flagged_at": _l("Flagged on"),
+    "attended_at": _l("Attended on"),
+    "reports": _l("Months reported"),
+    "lessons": _l("Lessons heard"),
+    "help_requests": _l("Help requests"),
+    "monthly_contacts": _l("Monthly contacts"),
+    "home_visits": _l("Home visits"),
+    "host_feedback": _l("Host feedback"),
+    "rating": _l("Rating"),
+    "rated_by": _l("Rated by"),
+    "rated_at": _l("Rated on"),
+}
 
 LABELS: dict[str, dict[str, LazyString]] = {
     "role": ROLE_LABELS,
@@ -161,8 +295,17 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "recording_kind": RECORDING_KIND_LABELS,
     "cell": CELL_LABELS,
     "channel": CHANNEL_LABELS,
+    "change_source": CHANGE_SOURCE_LABELS,
     "call": CALL_LABELS,
+    "call_purpose": CALL_PURPOSE_LABELS,
+    "call_status": CALL_STATUS_LABELS,
     "language": LANGUAGE_LABELS,
+    "sms_command": SMS_COMMAND_LABELS,
+    "escalation_step": ESCALATION_STEP_LABELS,
+    "audit_action": AUDIT_ACTION_LABELS,
+    "audit_target": AUDIT_TARGET_LABELS,
+    "export_column": EXPORT_COLUMN_LABELS,
+    "audit_detail": AUDIT_DETAIL_LABELS,
 }
 
 
@@ -171,6 +314,69 @@ def label(kind: str, value: object) -> str:
     key = str(getattr(value, "value", value))
     found = LABELS.get(kind, {}).get(key)
     return str(found) if found is not None else key
+
+
+def audit_target(target: str) -> str:
+    """An audit entry's target for people: `member:12` as 党员 12, `makeup:2027春节:csv` as
+    补课 2027春节 CSV (the kind translated, the rest as written)."""
+    kind, _, rest = target.partition(":")
+    found = AUDIT_TARGET_LABELS.get(kind)
+    if found is None:
+        return target
+    return " ".join(
+        [
+            str(found),
+            *(
+                part.upper() if part in ("csv", "xlsx") else part
+                for part in rest.split(":")
+                if part
+            ),
+        ]
+    )
+
+
+def audit_detail(detail: dict[str, Any] | None) -> str:
+    """An audit entry's details for people: `页码: 1; 月份: 2026-12`, not JSON."""
+    from flask_babel import gettext
+
+    if not detail:
+        return ""
+
+    def value(item: object) -> str:
+        if item is None:
+            return "-"
+        if isinstance(item, bool):
+            return gettext("yes") if item else gettext("no")
+        if isinstance(item, list):
+            shown = "、".join(value(v) for v in item[:10])
+            return shown + ("…" if len(item) > 10 else "")
+        if item == "cli":
+            return gettext("Command line")
+        return str(item)
+
+    return "; ".join(f"{label('audit_detail', key)}: {value(item)}" for key, item in detail.items())
+
+
+def contact_note(entry: object) -> str:
+    """A contact log entry's note in the reader's language: a liaison task the cycle opened
+    (no author) is worded from its month; anything a person wrote is shown as written."""
+    kind = str(getattr(getattr(entry, "kind", None), "value", ""))
+    note = str(getattr(entry, "note", "") or "")
+    if kind == "liaison_task" and getattr(entry, "user_id", None) is None:
+        from flask_babel import gettext
+
+        return gettext(
+            "No report for %(period)s yet: please contact the member.",
+            period=getattr(entry, "period", None) or "",
+        )
+    return note
+
+
+def export_header(keys: Sequence[str]) -> list[str]:
+    """The Chinese column headers of an admin export (files are records kept in Chinese,
+    whoever made them); a column without a label keeps its key."""
+    with force_locale(DEFAULT_LANGUAGE):
+        return [label("export_column", key) for key in keys]
 
 
 def bilingual(error: object) -> str:
@@ -188,8 +394,12 @@ __all__ = [
     "LABELS",
     "LANGUAGES",
     "LANGUAGE_NAMES",
+    "audit_detail",
+    "audit_target",
     "babel",
     "bilingual",
+    "contact_note",
+    "export_header",
     "init_app",
     "label",
     "select_locale",

@@ -17,7 +17,14 @@ from werkzeug.wrappers import Response
 from admin_ui.auth import EVERYONE, FOLLOW_UP, STAFF, TOWNSHIP_ONLY, current_account
 from admin_ui.blueprint import bp
 from admin_ui.helpers import page_url
-from admin_ui.i18n import LANGUAGE_NAMES, LANGUAGES, label
+from admin_ui.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    audit_detail,
+    audit_target,
+    contact_note,
+    label,
+)
 from gateway.db import get_session
 from models.user import Role
 
@@ -44,6 +51,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.setdefault("pct", format_percent)
     app.jinja_env.globals.setdefault("page_url", page_url)
     app.jinja_env.globals.setdefault("label", label)
+    app.jinja_env.globals.setdefault("audit_target", audit_target)
+    app.jinja_env.globals.setdefault("audit_detail", audit_detail)
+    app.jinja_env.globals.setdefault("contact_note", contact_note)
 
 
 def format_datetime(value: datetime | None, with_time: bool = True) -> str:

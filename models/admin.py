@@ -40,6 +40,7 @@ from models.base import utcnow
 from models.broadcast import Broadcast
 from models.call import Call, Recording
 from models.contact import ContactKind, ContactLog
+from models.cycle import due_in_period, is_due
 from models.help import HelpCategory, HelpNote, HelpRequest, HelpStatus
 from models.lesson import (
     CampaignMember,
@@ -166,6 +167,11 @@ def _branch_clause(scope: Scope, branch_id: int | None) -> ColumnElement[bool]:
     return clause
 
 
+def member_scope(scope: Scope, branch_id: int | None = None) -> ColumnElement[bool]:
+    """The members a user may see, narrowed to one branch when asked (for exports)."""
+    return _branch_clause(scope, branch_id)
+
+
 # --- dashboard -------------------------------------------------------------------------
 
 
@@ -193,6 +199,7 @@ class TrendPoint:
     members: int
     reported: int
     studied: int
+    running: bool = False  # the period still under way: its figures are not final
 
     @property
     def rate(self) -> float:
@@ -212,8 +219,13 @@ def _studied_sum() -> ColumnElement[int]:
 def _live_branch_figures(
     session: Session, clause: ColumnElement[bool], period: str, timezone: str
 ) -> dict[int, tuple[int, int, int]]:
-    """Members, reporters and studiers per branch for a period, from the live tables."""
-    _, end = period_bounds(period, timezone)
+    """Members, reporters and studiers per branch for a period, from the live tables.
+
+    Only members due in the period count (`models.cycle.due_in_period`): a month before a
+    member was registered, or the month of registration after its first day, is no missed
+    month.
+    """
+    start, _ = period_bounds(period, timezone)
     rows = session.execute(
         select(
             Member.branch_id,
@@ -223,7 +235,7 @@ def _live_branch_figures(
         )
         .select_from(Member)
         .outerjoin(Report, and_(Report.member_id == Member.id, Report.period == period))
-        .where(clause, Member.active.is_(True), Member.created_at < end)
+        .where(clause, Member.active.is_(True), due_in_period(start))
         .group_by(Member.branch_id)
     ).all()
     return {branch: (members, reported, studied) for branch, members, reported, studied in rows}
@@ -357,7 +369,8 @@ def reporting_trend(
             sum(f[1] for f in figures.values()),
             sum(f[2] for f in figures.values()),
         )
-    return [TrendPoint(p, *totals.get(p, (0, 0, 0))) for p in periods]
+    running = current_period(scope, now)
+    return [TrendPoint(p, *totals.get(p, (0, 0, 0)), running=p == running) for p in periods]
 
 
 @dataclass(frozen=True)
@@ -365,6 +378,7 @@ class Dashboard:
     """Everything the dashboard shows."""
 
     period: str
+    registered: int  # active members in the scope, due this month or not yet
     rates: Page[BranchRate]
     totals: TrendPoint
     trend: list[TrendPoint]
@@ -401,8 +415,15 @@ def dashboard(
         unmatched_count = (
             session.scalar(select(func.count()).select_from(unmatched_query.subquery())) or 0
         )
+    registered = (
+        session.scalar(
+            select(func.count(Member.id)).where(scope.member_clause(), Member.active.is_(True))
+        )
+        or 0
+    )
     return Dashboard(
         period=period,
+        registered=registered,
         rates=rates,
         totals=trend[-1],
         trend=trend,
@@ -538,7 +559,7 @@ class MonthCell:
     """One month of a member's reporting record."""
 
     period: str
-    state: str  # studied, reported, missing, before (not yet registered)
+    state: str  # studied, reported, missing, running (month under way), before (not due)
     report: Report | None = None
 
 
@@ -563,11 +584,17 @@ class MemberFile:
     org_names: dict[str, str] = field(default_factory=dict)  # host org ids in the history
 
 
-def _state(report: Report | None, period: str, created: datetime, timezone: str) -> str:
+def _state(
+    report: Report | None, period: str, created: datetime, timezone: str, running: str
+) -> str:
+    """A month of a member's record: reported (and studied or not), not due (registered after
+    its first day), still under way, or missed."""
     if report is not None:
         return "studied" if report.studied else "reported"
-    if period_bounds(period, timezone)[1] <= created:
+    if not is_due(created, period_bounds(period, timezone)[0]):
         return "before"
+    if period == running:
+        return "running"
     return "missing"
 
 
@@ -613,7 +640,9 @@ def member_file(
         )
     }
     months = [
-        MonthCell(p, _state(reports.get(p), p, member.created_at, scope.timezone), reports.get(p))
+        MonthCell(
+            p, _state(reports.get(p), p, member.created_at, scope.timezone, last), reports.get(p)
+        )
         for p in reversed(periods)
     ]
     contacts = _member_rows(
@@ -718,8 +747,11 @@ def reports_grid(
     branch_id: int | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    now: datetime | None = None,
 ) -> Page[GridRow]:
-    """Members by months: studied, reported without study, or missing; grouped by branch."""
+    """Members by months: studied, reported without study, missing, not due yet, or the
+    month still under way; grouped by branch."""
+    running = current_period(scope, now)
     query = (
         select(Member)
         .where(_branch_clause(scope, branch_id), Member.active.is_(True))
@@ -741,7 +773,7 @@ def reports_grid(
             cells=[
                 MonthCell(
                     p,
-                    _state(reports.get((m.id, p)), p, m.created_at, scope.timezone),
+                    _state(reports.get((m.id, p)), p, m.created_at, scope.timezone, running),
                     reports.get((m.id, p)),
                 )
                 for p in periods
@@ -772,6 +804,7 @@ class NonReporterRow:
     member: Member
     branch_name: str
     missed: int
+    due: int  # months of the range that ended and the member was due in (`is_due`)
     not_studied: int
     lessons_listened: int
     lessons_missed: int  # lesson campaigns whose every call the member missed
@@ -798,7 +831,7 @@ def _missed_rows(
     session: Session, scope: Scope, periods: Sequence[str], branch_id: int | None
 ) -> Select[int] | CompoundSelect[int] | None:
     """One row per (member, month missed): fixed non-reporters of closed periods, and members
-    with no report in periods never closed (the running one, or a gap in the cycle)."""
+    due with no report in periods never closed (a gap in the cycle)."""
     fixed = _fixed_periods(session, scope, periods)
     parts: list[Select[int]] = []
     if fixed:
@@ -811,18 +844,24 @@ def _missed_rows(
     for period in periods:
         if period in fixed:
             continue
-        _, end = period_bounds(period, scope.timezone)
+        start, _ = period_bounds(period, scope.timezone)
         parts.append(
             select(Member.id.label("member_id")).where(
                 _branch_clause(scope, branch_id),
                 Member.active.is_(True),
-                Member.created_at < end,
+                due_in_period(start),
                 ~exists().where(Report.member_id == Member.id, Report.period == period),
             )
         )
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+def _ended(scope: Scope, periods: Sequence[str], now: datetime | None = None) -> list[str]:
+    """The periods of a range that have ended (neither the running month nor a later one)."""
+    running = current_period(scope, now)
+    return [p for p in periods if p < running]
 
 
 def non_reporters(
@@ -835,6 +874,7 @@ def non_reporters(
     season: str = "",
     page: int = 1,
     per_page: int = PER_PAGE,
+    now: datetime | None = None,
 ) -> Page[NonReporterRow]:
     """Members who missed at least `min_missed` months of the range, most missed first.
 
@@ -842,7 +882,8 @@ def non_reporters(
     the lesson calls missed over the range, and the member's make-up flag for `season`.
     """
     page = _page_number(page)
-    rows_query = _missed_rows(session, scope, periods, branch_id)
+    ended = _ended(scope, periods, now)
+    rows_query = _missed_rows(session, scope, ended, branch_id) if ended else None
     if rows_query is None:
         return Page([], page, per_page, 0)
     missed_rows = rows_query.subquery()
@@ -875,12 +916,17 @@ def non_reporters(
         return Page([], page, per_page, total)
     total = int(ranked[0].total)
     counts = {row.member_id: int(row.missed) for row in ranked}
-    items = _non_reporter_rows(session, scope, periods, counts, season)
+    items = _non_reporter_rows(session, scope, periods, counts, season, now)
     return Page(items, page, per_page, total)
 
 
 def _non_reporter_rows(
-    session: Session, scope: Scope, periods: Sequence[str], counts: dict[int, int], season: str
+    session: Session,
+    scope: Scope,
+    periods: Sequence[str],
+    counts: dict[int, int],
+    season: str,
+    now: datetime | None,
 ) -> list[NonReporterRow]:
     """Details for a page of non-reporters, in the order of `counts`."""
     ids = list(counts)
@@ -922,11 +968,15 @@ def _non_reporter_rows(
             )
         }
     names = _org_names(session, {m.branch_id for m in members.values()})
+    ended = _ended(scope, periods, now)
     return [
         NonReporterRow(
             member=members[mid],
             branch_name=names.get(members[mid].branch_id, ""),
             missed=counts[mid],
+            due=sum(
+                is_due(members[mid].created_at, period_bounds(p, scope.timezone)[0]) for p in ended
+            ),
             not_studied=int(not_studied.get(mid, 0)),
             lessons_listened=int(listened.get(mid, 0)),
             lessons_missed=int(lesson_missed.get(mid, 0)),
@@ -1295,6 +1345,7 @@ class ReviewRow:
     contacts: int
     home_visits: int
     feedback: int
+    due: int = 12  # months of the year (so far) the member was due to report in
 
 
 def yearly_review(
@@ -1371,6 +1422,8 @@ def _review_rows(
     ).all():
         contacts[(mid, kind)] = int(n)
     names = _org_names(session, {m.branch_id for m in members})
+    running = current_period(scope)
+    starts = [period_bounds(p, scope.timezone)[0] for p in periods if p <= running]
     return [
         ReviewRow(
             member=m,
@@ -1382,6 +1435,7 @@ def _review_rows(
             contacts=contacts[(m.id, ContactKind.MONTHLY_CONTACT)],
             home_visits=contacts[(m.id, ContactKind.HOME_VISIT)],
             feedback=contacts[(m.id, ContactKind.HOST_FEEDBACK)],
+            due=sum(is_due(m.created_at, start) for start in starts),
         )
         for m in members
     ]
@@ -1552,14 +1606,18 @@ def audit_entries(
     per_page: int = PER_PAGE,
 ) -> Page[AuditLog]:
     """Audit entries by the users of the scope's organisations, and those made without a
-    user (on the command line) for one of them, newest first."""
+    user (on the command line) for one of them, newest first.
+
+    A township office also sees the entries that belong to no organisation: failed logins.
+    """
     users = select(User.id).where(scope.within(User.org_id, scope.org_ids))
-    query = select(AuditLog).where(
-        or_(
-            AuditLog.user_id.in_(users),
-            and_(AuditLog.user_id.is_(None), scope.within(AuditLog.org_id, scope.org_ids)),
-        )
+    no_user = AuditLog.user_id.is_(None)
+    whose: ColumnElement[bool] = or_(
+        AuditLog.user_id.in_(users), and_(no_user, scope.within(AuditLog.org_id, scope.org_ids))
     )
+    if scope.role is Role.TOWNSHIP:
+        whose = or_(whose, and_(no_user, AuditLog.org_id.is_(None)))
+    query = select(AuditLog).where(whose)
     if action:
         query = query.where(AuditLog.action == action)
     if user_id is not None:
@@ -1617,6 +1675,7 @@ __all__ = [
     "member_file",
     "member_hosts",
     "member_industries",
+    "member_scope",
     "members_by_id",
     "non_reporters",
     "notice_replies",

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, lazyload
 
 from models.member import Member
@@ -159,6 +159,26 @@ def previous_period(period: str) -> str:
     return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
+# A member registered on a month's first day has the whole month to report (and gets its
+# first reminder): that month counts. Registered later in the month, it does not.
+DUE_GRACE = timedelta(days=1)
+
+
+def due_in_period(start: datetime) -> ColumnElement[bool]:
+    """Members expected to report in the period that begins at `start`.
+
+    A member is due in a month registered by the end of its first day: the month a register
+    is loaded on the 20th, say, is not a missed month, nor any month before. A report sent
+    in such a month is still kept and shown; it only does not count in rates.
+    """
+    return Member.created_at < start + DUE_GRACE
+
+
+def is_due(registered_at: datetime, start: datetime) -> bool:
+    """`due_in_period` for one member already loaded."""
+    return registered_at < start + DUE_GRACE
+
+
 @dataclass(frozen=True)
 class DueStep:
     """One member due one escalation step now."""
@@ -228,11 +248,12 @@ def record_step(session: Session, member_id: int, period: str, step: str, now: d
 def close_period(session: Session, township: Organization, period: str, now: datetime) -> int:
     """Fix the period's non-reporters of a township; returns how many were added.
 
-    Closing again adds nobody twice. Members registered after the period are not counted.
+    Closing again adds nobody twice. Members registered after the period's first day are
+    not counted (`due_in_period`).
     """
     rules = rules_for(township)
     try:
-        _start, end = period_bounds(period, rules.timezone)
+        start, end = period_bounds(period, rules.timezone)
     except ValueError:
         raise CycleError(
             f"月份格式应为YYYY-MM:{period}", f"Not a period (YYYY-MM): {period}"
@@ -243,7 +264,7 @@ def close_period(session: Session, township: Organization, period: str, now: dat
         select(Member.id, Member.branch_id).where(
             Member.branch_id.in_(subtree_ids(session, township.id)),
             Member.active.is_(True),
-            Member.created_at < end,
+            due_in_period(start),
             ~exists().where(Report.member_id == Member.id, Report.period == period),
             ~exists().where(NonReporter.member_id == Member.id, NonReporter.period == period),
         )
@@ -266,9 +287,11 @@ __all__ = [
     "DueStep",
     "HasWindow",
     "close_period",
+    "due_in_period",
     "due_steps",
     "in_busy_season",
     "in_range",
+    "is_due",
     "may_contact",
     "may_place_call",
     "member_window",

@@ -7,6 +7,7 @@ from flask import render_template, request
 from admin_ui.auth import TOWNSHIP_ONLY, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_int, arg_page
+from admin_ui.i18n import AUDIT_ACTION_LABELS
 from gateway.db import get_session
 from models import admin
 from models.scope import visible_users
@@ -30,5 +31,6 @@ def audit() -> str:
         action=action,
         user_id=user_id,
         users=users,
+        actions=list(AUDIT_ACTION_LABELS),
         names={u.id: u.display_name or u.username for u in users},
     )

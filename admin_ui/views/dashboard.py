@@ -35,5 +35,5 @@ def dashboard() -> str:
     data = admin.dashboard(db, scope, page=arg_page())
     record("view", "dashboard", {"period": data.period})
     db.commit()
-    chart = trend_svg(data.trend, _("Reported"), _("Studied"))
+    chart = trend_svg(data.trend, _("Reported"), _("Studied"), _("Month in progress"))
     return render_template("admin/dashboard.html", data=data, chart=chart)

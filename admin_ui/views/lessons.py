@@ -43,7 +43,8 @@ def _campaign_form(form: CampaignForm | None = None) -> CampaignForm:
     db = get_session()
     form = form or CampaignForm()
     form.lesson_id.choices = options(
-        (row.lesson.id, row.lesson.title) for row in admin.lessons(db, scope, per_page=100).items
+        (row.lesson.id, _("Lesson %(number)s", number=row.lesson.id) + " " + row.lesson.title)
+        for row in admin.lessons(db, scope, per_page=100).items
     )
     form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
     return form

@@ -12,7 +12,7 @@ from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import AttendanceForm, FlagForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, arg_periods, csv_response, xlsx_response
-from admin_ui.i18n import bilingual
+from admin_ui.i18n import bilingual, export_header
 from gateway.db import get_session
 from models import admin
 from models.makeup import MakeupError, flag_for_makeup, mark_attended
@@ -66,6 +66,7 @@ def nonreporters() -> str:
         form=form,
         range_error=range_error,
         seasons=admin.makeup_seasons(db, scope),
+        running=admin.current_period(scope),
     )
 
 
@@ -182,5 +183,5 @@ def roster_export(fmt: str) -> Response:
     get_session().commit()
     filename = f"补课名单-{season}.{fmt}"
     if fmt == "csv":
-        return csv_response(filename, ROSTER_HEADER, rows)
-    return xlsx_response(filename, season, ROSTER_HEADER, rows)
+        return csv_response(filename, export_header(ROSTER_HEADER), rows)
+    return xlsx_response(filename, season, export_header(ROSTER_HEADER), rows)

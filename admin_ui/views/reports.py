@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from typing import Any
+
+from flask import render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from admin_ui.auth import FOLLOW_UP, current_scope, record, require
 from admin_ui.blueprint import bp
-from admin_ui.helpers import arg_branch, arg_page, arg_periods
+from admin_ui.helpers import arg_branch, arg_page, arg_periods, csv_response, xlsx_response
+from admin_ui.i18n import DEFAULT_LANGUAGE, export_header, label
 from gateway.db import get_session
 from models import admin
+from models.admin import parse_period
+from models.exports import REPORT_HEADER, report_rows
 from models.scope import visible_branches
 
 GRID_MONTHS = 12
@@ -36,4 +44,38 @@ def reports() -> str:
         branch_id=branch_id,
         branches=visible_branches(db, scope),
         range_error=range_error,
+        running=admin.current_period(scope),
     )
+
+
+def _in_words(row: list[Any]) -> list[Any]:
+    """A report export row as people read it: 是/否, and the channel's name."""
+    words = {"yes": _("yes"), "no": _("no")}
+    reported, studied, channel = row[4], row[5], row[8]
+    return [
+        *row[:4],
+        words.get(reported, reported),
+        words.get(studied, studied),
+        *row[6:8],
+        label("channel", channel) if channel else "",
+        *row[9:],
+    ]
+
+
+@bp.get("/reports.<any(csv, xlsx):fmt>")
+@require(*FOLLOW_UP)
+def reports_export(fmt: str) -> Response:
+    """One month's reports of the members the user sees (one branch or all), CSV or XLSX."""
+    scope = current_scope()
+    db = get_session()
+    period = parse_period(request.args.get("period")) or admin.current_period(scope)
+    branch_id = arg_branch(scope)
+    clause = admin.member_scope(scope, branch_id)
+    with force_locale(DEFAULT_LANGUAGE):
+        rows = [_in_words(row) for row in report_rows(db, period, None, clause)]
+    record("export", f"reports:{period}:{fmt}", {"branch": branch_id, "rows": len(rows)})
+    db.commit()
+    filename = f"月度汇报-{period}.{fmt}"
+    if fmt == "csv":
+        return csv_response(filename, export_header(REPORT_HEADER), rows)
+    return xlsx_response(filename, period, export_header(REPORT_HEADER), rows)

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from admin_ui.auth import STAFF, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_response
+from admin_ui.i18n import export_header
 from gateway.db import get_session
 from models import admin
 from models.scope import Scope, visible_branches
@@ -85,5 +86,5 @@ def review_export(fmt: str) -> Response:
     db.commit()
     filename = f"一年一评-{year}.{fmt}"
     if fmt == "csv":
-        return csv_response(filename, REVIEW_HEADER, rows)
-    return xlsx_response(filename, str(year), REVIEW_HEADER, rows)
+        return csv_response(filename, export_header(REVIEW_HEADER), rows)
+    return xlsx_response(filename, str(year), export_header(REVIEW_HEADER), rows)

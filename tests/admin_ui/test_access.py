@@ -36,6 +36,7 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
         FOLLOW_UP,
     ),
     ("admin.reports", "GET", lambda w: "/admin/reports", FOLLOW_UP),
+    ("admin.reports_export", "GET", lambda w: "/admin/reports.xlsx", FOLLOW_UP),
     ("admin.nonreporters", "GET", lambda w: "/admin/nonreporters", STAFF),
     ("admin.nonreporters_flag", "POST", lambda w: "/admin/nonreporters/flag", STAFF),
     ("admin.roster", "GET", lambda w: "/admin/nonreporters/roster", STAFF),

@@ -139,5 +139,5 @@ def test_the_audit_log_shows_the_townships_users(client: FlaskClient, world: Wor
     branch.get(f"/admin/members/{world.alice}")
     branch.post("/admin/logout")
     text = login_as(client, "township").get("/admin/audit").get_data(as_text=True)
-    assert f"member:{world.alice}" in text
-    assert f"user:{world.users['other']}" not in text
+    assert f"<td>党员 {world.alice}</td>" in text  # member:<id>, its kind in Chinese
+    assert f"<td>用户 {world.users['other']}</td>" not in text

@@ -204,3 +204,23 @@ def test_composer_counter_matches_the_python_one(page: Page) -> None:
             "segments": info.segments,
             "per_segment": info.per_segment,
         }, text
+
+
+def test_lesson_player_is_full_width_on_a_phone(browser: Browser, live: str, world: World) -> None:
+    """On a phone-size screen the lesson's player spans the screen and is fully in view."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    try:
+        log_in(tab, live, "township", PASSWORD)
+        tab.goto(f"{live}/admin/lessons")
+        audio = tab.locator(f"#lessons tr.player audio[src$='/lessons/{world.lesson_id}/audio']")
+        expect(audio).to_be_visible()
+        box = audio.bounding_box()
+        assert box is not None
+        assert box["width"] >= 0.85 * 390, box
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert box["height"] >= 32, box
+        screenshot(tab, "lessons-phone")
+    finally:
+        context.close()

@@ -33,7 +33,7 @@ def test_flag_non_reporters_then_export_and_mark_attendance(
     assert response.status_code == 302
     csv_response = admin.get("/admin/nonreporters/roster.csv?season=2027春节")
     rows = list(csv.reader(io.StringIO(csv_response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:3] == ["season", "name", "phone"]
+    assert rows[0][:3] == ["补课批次", "姓名", "手机号"]
     assert sorted(r[1] for r in rows[1:]) == ["李建国", "王秀英"]
     assert "attachment" in csv_response.headers["Content-Disposition"]
     xlsx = admin.get("/admin/nonreporters/roster.xlsx?season=2027春节")

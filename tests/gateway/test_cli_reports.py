@@ -1,4 +1,4 @@
-"""`flask reports export`: one CSV row per active member of an organisation's tree."""
+"""`flask reports export`: one row per active member of an organisation's tree, CSV or XLSX."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import io
 from pathlib import Path
 
 from flask.testing import FlaskCliRunner
+from openpyxl import load_workbook
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Channel, Member, record_report
+from models.audit import AuditLog
 from models.exports import REPORT_HEADER
 from tests.factories import make_member, make_tree
 
@@ -71,3 +74,69 @@ def test_bad_period_and_unknown_org_are_clear_errors(runner: FlaskCliRunner) -> 
     assert bad.exit_code != 0 and "YYYY-MM" in bad.output
     unknown = runner.invoke(args=["reports", "export", "--period", "2026-11", "--org", "无此村"])
     assert unknown.exit_code != 0 and "无此村" in unknown.output
+
+
+def test_xlsx_export_is_a_real_workbook(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """--out x.xlsx writes an Excel workbook (not CSV text) with the same header and rows."""
+    _, east, _ = make_tree(session)
+    member = make_member(session, east, name="李明")
+    record_report(
+        session, member, period="2026-10", studied=False, channel=Channel.IVR, city="东莞"
+    )
+    session.commit()
+    out = tmp_path / "x.xlsx"
+    result = runner.invoke(args=["reports", "export", "--period", "2026-10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:2] == b"PK"  # a zip container, as every .xlsx is
+    sheet = load_workbook(out, read_only=True).active
+    assert sheet is not None
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert tuple(rows[0]) == REPORT_HEADER
+    assert [rows[1][i] for i in (0, 1, 3, 4, 5, 6, 8)] == [
+        member.phone,
+        "李明",
+        "2026-10",
+        "yes",
+        "no",
+        "东莞",
+        "ivr",
+    ]
+    assert len(rows) == 2
+
+
+def test_unknown_extension_is_refused_and_nothing_written(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """An --out that is neither .csv nor .xlsx is a clear error; no file appears."""
+    make_tree(session)
+    session.commit()
+    for name in ("x.xls", "x.txt", "x"):
+        out = tmp_path / name
+        result = runner.invoke(args=["reports", "export", "--period", "2026-10", "--out", str(out)])
+        assert result.exit_code != 0
+        assert ".csv or .xlsx" in result.output
+        assert not out.exists()
+    assert session.scalar(select(func.count(AuditLog.id))) == 0
+
+
+def test_every_cli_export_is_audited(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    """A CLI export, to a file or to the screen, writes one audit entry: what, how many, where."""
+    township, east, _ = make_tree(session)
+    make_member(session, east)
+    session.commit()
+    export(runner, "--period", "2026-10", "--org", township.name)
+    out = tmp_path / "r.xlsx"
+    result = runner.invoke(args=["reports", "export", "--period", "2026-09", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    entries = session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+    assert [(e.action, e.target, e.user_id) for e in entries] == [
+        ("export", "reports:2026-10:csv", None),
+        ("export", "reports:2026-09:xlsx", None),
+    ]
+    assert entries[0].detail == {"rows": 1, "org": township.name, "out": "-", "via": "cli"}
+    assert entries[1].detail is not None and entries[1].detail["out"] == str(out)

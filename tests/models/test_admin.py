@@ -179,13 +179,64 @@ def test_non_reporters_page_and_count_lessons(session: Session) -> None:
 
 
 def test_grid_marks_each_month(session: Session) -> None:
-    """Studied, reported without study, missing, or not yet registered."""
+    """Studied, reported without study, missing, not due (registered in or after the month),
+    or the month still under way."""
     scope, east, _ = _township_scope(session)
     a = _member(session, east, "甲", created_at=datetime(2026, 1, 15, tzinfo=UTC))
-    record_report(session, a, period="2026-02", studied=True, channel=Channel.SMS)
-    record_report(session, a, period="2026-03", studied=False, channel=Channel.IVR)
-    grid = reports_grid(session, scope, ["2025-12", "2026-01", "2026-02", "2026-03"])
-    assert [c.state for c in grid.items[0].cells] == ["before", "missing", "studied", "reported"]
+    b = _member(session, east, "乙")
+    record_report(session, a, period="2026-03", studied=True, channel=Channel.SMS)
+    record_report(session, b, period="2026-01", studied=False, channel=Channel.IVR)
+    record_report(session, b, period="2026-04", studied=False, channel=Channel.IVR)
+    periods = ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
+    in_april = datetime(2026, 4, 10, 4, 0, tzinfo=UTC)
+    grid = reports_grid(session, scope, periods, now=in_april)
+    states = {row.member.name: [c.state for c in row.cells] for row in grid.items}
+    assert states == {
+        "甲": ["before", "before", "missing", "studied", "running"],
+        "乙": ["missing", "reported", "missing", "missing", "reported"],
+    }
+
+
+def test_the_month_a_register_is_loaded_is_not_missed(session: Session) -> None:
+    """Members loaded on 20 February are due from March: February's rate counts only those
+    registered before it, live and in the tallies, and the running month is marked."""
+    scope, east, west = _township_scope(session)
+    old = _member(session, east, "甲")
+    loaded = datetime(2026, 2, 20, 3, 0, tzinfo=UTC)
+    new = [_member(session, west, f"新{i}", created_at=loaded) for i in range(5)]
+    record_report(session, old, period="2026-02", studied=True, channel=Channel.SMS)
+    record_report(session, new[0], period="2026-03", studied=True, channel=Channel.SMS)
+    periods = ["2026-01", "2026-02", "2026-03"]
+    early_april = datetime(2026, 4, 3, tzinfo=UTC)  # February settled, March not yet
+    for _ in range(2):  # counted live and tallied, then read from the tallies
+        trend = reporting_trend(session, scope, periods, now=early_april)
+        assert [(p.period, p.members, p.reported, p.running) for p in trend] == [
+            ("2026-01", 1, 0, False),
+            ("2026-02", 1, 1, False),
+            ("2026-03", 6, 1, False),
+        ]
+    tallies = session.execute(select(ReportTally.period, ReportTally.members)).all()
+    assert sorted(tallies) == [("2026-01", 1), ("2026-02", 1)]
+    trend = reporting_trend(session, scope, ["2026-03"], now=NOW)
+    assert (trend[0].members, trend[0].running) == (6, True)
+    rates = branch_rates(session, scope, "2026-02")
+    assert {(r.name, r.members) for r in rates.items} == {("东村党支部", 1), ("西村党支部", 0)}
+
+
+def test_non_reporters_count_only_months_the_member_was_due(session: Session) -> None:
+    """Registered five months ago: the months before (and the month itself) are not missed,
+    the page knows how many were due, and the running month is not missed yet."""
+    scope, east, _ = _township_scope(session)
+    _member(session, east, "晚", created_at=datetime(2025, 10, 15, tzinfo=UTC))
+    early = _member(session, east, "早")
+    # Registered on 1 November, Shanghai time: November counts.
+    _member(session, east, "一号", created_at=datetime(2025, 11, 1, 2, 0, tzinfo=UTC))
+    record_report(session, early, period="2025-12", studied=True, channel=Channel.SMS)
+    periods = periods_between("2025-04", "2026-03")
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    page = non_reporters(session, scope, periods, now=now)
+    rows = {r.member.name: (r.missed, r.due) for r in page.items}
+    assert rows == {"晚": (4, 4), "早": (10, 11), "一号": (4, 4)}
 
 
 def test_member_search_filters(session: Session) -> None:
@@ -252,3 +303,14 @@ def test_yearly_review_counts_the_year(session: Session) -> None:
         1,
         1,
     )
+
+
+def test_yearly_review_counts_reports_against_the_months_due(session: Session) -> None:
+    """Registered in mid-August 2025: four months of 2025 were due, not twelve; a member
+    registered long ago was due all twelve."""
+    scope, east, _ = _township_scope(session)
+    late = _member(session, east, "晚", created_at=datetime(2025, 8, 15, tzinfo=UTC))
+    _member(session, east, "早")
+    record_report(session, late, period="2025-09", studied=True, channel=Channel.SMS)
+    rows = {r.member.name: (r.reports, r.due) for r in yearly_review(session, scope, 2025).items}
+    assert rows == {"晚": (1, 4), "早": (0, 12)}

@@ -190,7 +190,8 @@ def test_who_may_be_called(session: Session) -> None:
 
 
 def test_closing_a_period_fixes_its_non_reporters_once(session: Session) -> None:
-    """Members registered before the end and without a report are fixed; closing again adds none."""
+    """Members registered by the month's first day and without a report are fixed; closing
+    again adds none. A member registered later in the month is first due the month after."""
     township, branch, other = make_tree(session)
     before = at(1, 9, month=9)
     silent = make_member(session, branch, created_at=before)
@@ -199,13 +200,17 @@ def test_closing_a_period_fixes_its_non_reporters_once(session: Session) -> None
     reported = make_member(session, branch, created_at=before)
     record_report(session, reported, period="2026-10", studied=False, channel=Channel.IVR)
     make_member(session, branch, created_at=at(2, 9))  # joined after October
+    make_member(session, branch, created_at=at(2, 9, month=10))  # joined on 2 October: not due
+    first_day = make_member(session, branch, created_at=at(1, 23, month=10))  # had all October
     with pytest.raises(CycleError, match="not over"):
         close_period(session, township, "2026-11", at(20, 12))
-    assert close_period(session, township, "2026-10", at(1, 0, 30)) == 2
+    assert close_period(session, township, "2026-10", at(1, 0, 30)) == 3
     assert close_period(session, township, "2026-10", at(1, 0, 31)) == 0
     fixed = session.execute(select(NonReporter.member_id, NonReporter.branch_id)).all()
-    assert sorted(fixed) == sorted([(silent.id, branch.id), (opted.id, other.id)])
-    assert session.scalar(select(func.count(Member.id))) == 4
+    assert sorted(fixed) == sorted(
+        [(silent.id, branch.id), (opted.id, other.id), (first_day.id, branch.id)]
+    )
+    assert session.scalar(select(func.count(Member.id))) == 6
 
 
 def test_a_period_must_look_like_a_month(session: Session) -> None:
