@@ -17,6 +17,8 @@ PAGES = (
     "broadcasts",
     "lessons",
     "review",
+    "register",
+    "settings",
     "audit",
     "phone",
 )

@@ -146,6 +146,12 @@ CALL_LABELS = {
 }
 CHANNEL_LABELS = {"sms": _l("SMS"), "ivr": _l("Phone"), "admin": _l("Admin")}
 LANGUAGE_LABELS = {"zh_CN": _l("Chinese"), "en": _l("English")}
+GRADE_LABELS = {
+    "excellent": _l("Excellent"),
+    "qualified": _l("Qualified"),
+    "basically_qualified": _l("Basically qualified"),
+    "unqualified": _l("Unqualified"),
+}
 
 LABELS: dict[str, dict[str, LazyString]] = {
     "role": ROLE_LABELS,
@@ -163,6 +169,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "channel": CHANNEL_LABELS,
     "call": CALL_LABELS,
     "language": LANGUAGE_LABELS,
+    "grade": GRADE_LABELS,
 }
 
 

@@ -52,6 +52,7 @@ from models.makeup import MakeupFlag
 from models.member import ChangeField, Member, MemberChange
 from models.message import Direction, Message
 from models.org import Organization, OrgKind, subtree_ids
+from models.rating import MemberRating
 from models.report import NonReporter, Report, ReportTally
 from models.scope import Scope
 from models.user import Role, User
@@ -1094,6 +1095,34 @@ def unmatched_numbers(
     return Page(items, page, per_page, total)
 
 
+def unmatched_texts_of(session: Session, phone: str, limit: int = 10) -> list[Message]:
+    """The latest unhandled texts from one unregistered number, newest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(*_unmatched_where(), Message.phone == phone)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def unknown_recordings_of(session: Session, phone: str, limit: int = 10) -> list[Recording]:
+    """The latest unhandled recordings an unknown caller left from one number, newest first."""
+    return list(
+        session.scalars(
+            select(Recording)
+            .where(
+                Recording.phone == phone,
+                Recording.member_id.is_(None),
+                Recording.handled.is_(False),
+            )
+            .order_by(Recording.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def broadcast_replies(
     session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
 ) -> Page[Message]:
@@ -1219,6 +1248,21 @@ class ReviewRow:
     contacts: int
     home_visits: int
     feedback: int
+    rating: MemberRating | None = None
+    rater: str = ""
+
+
+UNRATED = "none"  # the review's rating filter for members not yet rated
+
+
+def _rated(year: int, grade: str) -> ColumnElement[bool]:
+    """Members whose current rating for the year is this grade (or who have none)."""
+    current = select(MemberRating.member_id).where(
+        MemberRating.year == year, MemberRating.superseded_at.is_(None)
+    )
+    if grade == UNRATED:
+        return Member.id.not_in(current)
+    return Member.id.in_(current.where(MemberRating.grade == grade))
 
 
 def yearly_review(
@@ -1227,15 +1271,21 @@ def yearly_review(
     year: int,
     *,
     branch_id: int | None = None,
+    grade: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[ReviewRow]:
-    """Per member: the year's reports, lessons, help requests and contact log."""
+    """Per member: the year's reports, lessons, help requests, contact log and rating.
+
+    `grade` keeps the members with that current rating (UNRATED: those with none).
+    """
     query = (
         select(Member)
         .where(_branch_clause(scope, branch_id), Member.active.is_(True))
         .order_by(Member.branch_id, Member.id)
     )
+    if grade:
+        query = query.where(_rated(year, grade))
     members = _paginate(session, query, page, per_page)
     return Page(
         _review_rows(session, scope, year, members.items),
@@ -1246,12 +1296,19 @@ def yearly_review(
 
 
 def iter_yearly_review(
-    session: Session, scope: Scope, year: int, *, branch_id: int | None = None
+    session: Session,
+    scope: Scope,
+    year: int,
+    *,
+    branch_id: int | None = None,
+    grade: str | None = None,
 ) -> Iterator[ReviewRow]:
     """The whole review, for export, read a chunk at a time."""
     page = 1
     while True:
-        chunk = yearly_review(session, scope, year, branch_id=branch_id, page=page, per_page=500)
+        chunk = yearly_review(
+            session, scope, year, branch_id=branch_id, grade=grade, page=page, per_page=500
+        )
         yield from chunk.items
         if not chunk.has_next:
             return
@@ -1295,6 +1352,17 @@ def _review_rows(
     ).all():
         contacts[(mid, kind)] = int(n)
     names = _org_names(session, {m.branch_id for m in members})
+    ratings = {
+        r.member_id: r
+        for r in session.scalars(
+            select(MemberRating).where(
+                MemberRating.member_id.in_(ids),
+                MemberRating.year == year,
+                MemberRating.superseded_at.is_(None),
+            )
+        )
+    }
+    raters = user_names(session, {r.rater_id for r in ratings.values()})
     return [
         ReviewRow(
             member=m,
@@ -1306,6 +1374,8 @@ def _review_rows(
             contacts=contacts[(m.id, ContactKind.MONTHLY_CONTACT)],
             home_visits=contacts[(m.id, ContactKind.HOME_VISIT)],
             feedback=contacts[(m.id, ContactKind.HOST_FEEDBACK)],
+            rating=ratings.get(m.id),
+            rater=raters.get(ratings[m.id].rater_id or 0, "") if m.id in ratings else "",
         )
         for m in members
     ]

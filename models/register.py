@@ -9,7 +9,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -435,11 +435,17 @@ def import_members(
     *,
     region: str = "CN",
     dry_run: bool = False,
+    allowed_branches: Collection[int] | None = None,
 ) -> ImportResult:
-    """Create or update members from register rows; with any bad row, write nothing."""
+    """Create or update members from register rows; with any bad row, write nothing.
+
+    With `allowed_branches` (an admin user's branches), a row naming another branch, or
+    matching a member of another branch by phone or card number, is a bad row.
+    """
     result = ImportResult()
     orgs = session.execute(select(Organization.name, Organization.id, Organization.kind)).all()
     branches = {name: oid for name, oid, kind in orgs if kind is OrgKind.BRANCH}
+    allowed = None if allowed_branches is None else frozenset(allowed_branches)
     hosts = {name: oid for name, oid, kind in orgs if kind is OrgKind.HOST}
     liaisons: dict[str, int] = {}
     for user in session.scalars(select(User)):
@@ -455,6 +461,11 @@ def import_members(
     for number, rec in _records(rows, MEMBER_COLUMNS, REQUIRED_MEMBER):
         row = _parse_member_row(number, rec, branches, hosts, liaisons, region, result.errors)
         if row is None:
+            continue
+        if allowed is not None and row.values["branch_id"] not in allowed:
+            result.errors.append(
+                RowError(number, f"不是您的支部 not your branch: {rec.get('branch', '')!r}")
+            )
             continue
         phone = row.values["phone"]
         if phone in first_row_of_phone:
@@ -485,6 +496,16 @@ def import_members(
         if owner is not None and target is None and owner.name != row.values["name"]:
             result.errors.append(
                 RowError(number, f"手机号已属于其他党员 phone {phone} belongs to {owner.name}")
+            )
+            continue
+        if allowed is not None and any(
+            m is not None and m.branch_id not in allowed for m in (owner, target)
+        ):
+            result.errors.append(
+                RowError(
+                    number,
+                    "该党员属于其他支部 this member belongs to a branch that is not yours",
+                )
             )
             continue
         parsed.append(row)
