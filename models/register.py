@@ -145,7 +145,10 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
     elif suffix in {".csv", ".txt"}:
         yield from _read_csv(path)
     else:
-        raise ImportFileError(f"unsupported file type {suffix or '(none)'}: use .csv or .xlsx")
+        raise ImportFileError(
+            f"不支持的文件类型,请用CSV或XLSX unsupported file type {suffix or '(none)'}: "
+            "use .csv or .xlsx"
+        )
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -157,7 +160,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportFileError("the CSV is neither UTF-8 nor GB18030")
+        raise ImportFileError("CSV编码应为UTF-8或GB18030 the CSV is neither UTF-8 nor GB18030")
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [_clean(c) for c in row]
         if any(cells):
@@ -170,7 +173,7 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise ImportFileError(f"cannot read the spreadsheet: {exc}") from exc
+        raise ImportFileError(f"无法读取表格 cannot read the spreadsheet: {exc}") from exc
     try:
         sheet = workbook.worksheets[0]
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -216,12 +219,12 @@ def _records(
             found = candidate
             break
     if first is None:
-        raise ImportFileError("the file is empty")
+        raise ImportFileError("文件是空的 the file is empty")
     mapping = found or first
     missing = [k for k in required if k not in mapping]
     if missing:
         names = ", ".join(f"{k} ({columns[k][0]})" for k in missing)
-        raise ImportFileError(f"missing columns: {names}")
+        raise ImportFileError(f"缺少列 missing columns: {names}")
     for number, cells in iterator:
         yield number, {k: (cells[i] if i < len(cells) else "") for k, i in mapping.items()}
 

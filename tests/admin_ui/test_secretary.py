@@ -318,10 +318,10 @@ def test_branch_may_only_upload_rows_of_its_own_branch(
     [
         (b"name,phone\n", "register.txt", "只能上传CSV或XLSX"),
         (b"", "register.csv", "文件是空的"),
-        (b"\n\n", "register.csv", "the file is empty"),
-        ("名字,电话\n张三,13912340001\n".encode(), "register.csv", "missing columns"),
+        (b"\n\n", "register.csv", "文件是空的"),
+        ("名字,电话\n张三,13912340001\n".encode(), "register.csv", "缺少列"),
         (b"not a zip at all", "register.xlsx", "不是XLSX"),
-        (b"PK\x03\x04broken", "register.xlsx", "cannot read the spreadsheet"),
+        (b"PK\x03\x04broken", "register.xlsx", "无法读取表格"),
         (b"\x00\x01\x02binary", "register.csv", "不是CSV"),
     ],
 )
