@@ -78,6 +78,17 @@ def rating_history(session: Session, member_id: int, year: int) -> list[MemberRa
     )
 
 
+def member_ratings(session: Session, member_id: int) -> list[MemberRating]:
+    """Every rating the member was given, in any year, newest first (for the member's file)."""
+    return list(
+        session.scalars(
+            select(MemberRating)
+            .where(MemberRating.member_id == member_id)
+            .order_by(MemberRating.year.desc(), MemberRating.id.desc())
+        )
+    )
+
+
 def rate_member(
     session: Session,
     member_id: int,
@@ -122,6 +133,7 @@ __all__ = [
     "MemberRating",
     "RatingError",
     "current_rating",
+    "member_ratings",
     "rate_member",
     "rating_history",
 ]

@@ -508,7 +508,8 @@ def test_rating_is_shown_filtered_and_exported_with_rater_date_and_reason(
 def test_rating_again_keeps_the_history_and_audits_both(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
-    """A second rating replaces the first on the review; both stay, the audit says what was."""
+    """A second rating replaces the first on the review; both stay on the member's file (not
+    for a host), and the audit says what was."""
     admin = login_as(client, "branch")
     _rate(admin, world, world.bob, "qualified", "按时汇报")
     _rate(admin, world, world.bob, "basically_qualified", "三个月未汇报")
@@ -524,6 +525,12 @@ def test_rating_again_keeps_the_history_and_audits_both(
     assert entries[1].detail["previous"] == {"grade": "qualified", "reason": "按时汇报"}
     page = admin.get(f"/admin/review?year={world.period[:4]}").get_data(as_text=True)
     assert "基本合格" in page and "三个月未汇报" in page
+    history = admin.get(f"/admin/members/{world.bob}").get_data(as_text=True)
+    ratings = history.split('id="ratings"', 1)[1]
+    assert ratings.index("三个月未汇报") < ratings.index("按时汇报") and "已被替换" in ratings
+    _rate(admin, world, world.alice, "qualified", "按时汇报")
+    host = login_as(app.test_client(), "host").get(f"/admin/members/{world.alice}")
+    assert host.status_code == 200 and 'id="ratings"' not in host.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
