@@ -125,7 +125,8 @@ def settings_save() -> Any:
         return _render(form, township, None, status=400)
     db = get_session()
     changes = set_cycle_settings(township, _values_of(form, {key for _b, key, _f in GROUPS}))
-    record("settings", f"org:{township.id}", {"changes": changes})
+    if changes:
+        record("settings", f"org:{township.id}", {"changes": changes})
     db.commit()
     flash(_("The settings are saved."), "success")
     return redirect(url_for("admin.settings"))
@@ -163,7 +164,8 @@ def branch_settings_save(branch_id: int) -> Any:
     values = _values_of(form, owned)
     db = get_session()
     changes = set_cycle_settings(branch, values)
-    record("settings", f"org:{branch.id}", {"changes": changes})
+    if changes:
+        record("settings", f"org:{branch.id}", {"changes": changes})
     db.commit()
     flash(_("The settings are saved."), "success")
     return redirect(url_for("admin.branch_settings", branch_id=branch.id))

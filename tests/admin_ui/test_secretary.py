@@ -127,6 +127,9 @@ def test_branch_sets_its_own_window_and_the_rest_follows_the_township(
         east = session.get(Organization, world.east)
         assert east is not None and "contact_window" not in (east.settings or {})
     assert [e.target for e in _audit(app, "settings")] == [f"org:{world.east}"] * 2
+    # Saving again with nothing changed writes no audit entry.
+    admin.post(f"/admin/settings/branches/{world.east}", GOOD_SETTINGS)
+    assert len(_audit(app, "settings")) == 2
 
 
 def test_a_branch_override_ignores_groups_it_does_not_set_but_checks_the_ones_it_does(
