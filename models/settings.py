@@ -9,10 +9,10 @@ before it is stored, so rules_for never meets a setting it cannot read.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, time
 from typing import Any
 
-from models.cycle import STEPS
+from models.cycle import STEPS, in_range, parse_hhmm
 from models.org import Organization
 from models.targets import BilingualError
 
@@ -51,6 +51,22 @@ def check_span(start: str, end: str) -> list[str]:
     if first == last:
         raise SettingsError("开始和结束时间不能相同", "The start and end must differ")
     return [first, last]
+
+
+def check_reachable(window: list[str], quiet: list[str]) -> None:
+    """Some minute of the contact window must fall outside the quiet hours, else members
+    without a window of their own would never be texted or called."""
+    start, end = parse_hhmm(window[0]), parse_hhmm(window[1])
+    quiet_start, quiet_end = parse_hhmm(quiet[0]), parse_hhmm(quiet[1])
+    for minute in range(24 * 60):
+        moment = time(minute // 60, minute % 60)
+        if in_range(moment, start, end) and not in_range(moment, quiet_start, quiet_end):
+            return
+    raise SettingsError(
+        f"联系时段{window[0]}-{window[1]}全在免打扰时段{quiet[0]}-{quiet[1]}内,党员将收不到任何信息",
+        f"The contact window {window[0]}-{window[1]} lies wholly in the quiet hours "
+        f"{quiet[0]}-{quiet[1]}: members would never be reached",
+    )
 
 
 def _month_day(text: str) -> str:
@@ -156,6 +172,7 @@ __all__ = [
     "LAST_ESCALATION_DAY",
     "SettingsError",
     "check_escalation_days",
+    "check_reachable",
     "check_span",
     "check_time",
     "format_seasons",

@@ -16,11 +16,14 @@ from flask_babel import gettext as _
 from admin_ui.auth import STAFF, TOWNSHIP_ONLY, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import SettingsForm
+from admin_ui.i18n import bilingual
 from gateway.db import get_session
 from models.cycle import STEPS
 from models.org import Organization, OrgKind
 from models.scope import visible_branches
 from models.settings import (
+    SettingsError,
+    check_reachable,
     check_span,
     format_seasons,
     own_cycle_settings,
@@ -123,8 +126,11 @@ def settings_save() -> Any:
     form = SettingsForm()
     if not form.validate_on_submit():
         return _render(form, township, None, status=400)
+    values = _values_of(form, {key for _b, key, _f in GROUPS})
+    if not _reachable(form, values["contact_window"], values["quiet_hours"]):
+        return _render(form, township, None, status=400)
     db = get_session()
-    changes = set_cycle_settings(township, _values_of(form, {key for _b, key, _f in GROUPS}))
+    changes = set_cycle_settings(township, values)
     if changes:
         record("settings", f"org:{township.id}", {"changes": changes})
     db.commit()
@@ -162,6 +168,10 @@ def branch_settings_save(branch_id: int) -> Any:
     if any(form[name].errors for name in relevant if name in form):
         return _render(form, township, branch, status=400)
     values = _values_of(form, owned)
+    window = values["contact_window"] or township.setting("contact_window")
+    quiet = values["quiet_hours"] or township.setting("quiet_hours")
+    if not _reachable(form, window, quiet):
+        return _render(form, township, branch, status=400)
     db = get_session()
     changes = set_cycle_settings(branch, values)
     if changes:
@@ -169,6 +179,16 @@ def branch_settings_save(branch_id: int) -> Any:
     db.commit()
     flash(_("The settings are saved."), "success")
     return redirect(url_for("admin.branch_settings", branch_id=branch.id))
+
+
+def _reachable(form: SettingsForm, window: list[str], quiet: list[str]) -> bool:
+    """Whether the window leaves time outside the quiet hours; if not, the form says so."""
+    try:
+        check_reachable(window, quiet)
+    except SettingsError as exc:
+        form.window_end.errors = [*form.window_end.errors, bilingual(exc)]
+        return False
+    return True
 
 
 def _values_of(form: SettingsForm, owned: set[str]) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def test_township_saves_its_settings_and_every_job_reads_them(
         ({"ivr_call": "6"}, "之后"),
         ({"liaison_task": "31"}, "1到28"),
         ({"reminder": "abc"}, "整数"),
+        ({"window_start": "22:00", "window_end": "23:00"}, "全在免打扰时段"),
     ],
 )
 def test_bad_settings_are_refused_with_a_message(
@@ -147,6 +148,12 @@ def test_a_branch_override_ignores_groups_it_does_not_set_but_checks_the_ones_it
         {**GOOD_SETTINGS, "own_seasons": "y", "busy_seasons": "harvest"},
     )
     assert bad.status_code == 400 and "09-20..10-10" in bad.get_data(as_text=True)
+    # A branch window wholly inside the township's quiet hours would reach nobody.
+    asleep = admin.post(
+        f"/admin/settings/branches/{world.west}",
+        {**GOOD_SETTINGS, "own_window": "y", "window_start": "23:00", "window_end": "06:00"},
+    )
+    assert asleep.status_code == 400 and "全在免打扰时段" in asleep.get_data(as_text=True)
     with db(app) as session:
         west = session.get(Organization, world.west)
         assert west is not None

@@ -12,6 +12,7 @@ from models.cycle import due_steps, in_busy_season, member_rules, rules_for
 from models.settings import (
     SettingsError,
     check_escalation_days,
+    check_reachable,
     check_span,
     check_time,
     own_cycle_settings,
@@ -49,6 +50,14 @@ def test_a_span_needs_two_different_ends() -> None:
     assert check_span("22:00", "06:00") == ["22:00", "06:00"]
     with pytest.raises(SettingsError):
         check_span("19:00", "19:00")
+
+
+def test_a_window_inside_the_quiet_hours_reaches_nobody() -> None:
+    """A window that quiet hours cover wholly is refused; one that overlaps in part is fine."""
+    check_reachable(["19:00", "21:30"], ["21:30", "08:00"])
+    check_reachable(["07:00", "23:00"], ["21:30", "08:00"])
+    with pytest.raises(SettingsError, match="quiet hours"):
+        check_reachable(["22:00", "07:00"], ["21:30", "08:00"])
 
 
 def test_busy_seasons_are_read_one_a_line() -> None:
