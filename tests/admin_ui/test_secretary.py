@@ -297,6 +297,17 @@ def test_xlsx_register_imports_after_the_check(
     assert "陈明" in _names(app)
 
 
+def test_a_csv_saved_by_chinese_excel_is_read(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """Excel in Chinese saves CSV as GB18030 (GBK): it is read like UTF-8."""
+    admin = login_as(client, "branch")
+    data = "姓名,手机号,支部\n黄晓燕,13912340020,东村党支部\n".encode("gb18030")
+    token = _token(_upload(admin, data, "名册.csv").get_data(as_text=True))
+    assert admin.post("/admin/register/apply", {"token": token}).status_code == 302
+    assert "黄晓燕" in _names(app)
+
+
 def test_branch_may_only_upload_rows_of_its_own_branch(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
