@@ -18,6 +18,8 @@ PAGES = (
     "broadcasts",
     "lessons",
     "review",
+    "register",
+    "settings",
     "audit",
     "phone",
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -24,10 +24,21 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as WTFValidationError
 
+from admin_ui.i18n import bilingual
 from models.contact import ContactKind
+from models.cycle import STEPS
 from models.lesson import LessonCategory
 from models.member import Language, MembershipStatus
 from models.phones import try_normalize
+from models.rating import MAX_REASON_CHARS, Grade
+from models.settings import (
+    LAST_ESCALATION_DAY,
+    SettingsError,
+    check_escalation_days,
+    check_span,
+    check_time,
+    parse_seasons,
+)
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 REQUIRED = _l("This field is required.")
@@ -205,13 +216,118 @@ class HandledForm(FlaskForm):
 
 
 class LinkForm(FlaskForm):
-    """Attach an unregistered number's texts to a member."""
+    """Attach an unregistered number's texts and recordings to a member found by search."""
 
     phone = StringField(validators=[_required(), _length(32)])
     member_id = IntegerField(
-        _l("Member no."), validators=[InputRequired(message=_l("Give the member's number."))]
+        _l("Member"), validators=[InputRequired(message=_l("Choose a member from the search."))]
     )
     make_phone = BooleanField(_l("Also make it the member's registered phone"))
+
+
+def _domain_check(check: Callable[[str], Any]) -> Callable[[Any, Any], None]:
+    """A field validator that runs a domain check and shows its message in the user's language."""
+
+    def validate(form: Any, field: Any) -> None:
+        try:
+            check(field.data or "")
+        except SettingsError as exc:
+            raise WTFValidationError(bilingual(exc)) from None
+
+    return validate
+
+
+def _day_field(label: Any) -> IntegerField:
+    return IntegerField(
+        label,
+        validators=[
+            InputRequired(message=_l("Give a day of the month from 1 to 28.")),
+            NumberRange(
+                1, LAST_ESCALATION_DAY, message=_l("Give a day of the month from 1 to 28.")
+            ),
+        ],
+    )
+
+
+class SettingsForm(FlaskForm):
+    """A township's cycle settings, or a branch's overrides of them."""
+
+    window_start = StringField(_l("Contact window from"), validators=[_domain_check(check_time)])
+    window_end = StringField(_l("Contact window to"), validators=[_domain_check(check_time)])
+    quiet_start = StringField(_l("Quiet hours from"), validators=[_domain_check(check_time)])
+    quiet_end = StringField(_l("Quiet hours to"), validators=[_domain_check(check_time)])
+    busy_seasons = TextAreaField(
+        _l("Busy seasons (no lesson calls), one a line, e.g. 09-20..10-10"),
+        validators=[Optional(), _length(500), _domain_check(parse_seasons)],
+    )
+    reminder = _day_field(_l("Reminder SMS on day"))
+    second_reminder = _day_field(_l("Second reminder on day"))
+    ivr_call = _day_field(_l("Reminder call on day"))
+    liaison_task = _day_field(_l("Liaison task on day"))
+    # A branch's page only: which groups the branch sets itself (unticked: the township's).
+    own_window = BooleanField(_l("This branch has its own contact window"))
+    own_quiet = BooleanField(_l("This branch has its own quiet hours"))
+    own_seasons = BooleanField(_l("This branch has its own busy seasons"))
+    own_days = BooleanField(_l("This branch has its own escalation days"))
+
+    def validate_window_end(self, field: Any) -> None:
+        """The window's two ends must differ."""
+        self._span(self.window_start, field)
+
+    def validate_quiet_end(self, field: Any) -> None:
+        """The quiet hours' two ends must differ."""
+        self._span(self.quiet_start, field)
+
+    def validate_liaison_task(self, field: Any) -> None:
+        """The four days come one after the other."""
+        days = {name: getattr(self, name).data for name in STEPS}
+        if any(value is None for value in days.values()):
+            return  # each missing day already has its own message
+        try:
+            check_escalation_days(days)
+        except SettingsError as exc:
+            raise WTFValidationError(bilingual(exc)) from None
+
+    def _span(self, start: Any, end: Any) -> None:
+        try:
+            check_span(start.data or "", end.data or "")
+        except SettingsError as exc:
+            if not start.errors and not end.errors:
+                raise WTFValidationError(bilingual(exc)) from None
+
+
+class RegisterUploadForm(FlaskForm):
+    """A register file to check (and then import)."""
+
+    register = FileField(
+        _l("Register (CSV or XLSX)"),
+        validators=[FileRequired(message=_l("Choose a CSV or XLSX file."))],
+    )
+
+
+class RegisterApplyForm(FlaskForm):
+    """Import the register that was just checked."""
+
+    token = StringField(validators=[_required(), _length(64)])
+
+
+class RatingForm(FlaskForm):
+    """A member's rating in the yearly review, and why."""
+
+    member_id = IntegerField(validators=[InputRequired()])
+    year = IntegerField(validators=[InputRequired(), NumberRange(2000, 2100)])
+    grade = SelectField(
+        _l("Rating"),
+        choices=options(
+            [
+                (Grade.EXCELLENT.value, _l("Excellent")),
+                (Grade.QUALIFIED.value, _l("Qualified")),
+                (Grade.BASIC.value, _l("Basically qualified")),
+                (Grade.UNQUALIFIED.value, _l("Unqualified")),
+            ]
+        ),
+    )
+    reason = TextAreaField(_l("Reason"), validators=[_required(), _length(MAX_REASON_CHARS)])
 
 
 class BroadcastForm(FlaskForm):

@@ -279,6 +279,13 @@ EXPORT_COLUMN_LABELS = {
     "rating": _l("Rating"),
     "rated_by": _l("Rated by"),
     "rated_at": _l("Rated on"),
+    "rating_reason": _l("Reason for the rating"),
+}
+GRADE_LABELS = {
+    "excellent": _l("Excellent"),
+    "qualified": _l("Qualified"),
+    "basically_qualified": _l("Basically qualified"),
+    "unqualified": _l("Unqualified"),
 }
 
 LABELS: dict[str, dict[str, LazyString]] = {
@@ -306,6 +313,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "audit_target": AUDIT_TARGET_LABELS,
     "export_column": EXPORT_COLUMN_LABELS,
     "audit_detail": AUDIT_DETAIL_LABELS,
+    "grade": GRADE_LABELS,
 }
 
 

@@ -40,6 +40,8 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.broadcasts", _l("Broadcasts"), STAFF),
     ("admin.lessons", _l("Lessons"), STAFF),
     ("admin.review", _l("Yearly review"), STAFF),
+    ("admin.register", _l("Register upload"), STAFF),
+    ("admin.settings", _l("Settings"), STAFF),
     ("admin.audit", _l("Audit log"), TOWNSHIP_ONLY),
     ("admin.phone", _l("Phone simulator"), STAFF),
 )

@@ -40,6 +40,7 @@ from models.message import (
 )
 from models.org import Organization, OrgKind, find_org, subtree_ids
 from models.phones import InvalidPhone, normalize_phone, try_normalize
+from models.rating import Grade, MemberRating
 from models.reminder import ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, period_of, record_report
 from models.user import Role, User
@@ -59,6 +60,7 @@ __all__ = [
     "ContactLog",
     "Conversation",
     "Direction",
+    "Grade",
     "HelpCategory",
     "HelpNote",
     "HelpRequest",
@@ -72,6 +74,7 @@ __all__ = [
     "MakeupFlag",
     "Member",
     "MemberChange",
+    "MemberRating",
     "MembershipStatus",
     "Message",
     "MessageStatus",

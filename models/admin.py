@@ -53,6 +53,7 @@ from models.makeup import MakeupFlag
 from models.member import ChangeField, Member, MemberChange
 from models.message import Direction, Message
 from models.org import Organization, OrgKind, subtree_ids
+from models.rating import MemberRating
 from models.report import NonReporter, Report, ReportTally
 from models.scope import Scope
 from models.user import Role, User
@@ -1169,6 +1170,34 @@ def unmatched_numbers(
     return Page(items, page, per_page, total)
 
 
+def unmatched_texts_of(session: Session, phone: str, limit: int = 10) -> list[Message]:
+    """The latest unhandled texts from one unregistered number, newest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(*_unmatched_where(), Message.phone == phone)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def unknown_recordings_of(session: Session, phone: str, limit: int = 10) -> list[Recording]:
+    """The latest unhandled recordings an unknown caller left from one number, newest first."""
+    return list(
+        session.scalars(
+            select(Recording)
+            .where(
+                Recording.phone == phone,
+                Recording.member_id.is_(None),
+                Recording.handled.is_(False),
+            )
+            .order_by(Recording.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def broadcast_replies(
     session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
 ) -> Page[Message]:
@@ -1346,6 +1375,21 @@ class ReviewRow:
     home_visits: int
     feedback: int
     due: int = 12  # months of the year (so far) the member was due to report in
+    rating: MemberRating | None = None
+    rater: str = ""
+
+
+UNRATED = "none"  # the review's rating filter for members not yet rated
+
+
+def _rated(year: int, grade: str) -> ColumnElement[bool]:
+    """Members whose current rating for the year is this grade (or who have none)."""
+    current = select(MemberRating.member_id).where(
+        MemberRating.year == year, MemberRating.superseded_at.is_(None)
+    )
+    if grade == UNRATED:
+        return Member.id.not_in(current)
+    return Member.id.in_(current.where(MemberRating.grade == grade))
 
 
 def yearly_review(
@@ -1354,15 +1398,21 @@ def yearly_review(
     year: int,
     *,
     branch_id: int | None = None,
+    grade: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[ReviewRow]:
-    """Per member: the year's reports, lessons, help requests and contact log."""
+    """Per member: the year's reports, lessons, help requests, contact log and rating.
+
+    `grade` keeps the members with that current rating (UNRATED: those with none).
+    """
     query = (
         select(Member)
         .where(_branch_clause(scope, branch_id), Member.active.is_(True))
         .order_by(Member.branch_id, Member.id)
     )
+    if grade:
+        query = query.where(_rated(year, grade))
     members = _paginate(session, query, page, per_page)
     return Page(
         _review_rows(session, scope, year, members.items),
@@ -1373,12 +1423,19 @@ def yearly_review(
 
 
 def iter_yearly_review(
-    session: Session, scope: Scope, year: int, *, branch_id: int | None = None
+    session: Session,
+    scope: Scope,
+    year: int,
+    *,
+    branch_id: int | None = None,
+    grade: str | None = None,
 ) -> Iterator[ReviewRow]:
     """The whole review, for export, read a chunk at a time."""
     page = 1
     while True:
-        chunk = yearly_review(session, scope, year, branch_id=branch_id, page=page, per_page=500)
+        chunk = yearly_review(
+            session, scope, year, branch_id=branch_id, grade=grade, page=page, per_page=500
+        )
         yield from chunk.items
         if not chunk.has_next:
             return
@@ -1424,6 +1481,17 @@ def _review_rows(
     names = _org_names(session, {m.branch_id for m in members})
     running = current_period(scope)
     starts = [period_bounds(p, scope.timezone)[0] for p in periods if p <= running]
+    ratings = {
+        r.member_id: r
+        for r in session.scalars(
+            select(MemberRating).where(
+                MemberRating.member_id.in_(ids),
+                MemberRating.year == year,
+                MemberRating.superseded_at.is_(None),
+            )
+        )
+    }
+    raters = user_names(session, {r.rater_id for r in ratings.values()})
     return [
         ReviewRow(
             member=m,
@@ -1436,6 +1504,8 @@ def _review_rows(
             home_visits=contacts[(m.id, ContactKind.HOME_VISIT)],
             feedback=contacts[(m.id, ContactKind.HOST_FEEDBACK)],
             due=sum(is_due(m.created_at, start) for start in starts),
+            rating=ratings.get(m.id),
+            rater=raters.get(ratings[m.id].rater_id or 0, "") if m.id in ratings else "",
         )
         for m in members
     ]

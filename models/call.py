@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
@@ -124,6 +124,23 @@ class CallbackRequest(Base):
     scheduled_for: Mapped[datetime | None]
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def link_unknown_recordings(session: Session, phone: str, member_id: int) -> int:
+    """Attach an unknown caller's unhandled recordings (and their calls) to a member."""
+    recordings = session.scalars(
+        select(Recording).where(
+            Recording.phone == phone,
+            Recording.member_id.is_(None),
+            Recording.handled.is_(False),
+        )
+    ).all()
+    for recording in recordings:
+        recording.member_id = member_id
+        call = session.get(Call, recording.call_id) if recording.call_id else None
+        if call is not None and call.member_id is None:
+            call.member_id = member_id
+    return len(recordings)
 
 
 def mark_recordings_handled(session: Session, recordings: list[Recording]) -> int:

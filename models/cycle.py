@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, lazyload
 
 from models.member import Member
-from models.org import Organization, subtree_ids
+from models.org import Organization, OrgKind, subtree_ids, township_of
 from models.reminder import ReminderStep
 from models.report import NonReporter, Report, period_of
 from models.targets import BilingualError
@@ -58,12 +58,22 @@ def parse_hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def rules_for(township: Organization) -> CycleRules:
-    """The cycle settings of a township, defaults filled in."""
-    days = dict(township.setting("escalation_days") or {})
-    window = township.setting("contact_window") or ["19:00", "21:30"]
-    quiet = township.setting("quiet_hours") or ["21:30", "08:00"]
-    seasons = township.setting("busy_seasons") or []
+def rules_for(township: Organization, branch: Organization | None = None) -> CycleRules:
+    """The cycle settings of a township, or of one of its branches, defaults filled in.
+
+    A branch may override any of the four settings (contact window, quiet hours, busy
+    seasons, escalation days) in its own `settings`; what it leaves out comes from the
+    township. The time zone is always the township's: a period is the township's month.
+    """
+
+    def value(key: str) -> Any:
+        own = (branch.settings or {}).get(key) if branch is not None else None
+        return own if own is not None else township.setting(key)
+
+    days = dict(value("escalation_days") or {})
+    window = value("contact_window") or ["19:00", "21:30"]
+    quiet = value("quiet_hours") or ["21:30", "08:00"]
+    seasons = value("busy_seasons") or []
     return CycleRules(
         timezone=ZoneInfo(township.timezone or "Asia/Shanghai"),
         escalation_days={step: int(days.get(step, 99)) for step in STEPS},
@@ -71,6 +81,24 @@ def rules_for(township: Organization) -> CycleRules:
         quiet=(parse_hhmm(quiet[0]), parse_hhmm(quiet[1])),
         busy_seasons=tuple((str(a), str(b)) for a, b in seasons),
     )
+
+
+def member_rules(session: Session, member: Member) -> CycleRules:
+    """The rules a member is contacted by: the branch's override, else the township's."""
+    branch = session.get(Organization, member.branch_id)
+    assert branch is not None  # branch_id is a non-null foreign key
+    return rules_for(township_of(session, branch), branch)
+
+
+def branch_rules(session: Session, township: Organization) -> dict[int, CycleRules]:
+    """The rules of every branch under a township, by branch id (for a tick over many)."""
+    branches = session.scalars(
+        select(Organization).where(
+            Organization.id.in_(subtree_ids(session, township.id)),
+            Organization.kind == OrgKind.BRANCH,
+        )
+    )
+    return {branch.id: rules_for(township, branch) for branch in branches}
 
 
 def in_range(moment: time, start: time, end: time) -> bool:
@@ -196,10 +224,15 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
     never sends two at once), and steps that reach the member wait for the member's window.
     """
     rules = rules_for(township)
+    by_branch = branch_rules(session, township)
     period = period_of(now, str(rules.timezone))
     local_day = now.astimezone(rules.timezone).date()
-    reached = [step for step in STEPS if rules.escalation_days[step] <= local_day.day]
-    if not reached:
+    reached_by_branch = {
+        branch_id: [step for step in STEPS if own.escalation_days[step] <= local_day.day]
+        for branch_id, own in by_branch.items()
+    }
+    township_reached = [step for step in STEPS if rules.escalation_days[step] <= local_day.day]
+    if not township_reached and not any(reached_by_branch.values()):
         return []
     members = list(
         session.scalars(
@@ -229,12 +262,16 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
     for member in members:
         if last_day.get(member.id) == local_day:
             continue
+        own = by_branch.get(member.branch_id, rules)
+        reached = reached_by_branch.get(member.branch_id, township_reached)
         skipped = done.get(member.id, set()) | skipped_steps(member)
         pending = [step for step in reached if step not in skipped]
+        if member.phone_invalid_at is not None:
+            pending = [step for step in pending if step not in CONTACT_STEPS]
         if not pending:
             continue
         step = pending[0]
-        if step in CONTACT_STEPS and not may_contact(member, rules, now):
+        if step in CONTACT_STEPS and not may_contact(member, own, now):
             continue
         due.append(DueStep(member, step, period))
     return due
@@ -286,6 +323,7 @@ __all__ = [
     "CycleRules",
     "DueStep",
     "HasWindow",
+    "branch_rules",
     "close_period",
     "due_in_period",
     "due_steps",
@@ -294,6 +332,7 @@ __all__ = [
     "is_due",
     "may_contact",
     "may_place_call",
+    "member_rules",
     "member_window",
     "next_contact_time",
     "period_bounds",

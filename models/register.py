@@ -9,7 +9,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -146,7 +146,10 @@ def read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
     elif suffix in {".csv", ".txt"}:
         yield from _read_csv(path)
     else:
-        raise ImportFileError(f"unsupported file type {suffix or '(none)'}: use .csv or .xlsx")
+        raise ImportFileError(
+            f"不支持的文件类型,请用CSV或XLSX unsupported file type {suffix or '(none)'}: "
+            "use .csv or .xlsx"
+        )
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -158,7 +161,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportFileError("the CSV is neither UTF-8 nor GB18030")
+        raise ImportFileError("CSV编码应为UTF-8或GB18030 the CSV is neither UTF-8 nor GB18030")
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [_clean(c) for c in row]
         if any(cells):
@@ -171,7 +174,7 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise ImportFileError(f"cannot read the spreadsheet: {exc}") from exc
+        raise ImportFileError(f"无法读取表格 cannot read the spreadsheet: {exc}") from exc
     try:
         sheet = workbook.worksheets[0]
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -217,12 +220,12 @@ def _records(
             found = candidate
             break
     if first is None:
-        raise ImportFileError("the file is empty")
+        raise ImportFileError("文件是空的 the file is empty")
     mapping = found or first
     missing = [k for k in required if k not in mapping]
     if missing:
         names = ", ".join(f"{k} ({columns[k][0]})" for k in missing)
-        raise ImportFileError(f"missing columns: {names}")
+        raise ImportFileError(f"缺少列 missing columns: {names}")
     for number, cells in iterator:
         yield number, {k: (cells[i] if i < len(cells) else "") for k, i in mapping.items()}
 
@@ -436,11 +439,17 @@ def import_members(
     *,
     region: str = "CN",
     dry_run: bool = False,
+    allowed_branches: Collection[int] | None = None,
 ) -> ImportResult:
-    """Create or update members from register rows; with any bad row, write nothing."""
+    """Create or update members from register rows; with any bad row, write nothing.
+
+    With `allowed_branches` (an admin user's branches), a row naming another branch, or
+    matching a member of another branch by phone or card number, is a bad row.
+    """
     result = ImportResult()
     orgs = session.execute(select(Organization.name, Organization.id, Organization.kind)).all()
     branches = {name: oid for name, oid, kind in orgs if kind is OrgKind.BRANCH}
+    allowed = None if allowed_branches is None else frozenset(allowed_branches)
     hosts = {name: oid for name, oid, kind in orgs if kind is OrgKind.HOST}
     liaisons: dict[str, int] = {}
     for user in session.scalars(select(User)):
@@ -456,6 +465,11 @@ def import_members(
     for number, rec in _records(rows, MEMBER_COLUMNS, REQUIRED_MEMBER):
         row = _parse_member_row(number, rec, branches, hosts, liaisons, region, result.errors)
         if row is None:
+            continue
+        if allowed is not None and row.values["branch_id"] not in allowed:
+            result.errors.append(
+                RowError(number, f"不是您的支部 not your branch: {rec.get('branch', '')!r}")
+            )
             continue
         phone = row.values["phone"]
         if phone in first_row_of_phone:
@@ -486,6 +500,16 @@ def import_members(
         if owner is not None and target is None and owner.name != row.values["name"]:
             result.errors.append(
                 RowError(number, f"手机号已属于其他党员 phone {phone} belongs to {owner.name}")
+            )
+            continue
+        if allowed is not None and any(
+            m is not None and m.branch_id not in allowed for m in (owner, target)
+        ):
+            result.errors.append(
+                RowError(
+                    number,
+                    "该党员属于其他支部 this member belongs to a branch that is not yours",
+                )
             )
             continue
         parsed.append(row)

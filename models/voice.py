@@ -20,6 +20,7 @@ from models.call import (
     RecordingKind,
     call_can_move,
 )
+from models.cycle import member_rules
 from models.help import HelpRequest
 from models.lesson import Lesson, LessonCategory, LessonListen
 from models.member import Member
@@ -325,11 +326,10 @@ def mark_for_retry(session: Session, call: Call, at: datetime) -> None:
 
 def contact_window(session: Session, member: Member) -> tuple[time, time, ZoneInfo]:
     """The member's contact window (local start, end) and the township's time zone."""
-    township = township_for(session, member)
-    default_start, default_end = township.setting("contact_window")
-    start = _hhmm(member.window_start or default_start)
-    end = _hhmm(member.window_end or default_end)
-    return start, end, ZoneInfo(township.timezone)
+    rules = member_rules(session, member)
+    start = _hhmm(member.window_start) if member.window_start else rules.window[0]
+    end = _hhmm(member.window_end) if member.window_end else rules.window[1]
+    return start, end, rules.timezone
 
 
 def next_contact_time(session: Session, member: Member, at: datetime) -> datetime:

@@ -85,7 +85,7 @@ class _Rules:
         if member.branch_id not in self.cache:
             branch = self.session.get(Organization, member.branch_id)
             assert branch is not None  # branch_id is a non-null foreign key
-            self.cache[member.branch_id] = rules_for(township_of(self.session, branch))
+            self.cache[member.branch_id] = rules_for(township_of(self.session, branch), branch)
         return self.cache[member.branch_id]
 
 

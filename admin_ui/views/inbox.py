@@ -15,10 +15,11 @@ from admin_ui.forms import HandledForm, LinkForm
 from admin_ui.helpers import arg_page
 from gateway.db import get_session
 from models import admin
-from models.call import mark_recordings_handled
+from models.call import link_unknown_recordings, mark_recordings_handled
 from models.member import Member, change_phone
 from models.message import link_unmatched, mark_handled
 from models.phones import try_normalize
+from models.scope import visible_branches
 
 TABS = ("texts", "recordings", "unmatched", "replies")
 
@@ -83,14 +84,49 @@ def inbox_handled() -> Response:
     return redirect(url_for("admin.inbox", tab=tab if tab in TABS else "texts"))
 
 
+LINK_RESULTS = 20
+
+
+@bp.get("/inbox/link")
+@require(*STAFF)
+def inbox_link_search() -> str:
+    """Find the member an unknown number or caller belongs to: search by name or phone."""
+    scope = current_scope()
+    db = get_session()
+    phone = request.args.get("phone", "").strip()[:32]
+    q = request.args.get("q", "").strip()[:64]
+    results = []
+    if q:
+        results = admin.search_members(
+            db, scope, admin.MemberFilter(q=q, active=None), per_page=LINK_RESULTS
+        ).items
+    texts = admin.unmatched_texts_of(db, phone) if phone else []
+    recordings = admin.unknown_recordings_of(db, phone) if phone else []
+    record("view", "inbox:link", {"phone": phone, "q": q, "found": len(results)})
+    db.commit()
+    return render_template(
+        "admin/inbox_link.html",
+        phone=phone,
+        q=q,
+        results=[row.member for row in results],
+        branches={b.id: b.name for b in visible_branches(db, scope)},
+        texts=texts,
+        recordings=recordings,
+        link_form=LinkForm(),
+        most=LINK_RESULTS,
+    )
+
+
 @bp.post("/inbox/link")
 @require(*STAFF)
 def inbox_link() -> Response:
-    """Attach an unregistered number's texts to a member (and make it their phone, if asked)."""
+    """Attach an unregistered number's texts and recordings to a member chosen by search
+    (and make it their phone, if asked)."""
     scope = current_scope()
     db = get_session()
     form = LinkForm()
-    back = url_for("admin.inbox", tab="unmatched")
+    phone = (form.phone.data or "").strip()
+    back = url_for("admin.inbox_link_search", phone=phone) if phone else url_for("admin.inbox")
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
@@ -98,11 +134,11 @@ def inbox_link() -> Response:
         return redirect(back)
     member = admin.visible_member(db, scope, form.member_id.data or 0)
     if member is None:
-        flash(_("No member with that number in your organisation."), "error")
+        flash(_("No such member in your organisation."), "error")
         return redirect(back)
-    phone = (form.phone.data or "").strip()
     linked = link_unmatched(db, phone, member.id)
-    detail: dict[str, Any] = {"phone": phone, "messages": linked}
+    recordings = link_unknown_recordings(db, phone, member.id)
+    detail: dict[str, Any] = {"phone": phone, "messages": linked, "recordings": recordings}
     if form.make_phone.data:
         normalized = try_normalize(phone, current_app.config.get("DEFAULT_REGION", "CN"))
         taken = db.scalar(select(Member.id).where(Member.phone == normalized))
@@ -112,5 +148,13 @@ def inbox_link() -> Response:
             detail["phone_changed"] = True
     record("link", f"member:{member.id}", detail)
     db.commit()
-    flash(_("%(n)d texts attached to %(name)s.", n=linked, name=member.name), "success")
-    return redirect(back)
+    flash(
+        _(
+            "%(n)d texts and %(r)d recordings attached to %(name)s.",
+            n=linked,
+            r=recordings,
+            name=member.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.inbox", tab="unmatched"))

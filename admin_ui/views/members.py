@@ -40,6 +40,7 @@ from models.call import Recording
 from models.contact import ContactKind, log_contact
 from models.member import Language, Member, MembershipStatus, change_phone, update_member
 from models.phones import normalize_phone
+from models.rating import member_ratings
 from models.scope import visible_branches
 from models.user import Role
 
@@ -97,7 +98,10 @@ def _file_page(member: Member, status: int = 200, **forms: Any) -> tuple[str, in
     record("view", f"member:{member.id}")
     db.commit()
     role = current_account().role
+    ratings = member_ratings(db, member.id) if role in STAFF else []
     context: dict[str, Any] = {
+        "ratings": ratings,
+        "raters": admin.user_names(db, {r.rater_id for r in ratings}),
         "file": data,
         "can_edit": role in STAFF,
         "can_log": role in FOLLOW_UP,

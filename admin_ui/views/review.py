@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from admin_ui.auth import STAFF, current_scope, record, require
+from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
+from admin_ui.forms import RatingForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_response
-from admin_ui.i18n import export_header
+from admin_ui.i18n import bilingual, export_header, label
 from gateway.db import get_session
 from models import admin
+from models.rating import GRADE_ZH, Grade, RatingError, rate_member
 from models.scope import Scope, visible_branches
 
 REVIEW_HEADER = (
@@ -27,7 +30,18 @@ REVIEW_HEADER = (
     "monthly_contacts",
     "home_visits",
     "host_feedback",
+    "rating",
+    "rated_by",
+    "rated_at",
+    "rating_reason",
 )
+GRADES = tuple(g.value for g in Grade)
+
+
+def _grade() -> str | None:
+    """The rating filter: a grade, UNRATED, or None for everyone."""
+    grade = request.args.get("rating", "").strip()
+    return grade if grade in GRADES or grade == admin.UNRATED else None
 
 
 def _year(scope: Scope) -> int:
@@ -44,8 +58,9 @@ def review() -> str:
     db = get_session()
     year = _year(scope)
     branch_id = arg_branch(scope)
-    page = admin.yearly_review(db, scope, year, branch_id=branch_id, page=arg_page())
-    record("view", f"review:{year}", {"branch": branch_id, "page": page.page})
+    grade = _grade()
+    page = admin.yearly_review(db, scope, year, branch_id=branch_id, grade=grade, page=arg_page())
+    record("view", f"review:{year}", {"branch": branch_id, "rating": grade, "page": page.page})
     db.commit()
     current = int(admin.current_period(scope)[:4])
     return render_template(
@@ -55,7 +70,65 @@ def review() -> str:
         years=list(range(current, current - 6, -1)),
         branch_id=branch_id,
         branches=visible_branches(db, scope),
+        grade=grade,
+        unrated=admin.UNRATED,
+        rating_form=RatingForm(),
     )
+
+
+@bp.post("/review/rate")
+@require(*STAFF)
+def review_rate() -> Response:
+    """Rate a member for a year (优秀, 合格, 基本合格, 不合格) with the reason."""
+    scope = current_scope()
+    db = get_session()
+    form = RatingForm()
+    year = form.year.data
+    back = url_for("admin.review", year=year) if year else url_for("admin.review")
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(request.form.get("next") or back)
+    member = admin.visible_member(db, scope, form.member_id.data or 0)
+    if member is None:
+        abort(404)
+    current = int(admin.current_period(scope)[:4])
+    if not 2000 <= (year or 0) <= current:
+        flash(_("A rating is for this year or an earlier one."), "error")
+        return redirect(back)
+    try:
+        rating, previous = rate_member(
+            db,
+            member.id,
+            year or current,
+            form.grade.data or "",
+            form.reason.data or "",
+            rater_id=current_account().id,
+        )
+    except RatingError as exc:
+        flash(bilingual(exc), "error")
+        return redirect(back)
+    detail: dict[str, Any] = {
+        "year": rating.year,
+        "grade": rating.grade.value,
+        "reason": rating.reason,
+    }
+    if previous is not None:
+        detail["previous"] = {"grade": previous.grade.value, "reason": previous.reason}
+    record("rate", f"member:{member.id}", detail)
+    db.commit()
+    flash(
+        _(
+            "%(name)s rated %(grade)s for %(year)d.",
+            name=member.name,
+            grade=label("grade", rating.grade),
+            year=rating.year,
+        ),
+        "success",
+    )
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/admin/review") else back)
 
 
 @bp.get("/review.<any(csv, xlsx):fmt>")
@@ -66,6 +139,7 @@ def review_export(fmt: str) -> Response:
     db = get_session()
     year = _year(scope)
     branch_id = arg_branch(scope)
+    grade = _grade()
     rows: list[list[Any]] = [
         [
             year,
@@ -79,10 +153,18 @@ def review_export(fmt: str) -> Response:
             r.contacts,
             r.home_visits,
             r.feedback,
+            GRADE_ZH[r.rating.grade] if r.rating else "",
+            r.rater if r.rating else "",
+            r.rating.rated_at if r.rating else "",
+            r.rating.reason if r.rating else "",
         ]
-        for r in admin.iter_yearly_review(db, scope, year, branch_id=branch_id)
+        for r in admin.iter_yearly_review(db, scope, year, branch_id=branch_id, grade=grade)
     ]
-    record("export", f"review:{year}:{fmt}", {"branch": branch_id, "rows": len(rows)})
+    record(
+        "export",
+        f"review:{year}:{fmt}",
+        {"branch": branch_id, "rating": grade, "rows": len(rows)},
+    )
     db.commit()
     filename = f"一年一评-{year}.{fmt}"
     if fmt == "csv":

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 20:59:06.554165
+Create Date: 2026-12-01 21:47:35.641206
 """
 
 from __future__ import annotations
@@ -489,6 +489,42 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "member_ratings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column(
+            "grade",
+            sa.Enum(
+                "excellent",
+                "qualified",
+                "basically_qualified",
+                "unqualified",
+                name="grade",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("rater_id", sa.Integer(), nullable=True),
+        sa.Column("rated_at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("superseded_at", models.base.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_member_ratings_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["rater_id"], ["users.id"], name=op.f("fk_member_ratings_rater_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_member_ratings")),
+    )
+    with op.batch_alter_table("member_ratings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_member_ratings_member_id"), ["member_id"], unique=False
+        )
+        batch_op.create_index("ix_member_ratings_year_member", ["year", "member_id"], unique=False)
+
+    op.create_table(
         "messages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column(
@@ -909,6 +945,11 @@ def downgrade() -> None:
         )
 
     op.drop_table("messages")
+    with op.batch_alter_table("member_ratings", schema=None) as batch_op:
+        batch_op.drop_index("ix_member_ratings_year_member")
+        batch_op.drop_index(batch_op.f("ix_member_ratings_member_id"))
+
+    op.drop_table("member_ratings")
     with op.batch_alter_table("member_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_member_changes_member_at")
 
