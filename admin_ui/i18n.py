@@ -198,6 +198,10 @@ AUDIT_ACTION_LABELS = {
     "logout": _l("Logged out"),
     "login_failed": _l("Failed login"),
     "simulate": _l("Used the phone simulator"),
+    "check": _l("Checked a register"),
+    "import": _l("Imported a register"),
+    "rate": _l("Rated a member"),
+    "settings": _l("Changed settings"),
 }
 # What an audit entry is about: the part of its target before the first colon.
 AUDIT_TARGET_LABELS = {
@@ -208,7 +212,7 @@ AUDIT_TARGET_LABELS = {
     "makeup": _l("Make-up training"),
     "review": _l("Yearly review"),
     "help": _l("Help request"),
-    "broadcast": _l("Notice"),
+    "broadcast": _l("Broadcast notice"),
     "broadcasts": _l("Notices"),
     "campaign": _l("Lesson calls"),
     "lesson": _l("Lesson"),
@@ -220,6 +224,8 @@ AUDIT_TARGET_LABELS = {
     "host_members": _l("Host organisation's members"),
     "audit": _l("Audit log"),
     "phone": _l("Phone simulator"),
+    "register": _l("Register"),
+    "org": _l("Organisation"),
 }
 # The details of an audit entry, by key.
 AUDIT_DETAIL_LABELS = {
@@ -251,6 +257,7 @@ AUDIT_DETAIL_LABELS = {
     "kind": _l("Kind"),
     "category": _l("Category"),
     "assignee": _l("Assigned to"),
+    "urgent": _l("Urgent"),
 }
 # Column headers of the files the admin exports (CSV and XLSX), by column key.
 EXPORT_COLUMN_LABELS = {
@@ -367,10 +374,10 @@ def audit_detail(detail: dict[str, Any] | None) -> str:
 
 def contact_note(entry: object) -> str:
     """A contact log entry's note in the reader's language: a liaison task the cycle opened
-    (no author) is worded from its month; anything a person wrote is shown as written."""
+    (it has no note of its own) is worded from its month; any other note is shown as written."""
     kind = str(getattr(getattr(entry, "kind", None), "value", ""))
     note = str(getattr(entry, "note", "") or "")
-    if kind == "liaison_task" and getattr(entry, "user_id", None) is None:
+    if kind == "liaison_task" and not note:
         from flask_babel import gettext
 
         return gettext(

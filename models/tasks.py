@@ -29,7 +29,7 @@ def open_liaison_task(
         kind=ContactKind.LIAISON_TASK,
         period=period,
         contact_date=today,
-        note=f"{period}未汇报,请联系 / no report for {period}: please contact",
+        note="",  # the kind and the period say it all; the page words it in the reader's language
         done=False,
         created_at=now,
     )

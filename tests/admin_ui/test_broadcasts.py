@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -192,7 +193,8 @@ def test_a_broadcast_made_on_the_command_line_is_in_the_audit_log(
         args=["broadcast", "create", "--org", "青山镇", "--text", "周六开会", "--json"]
     )
     assert result.exit_code == 0, result.output
+    broadcast_id = json.loads(result.output.strip().splitlines()[-1])["id"]
     page = login_as(client, "township").get("/admin/audit?action=send").get_data(as_text=True)
-    assert "命令行" in page and "broadcast:" in page
+    assert "命令行" in page and f"通知 {broadcast_id}" in page
     other = login_as(client, "other").get("/admin/audit?action=send").get_data(as_text=True)
     assert "命令行" not in other  # another township's log does not show it

@@ -198,7 +198,7 @@ def test_member_file_has_no_raw_codes(app: Flask, client: FlaskClient, world: Wo
                     kind=ContactKind.LIAISON_TASK,
                     period="2026-10",
                     contact_date=date(2026, 11, 15),
-                    note="2026-10未汇报,请联系 / no report for 2026-10: please contact",
+                    note="",  # as models.tasks.open_liaison_task writes it
                 ),
                 MemberChange(
                     member_id=alice.id,

@@ -512,17 +512,17 @@ def test_rating_is_shown_filtered_and_exported_with_rater_date_and_reason(
     assert "王秀英" in unrated and "李建国" not in unrated
     exported = admin.get(f"/admin/review.csv?year={year}").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
-    by_name = {row["name"]: row for row in rows}
-    assert by_name["李建国"]["rating"] == "优秀"
-    assert by_name["李建国"]["rated_by"] == "branch"
-    assert by_name["李建国"]["rated_at"].startswith(str(year))
-    assert by_name["李建国"]["rating_reason"] == "按时汇报,带头学习"
-    assert by_name["王秀英"]["rating"] == ""
+    by_name = {row["姓名"]: row for row in rows}
+    assert by_name["李建国"]["评定等次"] == "优秀"
+    assert by_name["李建国"]["评定人"] == "branch"
+    assert by_name["李建国"]["评定日期"].startswith(str(year))
+    assert by_name["李建国"]["评定理由"] == "按时汇报,带头学习"
+    assert by_name["王秀英"]["评定等次"] == ""
     xlsx = admin.get(f"/admin/review.xlsx?year={year}&rating=excellent")
     sheet = load_workbook(io.BytesIO(xlsx.get_data())).active
     assert sheet is not None
     table = list(sheet.iter_rows(values_only=True))
-    assert table[0][-4:] == ("rating", "rated_by", "rated_at", "rating_reason")
+    assert table[0][-4:] == ("评定等次", "评定人", "评定日期", "评定理由")
     assert [(r[1], r[-4], r[-1]) for r in table[1:]] == [("李建国", "优秀", "按时汇报,带头学习")]
 
 
