@@ -79,6 +79,11 @@ def enqueue(
             return rq_queue.enqueue_job(job, unique=job_id is not None)
         except DuplicateJobError:
             assert job_id is not None
+            if at is None and _is_scheduled(rq_queue.connection, job_id):
+                # Asked for now: the copy waiting for a later moment is taken off and run now
+                # (a sweep found it due: the clock or the member's window moved).
+                _delete_job(rq_queue.connection, job_id)
+                continue
             if job_is_pending(rq_queue.connection, job_id):
                 return None
             _delete_job(rq_queue.connection, job_id)
@@ -97,6 +102,14 @@ def job_is_pending(connection: Redis, job_id: str) -> bool:
     if status is JobStatus.STARTED:
         return bool(connection.exists(LEASE_PREFIX + job_id))
     return True
+
+
+def _is_scheduled(connection: Redis, job_id: str) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) is JobStatus.SCHEDULED
 
 
 def _delete_job(connection: Redis, job_id: str) -> None:

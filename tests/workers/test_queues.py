@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway import create_app
 from gateway.db import get_session
-from models import Message
+from models import Message, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.servers import free_port
@@ -60,6 +61,22 @@ def test_a_second_enqueue_of_a_pending_job_is_dropped(
     assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is not None
     assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is None
     assert get_queue(DEFAULT, redis_client).job_ids == ["noop-1"]
+
+
+def test_asking_now_for_a_job_scheduled_later_runs_it_now(
+    session: Session, redis_client: Redis
+) -> None:
+    """A sweep that finds work due hands on a job that waits for a later moment at once."""
+    later = utcnow() + timedelta(hours=20)
+    assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1", at=later) is not None
+    queue = get_queue(DEFAULT, redis_client)
+    assert queue.count == 0 and queue.scheduled_job_registry.get_job_ids() == ["noop-1"]
+    assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is not None
+    assert queue.job_ids == ["noop-1"]
+    assert queue.scheduled_job_registry.get_job_ids() == []
+    # A second ask for later leaves the queued one alone.
+    assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1", at=later) is None
+    assert queue.job_ids == ["noop-1"]
 
 
 def test_a_finished_or_failed_job_can_be_enqueued_again(
