@@ -214,7 +214,7 @@ def wait_for(
     probe: Callable[[], T],
     *,
     until: Callable[[T], bool] = bool,
-    timeout: float = 60.0,
+    timeout: float = 120.0,
     stack: Stack | None = None,
 ) -> T:
     """Poll `probe` until `until(value)`; fail with the last value after `timeout` seconds."""

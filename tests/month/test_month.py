@@ -309,6 +309,9 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
     )
     status = cli_json(stack, "campaign", "status", str(campaign_id))
     assert status["recipients"] == len(south), status
+    assert (status["done"], status["skipped"]) == (len(called), 1), status
+    lessons_page = township.get("/admin/lessons").text
+    assert f"党员 {len(south)} ·" in lessons_page
     with db() as s:
         calls = list(s.scalars(select(Call).where(Call.campaign_id == campaign_id)))
         assert len(calls) == len(called) + 2
