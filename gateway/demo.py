@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import click
 from flask import current_app
@@ -35,6 +35,7 @@ from models import (
     open_help_request,
     period_of,
     record_report,
+    utcnow,
 )
 from models.user import set_password
 
@@ -112,7 +113,7 @@ def is_empty(session: Session) -> bool:
 def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> int:
     """Write the demo township; returns the number of members."""
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     township = Organization(name=TOWNSHIP, kind=OrgKind.TOWNSHIP, timezone="Asia/Shanghai")
     session.add(township)
     session.flush()
