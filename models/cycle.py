@@ -240,6 +240,8 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
             .where(
                 Member.branch_id.in_(subtree_ids(session, township.id)),
                 Member.active.is_(True),
+                # One rule for who owes this month's report: the escalation asks nobody else.
+                due_in_period(period_bounds(period, rules.timezone)[0]),
                 ~exists().where(Report.member_id == Member.id, Report.period == period),
             )
             .order_by(Member.id)

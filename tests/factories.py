@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,10 +42,14 @@ def make_tree(session: Session) -> tuple[Organization, Organization, Organizatio
     return township, first, second
 
 
+ON_REGISTER_SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
 def make_member(
     session: Session, branch: Organization | None = None, phone: str | None = None, **extra: Any
 ) -> Member:
-    """A member of a branch, with a unique mainland mobile number."""
+    """A member of a branch, with a unique mainland mobile number, on the register since
+    2025 (so due to report in every month a test plays) unless `created_at` says otherwise."""
     if branch is None:
         branch = make_org(session)
     number = next(_seq)
@@ -55,6 +59,7 @@ def make_member(
         branch_id=branch.id,
         city=extra.pop("city", "广州"),
         employer=extra.pop("employer", "电子厂"),
+        created_at=extra.pop("created_at", ON_REGISTER_SINCE),
         **extra,
     )
     session.add(member)

@@ -276,7 +276,7 @@ def test_grid_shows_the_running_month_and_months_before_registration(
     with db(app) as session:
         east = session.get(Member, world.bob)
         assert east is not None
-        newcomer = make_member(session, east.branch, name="新来的")
+        newcomer = make_member(session, east.branch, name="新来的", created_at=datetime.now(UTC))
         session.commit()
         newcomer_id = newcomer.id
     period = period_of(datetime.now(UTC))

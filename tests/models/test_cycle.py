@@ -117,6 +117,17 @@ def test_day_one_reminds_only_those_who_should_hear(session: Session) -> None:
     assert _steps(session, township, at(1, 15)) == {}  # outside the window
 
 
+def test_a_member_registered_mid_month_owes_nothing_for_it(session: Session) -> None:
+    """One rule for who owes a month's report: a member loaded on the 20th is not reminded,
+    called or tasked for that month (it is not a missed month either), but is for the next."""
+    township, branch, _ = make_tree(session)
+    on_time = make_member(session, branch, created_at=at(1, 9))
+    late = make_member(session, branch, created_at=at(20, 9))
+    assert _steps(session, township, at(20, 20)) == {on_time.id: "reminder"}
+    december = datetime(2026, 12, 1, 20, tzinfo=SHANGHAI)
+    assert set(_steps(session, township, december)) == {on_time.id, late.id}
+
+
 def test_escalation_goes_step_by_step_one_a_day(session: Session) -> None:
     """Reminder day 1, second reminder day 5, IVR call day 10, liaison task day 15."""
     township, branch, _ = make_tree(session)
