@@ -7,6 +7,7 @@ clock file that every process reads, so a test can move time for all of them at 
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,6 +80,22 @@ class Stack:
             for match in TRACEBACK.finditer(text):
                 found.setdefault(name, []).append(text[match.start() : match.start() + 3000])
         return found
+
+    def completed(self, job: str) -> int:
+        """How many times the worker has finished a job function (read from its log)."""
+        text = self.logs["worker"].read_text(errors="replace")
+        return text.count(f"Successfully completed {job}(")
+
+    def let_run(self, *jobs: str, times: int = 2) -> None:
+        """Wait until each periodic job has run `times` more times, at the current time."""
+        for job in jobs:
+            target = self.completed(job) + times
+            wait_for(
+                f"{job} to run {times} more times",
+                partial(self.completed, job),
+                until=partial(operator.le, target),
+                stack=self,
+            )
 
     def check_alive(self) -> None:
         """Raise if a process has died."""
@@ -228,11 +246,6 @@ def wait_for(
         time.sleep(0.5)
         value = probe()
     return value
-
-
-def settle(seconds: float) -> None:
-    """Let the periodic jobs run a few times at the current (moved) time."""
-    time.sleep(seconds)
 
 
 def as_env(mapping: Mapping[str, Any]) -> dict[str, str]:

@@ -44,7 +44,7 @@ from models import (
 from tests.admin_ui.conftest import tone_wav
 from tests.month.live_admin import PASSWORD, LiveAdmin, table_rows
 from tests.month.world import BRANCHES, STAFF, TOWNSHIP, Person, people, write_files
-from tests.stack import AUTH_TOKEN, Stack, run_stack, settle, wait_for
+from tests.stack import AUTH_TOKEN, Stack, run_stack, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -163,7 +163,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         assert s.scalar(select(func.count()).select_from(Member)) == 60
 
     # Day 1, 08:00: before the window nothing is sent, however often the tick runs.
-    settle(6)
+    stack.let_run("workers.reminders.tick", "workers.sending.sweep_outbox")
     with db() as s:
         assert sent(s, "reminder") == []
 
@@ -212,7 +212,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         *("--text", "春节返乡安排:请于11月20日前回复1确认收到。"),
     )
     broadcast_id = int(created["id"])
-    settle(6)
+    stack.let_run("workers.sending.sweep_outbox", "workers.reminders.tick")
     with db() as s:
         assert sent(s, "broadcast") == [], "a notice left at 03:00"
     status = cli_json(stack, "broadcast", "status", str(broadcast_id))
@@ -323,7 +323,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
     # 23:00: a member rings the callback number. The call back waits for tomorrow's window.
     stack.set_clock(cst(11, 3, 23, 0))
     phone[50].call([], missed=True)
-    settle(4)
+    stack.let_run("workers.callbacks.due_callbacks_tick")
     with db() as s:
         assert s.scalars(select(CallbackRequest)).one().call_id is None
     stack.set_clock(cst(11, 4, 19, 5))
@@ -370,7 +370,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         until=lambda n: (n or 0) >= len(silent),
         stack=stack,
     )
-    settle(3)
+    stack.let_run("workers.reminders.tick")
     with db() as s:
         reminder_calls = list(s.scalars(select(Call).where(Call.purpose == "reminder")))
         assert len(reminder_calls) == len({c.member_id for c in reminder_calls}) == len(silent)
