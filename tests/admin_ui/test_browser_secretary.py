@@ -48,6 +48,7 @@ def live(app: Flask, world: World) -> Iterator[str]:
 
 def fits(page: Page) -> bool:
     """Whether the page needs no sideways scrolling (wide tables scroll inside their box)."""
+    page.wait_for_load_state()
     return bool(
         page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
     )
@@ -83,7 +84,8 @@ def test_a_branch_secretary_does_the_months_admin_on_a_phone(
     assert fits(phone)
     phone.click(f"a[href*='phone=%2B{world.unmatched_phone[1:]}']")
     phone.fill("input[name=q]", "李建国")
-    phone.click("form.filters button")
+    with phone.expect_navigation():
+        phone.click("form.filters button")
     assert fits(phone)
     screenshot(phone, "phone-link-search")
     phone.click("#results button.primary")
