@@ -8,7 +8,7 @@ BIN := .venv/bin
 STAMP := .venv/.installed
 export FLASK_APP ?= gateway
 
-.PHONY: help setup run test lint format typecheck pytest bench migrate demo clean
+.PHONY: help setup run test lint format typecheck pytest bench migrate demo clean lock upgrade
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,8 +24,16 @@ test: ## Install test packages, then lint, typecheck and pytest (what CI runs)
 	@bash scripts/bootstrap.sh --test
 	@$(MAKE) --no-print-directory lint typecheck pytest
 
-# The virtualenv is (re)installed whenever pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml
+lock: $(STAMP) ## Rewrite requirements/*.txt after editing pyproject.toml (keeps locked versions)
+	@bash scripts/lock.sh
+	@bash scripts/bootstrap.sh
+
+upgrade: $(STAMP) ## Lock the newest versions pyproject.toml allows, install them; then run make test
+	@bash scripts/lock.sh --upgrade
+	@bash scripts/bootstrap.sh
+
+# The virtualenv is (re)installed whenever pyproject.toml or the lock is newer than the stamp.
+$(STAMP): pyproject.toml requirements/dev.txt
 	@bash scripts/bootstrap.sh
 
 lint: $(STAMP) ## Check code with ruff (lint rules and formatting)

@@ -60,9 +60,14 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 
+# The exact versions and hashes in requirements/dev.txt (`make lock` writes it from
+# pyproject.toml); pip refuses anything whose hash differs or that the lock does not name. The
+# project itself goes in last, without dependencies and without a build environment of its own
+# (setuptools comes from the lock too).
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: installing Python dependencies"
-  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/dev.txt -nt "$stamp" ]; then
+  echo "bootstrap: installing Python dependencies from requirements/dev.txt"
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
