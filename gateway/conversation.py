@@ -102,7 +102,7 @@ class Context:
     now: datetime
     ttl_hours: int
     region: str
-    callbacks_per_day: int = 2
+    callbacks_per_day: int
     _session: Session | None = field(default=None, repr=False)
 
     @property

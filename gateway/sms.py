@@ -141,6 +141,7 @@ def _act(
         now=now,
         ttl_hours=config["CONVERSATION_TTL_HOURS"],
         region=config["DEFAULT_REGION"],
+        callbacks_per_day=config["CALLBACKS_PER_DAY"],
     )
     try:
         reply = handle_sms(context, command)

@@ -109,7 +109,10 @@ def in_range(moment: time, start: time, end: time) -> bool:
 
 
 def member_window(member: HasWindow, rules: CycleRules) -> tuple[time, time, bool]:
-    """The member's contact window, and whether it is their own (which overrides quiet hours)."""
+    """The member's contact window, and whether it is their own (which overrides quiet hours).
+
+    A member's own window needs both ends; one end alone leaves the branch's window. An own
+    window whose ends are equal (00:00-00:00) is the whole day."""
     if member.window_start and member.window_end:
         return parse_hhmm(member.window_start), parse_hhmm(member.window_end), True
     return rules.window[0], rules.window[1], False
@@ -119,6 +122,8 @@ def may_contact(member: HasWindow, rules: CycleRules, now: datetime) -> bool:
     """Whether the member may be texted or called at this moment."""
     local = now.astimezone(rules.timezone).time()
     start, end, own = member_window(member, rules)
+    if own and start == end:
+        return True
     if not in_range(local, start, end):
         return False
     return own or not in_range(local, *rules.quiet)

@@ -145,7 +145,7 @@ def ask(
     step: str,
     data: dict[str, Any] | None = None,
     now: datetime,
-    ttl_hours: int = 72,
+    ttl_hours: int,
 ) -> datetime:
     """Ask a member a question by SMS: digits alone will answer it until it expires (returned).
 
@@ -179,7 +179,7 @@ def open_conversation(
     step: str,
     data: dict[str, Any] | None = None,
     now: datetime,
-    ttl_hours: int = 72,
+    ttl_hours: int,
 ) -> None:
     """`ask` for callers working with a Session (the reminder jobs)."""
     session.flush()

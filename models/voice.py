@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from models.call import (
     call_can_move,
 )
 from models.cycle import member_rules
+from models.cycle import next_contact_time as cycle_next_contact_time
 from models.help import HelpRequest
 from models.lesson import Lesson, LessonCategory, LessonListen
 from models.member import Member
@@ -324,33 +325,10 @@ def mark_for_retry(session: Session, call: Call, at: datetime) -> None:
 # The missed-call callback
 
 
-def contact_window(session: Session, member: Member) -> tuple[time, time, ZoneInfo]:
-    """The member's contact window (local start, end) and the township's time zone."""
-    rules = member_rules(session, member)
-    start = _hhmm(member.window_start) if member.window_start else rules.window[0]
-    end = _hhmm(member.window_end) if member.window_end else rules.window[1]
-    return start, end, rules.timezone
-
-
 def next_contact_time(session: Session, member: Member, at: datetime) -> datetime:
-    """`at` if it falls inside the member's contact window, else the start of the next window."""
-    start, end, zone = contact_window(session, member)
-    return next_in_window(at, start, end, zone)
-
-
-def next_in_window(at: datetime, start: time, end: time, zone: ZoneInfo) -> datetime:
-    """`at`, or the next local `start`, for a daily window [start, end) that may cross midnight."""
-    local = at.astimezone(zone)
-    now = local.time()
-    if start == end:
-        return at  # a window of the whole day
-    inside = start <= now < end if start < end else (now >= start or now < end)
-    if inside:
-        return at
-    day: date = local.date()
-    if now >= start:
-        day += timedelta(days=1)
-    return datetime.combine(day, start, tzinfo=zone).astimezone(at.tzinfo)
+    """The first moment at or after `at` when this member may be called: the one contact rule
+    (models.cycle: the member's own window, else the branch's, minus quiet hours)."""
+    return cycle_next_contact_time(member, member_rules(session, member), at)
 
 
 def local_day_start(at: datetime, zone: ZoneInfo) -> datetime:
@@ -385,7 +363,7 @@ def request_callback(
     )
     if waiting is not None:
         return waiting
-    _, _, zone = contact_window(session, member)
+    zone = member_rules(session, member).timezone
     today = session.scalar(
         select(func.count(CallbackRequest.id)).where(
             CallbackRequest.member_id == member.id,
@@ -459,23 +437,16 @@ def start_callback_call(
     return call
 
 
-def _hhmm(value: str) -> time:
-    hours, minutes = value.strip().split(":")
-    return time(int(hours), int(minutes))
-
-
 __all__ = [
     "DEFAULT_CALLBACKS_PER_DAY",
     "adopt_placed_call",
     "claim_callback",
-    "contact_window",
     "due_callbacks",
     "find_call",
     "find_lesson",
     "mark_for_retry",
     "newest_lessons",
     "next_contact_time",
-    "next_in_window",
     "open_inbound_call",
     "prompt_recordings",
     "record_listen",

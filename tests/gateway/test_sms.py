@@ -476,3 +476,20 @@ def test_callback_requests_are_capped_per_day(
     replies = [reply_text(sms(twilio, member.phone, f"XX {n}")) for n in (1, 2, 3)]
     assert "用完" in replies[-1]
     assert count(session, CallbackRequest) == 2
+
+
+def test_sms_callbacks_read_the_same_daily_limit_as_missed_calls(
+    app: Any, twilio: TwilioClient, session: Session, member: Member, redis_client: Any
+) -> None:
+    """CALLBACKS_PER_DAY caps `XX n` too, against the one count of the member's callbacks."""
+    from models import CallbackRequest, Lesson, LessonCategory
+
+    app.config["CALLBACKS_PER_DAY"] = 1
+    for number in range(2):
+        session.add(
+            Lesson(org_id=member.branch_id, title=f"第{number}课", category=LessonCategory.SKILLS)
+        )
+    session.commit()
+    replies = [reply_text(sms(twilio, member.phone, f"XX {n}")) for n in (1, 2)]
+    assert "用完" not in replies[0] and "用完" in replies[1]
+    assert count(session, CallbackRequest) == 1

@@ -35,6 +35,7 @@ from models import (
 )
 from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
+from models.cycle import member_rules
 from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
 
@@ -722,7 +723,7 @@ def test_a_missed_call_outside_the_window_is_scheduled_for_its_start(
     twilio: TwilioClient, session: Session, member: Member, redis_client: Redis
 ) -> None:
     """Outside the window the callback waits for the window's start (a scheduled job)."""
-    now_local = utcnow().astimezone(calls.contact_window(fresh(session), member)[2])
+    now_local = utcnow().astimezone(member_rules(fresh(session), member).timezone)
     stored = session.get(Member, member.id)
     assert stored is not None
     stored.window_start = (now_local + timedelta(hours=2)).strftime("%H:%M")

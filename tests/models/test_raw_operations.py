@@ -249,7 +249,7 @@ def test_asking_again_replaces_the_question_and_forgetting_removes_it(
     """A member has one open question: a second ask replaces it, forget_question drops it."""
     now = utcnow()
     raw = raw_of(session)
-    ask(raw, member.id, topic="report", step="studied", data={"a": 1}, now=now)
+    ask(raw, member.id, topic="report", step="studied", data={"a": 1}, now=now, ttl_hours=72)
     expires_at = ask(
         raw,
         member.id,
@@ -281,7 +281,13 @@ def test_find_sender_reads_member_branch_and_question(
     now = utcnow()
     raw = raw_of(session)
     expires_at = ask(
-        raw, member.id, topic="report", step="city", data={"studied": True, "城市": "东莞"}, now=now
+        raw,
+        member.id,
+        topic="report",
+        step="city",
+        data={"studied": True, "城市": "东莞"},
+        now=now,
+        ttl_hours=72,
     )
     set_opted_out(raw, member.id, now)
     sender = find_sender(raw, "+8613800000009", now)
@@ -299,7 +305,7 @@ def test_find_sender_reads_member_branch_and_question(
 def test_find_sender_without_a_question(session: Session, member: Member) -> None:
     """A member with no open question has no topic, step or expiry and empty data."""
     raw = raw_of(session)
-    ask(raw, member.id, topic="report", step="studied", now=utcnow())
+    ask(raw, member.id, topic="report", step="studied", now=utcnow(), ttl_hours=72)
     forget_question(raw, member.id)
     sender = find_sender(raw, member.phone, utcnow())
     assert sender is not None and sender.id == member.id

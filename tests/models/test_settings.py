@@ -19,7 +19,7 @@ from models.settings import (
     parse_seasons,
     set_cycle_settings,
 )
-from models.voice import contact_window
+from models.voice import next_contact_time as callback_time
 from tests.factories import make_member, make_tree
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -120,8 +120,9 @@ def test_a_branch_override_wins_and_the_rest_comes_from_the_township(session: Se
     assert west_rules.escalation_days["reminder"] == 1
     member = make_member(session, east)
     assert member_rules(session, member).window == (time(12), time(13))
-    # The callback's window (models.voice) reads the same rule.
-    assert contact_window(session, member)[:2] == (time(12), time(13))
+    # A callback (models.voice) is placed by the same rule: 10:00 waits for the branch's 12:00.
+    ten = datetime(2025, 10, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert callback_time(session, member, ten) == ten.replace(hour=12)
 
 
 def test_removing_an_override_falls_back(session: Session) -> None:

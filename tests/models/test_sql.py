@@ -170,7 +170,7 @@ def test_raw_json_is_read_by_the_orm_as_the_dict(session: Session, member: Membe
     """JSON written with Raw.json is the same dict through the ORM and through read_json."""
     raw = raw_of(session)
     data = {"studied": True, "city": "东莞", "answers": [1, None, "二"], "nested": {"k": 1.5}}
-    ask(raw, member.id, topic="report", step="city", data=data, now=utcnow())
+    ask(raw, member.id, topic="report", step="city", data=data, now=utcnow(), ttl_hours=72)
     (stored,) = raw.one(
         Sql("SELECT data FROM conversations WHERE member_id = :id"), {"id": member.id}
     )

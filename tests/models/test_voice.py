@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +24,8 @@ from models import (
 )
 from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
+from models.cycle import member_rules, next_contact_time
+from models.member import Member
 from tests.factories import make_member, make_tree
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,11 +50,6 @@ def _call(session: Session, member_id: int | None, phone: str, at: datetime = IN
     return call
 
 
-def _hhmm(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
-
-
 @pytest.mark.parametrize(
     ("local", "start", "end", "expected"),
     [
@@ -62,15 +59,51 @@ def _hhmm(value: str) -> time:
         ("23:30", "22:00", "02:00", "2025-03-05 23:30"),  # a window over midnight, before it
         ("01:00", "22:00", "02:00", "2025-03-05 01:00"),  # ... and after midnight
         ("03:00", "22:00", "02:00", "2025-03-05 22:00"),  # ... and outside it
+        ("23:00", "00:00", "00:00", "2025-03-05 23:00"),  # equal ends: the whole day
     ],
 )
-def test_next_in_window(local: str, start: str, end: str, expected: str) -> None:
-    """A time inside the window is kept; outside it moves to the next window start."""
+def test_a_callback_keeps_to_the_members_own_window(
+    session: Session, local: str, start: str, end: str, expected: str
+) -> None:
+    """A time inside the member's own window is kept (their choice overrides quiet hours);
+    outside it moves to the next window start."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    member.window_start, member.window_end = start, end
     hours, minutes = map(int, local.split(":"))
     at = datetime(2025, 3, 5, hours, minutes, tzinfo=SHANGHAI).astimezone(UTC)
-    got = calls.next_in_window(at, _hhmm(start), _hhmm(end), SHANGHAI)
+    got = calls.next_contact_time(session, member, at)
     assert got.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") == expected
     assert got.tzinfo is not None
+
+
+def test_a_callback_waits_out_quiet_hours(session: Session) -> None:
+    """A branch window reaching into quiet hours: a missed call at 22:30 is called back the next
+    evening, never at 22:30, the same answer as every other contact (models.cycle)."""
+    township, branch, _ = make_tree(session)
+    township.settings = {"contact_window": ["19:00", "23:00"], "quiet_hours": ["21:30", "08:00"]}
+    member = make_member(session, branch)
+    late = datetime(2025, 3, 5, 22, 30, tzinfo=SHANGHAI)
+    callback = calls.request_callback(session, member, None, "missed_call", late)
+    assert callback is not None
+    assert callback.scheduled_for == datetime(2025, 3, 6, 19, 0, tzinfo=SHANGHAI)
+    assert calls.next_contact_time(session, member, late) == rules_next(session, member, late)
+
+
+def test_half_a_members_window_is_no_window(session: Session) -> None:
+    """Only both ends make a member's own window; one end alone leaves the branch's window
+    (the callback used to mix the member's start with the township's end)."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    member.window_start, member.window_end = "22:00", None
+    at = datetime(2025, 3, 5, 22, 15, tzinfo=SHANGHAI)
+    assert calls.next_contact_time(session, member, at) == datetime(
+        2025, 3, 6, 19, 0, tzinfo=SHANGHAI
+    )
+
+
+def rules_next(session: Session, member: Member, at: datetime) -> datetime:
+    return next_contact_time(member, member_rules(session, member), at)
 
 
 def test_a_callback_is_scheduled_inside_the_contact_window(session: Session) -> None:

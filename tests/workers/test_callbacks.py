@@ -19,6 +19,7 @@ from ivr_flows.prompts import text
 from models import Call, CallStatus, Lesson, LessonCategory, Member, utcnow
 from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
+from models.cycle import member_rules
 from tests.factories import make_member, make_tree
 from tests.gateway.conftest import SandboxAPI
 from tests.live_server import serve
@@ -83,7 +84,7 @@ def _member(session: Session, *, all_day: bool = True) -> Member:
 
 
 def _outside_window(member: Member, session: Session) -> None:
-    local = utcnow().astimezone(calls.contact_window(session, member)[2])
+    local = utcnow().astimezone(member_rules(session, member).timezone)
     member.window_start = (local + timedelta(hours=2)).strftime("%H:%M")
     member.window_end = (local + timedelta(hours=3)).strftime("%H:%M")
 
