@@ -28,7 +28,7 @@ from admin_ui.i18n import bilingual
 from models.contact import ContactKind
 from models.cycle import STEPS
 from models.lesson import LessonCategory
-from models.member import Language, MembershipStatus
+from models.member import FIRST_BIRTH_YEAR, Language, MembershipStatus, valid_birth_year
 from models.phones import try_normalize
 from models.rating import MAX_REASON_CHARS, Grade
 from models.settings import (
@@ -69,6 +69,13 @@ def _time(form: Any, field: Any) -> None:
         raise WTFValidationError(_l("Write a time as HH:MM, e.g. 19:00."))
 
 
+def _birth_year(form: Any, field: Any) -> None:
+    if field.data is not None and not valid_birth_year(field.data):
+        raise WTFValidationError(
+            _l("A year between %(first)d and this year.", first=FIRST_BIRTH_YEAR)
+        )
+
+
 def _coerce_optional_int(value: Any) -> int | None:
     if value in (None, "", "None"):
         return None
@@ -93,13 +100,7 @@ class MemberForm(FlaskForm):
         choices=options([("", "-"), ("男", _l("Male")), ("女", _l("Female"))]),
         default="",
     )
-    birth_year = IntegerField(
-        _l("Year of birth"),
-        validators=[
-            Optional(),
-            NumberRange(1900, 2100, message=_l("A year between 1900 and 2100.")),
-        ],
-    )
+    birth_year = IntegerField(_l("Year of birth"), validators=[Optional(), _birth_year])
     education = StringField(_l("Education"), validators=[Optional(), _length(32)])
     occupation = StringField(_l("Occupation"), validators=[Optional(), _length(64)])
     industry = StringField(_l("Industry"), validators=[Optional(), _length(64)])

@@ -22,14 +22,13 @@ from models import (
     Member,
     PhoneChange,
     change_phone,
-    find_member_by_phone,
     period_of,
     try_normalize,
 )
 from models.broadcast import NoticeSent, notice_awaiting_reply
 from models.help import add_help_details, help_category_name, ref_of, save_help_request
 from models.inbound import Sender
-from models.member import move_member, phone_taken, set_opted_out
+from models.member import PhoneTaken, move_member, phone_taken, set_opted_out
 from models.message import ask, forget_question
 from models.outbox import queue_sms
 from models.report import save_report
@@ -181,8 +180,11 @@ def handle_unmatched(
             if change.code != command.answer or change.expires_at < now:
                 return Reply("phone_code_wrong", handled=True, command="phone"), None
             member = session.get(Member, change.member_id)
-            if member is not None and find_member_by_phone(session, phone) is None:
-                change_phone(session, member, phone, source="sms", at=now)
+            if member is not None:
+                try:
+                    change_phone(session, member, phone, source="sms", at=now)
+                except PhoneTaken:  # another member took the number since the code was sent
+                    return Reply("unmatched", handled=False, command="unmatched"), None
                 change.confirmed_at = now
                 return Reply("phone_changed", {"phone": phone}, command="phone"), member
     return Reply("unmatched", handled=False, command="unmatched"), None

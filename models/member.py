@@ -287,10 +287,32 @@ def phone_taken(raw: Raw, phone: str) -> bool:
     return raw.one(_PHONE_TAKEN, {"phone": phone}) is not None
 
 
+# Years of birth the register and the member form accept: from this year to the current one.
+FIRST_BIRTH_YEAR = 1900
+
+
+def valid_birth_year(year: int) -> bool:
+    """Whether a year of birth is plausible (the one rule for the import and the form)."""
+    return FIRST_BIRTH_YEAR <= year <= utcnow().year
+
+
+class PhoneTaken(ValueError):
+    """Another member already has the phone number a member was to be given."""
+
+
 def change_phone(
     session: Session, member: Member, new_phone: str, *, source: str, at: datetime | None = None
 ) -> bool:
-    """Give a member a new registered phone (E.164), keeping the old one in the history."""
+    """Give a member a new registered phone (E.164), keeping the old one in the history.
+
+    Raises PhoneTaken when another member has the number: every way in (the SMS
+    confirmation, the member's file, the inbox, the register) meets the same rule here.
+    """
+    owner = session.scalar(
+        select(Member.id).where(Member.phone == new_phone, Member.id != member.id)
+    )
+    if owner is not None:
+        raise PhoneTaken(new_phone)
     if _record(session, member, ChangeField.PHONE, new_phone, source, at or utcnow()):
         member.other_phone = member.phone
         member.phone = new_phone

@@ -19,8 +19,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from models.clock import utcnow
-from models.member import Language, Member, MembershipStatus, change_phone, change_status
+from models.member import (
+    Language,
+    Member,
+    MembershipStatus,
+    change_phone,
+    change_status,
+    valid_birth_year,
+)
 from models.org import Organization, OrgKind
 from models.phones import InvalidPhone, normalize_phone
 from models.user import User
@@ -391,7 +397,7 @@ def _parse_member_row(
     year = rec.get("birth_year", "")
     if year:
         digits = year.removesuffix("年")
-        if not digits.isdigit() or not 1920 <= int(digits) <= utcnow().year:
+        if not digits.isdigit() or not valid_birth_year(int(digits)):
             err(f"出生年份无效 bad birth year: {year!r}")
         else:
             values["birth_year"] = int(digits)

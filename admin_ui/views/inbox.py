@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from admin_ui.auth import STAFF, current_scope, record, require
@@ -16,7 +15,7 @@ from admin_ui.helpers import arg_page
 from gateway.db import get_session
 from models import admin
 from models.call import link_unknown_recordings, mark_recordings_handled
-from models.member import Member, change_phone
+from models.member import PhoneTaken, change_phone
 from models.message import link_unmatched, mark_handled
 from models.phones import try_normalize
 from models.scope import visible_branches
@@ -141,11 +140,13 @@ def inbox_link() -> Response:
     detail: dict[str, Any] = {"phone": phone, "messages": linked, "recordings": recordings}
     if form.make_phone.data:
         normalized = try_normalize(phone, current_app.config.get("DEFAULT_REGION", "CN"))
-        taken = db.scalar(select(Member.id).where(Member.phone == normalized))
-        if normalized is None or (taken is not None and taken != member.id):
+        try:
+            if normalized is None:
+                raise PhoneTaken(phone)
+            if change_phone(db, member, normalized, source="admin"):
+                detail["phone_changed"] = True
+        except PhoneTaken:
             flash(_("The number could not become the member's phone: invalid or taken."), "error")
-        elif change_phone(db, member, normalized, source="admin"):
-            detail["phone_changed"] = True
     record("link", f"member:{member.id}", detail)
     db.commit()
     flash(

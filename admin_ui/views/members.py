@@ -20,7 +20,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from admin_ui.auth import (
     EVERYONE,
@@ -38,7 +37,14 @@ from gateway.db import get_session
 from models import admin
 from models.call import Recording
 from models.contact import ContactKind, log_contact
-from models.member import Language, Member, MembershipStatus, change_phone, update_member
+from models.member import (
+    Language,
+    Member,
+    MembershipStatus,
+    PhoneTaken,
+    change_phone,
+    update_member,
+)
 from models.phones import normalize_phone
 from models.rating import member_ratings
 from models.scope import visible_branches
@@ -190,11 +196,12 @@ def member_phone(member_id: int) -> Any:
     if form.validate_on_submit():
         db = get_session()
         phone = normalize_phone(form.phone.data, current_app.config.get("DEFAULT_REGION", "CN"))
-        owner = db.scalar(select(Member).where(Member.phone == phone, Member.id != member.id))
-        if owner is not None:
+        try:
+            changed = change_phone(db, member, phone, source="admin")
+        except PhoneTaken:
             form.phone.errors.append(_("Another member already has this number."))
         else:
-            if change_phone(db, member, phone, source="admin"):
+            if changed:
                 record("edit", f"member:{member.id}", {"fields": ["phone"]})
                 db.commit()
                 flash(_("The phone number is changed."), "success")

@@ -82,7 +82,7 @@ def test_edit_refuses_bad_input_with_messages(
     text = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "此项必填" in text
-    assert "1900到2100" in text
+    assert "1900年到今年" in text
     assert "HH:MM" in text
     with db(app) as session:
         member = session.get(Member, world.alice)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from models import (
     opt_in,
     opt_out,
 )
+from models.member import PhoneTaken
 from tests.factories import make_member, make_org
 
 AT = datetime(2025, 3, 8, 12, 30, tzinfo=UTC)
@@ -97,6 +99,19 @@ def test_change_phone_keeps_the_old_number(session: Session) -> None:
     assert history(session, member.id) == [(ChangeField.PHONE, "+8613800138000", "+8613900139000")]
     assert find_member_by_phone(session, "+8613900139000") is member
     assert find_member_by_phone(session, "+8613800138000") is None
+
+
+def test_change_phone_refuses_another_members_number(session: Session) -> None:
+    """The rule is in change_phone itself, whoever calls it: nothing changes, nothing recorded."""
+    member = make_member(session, phone="+8613800138000")
+    make_member(session, member.branch, phone="+8613900139000")
+
+    with pytest.raises(PhoneTaken):
+        change_phone(session, member, "+8613900139000", source="import", at=AT)
+    session.flush()
+
+    assert (member.phone, member.other_phone) == ("+8613800138000", None)
+    assert history(session, member.id) == []
 
 
 def test_change_phone_to_the_same_number_is_no_change(session: Session) -> None:

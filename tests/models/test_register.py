@@ -232,6 +232,19 @@ def test_liaison_is_found_by_username_or_display_name(
     assert member(session, "+8613900139000").liaison_id == liaison.id
 
 
+def test_the_register_takes_the_birth_years_the_member_form_takes(
+    session: Session, tree: dict[str, Organization], tmp_path: Path
+) -> None:
+    """1900 is a year of birth on the form and in the register alike (one rule)."""
+    rows = [list(row) for row in CLEAN_MEMBERS]
+    rows[2][MEMBER_HEADER.index("出生年份")] = "1905"
+
+    result = load(session, rows, tmp_path / "old.csv")
+
+    assert result.errors == []
+    assert session.scalar(select(Member.birth_year).where(Member.birth_year == 1905)) == 1905
+
+
 @pytest.mark.parametrize(
     ("column", "value", "phrase"),
     [
@@ -239,6 +252,7 @@ def test_liaison_is_found_by_username_or_display_name(
         ("性别", "未知", "性别无效"),
         ("出生年份", "1850", "出生年份无效"),
         ("出生年份", "八零后", "出生年份无效"),
+        ("出生年份", "2100", "出生年份无效"),  # the member form's rule too (valid_birth_year)
         ("语言", "火星文", "语言无效"),
         ("流入地党组织", "不存在的党组织", "未知流入地党组织"),
         ("手机号", "", "缺少手机号"),
