@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from models.admin import TrendPoint
+from models.period import Period
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 12, 14, 34
@@ -53,7 +54,8 @@ def trend_svg(
             f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}%</text>'
         )
     for index, point in enumerate(points):
-        label = point.period[5:] if index and point.period[5:] != "01" else point.period
+        month = Period.parse(point.period).short()
+        label = month if index and month != "01" else point.period
         parts.append(
             f'<text class="axis" x="{_x(index, count):.1f}" y="{HEIGHT - BOTTOM + 16}" '
             f'text-anchor="middle">{escape(label)}</text>'

@@ -11,8 +11,9 @@ from urllib.parse import quote
 
 from flask import Response, abort, request, url_for
 
-from models.admin import MAX_PERIODS, parse_period, periods_between, shift_period
+from models.admin import MAX_PERIODS, periods_between
 from models.exports import write_workbook
+from models.period import parse_period, shift_period
 from models.scope import Scope
 
 

@@ -37,8 +37,7 @@ from flask.testing import FlaskClient  # noqa: E402
 from gateway import create_app  # noqa: E402
 from gateway.db import make_engine  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
-from models.admin import period_bounds, shift_period  # noqa: E402
-from models.report import period_of  # noqa: E402
+from models.period import period_bounds, period_of, shift_period  # noqa: E402
 from models.user import User, set_password  # noqa: E402
 from tests.servers import postgres_server, redis_server  # noqa: E402
 

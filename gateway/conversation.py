@@ -31,6 +31,7 @@ from models.inbound import Sender
 from models.member import PhoneTaken, move_member, phone_taken, set_opted_out
 from models.message import ask, forget_question
 from models.outbox import queue_sms
+from models.period import month_label
 from models.report import save_report
 from models.segments import count_segments
 from models.sql import Raw
@@ -228,7 +229,9 @@ def _report(ctx: Context, command: Command) -> Reply:
     if command.studied is None:
         ctx.ask("report", "studied")
         return Reply(
-            "report_ask_studied", {"name": ctx.sender.name, "month": _month(ctx)}, command="report"
+            "report_ask_studied",
+            {"name": ctx.sender.name, "month": month_label(ctx.period, ctx.language)},
+            command="report",
         )
     return _record(ctx, command.studied, command.city, command.employer, final=True)
 
@@ -267,14 +270,13 @@ def _record(
     ctx.close()
     return Reply(
         "report_done",
-        {"name": sender.name, "month": _month(ctx), "receipt": report.receipt},
+        {
+            "name": sender.name,
+            "month": month_label(ctx.period, ctx.language),
+            "receipt": report.receipt,
+        },
         command="report",
     )
-
-
-def _month(ctx: Context) -> str:
-    month = int(ctx.period[5:])
-    return str(month) if ctx.language == "zh_CN" else ctx.period
 
 
 def _status(ctx: Context, command: Command) -> Reply:

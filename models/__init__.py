@@ -39,10 +39,11 @@ from models.message import (
     open_conversation,
 )
 from models.org import Organization, OrgKind, find_org, subtree_ids
+from models.period import Period, period_of
 from models.phones import InvalidPhone, normalize_phone, try_normalize
 from models.rating import Grade, MemberRating
 from models.reminder import ReminderStep
-from models.report import Channel, NonReporter, Report, ReportRevision, period_of, record_report
+from models.report import Channel, NonReporter, Report, ReportRevision, record_report
 from models.user import Role, User
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "NonReporter",
     "OrgKind",
     "Organization",
+    "Period",
     "PhoneChange",
     "Recording",
     "RecordingKind",

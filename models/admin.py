@@ -12,9 +12,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -53,6 +52,7 @@ from models.makeup import MakeupFlag
 from models.member import ChangeField, Member, MemberChange
 from models.message import Direction, Message
 from models.org import Organization, OrgKind, subtree_ids
+from models.period import Period, parse_period, period_bounds, period_of, shift_period
 from models.rating import MemberRating
 from models.report import NonReporter, Report, ReportTally
 from models.scope import Scope
@@ -60,7 +60,6 @@ from models.user import Role, User
 
 T = TypeVar("T")
 
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # The longest range a page may ask for: two years of months.
 MAX_PERIODS = 24
 # A period's figures settle a week after it ends: a reply to a reminder may still arrive
@@ -73,24 +72,11 @@ NOTICE_REPLIES_SHOWN = 100  # the newest replies on a notice's page; the rest ar
 # --- periods ---------------------------------------------------------------------------
 
 
-def parse_period(text: str | None) -> str | None:
-    """The period YYYY-MM if the text is one, else None."""
-    text = (text or "").strip()
-    return text if PERIOD_RE.match(text) else None
-
-
-def shift_period(period: str, months: int) -> str:
-    """The period `months` after (or before, when negative) the given one."""
-    year, month = int(period[:4]), int(period[5:7])
-    index = year * 12 + (month - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def periods_between(first: str, last: str) -> list[str]:
     """Every period from first to last inclusive; ValueError when reversed or too long."""
     if parse_period(first) is None or parse_period(last) is None:
         raise ValueError("periods are written YYYY-MM")
-    count = (int(last[:4]) * 12 + int(last[5:7])) - (int(first[:4]) * 12 + int(first[5:7])) + 1
+    count = Period.parse(first).months_until(Period.parse(last)) + 1
     if count < 1:
         raise ValueError("the first period comes after the last")
     if count > MAX_PERIODS:
@@ -98,19 +84,9 @@ def periods_between(first: str, last: str) -> list[str]:
     return [shift_period(first, i) for i in range(count)]
 
 
-def period_bounds(period: str, timezone: str) -> tuple[datetime, datetime]:
-    """The first instant of a period and of the next one, in UTC."""
-    zone = ZoneInfo(timezone)
-    year, month = int(period[:4]), int(period[5:7])
-    start = datetime(year, month, 1, tzinfo=zone)
-    nxt = shift_period(period, 1)
-    end = datetime(int(nxt[:4]), int(nxt[5:7]), 1, tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
 def current_period(scope: Scope, now: datetime | None = None) -> str:
     """The period that is running now in the scope's time zone."""
-    return (now or utcnow()).astimezone(ZoneInfo(scope.timezone)).strftime("%Y-%m")
+    return period_of(now or utcnow(), scope.timezone)
 
 
 def is_settled(period: str, timezone: str, now: datetime) -> bool:
@@ -562,6 +538,11 @@ class MonthCell:
     period: str
     state: str  # studied, reported, missing, running (month under way), before (not due)
     report: Report | None = None
+
+    @property
+    def month(self) -> str:
+        """The month alone (03): the row of cells shows the year once."""
+        return Period.parse(self.period).short()
 
 
 @dataclass
@@ -1749,14 +1730,11 @@ __all__ = [
     "members_by_id",
     "non_reporters",
     "notice_replies",
-    "parse_period",
-    "period_bounds",
     "periods_between",
     "refresh_tallies",
     "reporting_trend",
     "reports_grid",
     "search_members",
-    "shift_period",
     "unmatched_numbers",
     "user_names",
     "visible_broadcast",

@@ -9,6 +9,7 @@ from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
+from models.period import Period
 
 
 class ContactKind(enum.StrEnum):
@@ -56,7 +57,7 @@ def log_contact(
         member_id=member_id,
         user_id=user_id,
         kind=kind,
-        period=contact_date.strftime("%Y-%m"),
+        period=str(Period(contact_date.year, contact_date.month)),
         contact_date=contact_date,
         note=note.strip()[:MAX_NOTE_CHARS],
         done=done,

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, lazyload
 
 from models.member import Member
 from models.org import Organization, OrgKind, subtree_ids, township_of
+from models.period import period_bounds, period_of
 from models.reminder import ReminderStep
-from models.report import NonReporter, Report, period_of
+from models.report import NonReporter, Report
 from models.targets import BilingualError
 
 STEPS = ("reminder", "second_reminder", "ivr_call", "liaison_task")
@@ -178,20 +179,6 @@ def in_busy_season(rules: CycleRules, now: datetime) -> bool:
     return False
 
 
-def period_bounds(period: str, timezone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The first moment of a period (YYYY-MM) and the first moment after it, local time."""
-    year, month = (int(part) for part in period.split("-"))
-    start = datetime(year, month, 1, tzinfo=timezone)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone)
-    return start, end
-
-
-def previous_period(period: str) -> str:
-    """The month before a period."""
-    year, month = (int(part) for part in period.split("-"))
-    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
-
-
 # A member registered on a month's first day has the whole month to report (and gets its
 # first reminder): that month counts. Registered later in the month, it does not.
 DUE_GRACE = timedelta(days=1)
@@ -342,8 +329,6 @@ __all__ = [
     "member_rules",
     "member_window",
     "next_contact_time",
-    "period_bounds",
-    "previous_period",
     "record_step",
     "rules_for",
     "skipped_steps",

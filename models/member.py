@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
 from models.org import Organization
+from models.period import Period
 from models.places import city_key, province_of
 from models.sql import Raw, Sql
 
@@ -243,7 +244,7 @@ def move_member(
             _BRANCH_TASK,
             {
                 "member_id": member_id,
-                "period": day.strftime("%Y-%m"),
+                "period": str(Period(day.year, day.month)),
                 "day": day,
                 "note": f"已迁往{new_city},原流入地党组织“{host_name}”不再对接,"
                 f"请为其对接{new_city}的流入地党组织。",

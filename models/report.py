@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Boolean,
@@ -31,11 +30,6 @@ class Channel(enum.StrEnum):
     SMS = "sms"
     IVR = "ivr"
     ADMIN = "admin"
-
-
-def period_of(at: datetime, timezone: str = "Asia/Shanghai") -> str:
-    """The period (calendar month, YYYY-MM) an instant falls in, in a township's time zone."""
-    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
 
 
 _RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I on a small screen

@@ -26,7 +26,8 @@ from models.help import HelpRequest
 from models.lesson import Lesson, LessonCategory, LessonListen
 from models.member import Member
 from models.org import Organization, township_of
-from models.report import Channel, Report, ReportRevision, period_of, record_report
+from models.period import period_of
+from models.report import Channel, Report, ReportRevision, record_report
 
 DEFAULT_CALLBACKS_PER_DAY = 2
 # A callback the member did not pick up is tried once more, this long later (inside the window).

@@ -23,12 +23,11 @@ from models.cycle import (
     DueStep,
     close_period,
     due_steps,
-    previous_period,
     record_step,
     rules_for,
 )
 from models.outbox import queue_sms
-from models.report import period_of
+from models.period import month_label, period_of, previous_period
 from models.tasks import open_liaison_task
 from workers.calls import enqueue_call
 from workers.context import app_context
@@ -37,10 +36,6 @@ from workers.sending import enqueue_send
 TEMPLATES = {"reminder": "reminder", "second_reminder": "reminder_second"}
 # Periods are closed on the first days of the next month (a missed day still closes them).
 CLOSE_ON_DAYS = 3
-
-
-def _month(period: str, language: str) -> str:
-    return str(int(period[5:])) if language == "zh_CN" else period
 
 
 def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> int | None:
@@ -54,7 +49,7 @@ def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> 
         message = queue_sms(
             session,
             template_key=TEMPLATES[step],
-            params={"name": member.name, "month": _month(due.period, member.language.value)},
+            params={"name": member.name, "month": month_label(due.period, member.language.value)},
             member=member,
             at=now,
         )

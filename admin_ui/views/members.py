@@ -45,6 +45,7 @@ from models.member import (
     change_phone,
     update_member,
 )
+from models.period import parse_period
 from models.phones import normalize_phone
 from models.rating import member_ratings
 from models.scope import visible_branches
@@ -67,7 +68,7 @@ def members() -> str:
     """The scope's members: search by name, phone or card number; filter; page."""
     scope = current_scope()
     db = get_session()
-    period = admin.parse_period(request.args.get("period")) or admin.current_period(scope)
+    period = parse_period(request.args.get("period")) or admin.current_period(scope)
     reported_arg = request.args.get("reported", "")
     filters = admin.MemberFilter(
         q=request.args.get("q", "")[:64],

@@ -16,6 +16,7 @@ from admin_ui.i18n import bilingual, export_header
 from gateway.db import get_session
 from models import admin
 from models.makeup import MakeupError, flag_for_makeup, mark_attended
+from models.period import Period, shift_period
 from models.scope import Scope, visible_branches
 
 RANGE_MONTHS = 12
@@ -23,9 +24,8 @@ RANGE_MONTHS = 12
 
 def default_season(scope: Scope) -> str:
     """The coming Spring Festival's season name: 春节 falls in January or February."""
-    period = admin.current_period(scope)
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year if month <= 2 else year + 1}春节"
+    period = Period.parse(admin.current_period(scope))
+    return f"{period.year if period.month <= 2 else period.year + 1}春节"
 
 
 @bp.get("/nonreporters")
@@ -34,7 +34,7 @@ def nonreporters() -> str:
     """Who missed how many months (and lessons) in a range; select them to flag."""
     scope = current_scope()
     db = get_session()
-    last_closed = admin.shift_period(admin.current_period(scope), -1)
+    last_closed = shift_period(admin.current_period(scope), -1)
     periods, range_error = arg_periods(last_closed, RANGE_MONTHS)
     branch_id = arg_branch(scope)
     min_missed = max(1, min(len(periods), arg_int("min", 1) or 1))

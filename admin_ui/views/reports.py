@@ -15,8 +15,8 @@ from admin_ui.helpers import arg_branch, arg_page, arg_periods, csv_response, xl
 from admin_ui.i18n import DEFAULT_LANGUAGE, export_header, label
 from gateway.db import get_session
 from models import admin
-from models.admin import parse_period
 from models.exports import REPORT_HEADER, report_rows
+from models.period import parse_period
 from models.scope import visible_branches
 
 GRID_MONTHS = 12

@@ -15,6 +15,7 @@ from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_r
 from admin_ui.i18n import bilingual, export_header, label
 from gateway.db import get_session
 from models import admin
+from models.period import Period
 from models.rating import GRADE_ZH, Grade, RatingError, rate_member
 from models.scope import Scope, visible_branches
 
@@ -45,7 +46,7 @@ def _grade() -> str | None:
 
 
 def _year(scope: Scope) -> int:
-    current = int(admin.current_period(scope)[:4])
+    current = Period.parse(admin.current_period(scope)).year
     year = arg_int("year", current) or current
     return year if 2000 <= year <= current else current
 
@@ -62,7 +63,7 @@ def review() -> str:
     page = admin.yearly_review(db, scope, year, branch_id=branch_id, grade=grade, page=arg_page())
     record("view", f"review:{year}", {"branch": branch_id, "rating": grade, "page": page.page})
     db.commit()
-    current = int(admin.current_period(scope)[:4])
+    current = Period.parse(admin.current_period(scope)).year
     return render_template(
         "admin/review.html",
         page=page,
@@ -93,7 +94,7 @@ def review_rate() -> Response:
     member = admin.visible_member(db, scope, form.member_id.data or 0)
     if member is None:
         abort(404)
-    current = int(admin.current_period(scope)[:4])
+    current = Period.parse(admin.current_period(scope)).year
     if not 2000 <= (year or 0) <= current:
         flash(_("A rating is for this year or an earlier one."), "error")
         return redirect(back)

@@ -38,8 +38,7 @@ from models import (
     open_help_request,
     record_report,
 )
-from models.admin import shift_period
-from models.report import period_of
+from models.period import period_of, shift_period
 from tests.factories import make_member, make_org, make_tree, make_user
 
 PASSWORD = "password123"

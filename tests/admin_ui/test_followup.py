@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from models import AuditLog, HelpNote, HelpRequest, HelpStatus, MakeupFlag, Member, Message
-from models.admin import shift_period
+from models.period import shift_period
 from tests.admin_ui.conftest import World, db, login_as
 
 

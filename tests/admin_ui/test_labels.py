@@ -37,13 +37,12 @@ from models import (
     RecordingKind,
     Role,
 )
-from models.admin import shift_period
 from models.audit import AuditLog, audit
 from models.broadcast import BroadcastStatus
 from models.cycle import STEPS
 from models.lesson import CampaignMemberStatus, CampaignStatus
 from models.member import ChangeField, Language, MemberChange, MembershipStatus
-from models.report import period_of
+from models.period import period_of, shift_period
 from tests.admin_ui.conftest import World, db, login_as
 from tests.factories import make_member
 

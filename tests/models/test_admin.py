@@ -26,15 +26,14 @@ from models.admin import (
     MemberFilter,
     branch_rates,
     non_reporters,
-    period_bounds,
     periods_between,
     reporting_trend,
     reports_grid,
     search_members,
-    shift_period,
     yearly_review,
 )
 from models.lesson import Lesson, LessonListen
+from models.period import period_bounds, shift_period
 from models.report import ReportTally
 from models.scope import Scope, scope_for
 from tests.factories import make_member, make_tree, make_user
