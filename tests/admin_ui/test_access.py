@@ -181,7 +181,10 @@ def test_phone_simulator_is_absent_without_the_sandbox(app_config: dict[str, Any
     from tests.admin_ui.conftest import build_world
 
     app_config.update(
-        PROVIDER="twilio", TWILIO_AUTH_TOKEN="token", PUBLIC_BASE_URL="https://gw.example.org"
+        PROVIDER="twilio",
+        TWILIO_AUTH_TOKEN="0123456789abcdef" * 2,
+        SECRET_KEY="kq3Vd8Zr1xW0pLm5Tn7Yb2Hs9Jc4Fg6E",
+        PUBLIC_BASE_URL="https://gw.example.org",
     )
     app = create_app(app_config)
     try:
