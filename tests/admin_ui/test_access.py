@@ -89,6 +89,8 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.phone_call", "POST", lambda w: "/admin/phone/call", STAFF),
     ("admin.phone_clear", "POST", lambda w: "/admin/phone/clear", STAFF),
     ("admin.login", "POST", lambda w: "/admin/login", PUBLIC),
+    ("admin.change_password", "GET", lambda w: "/admin/password", ALL),
+    ("admin.change_password", "POST", lambda w: "/admin/password", ALL),
     ("admin.language", "POST", lambda w: "/admin/language", PUBLIC),
     ("admin.static", "GET", lambda w: "/admin/static/admin.css", PUBLIC),
     ("admin.logout", "POST", lambda w: "/admin/logout", PUBLIC),  # last: it ends the session
