@@ -70,7 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SECRET_KEY",
         str,
         "",
-        "signs admin sessions; required with twilio (development: kept in var/secret_key)",
+        "signs admin sessions; with twilio required, 32+ random characters "
+        "(development: kept in var/secret_key)",
     ),
     Setting("DEFAULT_REGION", str, "CN", "region for phone numbers written without +country code"),
     Setting("TIMEZONE", str, "Asia/Shanghai", "default time zone for townships and periods"),
