@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -46,6 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_FAILURES = 5  # failed logins allowed in a window ...
 FAILURE_WINDOW_S = 60  # ... of this many seconds, then 429
 FAILURE_KEY = "admin:login-failures:"
+SESSION_ID_RE = re.compile(r"[0-9]{1,18}:[0-9]{1,18}")  # user id : session version
 
 EVERYONE = (Role.TOWNSHIP, Role.BRANCH, Role.LIAISON, Role.HOST)
 STAFF = (Role.TOWNSHIP, Role.BRANCH)
@@ -108,9 +110,9 @@ def session_identifier() -> str:
 @login_manager.user_loader
 def load_account(session_id: str) -> Account | None:
     """The session's account, if the user is still active and the session not ended."""
+    if not SESSION_ID_RE.fullmatch(session_id):
+        return None  # a session from before versions, or not ours
     user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()) or len(user_id) > 18:
-        return None
     user = get_session().get(User, int(user_id))
     if user is None or not user.active or user.session_version != int(version):
         return None
