@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
@@ -19,12 +33,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from admin_ui.blueprint import bp
-from admin_ui.forms import LoginForm
+from admin_ui.forms import LoginForm, PasswordForm
 from gateway import clients
 from gateway.db import get_session
 from models.audit import audit
 from models.scope import Scope, scope_for
-from models.user import Role, User, check_password, set_password
+from models.user import Role, User, check_password, end_sessions, set_password
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_FAILURES = 5  # failed logins allowed in a window ...
 FAILURE_WINDOW_S = 60  # ... of this many seconds, then 429
 FAILURE_KEY = "admin:login-failures:"
+SESSION_ID_RE = re.compile(r"[0-9]{1,18}:[0-9]{1,18}")  # user id : session version
 
 EVERYONE = (Role.TOWNSHIP, Role.BRANCH, Role.LIAISON, Role.HOST)
 STAFF = (Role.TOWNSHIP, Role.BRANCH)
@@ -53,8 +68,8 @@ class Account(UserMixin):
         self.language = user.language
 
     def get_id(self) -> str:
-        """The id kept in the session cookie."""
-        return str(self.user.id)
+        """What the session cookie keeps: the user's id and session version (`12:3`)."""
+        return f"{self.user.id}:{self.user.session_version}"
 
     @property
     def is_active(self) -> bool:
@@ -74,20 +89,32 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config.get("SESSION_COOKIE_SECURE", False))
+    app.extensions["admin_login_failures"] = LocalFailures()
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.session_protection = "strong"
+    # Flask-Login binds a session to X-Forwarded-For as the client sent it; ours binds it to
+    # the address the app trusts (the proxy's word only with TRUST_PROXY). The attribute is
+    # Flask-Login's own hook for this, with no public setter.
+    login_manager._session_identifier_generator = session_identifier
     csrf.init_app(app)
 
 
+def session_identifier() -> str:
+    """What a login session is bound to: the client's address as the app sees it, its browser."""
+    base = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}"
+    return hashlib.sha512(base.encode("utf-8", "replace")).hexdigest()
+
+
 @login_manager.user_loader
-def load_account(user_id: str) -> Account | None:
-    """The account of the session's user id, if it still exists and is active."""
-    if not user_id.isdigit():
-        return None
+def load_account(session_id: str) -> Account | None:
+    """The session's account, if the user is still active and the session not ended."""
+    if not SESSION_ID_RE.fullmatch(session_id):
+        return None  # a session from before versions, or not ours
+    user_id, _, version = session_id.partition(":")
     user = get_session().get(User, int(user_id))
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_version != int(version):
         return None
     return Account(user)
 
@@ -136,42 +163,108 @@ def record(action: str, target: str, detail: dict[str, Any] | None = None) -> No
 
 
 # --- failed logins ---------------------------------------------------------------------
+#
+# Two counts, each over the last FAILURE_WINDOW_S seconds:
+# - failures for one username from one address: five lock that pair, so an attacker who
+#   guesses a user's password from one place does not lock the user out everywhere else;
+# - the usernames that failed from one address: five different ones lock the address, so one
+#   place cannot try a password across the user list.
+# There is no lock on a username alone: it would let anyone lock its owner out, and one that
+# let the right password through would not slow a guesser down. Guessing one password from
+# many addresses is slowed by Argon2 and this limit per address.
+# The counts live in Redis, shared by every web process; when Redis does not answer, each
+# process counts in its own memory, so the limit holds (per process) rather than vanishing.
 
 
-def _failure_keys(username: str) -> list[str]:
-    return [
-        f"{FAILURE_KEY}user:{username.strip().lower()}",
-        f"{FAILURE_KEY}ip:{request.remote_addr or '-'}",
-    ]
+def _client_address() -> str:
+    # request.remote_addr is X-Forwarded-For's only with TRUST_PROXY (ProxyFix); else the peer.
+    return request.remote_addr or "-"
+
+
+def _normal_username(username: str) -> str:
+    return username.strip().lower()[:64]
+
+
+def _pair_key(username: str, address: str) -> str:
+    return f"{FAILURE_KEY}pair:{address}:{_normal_username(username)}"
+
+
+def _address_key(address: str) -> str:
+    return f"{FAILURE_KEY}ip:{address}"
+
+
+class LocalFailures:
+    """Failed logins counted in this process: the limit while Redis is unreachable."""
+
+    MAX_KEYS = 10_000  # pruned beyond this, so a flood of addresses cannot fill the memory
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pairs: dict[str, list[float]] = {}
+        self._addresses: dict[str, dict[str, float]] = {}
+
+    def counts(self, username: str, address: str, now: float) -> tuple[int, int]:
+        """(failures of the pair, usernames failed from the address) in the window."""
+        since = now - FAILURE_WINDOW_S
+        with self._lock:
+            pair = [t for t in self._pairs.get(_pair_key(username, address), []) if t > since]
+            names = self._addresses.get(_address_key(address), {})
+            return len(pair), sum(1 for t in names.values() if t > since)
+
+    def note(self, username: str, address: str, now: float) -> None:
+        """Count one failure against the pair and the address."""
+        since = now - FAILURE_WINDOW_S
+        with self._lock:
+            if len(self._pairs) + len(self._addresses) > self.MAX_KEYS:
+                self._prune(since)
+            pair = self._pairs.setdefault(_pair_key(username, address), [])
+            pair[:] = [t for t in pair if t > since] + [now]
+            names = self._addresses.setdefault(_address_key(address), {})
+            names[_normal_username(username)] = now
+
+    def _prune(self, since: float) -> None:
+        self._pairs = {k: v for k, v in self._pairs.items() if v and v[-1] > since}
+        self._addresses = {
+            k: v for k, v in self._addresses.items() if v and max(v.values()) > since
+        }
+
+
+def _local_failures() -> LocalFailures:
+    failures: LocalFailures = current_app.extensions["admin_login_failures"]
+    return failures
 
 
 def too_many_failures(username: str) -> bool:
-    """Whether this username or address failed MAX_FAILURES times in the last window."""
+    """Whether this username from this address, or this address, is locked for now."""
     now = time.time()
+    address = _client_address()
     try:
         pipe = clients.redis().pipeline()
-        for key in _failure_keys(username):
+        for key in (_pair_key(username, address), _address_key(address)):
             pipe.zremrangebyscore(key, 0, now - FAILURE_WINDOW_S)
             pipe.zcard(key)
-        counts = pipe.execute()[1::2]
+        pair, names = (int(n) for n in pipe.execute()[1::2])
     except RedisError as exc:
-        # Without Redis the limit cannot be counted; logging in must still work.
-        log.warning("login failure count unavailable: %s", exc)
-        return False
-    return any(int(n) >= MAX_FAILURES for n in counts)
+        log.warning("login failures counted in this process, Redis unavailable: %s", exc)
+        pair, names = _local_failures().counts(username, address, now)
+    return pair >= MAX_FAILURES or names >= MAX_FAILURES
 
 
 def note_failure(username: str) -> None:
-    """Count one failed login against the username and the address."""
+    """Count one failed login against the username from this address, and the address."""
     now = time.time()
+    address = _client_address()
     try:
         pipe = clients.redis().pipeline()
-        for key in _failure_keys(username):
-            pipe.zadd(key, {uuid.uuid4().hex: now})
-            pipe.expire(key, FAILURE_WINDOW_S)
+        pair_key, address_key = _pair_key(username, address), _address_key(address)
+        pipe.zadd(pair_key, {uuid.uuid4().hex: now})
+        pipe.expire(pair_key, FAILURE_WINDOW_S)
+        pipe.zadd(address_key, {_normal_username(username): now})
+        pipe.expire(address_key, FAILURE_WINDOW_S)
         pipe.execute()
     except RedisError as exc:
-        log.warning("login failure not counted: %s", exc)
+        log.warning("login failure counted in this process, Redis unavailable: %s", exc)
+        _local_failures().note(username, address, now)
 
 
 _dummy: User | None = None
@@ -227,12 +320,37 @@ def login() -> str | Response | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Log out and go back to the login form."""
+    """Log out, ending the user's sessions on the server too, and go back to the login form."""
     if current_user.is_authenticated:
+        end_sessions(current_account().user)
         record("logout", f"user:{current_account().id}")
         get_session().commit()
     logout_user()
     return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> str | Response | tuple[str, int]:
+    """Change one's own password; every other session of the user ends, this one goes on."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    form = PasswordForm()
+    user = current_account().user
+    if request.method == "POST":
+        if too_many_failures(user.username):
+            return render_template("admin/password.html", form=form, too_many=True), 429
+        if form.validate_on_submit():
+            if check_password(user, form.current_password.data or ""):
+                set_password(user, form.new_password.data or "")  # ends every session
+                record("password_changed", f"user:{user.id}")
+                get_session().commit()
+                login_user(Account(user))  # this session, under the new version
+                flash(_l("Password changed. Your other sessions are logged out."), "success")
+                return redirect(url_for("admin.dashboard"))
+            note_failure(user.username)
+            form.current_password.errors.append(str(_l("Wrong password.")))
+        return render_template("admin/password.html", form=form, too_many=False), 400
+    return render_template("admin/password.html", form=form, too_many=False)
 
 
 __all__ = [

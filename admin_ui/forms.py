@@ -21,7 +21,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 from wtforms.validators import ValidationError as WTFValidationError
 
 from admin_ui.i18n import bilingual
@@ -62,6 +69,23 @@ class LoginForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[_required(), _length(64)])
     password = PasswordField(_l("Password"), validators=[_required(), _length(256)])
+
+
+class PasswordForm(FlaskForm):
+    """One's own password: the current one, and the new one twice."""
+
+    current_password = PasswordField(_l("Current password"), validators=[_required(), _length(256)])
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[
+            _required(),
+            Length(min=8, max=256, message=_l("Between %(min)d and %(max)d characters.")),
+        ],
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[_required(), EqualTo("new_password", message=_l("The passwords differ."))],
+    )
 
 
 def _time(form: Any, field: Any) -> None:

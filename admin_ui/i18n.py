@@ -197,6 +197,8 @@ AUDIT_ACTION_LABELS = {
     "login": _l("Logged in"),
     "logout": _l("Logged out"),
     "login_failed": _l("Failed login"),
+    "password_changed": _l("Changed a password"),
+    "user_disabled": _l("Disabled a user"),
     "simulate": _l("Used the phone simulator"),
     "check": _l("Checked a register"),
     "import": _l("Imported a register"),

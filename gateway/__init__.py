@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
     app.session_interface = NoSessionForWebhooks()
+    app.after_request(security_headers)
     db.init_app(app)
 
     from gateway import clients, commands, errors
@@ -48,6 +49,38 @@ def _register_blueprints(app: Flask) -> None:
         "admin_ui",
     ):
         importlib.import_module(module_name).init_app(app)
+
+
+# Pages run only the app's own scripts and styles (no inline ones, no style attributes), talk
+# only to the app, and may not be framed by any site.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+def security_headers(response: Response) -> Response:
+    """Headers every response carries; admin pages (not their static files) are never stored."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    path = request.path
+    if (path == "/admin" or path.startswith("/admin/")) and not path.startswith("/admin/static/"):
+        # Member data must not stay in a shared computer's cache or come back with Back.
+        headers["Cache-Control"] = "no-store"
+    return response
 
 
 # Where Twilio calls us: requests that carry no cookie and must not be sent one.

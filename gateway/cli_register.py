@@ -1,4 +1,4 @@
-"""`flask orgs import`, `flask members import` and `flask users create`."""
+"""`flask orgs import`, `flask members import` and `flask users create|password|disable`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.db import get_session
 from models import Role, User, find_org
+from models.audit import audit
 from models.register import ImportFileError, ImportResult, import_members, import_orgs, read_table
-from models.user import set_password
+from models.user import deactivate_user, set_password
 
 orgs_cli = AppGroup("orgs", help="Organisations: townships, branches, host organisations.")
 members_cli = AppGroup("members", help="The member register.")
@@ -102,3 +104,37 @@ def create_user_command(
     session.add(user)
     session.commit()
     click.echo(f"created user {username} ({role}, {org.name})")
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"未知用户 unknown user: {username}")
+    return user
+
+
+@users_cli.command("password")
+@click.option("--username", required=True)
+@click.password_option("--password", help="The new password (asked for when left out).")
+def password_command(username: str, password: str) -> None:
+    """Set a user's password; every session the user has is logged out."""
+    session = get_session()
+    user = _user(session, username)
+    if len(password) < 8:
+        raise click.ClickException("密码至少8位 password must have at least 8 characters")
+    set_password(user, password)
+    audit(session, None, "password_changed", f"user:{user.id}")
+    session.commit()
+    click.echo(f"password changed for {username}; their sessions are logged out")
+
+
+@users_cli.command("disable")
+@click.option("--username", required=True)
+def disable_command(username: str) -> None:
+    """Stop a user logging in; every session the user has is logged out."""
+    session = get_session()
+    user = _user(session, username)
+    deactivate_user(user)
+    audit(session, None, "user_disabled", f"user:{user.id}")
+    session.commit()
+    click.echo(f"disabled {username}; their sessions are logged out")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SECRET_KEY",
         str,
         "",
-        "signs admin sessions; required with twilio (development: kept in var/secret_key)",
+        "signs admin sessions; with twilio required, 32+ random characters "
+        "(development: kept in var/secret_key)",
     ),
     Setting("DEFAULT_REGION", str, "CN", "region for phone numbers written without +country code"),
     Setting("TIMEZONE", str, "Asia/Shanghai", "default time zone for townships and periods"),
@@ -98,6 +100,32 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+
+# A key shorter than this, or made of few distinct characters, can be guessed offline from one
+# session cookie; 32 random hex characters (`python -c 'import secrets; print(secrets.token_hex(32))'`
+# gives 64) are far beyond it.
+MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_DISTINCT = 10
+# Keys that appear in documentation, examples and our own tests: public, whatever their length.
+KNOWN_SECRET_KEYS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "dev",
+        "development",
+        "test-secret",
+        "cli-test",
+        "stack-secret",
+        "your-secret-key",
+        "replace-me",
+    }
+)
+# Twilio's auth token is 32 lowercase hexadecimal characters; anything else (our sandbox's
+# public default included) cannot be the account's real token.
+_TWILIO_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def load_config(
@@ -169,6 +197,31 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
             raise ConfigError(
                 "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not PROVIDER=twilio"
             )
+        weak = _weak_secrets(config)
+        if weak:
+            raise ConfigError("PROVIDER=twilio refuses weak secrets: " + "; ".join(weak))
+
+
+def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the production secrets, one phrase each (empty when both are sound)."""
+    problems = []
+    key = str(config["SECRET_KEY"])
+    if key.strip().lower() in KNOWN_SECRET_KEYS:
+        problems.append("SECRET_KEY is a well-known example value")
+    elif len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < MIN_SECRET_KEY_DISTINCT:
+        problems.append(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    token = str(config["TWILIO_AUTH_TOKEN"])
+    default_token = next(s.default for s in SETTINGS if s.name == "TWILIO_AUTH_TOKEN")
+    if token == default_token:
+        problems.append(f"TWILIO_AUTH_TOKEN is the sandbox's public default ({default_token!r})")
+    elif not _TWILIO_TOKEN_RE.fullmatch(token):
+        problems.append(
+            "TWILIO_AUTH_TOKEN must be the account's 32-character token from the Twilio console"
+        )
+    return problems
 
 
 def settings_table() -> str:

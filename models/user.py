@@ -7,7 +7,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
@@ -36,6 +36,10 @@ class User(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh_CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Kept in every login session; a session carrying an older number is no longer logged in.
+    # Raised on logout, a password change and deactivation: that ends the user's sessions on
+    # the server, whatever cookies are still around.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     org: Mapped[Organization] = relationship(lazy="joined")
@@ -45,8 +49,21 @@ _hasher = PasswordHasher()
 
 
 def set_password(user: User, password: str) -> None:
-    """Store an Argon2 hash of the password."""
+    """Store an Argon2 hash of the password; any session the user had ends."""
     user.password_hash = _hasher.hash(password)
+    if user.session_version is not None:  # None: a new user, not stored yet
+        end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """End every login session of the user (each keeps the version it started with)."""
+    user.session_version = (user.session_version or 1) + 1
+
+
+def deactivate_user(user: User) -> None:
+    """Stop the user logging in, and end the sessions they have."""
+    user.active = False
+    end_sessions(user)
 
 
 def check_password(user: User, password: str) -> bool:

@@ -3,10 +3,15 @@
   "use strict";
   var box = document.getElementById("progress");
   if (!box) return;
-  var bar = box.querySelector(".bar span");
+  var bar = box.querySelector(".bar");
+  var rest = bar.querySelector("rect.rest");
   var keys = ["recipients", "queued", "sending", "sent", "delivered", "failed", "skipped"];
   function show(data) {
-    bar.style.width = data.percent + "%";
+    // Attributes, not a style: the page's Content-Security-Policy allows no inline style.
+    var percent = Math.max(0, Math.min(100, data.percent));
+    rest.setAttribute("x", percent + "%");
+    rest.setAttribute("width", 100 - percent + "%");
+    bar.setAttribute("aria-valuenow", Math.round(percent));
     box.querySelector("[data-key=percent]").textContent = data.percent + "%";
     keys.forEach(function (k) {
       var el = box.querySelector("[data-key=" + k + "]");

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from werkzeug.serving import make_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,24 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def no_csp_violations(context: BrowserContext) -> Iterator[list[str]]:
+    """Fail the test if any page of the context broke the Content-Security-Policy.
+
+    Chromium reports a blocked inline script or style, or a refused connection, as a console
+    error naming the policy; the list is the test's to read, and checked when the block ends.
+    """
+    violations: list[str] = []
+
+    def watch(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.on("console", watch)
+    yield violations
+    assert violations == [], violations
 
 
 def screenshot(page: Page, name: str, directory: Path = SCREENSHOTS) -> Path:

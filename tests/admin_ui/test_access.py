@@ -89,6 +89,8 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.phone_call", "POST", lambda w: "/admin/phone/call", STAFF),
     ("admin.phone_clear", "POST", lambda w: "/admin/phone/clear", STAFF),
     ("admin.login", "POST", lambda w: "/admin/login", PUBLIC),
+    ("admin.change_password", "GET", lambda w: "/admin/password", ALL),
+    ("admin.change_password", "POST", lambda w: "/admin/password", ALL),
     ("admin.language", "POST", lambda w: "/admin/language", PUBLIC),
     ("admin.static", "GET", lambda w: "/admin/static/admin.css", PUBLIC),
     ("admin.logout", "POST", lambda w: "/admin/logout", PUBLIC),  # last: it ends the session
@@ -181,7 +183,10 @@ def test_phone_simulator_is_absent_without_the_sandbox(app_config: dict[str, Any
     from tests.admin_ui.conftest import build_world
 
     app_config.update(
-        PROVIDER="twilio", TWILIO_AUTH_TOKEN="token", PUBLIC_BASE_URL="https://gw.example.org"
+        PROVIDER="twilio",
+        TWILIO_AUTH_TOKEN="0123456789abcdef" * 2,
+        SECRET_KEY="kq3Vd8Zr1xW0pLm5Tn7Yb2Hs9Jc4Fg6E",
+        PUBLIC_BASE_URL="https://gw.example.org",
     )
     app = create_app(app_config)
     try:

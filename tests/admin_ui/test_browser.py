@@ -18,7 +18,7 @@ from gateway.db import get_session
 from models import Organization, Recording
 from models.segments import count_segments
 from tests.admin_ui.conftest import PASSWORD, World
-from tests.admin_ui.live import chromium, log_in, screenshot, serve
+from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
 from tests.conftest import AUTH_TOKEN
 from tests.factories import open_window_now
 from tests.gateway.conftest import running_sandbox
@@ -43,10 +43,13 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser tab (its own cookies) the size of a laptop screen."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
-    yield tab
-    context.close()
+    try:
+        with no_csp_violations(context):
+            tab = context.new_page()
+            tab.set_default_timeout(WAIT_MS)
+            yield tab
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -209,18 +212,21 @@ def test_composer_counter_matches_the_python_one(page: Page) -> None:
 def test_lesson_player_is_full_width_on_a_phone(browser: Browser, live: str, world: World) -> None:
     """On a phone-size screen the lesson's player spans the screen and is fully in view."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
     try:
-        log_in(tab, live, "township", PASSWORD)
-        tab.goto(f"{live}/admin/lessons")
-        audio = tab.locator(f"#lessons tr.player audio[src$='/lessons/{world.lesson_id}/audio']")
-        expect(audio).to_be_visible()
-        box = audio.bounding_box()
-        assert box is not None
-        assert box["width"] >= 0.85 * 390, box
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
-        assert box["height"] >= 32, box
-        screenshot(tab, "lessons-phone")
+        with no_csp_violations(context):
+            tab = context.new_page()
+            tab.set_default_timeout(WAIT_MS)
+            log_in(tab, live, "township", PASSWORD)
+            tab.goto(f"{live}/admin/lessons")
+            audio = tab.locator(
+                f"#lessons tr.player audio[src$='/lessons/{world.lesson_id}/audio']"
+            )
+            expect(audio).to_be_visible()
+            box = audio.bounding_box()
+            assert box is not None
+            assert box["width"] >= 0.85 * 390, box
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            assert box["height"] >= 32, box
+            screenshot(tab, "lessons-phone")
     finally:
         context.close()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from models import Member, MemberRating, Message, Organization
 from tests.admin_ui.conftest import PASSWORD, World, db
-from tests.admin_ui.live import chromium, log_in, screenshot, serve
+from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
 from tests.servers import free_port
 
 pytestmark = pytest.mark.browser
@@ -33,10 +33,13 @@ def browser() -> Iterator[Browser]:
 def phone(browser: Browser) -> Iterator[Page]:
     """A fresh tab the size of a phone screen."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    tab = context.new_page()
-    tab.set_default_timeout(30_000)
-    yield tab
-    context.close()
+    try:
+        with no_csp_violations(context):
+            tab = context.new_page()
+            tab.set_default_timeout(30_000)
+            yield tab
+    finally:
+        context.close()
 
 
 @pytest.fixture

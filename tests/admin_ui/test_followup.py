@@ -10,9 +10,19 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from models import AuditLog, HelpNote, HelpRequest, HelpStatus, MakeupFlag, Member, Message
+from models import (
+    AuditLog,
+    HelpNote,
+    HelpRequest,
+    HelpStatus,
+    MakeupFlag,
+    Member,
+    Message,
+    MessageStatus,
+)
 from models.period import shift_period
 from tests.admin_ui.conftest import World, db, login_as
+from tests.conftest import TwilioClient
 
 
 def _last_month(world: World) -> str:
@@ -102,6 +112,37 @@ def test_help_request_assigned_noted_and_resolved_with_a_text(
             )
             == 1
         )
+
+
+def test_the_closing_text_is_queued_for_a_member_who_opted_out(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A member who texted TD still gets the answer to their own request: queued, not skipped."""
+    with db(app) as session:
+        alice = session.get(Member, world.alice)
+        assert alice is not None
+        phone = alice.phone
+    stop = TwilioClient(app.test_client()).post(
+        "/sms",
+        {
+            "MessageSid": "SM" + "7" * 32,
+            "AccountSid": "AC" + "0" * 32,
+            "From": phone,
+            "To": "+8610690000",
+            "Body": "TD",
+        },
+    )
+    assert stop.status_code == 200
+    with db(app) as session:
+        alice = session.get(Member, world.alice)
+        assert alice is not None and alice.opted_out
+    admin = login_as(client, "branch")
+    done = admin.post(f"/admin/help/{world.help_id}/resolve", {"resolution": "工资已追回"})
+    assert done.status_code == 302
+    with db(app) as session:
+        sms = session.scalar(select(Message).where(Message.template_key == "help_resolved"))
+    assert sms is not None and sms.member_id == world.alice
+    assert sms.status is MessageStatus.QUEUED
 
 
 def test_help_list_filters(client: FlaskClient, world: World) -> None:

@@ -9,8 +9,8 @@ from gateway.config import SETTINGS, VAR_DIR, ConfigError, load_config, settings
 
 TWILIO_READY = {
     "PROVIDER": "twilio",
-    "TWILIO_AUTH_TOKEN": "0123456789abcdef",
-    "SECRET_KEY": "s3cret",
+    "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
+    "SECRET_KEY": "kq3Vd8Zr1xW0pLm5Tn7Yb2Hs9Jc4Fg6E",
     "PUBLIC_BASE_URL": "https://gateway.example.org/",
 }
 
@@ -144,8 +144,8 @@ def test_twilio_settings_may_come_from_the_environment_or_the_mapping() -> None:
 
     for config in (from_env, from_mapping):
         assert config["PROVIDER"] == "twilio"
-        assert config["TWILIO_AUTH_TOKEN"] == "0123456789abcdef"
-        assert config["SECRET_KEY"] == "s3cret"
+        assert config["TWILIO_AUTH_TOKEN"] == TWILIO_READY["TWILIO_AUTH_TOKEN"]
+        assert config["SECRET_KEY"] == TWILIO_READY["SECRET_KEY"]
         assert config["PUBLIC_BASE_URL"] == "https://gateway.example.org"
 
 
@@ -155,6 +155,36 @@ def test_create_app_refuses_to_start_on_twilio_without_its_settings() -> None:
         create_app(
             {"PROVIDER": "twilio", "TWILIO_AUTH_TOKEN": "", "SECRET_KEY": "", "PUBLIC_BASE_URL": ""}
         )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["x", "test-secret", "s3cret-but-still-short", "a" * 64, "0123456789" * 3, "changeme"],
+)
+def test_twilio_refuses_a_weak_secret_key(key: str) -> None:
+    """A short, repetitive or well-known SECRET_KEY stops a production start, named in one line."""
+    with pytest.raises(ConfigError) as refused:
+        create_app({**TWILIO_READY, "SECRET_KEY": key})
+    message = str(refused.value)
+    assert "SECRET_KEY" in message and "\n" not in message
+    assert "TWILIO_AUTH_TOKEN" not in message
+
+
+@pytest.mark.parametrize("token", ["sandbox-token", "token", "0123456789ABCDEF" * 2])
+def test_twilio_refuses_the_default_or_a_malformed_auth_token(token: str) -> None:
+    """The sandbox's public default token, or anything that is not Twilio's 32 hex, is refused."""
+    with pytest.raises(ConfigError) as refused:
+        create_app({**TWILIO_READY, "TWILIO_AUTH_TOKEN": token})
+    message = str(refused.value)
+    assert "TWILIO_AUTH_TOKEN" in message and "SECRET_KEY" not in message
+    if token == "sandbox-token":
+        assert "default" in message
+
+
+def test_weak_secrets_are_allowed_with_the_sandbox() -> None:
+    """Development and tests keep their short keys: only PROVIDER=twilio is held to the rule."""
+    config = load_config({"SECRET_KEY": "x", "TWILIO_AUTH_TOKEN": "sandbox-token"}, environ={})
+    assert config["SECRET_KEY"] == "x"
 
 
 @pytest.mark.parametrize(

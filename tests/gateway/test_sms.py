@@ -312,6 +312,24 @@ def test_phone_change_confirmed_from_new_number(
     assert history is not None and history.old_value == "+8613800000001"
 
 
+def test_an_expired_phone_change_code_changes_nothing(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """The right code texted back after it expired is refused, and the number stays."""
+    reply_text(sms(twilio, member.phone, "换号 13912345678"))
+    change = session.scalar(select(PhoneChange))
+    assert change is not None
+    change.expires_at = utcnow() - timedelta(minutes=1)
+    session.commit()
+    late = reply_text(sms(twilio, "+8613912345678", change.code))
+    assert "过期" in late
+    session.expire_all()
+    fresh = session.get(Member, member.id)
+    assert fresh is not None and fresh.phone == "+8613800000001"
+    assert session.scalar(select(PhoneChange.confirmed_at)) is None
+    assert count(session, MemberChange) == 0
+
+
 def test_phone_change_to_invalid_or_taken_number(
     twilio: TwilioClient, session: Session, member: Member
 ) -> None:
