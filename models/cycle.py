@@ -159,12 +159,13 @@ def skipped_steps(member: Member) -> frozenset[str]:
     return frozenset()
 
 
-def may_place_call(member: Member | None, purpose: str) -> bool:
+def may_place_call(member: Member | None, purpose: str, *, asked: bool = False) -> bool:
     """Whether an outbound call may go to a member now: never to one who left or whose number
-    is invalid; after TD (which stops texts) only the escalation's reminder call."""
+    is invalid; after TD (which stops texts) only the escalation's reminder call and the calls
+    back the member asked for since (`asked`)."""
     if member is None or not member.active or member.phone_invalid_at is not None:
         return False
-    return not member.opted_out or purpose == REMINDER_CALL
+    return not member.opted_out or purpose == REMINDER_CALL or asked
 
 
 def in_busy_season(rules: CycleRules, now: datetime) -> bool:

@@ -33,6 +33,8 @@ DEFAULT_CALLBACKS_PER_DAY = 2
 # A callback the member did not pick up is tried once more, this long later (inside the window).
 CALLBACK_RETRY_AFTER = timedelta(minutes=30)
 MAX_CALLBACK_ATTEMPTS = 2
+# A provider that is down or busy gets a callback again this much later (inside the window).
+PROVIDER_RETRY_AFTER = timedelta(minutes=2)
 # An outbound call that reached a machine or no one is worth another try after this long.
 CALL_RETRY_AFTER = timedelta(hours=1)
 # Seconds from Twilio's recordings are trusted only up to this (Record's maxLength is 120).
@@ -416,31 +418,79 @@ def claim_callback(session: Session, callback_id: int, now: datetime) -> bool:
     return bool(result.rowcount == 1)
 
 
-def start_callback_call(
-    session: Session, callback: CallbackRequest, member: Member, at: datetime
+def queue_outbound_call(
+    session: Session,
+    member: Member,
+    *,
+    purpose: str,
+    at: datetime,
+    lesson_id: int | None = None,
+    campaign_id: int | None = None,
+    attempt: int = 1,
 ) -> Call:
-    """The outbound Call row for a callback about to be placed (one row per attempt)."""
-    previous = session.get(Call, callback.call_id) if callback.call_id is not None else None
+    """A new outbound Call row, queued for `workers.calls.place_call` (the one place such rows
+    are made: the escalation's reminder call, a campaign's lesson call, a callback)."""
     call = Call(
         direction="outbound",
         member_id=member.id,
         phone=member.phone,
-        purpose="lesson" if callback.lesson_id is not None else "menu",
-        lesson_id=callback.lesson_id,
+        purpose=purpose,
+        lesson_id=lesson_id,
+        campaign_id=campaign_id,
         status=CallStatus.QUEUED,
-        attempt=previous.attempt + 1 if previous is not None else 1,
+        attempt=attempt,
         state={},
         created_at=at,
     )
     session.add(call)
     session.flush()
-    callback.call_id = call.id
     return call
+
+
+def start_callback_call(
+    session: Session, callback: CallbackRequest, member: Member, at: datetime
+) -> Call:
+    """The queued Call row of a claimed callback's attempt (one row per attempt); the callback
+    is placed from now on, and follows what becomes of the call."""
+    previous = session.get(Call, callback.call_id) if callback.call_id is not None else None
+    call = queue_outbound_call(
+        session,
+        member,
+        purpose="lesson" if callback.lesson_id is not None else "menu",
+        lesson_id=callback.lesson_id,
+        attempt=previous.attempt + 1 if previous is not None else 1,
+        at=at,
+    )
+    callback.call_id = call.id
+    callback.status = CallbackStatus.PLACED.value
+    return call
+
+
+def callback_of_call(session: Session, call_id: int) -> CallbackRequest | None:
+    """The callback a call was placed for, if it was one."""
+    return session.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call_id))
+
+
+def call_not_placed(session: Session, call_id: int, *, transient: bool, at: datetime) -> None:
+    """A call the provider could not place (or that may no longer be placed): a callback that
+    waited on it goes back to pending in the member's next window when the fault may pass
+    (`transient`), and fails otherwise."""
+    callback = callback_of_call(session, call_id)
+    if callback is None or callback.status != CallbackStatus.PLACED:
+        return
+    member = session.get(Member, callback.member_id)
+    if not transient or member is None:
+        callback.status = CallbackStatus.FAILED.value
+        return
+    callback.status = CallbackStatus.PENDING.value
+    callback.scheduled_for = next_contact_time(session, member, at + PROVIDER_RETRY_AFTER)
 
 
 __all__ = [
     "DEFAULT_CALLBACKS_PER_DAY",
     "adopt_placed_call",
+    "call_not_placed",
+    "callback_of_call",
     "claim_callback",
     "due_callbacks",
     "find_call",
@@ -450,6 +500,7 @@ __all__ = [
     "next_contact_time",
     "open_inbound_call",
     "prompt_recordings",
+    "queue_outbound_call",
     "record_listen",
     "report_receipt",
     "request_callback",

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
-from gateway.clients import provider
-from gateway.provider import ProviderError
-from models import CallStatus, Member, utcnow
+from models import Member, utcnow
 from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
+from workers.calls import place_call
 from workers.context import app_context
 from workers.queues import CALLS, enqueue, enqueue_after_commit
-
-# A provider that is down or busy gets the callback again this much later.
-PROVIDER_RETRY_AFTER = timedelta(minutes=2)
 
 
 def job_id(callback_id: int) -> str:
@@ -43,10 +38,13 @@ def place_callback_soon(callback_id: int) -> None:
 
 
 def place_callback(callback_id: int) -> str | None:
-    """Call a member back through the provider; returns the CallSid, or None if not placed.
+    """Call a member back; returns what `place_call` made of the attempt, or None when no call
+    was started.
 
-    Only a due pending callback is placed (a job that runs twice places one call), and a job
-    that runs after the member's window closed moves the callback to the next window.
+    Only a due pending callback is taken (a job that runs twice starts one call), and a job
+    that runs after the member's window closed moves the callback to the next window. The
+    call itself is placed as every outbound call is (`workers.calls.place_call`: paced,
+    claimed, the provider's errors mapped), and the callback follows what becomes of it.
     """
     with app_context() as session:
         now = utcnow()
@@ -66,38 +64,9 @@ def place_callback(callback_id: int) -> str | None:
             callback.scheduled_for = start
             session.commit()
             return None
-        call = calls.start_callback_call(session, callback, member, now)
-        session.commit()  # the call row exists before Twilio can ask for its TwiML
-
-        from gateway.voice import outbound_url, status_url
-
-        try:
-            sid = provider().place_call(
-                member.phone,
-                url=outbound_url(call.id),
-                status_callback=status_url(call.id),
-                machine_detection=True,
-            )
-        except ProviderError as exc:
-            call.status = CallStatus.FAILED
-            call.error_code = exc.code
-            call.ended_at = now
-            if exc.transient:
-                callback.status = CallbackStatus.PENDING.value
-                callback.scheduled_for = calls.next_contact_time(
-                    session, member, utcnow() + PROVIDER_RETRY_AFTER
-                )
-            else:
-                callback.status = CallbackStatus.FAILED.value
-            session.commit()
-            current_app.logger.warning("callback %s not placed: %s", callback_id, exc)
-            return None
-        if call.call_sid is None:
-            call.call_sid = sid
-        calls.update_call_status(session, call, CallStatus.INITIATED, at=now)
-        callback.status = CallbackStatus.PLACED.value
-        session.commit()
-        return sid
+        call_id = calls.start_callback_call(session, callback, member, now).id
+        session.commit()  # the call row exists before the provider can ask for its TwiML
+    return place_call(call_id)
 
 
 def due_callbacks_tick() -> int:

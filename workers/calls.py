@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gateway import clients
 from gateway.provider import ProviderError
 from models import Call, CallStatus, Member, utcnow
+from models import voice as calls
 from models.cycle import may_place_call
 from models.delivery import apply_error_code
 from workers.context import app_context
@@ -45,7 +46,8 @@ def place_call(call_id: int) -> str:
         if call is None or call.status is not CallStatus.QUEUED:
             return "nothing"
         member = session.get(Member, call.member_id) if call.member_id is not None else None
-        if member is None or not may_place_call(member, call.purpose):
+        asked = calls.callback_of_call(session, call_id) is not None
+        if member is None or not may_place_call(member, call.purpose, asked=asked):
             _cancel(session, call_id)
             return "cancelled"
         session.commit()
@@ -85,6 +87,7 @@ def _cancel(session: Session, call_id: int) -> None:
         .values(status=CallStatus.CANCELED, ended_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    calls.call_not_placed(session, call_id, transient=False, at=utcnow())
     session.commit()
 
 
@@ -115,6 +118,7 @@ def _not_placed(session: Session, call_id: int, member: Member, exc: ProviderErr
         .execution_options(synchronize_session=False)
     )
     apply_error_code(session, member.id, member.phone, exc.code, now)
+    calls.call_not_placed(session, call_id, transient=exc.transient, at=now)
     session.commit()
     current_app.logger.warning("call %s not placed: %s", call_id, exc)
     return "failed"

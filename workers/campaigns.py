@@ -44,6 +44,7 @@ from models.lesson import (
 )
 from models.org import township_of
 from models.outbox import queue_sms
+from models.voice import queue_outbound_call
 from workers.calls import call_job_id, enqueue_call, place_call
 from workers.context import app_context
 from workers.queues import CALLS, enqueue, enqueue_after_commit
@@ -238,20 +239,15 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         )
         if not getattr(claimed, "rowcount", 0):
             continue
-        call = Call(
-            direction="outbound",
-            member_id=member.id,
-            phone=member.phone,
+        call = queue_outbound_call(
+            session,
+            member,
             purpose="lesson",
             lesson_id=campaign.lesson_id,
             campaign_id=campaign.id,
-            status=CallStatus.QUEUED,
             attempt=attempt,
-            state={},
-            created_at=now,
+            at=now,
         )
-        session.add(call)
-        session.flush()
         entry.call_id = call.id
         enqueue_call(session, call)
         counts["placed"] += 1

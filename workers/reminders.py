@@ -11,8 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
-    Call,
-    CallStatus,
     Organization,
     OrgKind,
     open_conversation,
@@ -29,6 +27,7 @@ from models.cycle import (
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
 from models.tasks import open_liaison_task
+from models.voice import queue_outbound_call
 from workers.calls import enqueue_call
 from workers.context import app_context
 from workers.sending import enqueue_send
@@ -64,18 +63,7 @@ def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> 
         )
         message_id = message.id
     elif step == "ivr_call":
-        call = Call(
-            direction="outbound",
-            member_id=member.id,
-            phone=member.phone,
-            purpose=REMINDER_CALL,
-            status=CallStatus.QUEUED,
-            attempt=1,
-            state={},
-            created_at=now,
-        )
-        session.add(call)
-        session.flush()
+        call = queue_outbound_call(session, member, purpose=REMINDER_CALL, at=now)
         enqueue_call(session, call)
     elif step == "liaison_task":
         open_liaison_task(session, member, due.period, now.astimezone(zone).date(), now)

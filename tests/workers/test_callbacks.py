@@ -174,7 +174,7 @@ def test_a_provider_that_cannot_be_reached_gets_the_callback_again_later(
     callback = calls.request_callback(session, member, None, "missed_call", utcnow())
     assert callback is not None
     session.commit()
-    assert place_callback(callback.id) is None
+    assert place_callback(callback.id) == "failed"
     fresh(session)
     waiting = session.get(CallbackRequest, callback.id)
     assert waiting is not None
@@ -182,3 +182,36 @@ def test_a_provider_that_cannot_be_reached_gets_the_callback_again_later(
     assert waiting.scheduled_for is not None and waiting.scheduled_for > utcnow()
     failed = session.scalars(select(Call)).one()
     assert (failed.status, failed.call_sid) == (CallStatus.FAILED, None)
+
+
+def test_an_invalid_number_fails_the_callback_and_marks_the_member(
+    session: Session, live_sandbox: SandboxAPI
+) -> None:
+    """A callback is placed as every outbound call is: the provider's 21211 marks the number
+    invalid (as for a lesson call or a text) and the callback fails, with nothing retried."""
+    member = _member(session)
+    live_sandbox.fault(resource="calls", to=member.phone, code=21211, status=400)
+    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    assert callback is not None
+    session.commit()
+    assert place_callback(callback.id) == "failed"
+    fresh(session)
+    gone = session.get(CallbackRequest, callback.id)
+    assert gone is not None and gone.status == CallbackStatus.FAILED
+    call = session.scalars(select(Call)).one()
+    assert (call.status, call.error_code) == (CallStatus.FAILED, 21211)
+    marked = session.get(Member, member.id)
+    assert marked is not None and marked.phone_invalid_at is not None
+
+
+def test_a_member_who_texted_td_is_called_back_when_they_ask(
+    session: Session, live_sandbox: SandboxAPI
+) -> None:
+    """TD stops texts and campaign calls, not a call back the member asked for since."""
+    member = _member(session)
+    member.opted_out_at = utcnow() - timedelta(days=3)
+    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    assert callback is not None
+    session.commit()
+    assert place_callback(callback.id) == "placed"
+    assert len(live_sandbox.get("/_sandbox/calls", to=member.phone)) == 1
