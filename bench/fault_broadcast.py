@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The stack and its helpers are the benchmark's own (bench/ is scripts, not a package).
 from broadcast import Stack, add_members, app_for, create, progress, stack
 
+from workers.outbox import sweep_outbox
 from workers.reconcile import reconcile_stuck
-from workers.sending import sweep_outbox
 
 RECONCILE_AFTER = 10.0
 SWEEP_EVERY = 2.0

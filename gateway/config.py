@@ -82,7 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRICE_PER_SEGMENT", str, "0.05", "estimated cost of one SMS segment (CNY)"),
     Setting("SESSION_COOKIE_SECURE", bool, False, "send the admin cookie over https only"),
     Setting("CONVERSATION_TTL_HOURS", int, 72, "how long an SMS question stays open"),
-    Setting("CALLBACKS_PER_DAY", int, 2, "missed-call callbacks per member per day"),
+    Setting(
+        "CALLBACKS_PER_DAY",
+        int,
+        2,
+        "calls back per member per day (missed calls and `XX n` texts together)",
+    ),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
     Setting("MAX_UPLOAD_MB", int, 20, "largest accepted upload"),
     Setting(

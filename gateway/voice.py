@@ -60,18 +60,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def outbound_url(call_id: int) -> str:
-    """The absolute URL Twilio fetches an outbound call's TwiML from (the Call row's id)."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/voice/outbound?call={call_id}"
-
-
-def status_url(call_id: int | None = None) -> str:
-    """The absolute URL for call status callbacks; a call we place names its Call row, since
-    its callbacks can arrive before the worker has stored the CallSid the provider gave."""
-    base = f"{current_app.config['PUBLIC_BASE_URL']}/voice/status"
-    return base if call_id is None else f"{base}?call={call_id}"
-
-
 @dataclass(frozen=True)
 class VoiceHook:
     """A voice webhook's parameters that matter to us, whoever the provider is."""
@@ -449,7 +437,5 @@ __all__ = [
     "bp",
     "init_app",
     "lesson_audio_url",
-    "outbound_url",
     "parse_voice",
-    "status_url",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway import clients
 from gateway.provider import ProviderError
+from gateway.urls import call_status_url, call_twiml_url
 from models import Call, CallStatus, Member, utcnow
 from models import voice as calls
 from models.cycle import may_place_call
@@ -39,8 +40,6 @@ def place_call(call_id: int) -> str:
     so a job that runs twice places one call. A member who left meanwhile, or opted out before
     a call other than the escalation's, is not called (the row is cancelled).
     """
-    from gateway.voice import outbound_url, status_url
-
     with app_context() as session:
         call = session.get(Call, call_id)
         if call is None or call.status is not CallStatus.QUEUED:
@@ -64,8 +63,8 @@ def place_call(call_id: int) -> str:
         try:
             sid = clients.provider().place_call(
                 member.phone,
-                url=outbound_url(call_id),
-                status_callback=status_url(call_id),
+                url=call_twiml_url(call_id),
+                status_callback=call_status_url(call_id),
                 machine_detection=True,
             )
         except ProviderError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rq import cron
 
 from gateway.config import load_config
-from workers import campaigns, reconcile, reminders, sending
+from workers import callbacks, campaigns, outbox, reconcile, reminders
 from workers.queues import CALLS, DEFAULT, HIGH
 
 # Only a test that moves the shared clock (CLOCK_FILE) asks for faster ticks.
@@ -25,15 +25,10 @@ cron.register(reminders.tick, queue_name=DEFAULT, interval=_every(300))
 # Last month's non-reporters are fixed in the first days of a month; hourly is plenty.
 cron.register(reminders.close_periods, queue_name=DEFAULT, interval=_every(3600))
 # Hand on outbox rows and broadcasts whose jobs were lost (a dead worker, an emptied Redis).
-cron.register(sending.sweep_outbox, queue_name=HIGH, interval=_every(60))
+cron.register(outbox.sweep_outbox, queue_name=HIGH, interval=_every(60))
 # Rows stuck in `sending`: ask the provider before sending anything again.
 cron.register(reconcile.reconcile_stuck, queue_name=HIGH, interval=_every(60))
 # Lesson campaigns: follow up ended calls and place the due ones.
 cron.register(campaigns.campaign_tick, queue_name=CALLS, interval=_every(60))
-
-try:
-    from workers.callbacks import due_callbacks_tick
-except ImportError:  # the voice helper's callbacks are optional to the rest of the cycle
-    pass
-else:
-    cron.register(due_callbacks_tick, queue_name=CALLS, interval=_every(60))
+# Calls back that members asked for, once their window opens.
+cron.register(callbacks.due_callbacks_tick, queue_name=CALLS, interval=_every(60))

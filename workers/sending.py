@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from flask import current_app
 from redis import Redis
 from rq import get_current_job
 from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from gateway import clients
 from gateway.provider import Provider, ProviderError, SentMessage
+from gateway.urls import sms_status_url
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
 from models.delivery import advance_status, apply_error_code
@@ -61,12 +61,6 @@ STOP_AFTER = JOB_TIMEOUT * 0.8
 LEASE_EVERY = 15.0
 # A row queued this recently is someone's job to enqueue; the sweep leaves it a moment.
 SWEEP_GRACE = timedelta(seconds=30)
-
-
-def status_callback_url(message_id: int) -> str:
-    """The StatusCallback for a row: /status with the row id, so a callback that beats our
-    own write of the sid still finds its row."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/status?id={message_id}"
 
 
 @dataclass(frozen=True)
@@ -303,9 +297,7 @@ class Sender:
 
     def _send_claimed(self, claimed: Claimed) -> str:
         try:
-            sent = self.provider.send_sms(
-                claimed.phone, claimed.body, status_callback_url(claimed.id)
-            )
+            sent = self.provider.send_sms(claimed.phone, claimed.body, sms_status_url(claimed.id))
         except ProviderError as exc:
             if exc.rate_limited:
                 return "rate_limited"
@@ -564,38 +556,6 @@ def schedule_retry(session: Session, message_id: int, at: datetime) -> None:
     )
 
 
-def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
-    """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died)
-    or whose time has come (a broadcast row waiting for its member's window).
-
-    Jobs still waiting or running are left alone (their ids are deterministic). `now_iso`:
-    sweep as of this time instead of the clock (tests).
-    """
-    from workers.broadcasts import sweep_broadcasts
-
-    with app_context() as session:
-        now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
-        due = or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)
-        firsts = session.scalars(
-            select(Message.id // RANGE_SIZE)
-            .where(
-                Message.status == MessageStatus.QUEUED,
-                Message.broadcast_id.is_(None),
-                due,
-                Message.created_at <= now - SWEEP_GRACE,
-            )
-            .distinct()
-        ).all()
-        for number in firsts:
-            first = int(number) * RANGE_SIZE
-            enqueue(
-                send_range, first, queue=DEFAULT, job_id=range_job_id(first), timeout=JOB_TIMEOUT
-            )
-        parts = sweep_broadcasts(session, now, now_iso)
-        session.commit()
-        return {"ranges": len(firsts), "broadcast_parts": parts}
-
-
 __all__ = [
     "BULK",
     "MAX_ATTEMPTS",
@@ -611,6 +571,4 @@ __all__ = [
     "send_batch",
     "send_message",
     "send_range",
-    "status_callback_url",
-    "sweep_outbox",
 ]

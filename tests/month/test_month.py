@@ -163,7 +163,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         assert s.scalar(select(func.count()).select_from(Member)) == 60
 
     # Day 1, 08:00: before the window nothing is sent, however often the tick runs.
-    stack.let_run("workers.reminders.tick", "workers.sending.sweep_outbox")
+    stack.let_run("workers.reminders.tick", "workers.outbox.sweep_outbox")
     with db() as s:
         assert sent(s, "reminder") == []
 
@@ -212,7 +212,7 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         *("--text", "春节返乡安排:请于11月20日前回复1确认收到。"),
     )
     broadcast_id = int(created["id"])
-    stack.let_run("workers.sending.sweep_outbox", "workers.reminders.tick")
+    stack.let_run("workers.outbox.sweep_outbox", "workers.reminders.tick")
     with db() as s:
         assert sent(s, "broadcast") == [], "a notice left at 03:00"
     status = cli_json(stack, "broadcast", "status", str(broadcast_id))

@@ -21,7 +21,7 @@ from models.broadcast import PART_SIZE, BroadcastError, broadcast_progress, crea
 from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.conftest import SandboxAPI
 from tests.workers.conftest import run_jobs
-from workers import broadcasts, sending
+from workers import broadcasts, outbox
 from workers.queues import BULK, get_queue
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -96,7 +96,7 @@ def test_redis_emptied_mid_broadcast_rest_goes_out_from_the_database(
     Job.fetch(first_part, connection=redis_client).perform()  # one part goes out
     redis_client.flushall()  # Redis restarted with nothing
     assert sandbox.get("/_sandbox/count")["messages"] == 5
-    sending.sweep_outbox()
+    outbox.sweep_outbox()
     work()
     session.expire_all()
     numbers = [m.phone for m in session.scalars(select(Member))]
@@ -117,7 +117,7 @@ def test_redis_emptied_during_resolution_resumes_it(
         .values(status=BroadcastStatus.RESOLVING)
     )
     session.commit()
-    sending.sweep_outbox()
+    outbox.sweep_outbox()
     work()
     assert _per_number(sandbox) == Counter({m.phone: 1 for m in members})
 
@@ -140,7 +140,7 @@ def test_a_scheduled_broadcast_waits_for_its_time(
     )
     broadcasts.start_broadcast(session, later)
     session.commit()
-    sending.sweep_outbox()
+    outbox.sweep_outbox()
     work()
     assert sandbox.get("/_sandbox/count")["messages"] == 0
     assert ScheduledJobRegistry("default", connection=redis_client).get_job_ids() == [
@@ -157,7 +157,7 @@ def _tomorrow_at(hour: int, minute: int = 0) -> datetime:
 
 def _sweep(at: datetime, work: Callable[[], int]) -> None:
     """The cron sweep as of `at`, and the jobs it hands on."""
-    sending.sweep_outbox(at.isoformat())
+    outbox.sweep_outbox(at.isoformat())
     work()
 
 

@@ -31,7 +31,7 @@ from models.report import NonReporter
 from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.conftest import SandboxAPI
-from workers import sending
+from workers import outbox
 from workers.queues import QUEUE_NAMES, get_queue
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -308,7 +308,7 @@ def test_broadcast_status_counts_members_not_replies_or_retries(
     assert created.exit_code == 0, created.output
     broadcast_id = int(created.stdout)
     work()
-    sending.sweep_outbox((utcnow() + timedelta(minutes=1)).isoformat())  # the retry is due
+    outbox.sweep_outbox((utcnow() + timedelta(minutes=1)).isoformat())  # the retry is due
     work()
     for number, member in enumerate(members):
         for reply in ("收到", "准时参加"):

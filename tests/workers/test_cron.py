@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from rq.cron import CronScheduler
 
-from workers import campaigns, reconcile, reminders, sending
+from workers import campaigns, outbox, reconcile, reminders
 
 
 def test_rq_cron_loads_every_periodic_job(redis_client: Redis) -> None:
@@ -16,7 +16,7 @@ def test_rq_cron_loads_every_periodic_job(redis_client: Redis) -> None:
     expected = {
         f"{reminders.tick.__module__}.tick": ("default", 300),
         f"{reminders.close_periods.__module__}.close_periods": ("default", 3600),
-        f"{sending.sweep_outbox.__module__}.sweep_outbox": ("high", 60),
+        f"{outbox.sweep_outbox.__module__}.sweep_outbox": ("high", 60),
         f"{reconcile.reconcile_stuck.__module__}.reconcile_stuck": ("high", 60),
         f"{campaigns.campaign_tick.__module__}.campaign_tick": ("calls", 60),
     }

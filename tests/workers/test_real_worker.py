@@ -40,7 +40,7 @@ from tests.gateway.conftest import SandboxAPI
 from tests.live_server import serve
 from tests.rq_worker import run_worker, running_cron, running_worker
 from tests.servers import free_port
-from workers import broadcasts, campaigns, reconcile, reminders, sending
+from workers import broadcasts, campaigns, outbox, reconcile, reminders, sending
 from workers.callbacks import due_callbacks_tick, place_callback
 from workers.calls import place_call
 from workers.queues import CALLS, DEFAULT, HIGH, enqueue
@@ -321,9 +321,7 @@ def _case_send_range(session: Session) -> JobCase:
 def _case_sweep_outbox(session: Session) -> JobCase:
     old = utcnow() - timedelta(minutes=5)
     _queued_texts(session, open_window(session, 2), created_at=old)
-    return JobCase(
-        sending.sweep_outbox, (), HIGH, also_ran=("workers.sending.send_range",), texts=2
-    )
+    return JobCase(outbox.sweep_outbox, (), HIGH, also_ran=("workers.sending.send_range",), texts=2)
 
 
 def _case_reconcile_stuck(session: Session) -> JobCase:
@@ -416,7 +414,7 @@ def test_the_cron_and_a_worker_run_every_periodic_job(
     periodic = [
         "workers.reminders.tick",
         "workers.reminders.close_periods",
-        "workers.sending.sweep_outbox",
+        "workers.outbox.sweep_outbox",
         "workers.reconcile.reconcile_stuck",
         "workers.campaigns.campaign_tick",
         "workers.callbacks.due_callbacks_tick",

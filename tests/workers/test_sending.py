@@ -19,7 +19,7 @@ from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
 from tests.gateway.conftest import SandboxAPI
 from tests.workers.conftest import run_jobs, sent_to
-from workers import sending
+from workers import outbox, sending
 from workers.queues import HIGH
 from workers.rates import sms_bucket
 
@@ -219,7 +219,7 @@ def test_sweep_hands_on_rows_whose_job_was_lost(
         row.created_at = utcnow() - timedelta(minutes=5)
     session.commit()
     assert work() == 0  # nothing enqueued: as if Redis had been emptied
-    sending.sweep_outbox()
-    sending.sweep_outbox()  # a second sweep while the job waits adds nothing
+    outbox.sweep_outbox()
+    outbox.sweep_outbox()  # a second sweep while the job waits adds nothing
     assert work() == 1
     assert sandbox.get("/_sandbox/count")["messages"] == 3
