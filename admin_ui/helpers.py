@@ -12,18 +12,14 @@ from flask import Response, abort, request, url_for
 
 from models.admin import MAX_PERIODS, parse_period, periods_between, shift_period
 from models.exports import write_csv, write_workbook
+from models.numbers import parse_int
 from models.scope import Scope
 
 
 def arg_int(name: str, default: int | None = None) -> int | None:
-    """A whole-number query argument, or the default when missing or not a number."""
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        return default
+    """A whole-number query argument, or the default when missing, not a number or larger
+    than an id column holds (models.numbers)."""
+    return parse_int(request.args.get(name, ""), default)
 
 
 def arg_page() -> int:
