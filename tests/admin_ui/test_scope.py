@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -18,7 +21,7 @@ from models import (
     Recording,
     RecordingKind,
 )
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.conftest import AdminClient, World, db, login_as
 from tests.factories import make_org
 
 STRANGER = "+8613900000088"
@@ -155,3 +158,39 @@ def test_the_member_form_offers_and_takes_only_the_townships_hosts(
     with db(app) as session:
         bob = session.get(Member, world.bob)
         assert bob is not None and bob.host_org_id == ours_id
+
+
+def _check_register(admin: AdminClient, rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["姓名", "手机号", "支部", "流入地党组织"], *rows])
+    response = admin.post(
+        "/admin/register",
+        {"register": (io.BytesIO(buffer.getvalue().encode("utf-8")), "名册.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_register_upload_attaches_only_to_the_townships_hosts(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A register row naming another township's host is a bad row (nothing can be imported);
+    the township's own host is taken."""
+    with app.app_context():
+        session = get_session()
+        township = session.get(Organization, world.township)
+        other = session.get(Organization, world.other_township)
+        assert township is not None and other is not None
+        make_org(session, "东莞长安镇流动党支部", OrgKind.HOST, township, city="东莞")
+        make_org(session, "深圳龙华区流动党支部", OrgKind.HOST, other, city="深圳")
+        session.commit()
+    admin = login_as(client, "branch")
+    refused = _check_register(
+        admin, [["周新华", "13912340001", "东村党支部", "深圳龙华区流动党支部"]]
+    )
+    assert "unknown host organisation" in refused and 'name="token"' not in refused
+    taken = _check_register(
+        admin, [["周新华", "13912340001", "东村党支部", "东莞长安镇流动党支部"]]
+    )
+    assert "unknown host organisation" not in taken and 'name="token" value="' in taken
