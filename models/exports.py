@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import IO, Any, TextIO
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -140,14 +141,24 @@ def write_workbook(
 
     Written in one pass (openpyxl's write-only mode), so a long export stays small in memory.
     Every cell goes through export_cell, so no text becomes a formula: openpyxl makes a
-    formula only of text starting with `=`, and writes the rest as text cells.
+    formula only of text starting with `=`, and writes the rest as text cells. A phone number
+    is also formatted as text (`@`), so editing its cell in Excel keeps the `+`.
     """
     book = Workbook(write_only=True)
     worksheet = book.create_sheet(sheet_title(sheet))
-    worksheet.append([export_cell(v) for v in header])
+    worksheet.append([_xlsx_cell(worksheet, v) for v in header])
     count = 0
     for row in rows:
-        worksheet.append([export_cell(v) for v in row])
+        worksheet.append([_xlsx_cell(worksheet, v) for v in row])
         count += 1
     book.save(handle)
     return count
+
+
+def _xlsx_cell(worksheet: Any, value: Any) -> Any:
+    written = export_cell(value)
+    if isinstance(written, str) and E164_RE.match(written):
+        cell = WriteOnlyCell(worksheet, value=written)
+        cell.number_format = "@"
+        return cell
+    return written

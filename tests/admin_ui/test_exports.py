@@ -44,11 +44,15 @@ def _csv_cells(response: TestResponse) -> list[str]:
 
 
 def _xlsx_cells(data: bytes) -> list[Any]:
+    """Every cell's value; no cell is a formula, and phone numbers are text cells formatted
+    as text."""
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
     cells = [cell for row in sheet.iter_rows() for cell in row]
     formulas = [cell.value for cell in cells if cell.data_type == "f"]
     assert formulas == []
+    phones = [c for c in cells if isinstance(c.value, str) and E164.match(c.value)]
+    assert phones and all((c.data_type, c.number_format) == ("s", "@") for c in phones)
     return [cell.value for cell in cells]
 
 
