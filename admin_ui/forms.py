@@ -36,6 +36,7 @@ from models.contact import ContactKind
 from models.cycle import STEPS
 from models.lesson import LessonCategory
 from models.member import FIRST_BIRTH_YEAR, Language, MembershipStatus, valid_birth_year
+from models.numbers import INT_MAX, to_int
 from models.phones import try_normalize
 from models.rating import MAX_REASON_CHARS, Grade
 from models.settings import (
@@ -103,7 +104,7 @@ def _birth_year(form: Any, field: Any) -> None:
 def _coerce_optional_int(value: Any) -> int | None:
     if value in (None, "", "None"):
         return None
-    return int(value)
+    return to_int(value)
 
 
 class MemberForm(FlaskForm):
@@ -198,13 +199,13 @@ class FlagForm(FlaskForm):
     """Flag the selected non-reporters for make-up training in a season."""
 
     season = StringField(_l("Season"), validators=[_required(), _length(32)])
-    member_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    member_ids = SelectMultipleField(coerce=to_int, validate_choice=False)
 
 
 class AttendanceForm(FlaskForm):
     """Mark the selected flagged members as having attended (or not)."""
 
-    flag_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    flag_ids = SelectMultipleField(coerce=to_int, validate_choice=False)
 
 
 class AssignForm(FlaskForm):
@@ -236,8 +237,8 @@ class ResolveForm(FlaskForm):
 class HandledForm(FlaskForm):
     """Mark the selected inbox items handled."""
 
-    message_ids = SelectMultipleField(coerce=int, validate_choice=False)
-    recording_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    message_ids = SelectMultipleField(coerce=to_int, validate_choice=False)
+    recording_ids = SelectMultipleField(coerce=to_int, validate_choice=False)
 
 
 class LinkForm(FlaskForm):
@@ -245,7 +246,11 @@ class LinkForm(FlaskForm):
 
     phone = StringField(validators=[_required(), _length(32)])
     member_id = IntegerField(
-        _l("Member"), validators=[InputRequired(message=_l("Choose a member from the search."))]
+        _l("Member"),
+        validators=[
+            InputRequired(message=_l("Choose a member from the search.")),
+            NumberRange(0, INT_MAX, message=_l("Choose a member from the search.")),
+        ],
     )
     make_phone = BooleanField(_l("Also make it the member's registered phone"))
 
@@ -339,7 +344,7 @@ class RegisterApplyForm(FlaskForm):
 class RatingForm(FlaskForm):
     """A member's rating in the yearly review, and why."""
 
-    member_id = IntegerField(validators=[InputRequired()])
+    member_id = IntegerField(validators=[InputRequired(), NumberRange(0, INT_MAX)])
     year = IntegerField(validators=[InputRequired(), NumberRange(2000, 2100)])
     grade = SelectField(
         _l("Rating"),
@@ -359,9 +364,9 @@ class BroadcastForm(FlaskForm):
     """A notice and who gets it."""
 
     text = TextAreaField(_l("Notice"), validators=[_required(), _length(1600)])
-    branches = SelectMultipleField(_l("Branches"), coerce=int, validate_choice=True)
+    branches = SelectMultipleField(_l("Branches"), coerce=to_int, validate_choice=True)
     cities = SelectMultipleField(_l("Cities"), validate_choice=True)
-    hosts = SelectMultipleField(_l("Host organisations"), coerce=int, validate_choice=True)
+    hosts = SelectMultipleField(_l("Host organisations"), coerce=to_int, validate_choice=True)
     industries = SelectMultipleField(_l("Industries"), validate_choice=True)
     nonreporters = StringField(_l("Only non-reporters of (YYYY-MM)"), validators=[Optional()])
     scheduled_at = DateTimeLocalField(
@@ -400,8 +405,8 @@ class LessonForm(FlaskForm):
 class CampaignForm(FlaskForm):
     """Call members to play a lesson."""
 
-    lesson_id = SelectField(_l("Lesson"), coerce=int, validate_choice=True)
-    branches = SelectMultipleField(_l("Branches"), coerce=int, validate_choice=True)
+    lesson_id = SelectField(_l("Lesson"), coerce=to_int, validate_choice=True)
+    branches = SelectMultipleField(_l("Branches"), coerce=to_int, validate_choice=True)
 
 
 class SimTextForm(FlaskForm):

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from flask import Response, abort, request, url_for
 
 from models.admin import MAX_PERIODS, periods_between
-from models.exports import write_workbook
+from models.exports import write_csv, write_workbook
+from models.numbers import parse_int
 from models.period import parse_period, shift_period
 from models.scope import Scope
 
 
 def arg_int(name: str, default: int | None = None) -> int | None:
-    """A whole-number query argument, or the default when missing or not a number."""
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        return default
+    """A whole-number query argument, or the default when missing, not a number or larger
+    than an id column holds (models.numbers)."""
+    return parse_int(request.args.get(name, ""), default)
 
 
 def arg_page() -> int:
@@ -59,22 +54,11 @@ def page_url(page: int) -> str:
     return url_for(request.endpoint or "admin.dashboard", **args)
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return value
-
-
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """A CSV download, UTF-8 with a byte-order mark so that Excel shows the Chinese."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
+    write_csv(buffer, header, rows)
     return _download(buffer.getvalue().encode("utf-8"), filename, "text/csv; charset=utf-8")
 
 
@@ -91,10 +75,22 @@ def xlsx_response(
     )
 
 
+# Characters no download name keeps: path separators, quotes, what Windows refuses in a file
+# name, and control characters (a newline would end the header).
+UNSAFE_FILENAME_RE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+
+
+def download_filename(name: str) -> str:
+    """A file name for Content-Disposition made from any text (a season typed by a user):
+    unsafe characters become `_`, at most 100 characters."""
+    return UNSAFE_FILENAME_RE.sub("_", name).strip()[:100] or "export"
+
+
 def _download(body: bytes, filename: str, mimetype: str) -> Response:
     response = Response(body, mimetype=mimetype)
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    name = download_filename(filename)
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
     response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
     )
     return response

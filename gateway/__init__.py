@@ -8,10 +8,12 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from gateway import db
 from gateway.config import load_config
 from models.clock import use_clock_file
+from models.numbers import INT_MAX
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -27,6 +29,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
     app.session_interface = NoSessionForWebhooks()
     app.after_request(security_headers)
+    # Before any route is added: every `<int:…>` of every blueprint is a BoundedInt.
+    app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
 
     from gateway import clients, commands, errors
@@ -81,6 +85,28 @@ def security_headers(response: Response) -> Response:
         # Member data must not stay in a shared computer's cache or come back with Back.
         headers["Cache-Control"] = "no-store"
     return response
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:…>` in every route: a number larger than an id column holds matches no route
+    (404), instead of reaching the database and failing there.
+
+    The pattern itself stops at ten ASCII digits: werkzeug tries a rule's method before its
+    converter, so a longer number that only the converter refused would make a POST route
+    with a GET twin answer 405.
+    """
+
+    regex = r"[0-9]{1,10}"
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, INT_MAX if max is None else max, signed)
 
 
 # Where Twilio calls us: requests that carry no cookie and must not be sent one.

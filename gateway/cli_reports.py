@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.db import get_session
 from models import Organization, find_org
 from models.audit import audit
-from models.exports import REPORT_HEADER, report_rows, write_workbook
+from models.exports import REPORT_HEADER, report_rows, write_csv, write_workbook
 
 reports_cli = AppGroup("reports", help="Monthly reports.")
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -79,10 +78,4 @@ def export_command(period: str, org_name: str | None, out: Path | None) -> None:
 
 
 def _write_csv(handle: TextIO, session: Session, period: str, org: Organization | None) -> int:
-    writer = csv.writer(handle)
-    writer.writerow(REPORT_HEADER)
-    count = 0
-    for row in report_rows(session, period, org):
-        writer.writerow(row)
-        count += 1
-    return count
+    return write_csv(handle, REPORT_HEADER, report_rows(session, period, org))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
+from models.numbers import parse_int
+
 MAX_BODY = 1600
 
 
@@ -30,10 +32,7 @@ def parse_inbound_sms(form: MultiDict[str, str]) -> InboundSms:
     sender = (form.get("From") or "").strip()
     if not sid or not sender:
         raise BadWebhook("MessageSid and From are required")
-    try:
-        num_media = int(form.get("NumMedia") or 0)
-    except ValueError:
-        num_media = 0
+    num_media = parse_int(form.get("NumMedia"), 0) or 0
     return InboundSms(
         sid=sid[:64],
         sender=sender[:32],

@@ -18,6 +18,7 @@ from gateway.db import get_session
 from gateway.twiml import twilio_signed
 from models import Message, MessageStatus, utcnow
 from models.delivery import advance_status, apply_error_code
+from models.numbers import parse_int
 
 bp = Blueprint("status", __name__)
 
@@ -65,8 +66,8 @@ def parse_status(form: MultiDict[str, str], args: MultiDict[str, str]) -> Status
         sid=sid[:64],
         status=TWILIO_STATUSES.get(raw_status),
         to=(form.get("To") or "").strip(),
-        error_code=int(code) if code.isdigit() else None,
-        message_id=int(row_id) if row_id.isdigit() else None,
+        error_code=parse_int(code),
+        message_id=parse_int(row_id),
     )
 
 

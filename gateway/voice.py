@@ -47,6 +47,7 @@ from models import (
 from models import voice as calls
 from models.call import CALL_FINAL
 from models.help import HelpRequest, help_category_name, help_ref
+from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -144,7 +145,7 @@ def outbound() -> Response:
     """A call we placed was answered: hang up on a machine, else greet and play its lesson."""
     hook = parse_voice(request.form)
     session, now = get_session(), utcnow()
-    call_id = request.args.get("call", type=int)
+    call_id = request.args.get("call", type=to_int)
     call = session.get(Call, call_id) if call_id is not None else None
     if call is None and hook.call_sid:
         call = calls.find_call(session, hook.call_sid)
@@ -177,7 +178,7 @@ def call_status() -> Response:
     if call is None and hook.call_sid:
         # The callback beat the worker's own write of the sid: our URL names the call.
         call = calls.adopt_placed_call(
-            session, request.args.get("call", type=int), hook.call_sid, _phone(hook.called)
+            session, request.args.get("call", type=to_int), hook.call_sid, _phone(hook.called)
         )
     if call is None:
         return Response(status=204)
@@ -426,10 +427,7 @@ def _phone(raw: str) -> str:
 
 
 def _int(value: str | None) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except ValueError:
-        return None
+    return parse_int(value)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from ivr_flows.engine import (
     retry,
 )
 from models.lesson import LessonCategory
+from models.numbers import parse_int
 
 NAME = "lessons"
 CATEGORY_BY_DIGIT = {str(i): category for i, category in enumerate(LessonCategory, start=1)}
@@ -93,7 +94,8 @@ def pick(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
 def number(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     """Play the lesson whose number was dialled (ended by #)."""
     dialled = given.key.strip("#*")
-    lesson = ctx.lessons.find(int(dialled)) if dialled.isdigit() else None
+    wanted = parse_int(dialled)
+    lesson = ctx.lessons.find(wanted) if wanted is not None else None
     if lesson is None:
         return retry(ctx, state, given, _number(), reason="lesson_unknown" if dialled else None)
     return play(ctx, state, lesson, given.at, queue=[], after=AFTER_CATEGORIES)

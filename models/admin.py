@@ -384,7 +384,7 @@ def dashboard(
     open_help_count = session.scalar(select(func.count()).select_from(help_query.subquery())) or 0
     unmatched: list[Message] = []
     unmatched_count = 0
-    if scope.role in (Role.TOWNSHIP, Role.BRANCH):
+    if scope.sees_strangers:
         unmatched_query = select(Message).where(*_unmatched_where())
         unmatched = list(
             session.scalars(unmatched_query.order_by(Message.created_at.desc()).limit(5))
@@ -698,12 +698,16 @@ def liaison_choices(session: Session, branch_id: int) -> list[User]:
     )
 
 
-def host_choices(session: Session) -> list[Organization]:
-    """The host organisations a member may be attached to."""
+def host_choices(session: Session, scope: Scope) -> list[Organization]:
+    """The host organisations the user may attach a member to: those filed under the user's
+    township (a host's parent in the organisation tree), by city and name."""
+    township = subtree_ids(session, scope.township_id)
     return list(
         session.scalars(
             select(Organization)
-            .where(Organization.kind == OrgKind.HOST)
+            .where(
+                Organization.kind == OrgKind.HOST, scope.within(Organization.parent_id, township)
+            )
             .order_by(Organization.city, Organization.name)
         )
     )
@@ -1103,7 +1107,7 @@ def inbox_recordings(
     """Recordings from the scope's members (and unknown callers) not yet handled."""
     mine = select(Member.id).where(scope.member_clause())
     who: ColumnElement[bool] = Recording.member_id.in_(mine)
-    if scope.role in (Role.TOWNSHIP, Role.BRANCH):
+    if scope.sees_strangers:
         who = or_(who, Recording.member_id.is_(None))
     query = (
         select(Recording)
@@ -1124,10 +1128,13 @@ class UnmatchedNumber:
 
 
 def unmatched_numbers(
-    session: Session, *, page: int = 1, per_page: int = PER_PAGE
+    session: Session, scope: Scope, *, page: int = 1, per_page: int = PER_PAGE
 ) -> Page[UnmatchedNumber]:
-    """Numbers with unhandled texts from no registered member, latest first."""
+    """Numbers with unhandled texts from no registered member, latest first (none for a user
+    who does not see strangers: Scope.sees_strangers)."""
     page = _page_number(page)
+    if not scope.sees_strangers:
+        return Page([], page, per_page, 0)
     grouped = (
         select(
             Message.phone,
@@ -1151,8 +1158,12 @@ def unmatched_numbers(
     return Page(items, page, per_page, total)
 
 
-def unmatched_texts_of(session: Session, phone: str, limit: int = 10) -> list[Message]:
+def unmatched_texts_of(
+    session: Session, scope: Scope, phone: str, limit: int = 10
+) -> list[Message]:
     """The latest unhandled texts from one unregistered number, newest first."""
+    if not scope.sees_strangers:
+        return []
     return list(
         session.scalars(
             select(Message)
@@ -1163,8 +1174,12 @@ def unmatched_texts_of(session: Session, phone: str, limit: int = 10) -> list[Me
     )
 
 
-def unknown_recordings_of(session: Session, phone: str, limit: int = 10) -> list[Recording]:
+def unknown_recordings_of(
+    session: Session, scope: Scope, phone: str, limit: int = 10
+) -> list[Recording]:
     """The latest unhandled recordings an unknown caller left from one number, newest first."""
+    if not scope.sees_strangers:
+        return []
     return list(
         session.scalars(
             select(Recording)
@@ -1197,7 +1212,7 @@ def inbox_counts(session: Session, scope: Scope) -> dict[str, int]:
     return {
         "texts": inbox_texts(session, scope, per_page=1).total,
         "recordings": inbox_recordings(session, scope, per_page=1).total,
-        "unmatched": unmatched_numbers(session, per_page=1).total,
+        "unmatched": unmatched_numbers(session, scope, per_page=1).total,
         "replies": broadcast_replies(session, scope, per_page=1).total,
     }
 
@@ -1234,7 +1249,7 @@ def visible_messages(session: Session, scope: Scope, ids: Sequence[int]) -> list
         return []
     mine = select(Member.id).where(scope.member_clause())
     who: ColumnElement[bool] = Message.member_id.in_(mine)
-    if scope.role in (Role.TOWNSHIP, Role.BRANCH):
+    if scope.sees_strangers:
         who = or_(who, Message.member_id.is_(None))
     return list(
         session.scalars(
@@ -1249,7 +1264,7 @@ def visible_recordings(session: Session, scope: Scope, ids: Sequence[int]) -> li
         return []
     mine = select(Member.id).where(scope.member_clause())
     who: ColumnElement[bool] = Recording.member_id.in_(mine)
-    if scope.role in (Role.TOWNSHIP, Role.BRANCH):
+    if scope.sees_strangers:
         who = or_(who, Recording.member_id.is_(None))
     return list(session.scalars(select(Recording).where(Recording.id.in_(list(ids)), who)))
 

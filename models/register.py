@@ -446,11 +446,14 @@ def import_members(
     region: str = "CN",
     dry_run: bool = False,
     allowed_branches: Collection[int] | None = None,
+    allowed_hosts: Collection[int] | None = None,
 ) -> ImportResult:
     """Create or update members from register rows; with any bad row, write nothing.
 
     With `allowed_branches` (an admin user's branches), a row naming another branch, or
-    matching a member of another branch by phone or card number, is a bad row.
+    matching a member of another branch by phone or card number, is a bad row. With
+    `allowed_hosts` (the hosts of the user's township), a row naming another host is a bad
+    row, unless it is the host the member already has.
     """
     result = ImportResult()
     orgs = session.execute(select(Organization.name, Organization.id, Organization.kind)).all()
@@ -515,6 +518,21 @@ def import_members(
                 RowError(
                     number,
                     "该党员属于其他支部 this member belongs to a branch that is not yours",
+                )
+            )
+            continue
+        host_id = row.values.get("host_org_id")
+        existing = target or owner
+        present = existing.host_org_id if existing is not None else None
+        if (
+            allowed_hosts is not None
+            and host_id is not None
+            and host_id not in allowed_hosts
+            and host_id != present
+        ):
+            result.errors.append(
+                RowError(
+                    number, f"未知流入地党组织 unknown host organisation: {rec.get('host_org')!r}"
                 )
             )
             continue

@@ -69,6 +69,17 @@ class Scope:
             return member.host_org_id in self.org_ids
         return member.branch_id in self.branch_ids
 
+    @property
+    def sees_strangers(self) -> bool:
+        """Whether this user sees texts and recordings from numbers on no member's record.
+
+        Township users only: an inbound row keeps just the sender's number (every township
+        shares the gateway's number), so nothing ties a stranger to a branch, and a branch
+        sees no one but its own members. The township office registers people and links a
+        stranger's number to one of its own members.
+        """
+        return self.role is Role.TOWNSHIP
+
     def sees_org(self, org_id: int | None) -> bool:
         """Whether an organisation is this user's own or below it."""
         return org_id is not None and org_id in self.org_ids

@@ -10,6 +10,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from models.member import Member
+from models.numbers import parse_int
 from models.org import Organization, OrgKind, subtree_ids
 from models.report import NonReporter, Report
 
@@ -78,8 +79,9 @@ def _names(values: Any) -> list[Any]:
 
 
 def _find(session: Session, ref: Any, kinds: tuple[OrgKind, ...]) -> Organization | None:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        org = session.get(Organization, int(ref))
+    org_id = parse_int(ref)
+    if org_id is not None:
+        org = session.get(Organization, org_id)
     else:
         org = session.scalar(select(Organization).where(Organization.name == str(ref)))
     return org if org is not None and org.kind in kinds else None

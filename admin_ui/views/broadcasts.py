@@ -29,6 +29,7 @@ from models.broadcast import (
     create_broadcast,
     send_times,
 )
+from models.numbers import parse_int
 from models.org import Organization
 from models.scope import visible_branches
 from models.segments import count_segments, estimate_cost
@@ -153,8 +154,8 @@ def broadcast_estimate() -> tuple[Response, int]:
     go out (JSON)."""
     scope = current_scope()
     db = get_session()
-    branches = [int(b) for b in request.args.getlist("branches") if b.isdigit()]
-    hosts = [int(h) for h in request.args.getlist("hosts") if h.isdigit()]
+    branches = [b for b in map(parse_int, request.args.getlist("branches")) if b is not None]
+    hosts = [h for h in map(parse_int, request.args.getlist("hosts")) if h is not None]
     cities = [c for c in request.args.getlist("cities") if c]
     industries = [i for i in request.args.getlist("industries") if i]
     nonreporters = request.args.get("nonreporters", "").strip()

@@ -19,6 +19,7 @@ from models.member import PhoneTaken, change_phone
 from models.message import link_unmatched, mark_handled
 from models.phones import try_normalize
 from models.scope import visible_branches
+from models.user import Role
 
 TABS = ("texts", "recordings", "unmatched", "replies")
 
@@ -29,8 +30,9 @@ def inbox() -> str:
     """One tab of the inbox, newest first."""
     scope = current_scope()
     db = get_session()
+    tabs = [t for t in TABS if t != "unmatched" or scope.sees_strangers]
     tab = request.args.get("tab", "texts")
-    if tab not in TABS:
+    if tab not in tabs:
         tab = "texts"
     page: Any
     if tab == "texts":
@@ -38,7 +40,7 @@ def inbox() -> str:
     elif tab == "recordings":
         page = admin.inbox_recordings(db, scope, page=arg_page())
     elif tab == "unmatched":
-        page = admin.unmatched_numbers(db, page=arg_page())
+        page = admin.unmatched_numbers(db, scope, page=arg_page())
     else:
         page = admin.broadcast_replies(db, scope, page=arg_page())
     members = admin.members_by_id(db, {getattr(item, "member_id", None) for item in page.items})
@@ -51,7 +53,7 @@ def inbox() -> str:
     return render_template(
         "admin/inbox.html",
         tab=tab,
-        tabs=TABS,
+        tabs=tabs,
         page=page,
         members=members,
         notices=notices,
@@ -87,7 +89,7 @@ LINK_RESULTS = 20
 
 
 @bp.get("/inbox/link")
-@require(*STAFF)
+@require(Role.TOWNSHIP)
 def inbox_link_search() -> str:
     """Find the member an unknown number or caller belongs to: search by name or phone."""
     scope = current_scope()
@@ -99,8 +101,8 @@ def inbox_link_search() -> str:
         results = admin.search_members(
             db, scope, admin.MemberFilter(q=q, active=None), per_page=LINK_RESULTS
         ).items
-    texts = admin.unmatched_texts_of(db, phone) if phone else []
-    recordings = admin.unknown_recordings_of(db, phone) if phone else []
+    texts = admin.unmatched_texts_of(db, scope, phone) if phone else []
+    recordings = admin.unknown_recordings_of(db, scope, phone) if phone else []
     record("view", "inbox:link", {"phone": phone, "q": q, "found": len(results)})
     db.commit()
     return render_template(
@@ -117,7 +119,7 @@ def inbox_link_search() -> str:
 
 
 @bp.post("/inbox/link")
-@require(*STAFF)
+@require(Role.TOWNSHIP)
 def inbox_link() -> Response:
     """Attach an unregistered number's texts and recordings to a member chosen by search
     (and make it their phone, if asked)."""

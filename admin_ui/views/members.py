@@ -45,6 +45,7 @@ from models.member import (
     change_phone,
     update_member,
 )
+from models.org import Organization
 from models.period import parse_period
 from models.phones import normalize_phone
 from models.rating import member_ratings
@@ -129,7 +130,12 @@ def member_file(member_id: int) -> tuple[str, int]:
 
 def _edit_choices(form: MemberForm, member: Member) -> None:
     db = get_session()
-    hosts = [(h.id, h.name + (f" ({h.city})" if h.city else "")) for h in admin.host_choices(db)]
+    offered = admin.host_choices(db, current_scope())
+    if member.host_org_id is not None and member.host_org_id not in {h.id for h in offered}:
+        # The member's present host stays a choice (saving the form must not detach them).
+        current = db.get(Organization, member.host_org_id)
+        offered = [current, *offered] if current is not None else offered
+    hosts = [(h.id, h.name + (f" ({h.city})" if h.city else "")) for h in offered]
     liaisons = [
         (u.id, u.display_name or u.username) for u in admin.liaison_choices(db, member.branch_id)
     ]
@@ -262,7 +268,7 @@ def recording_audio(recording_id: int) -> Response:
         member = db.get(Member, recording.member_id)
         if member is None or not scope.sees_member(member):
             abort(404)
-    elif scope.role not in STAFF:
+    elif not scope.sees_strangers:
         abort(404)
     record("play", f"recording:{recording.id}")
     db.commit()

@@ -1,4 +1,4 @@
-"""The phone simulator (sandbox only): text and call the app as any member."""
+"""The phone simulator (sandbox only): text and call the app as a member the user sees."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from admin_ui import phone_sim
@@ -15,6 +16,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import SimCallForm, SimTextForm
 from gateway.db import get_session
 from models import admin
+from models.member import Member
 from models.phones import try_normalize
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,8 +52,17 @@ def _page(status: int = 200, text_form: SimTextForm | None = None) -> tuple[str,
 
 
 def _phone_number(raw: str) -> str:
+    """The number to act as, if the user may: a member they see, or (a user who sees
+    strangers: Scope.sees_strangers) a number on no member; otherwise 404."""
     # Unregistered numbers are worth trying too, so one that is not valid is used as typed.
-    return try_normalize(raw, current_app.config.get("DEFAULT_REGION", "CN")) or raw.strip()
+    phone = try_normalize(raw, current_app.config.get("DEFAULT_REGION", "CN")) or raw.strip()
+    if not phone:
+        return phone
+    scope = current_scope()
+    member = get_session().scalar(select(Member).where(Member.phone == phone))
+    if not (scope.sees_member(member) if member is not None else scope.sees_strangers):
+        abort(404)
+    return phone
 
 
 @bp.get("/phone")

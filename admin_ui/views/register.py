@@ -24,6 +24,7 @@ from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import RegisterApplyForm, RegisterUploadForm
 from gateway.db import get_session
+from models import admin
 from models.register import (
     MEMBER_COLUMNS,
     REQUIRED_MEMBER,
@@ -48,6 +49,11 @@ def _limit_mb() -> int:
     return int(current_app.config.get("MAX_UPLOAD_MB", 20))
 
 
+def _township_hosts() -> list[int]:
+    """The host organisations a register upload may attach members to: the township's."""
+    return [host.id for host in admin.host_choices(get_session(), current_scope())]
+
+
 def _check(path: Path) -> ImportResult:
     """A dry run of the file against the database, for the user's branches; writes nothing."""
     db = get_session()
@@ -58,6 +64,7 @@ def _check(path: Path) -> ImportResult:
             region=current_app.config.get("DEFAULT_REGION", "CN"),
             dry_run=True,
             allowed_branches=current_scope().branch_ids,
+            allowed_hosts=_township_hosts(),
         )
     finally:
         db.rollback()
@@ -202,6 +209,7 @@ def register_apply() -> Any:
             read_table(path),
             region=current_app.config.get("DEFAULT_REGION", "CN"),
             allowed_branches=current_scope().branch_ids,
+            allowed_hosts=_township_hosts(),
         )
     except ImportFileError as exc:
         db.rollback()

@@ -169,6 +169,7 @@ def test_inbox_marks_handled_and_links_an_unregistered_number(
     assert "我换工作了" in admin.get("/admin/inbox").get_data(as_text=True)
     admin.post("/admin/inbox/handled", {"message_ids": [bob_text], "tab": "texts"})
     assert "我换工作了" not in admin.get("/admin/inbox").get_data(as_text=True)
+    admin = login_as(client, "township")  # unknown numbers are the township office's
     unmatched = admin.get("/admin/inbox?tab=unmatched").get_data(as_text=True)
     assert world.unmatched_phone in unmatched
     admin.post(
@@ -188,9 +189,9 @@ def test_inbox_marks_handled_and_links_an_unregistered_number(
 def test_inbox_cannot_link_to_someone_elses_member(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
-    """Linking a number to a member of another branch is refused."""
-    admin = login_as(client, "branch")
-    admin.post("/admin/inbox/link", {"phone": world.unmatched_phone, "member_id": str(world.carol)})
+    """Linking a number to a member of another township is refused."""
+    admin = login_as(client, "township")
+    admin.post("/admin/inbox/link", {"phone": world.unmatched_phone, "member_id": str(world.dave)})
     with db(app) as session:
         linked = session.scalar(select(Message).where(Message.phone == world.unmatched_phone))
     assert linked is not None and linked.member_id is None

@@ -227,10 +227,14 @@ def test_edit_keeps_a_typed_province_and_a_host_chosen_for_the_new_city(
 ) -> None:
     """A province the user types wins over the city's; a host chosen in the same edit stays."""
     with db(app) as session:
-        from models import OrgKind
+        from models import Organization, OrgKind
         from tests.factories import make_org
 
-        beijing_host = make_org(session, "北京朝阳流动党支部", OrgKind.HOST, city="北京").id
+        township = session.get(Organization, world.township)
+        # A host is offered to the township it is filed under.
+        beijing_host = make_org(
+            session, "北京朝阳流动党支部", OrgKind.HOST, township, city="北京"
+        ).id
         session.commit()
     admin = login_as(client, "branch")
     admin.post(

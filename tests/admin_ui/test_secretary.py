@@ -415,7 +415,7 @@ def test_link_search_finds_the_users_members_by_name_or_phone(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
     """Search by name or by digits of the phone, only among the user's members."""
-    admin = login_as(client, "branch")
+    admin = login_as(client, "township")
     inbox = admin.get("/admin/inbox?tab=unmatched").get_data(as_text=True)
     assert "/admin/inbox/link?phone=" in inbox
     page = admin.get(
@@ -428,8 +428,8 @@ def test_link_search_finds_the_users_members_by_name_or_phone(
         assert bob is not None
         digits = bob.phone[-6:]
     assert "李建国" in admin.get(f"/admin/inbox/link?q={digits}").get_data(as_text=True)
-    hidden = admin.get("/admin/inbox/link?q=张桂兰").get_data(as_text=True)
-    assert 'name="member_id"' not in hidden
+    hidden = admin.get("/admin/inbox/link?q=赵德明").get_data(as_text=True)
+    assert 'name="member_id"' not in hidden  # another township's member
     assert "赵德明" not in admin.get("/admin/inbox/link?q=赵").get_data(as_text=True)
 
 
@@ -451,7 +451,7 @@ def test_linking_an_unknown_caller_attaches_the_recordings(
             )
         )
         session.commit()
-    admin = login_as(client, "branch")
+    admin = login_as(client, "township")
     assert "/admin/inbox/link?phone=" in admin.get("/admin/inbox?tab=recordings").get_data(
         as_text=True
     )
@@ -476,7 +476,7 @@ def test_linking_without_choosing_a_member_says_so(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
     """No member chosen: back to the search with a message, nothing linked."""
-    admin = login_as(client, "branch")
+    admin = login_as(client, "township")
     response = admin.post(
         "/admin/inbox/link", {"phone": world.unmatched_phone}, follow_redirects=True
     )

@@ -148,3 +148,27 @@ def test_a_row_id_for_another_number_is_not_adopted(session: Session, twilio: Tw
     other = Message(phone="+8613900000000", provider_sid="SM" + uuid.uuid4().hex)
     assert _callback(twilio, other, "delivered", path=f"/status?id={message.id}") == 204
     assert _status(session, message) == (MessageStatus.SENDING, None)
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize("row_id", [HUGE, "2147483648", "²", "-1"])
+def test_a_row_id_that_is_no_id_is_ignored(
+    session: Session, twilio: TwilioClient, row_id: str
+) -> None:
+    """A signed callback whose `?id=` is huge or no whole number: 204, nothing adopted."""
+    message = _sent(session, make_member(session), sid=None)
+    stranger = Message(phone=message.phone, provider_sid="SM" + uuid.uuid4().hex)
+    assert _callback(twilio, stranger, "delivered", path=f"/status?id={row_id}") == 204
+    assert _status(session, message) == (MessageStatus.SENT, None)
+
+
+@pytest.mark.parametrize("code", [HUGE, "²"])
+def test_an_error_code_that_is_no_code_still_moves_the_status(
+    session: Session, twilio: TwilioClient, code: str
+) -> None:
+    """`ErrorCode=99999999999999999999`: the failure is stored, without a code."""
+    message = _sent(session, make_member(session))
+    assert _callback(twilio, message, "failed", ErrorCode=code) == 204
+    assert _status(session, message) == (MessageStatus.FAILED, None)

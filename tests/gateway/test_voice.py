@@ -771,3 +771,32 @@ def test_a_stranger_on_the_callback_line_is_rejected_without_a_callback(
     root = _ring_callback_line(twilio, STRANGER)
     assert [node.tag for node in root] == ["Reject"]
     assert fresh(session).scalar(select(func.count(CallbackRequest.id))) == 0
+
+
+HUGE = "99999999999999999999"
+
+
+def test_huge_numbers_in_voice_webhooks_are_no_call_and_no_lesson(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """A lesson number of 20 digits is an unknown lesson (asked again); `?call=` of 20 digits
+    names no call; a duration of 20 digits is no duration. None of them is a 500."""
+    phone = Phone(twilio)
+    phone.post("/voice")
+    phone.press("/voice/menu/choose", "2")
+    phone.press("/voice/lessons/category", "9")
+    again = phone.press("/voice/lessons/number", HUGE + "#")
+    assert zh("lesson_unknown") in said(again)[0]
+    assert Phone(twilio).post(f"/voice/outbound?call={HUGE}", AnsweredBy="human") is not None
+    form = {
+        "CallSid": new_sid(),
+        "AccountSid": "AC" + "0" * 32,
+        "From": HOTLINE,
+        "To": PHONE,
+        "CallStatus": "completed",
+        "CallDuration": HUGE,
+        "Direction": "outbound-api",
+    }
+    assert twilio.post(f"/voice/status?call={HUGE}", form).status_code == 204
+    assert phone.status("completed", duration=int(HUGE)) == 204
+    assert the_call(session, phone.sid).duration is None
