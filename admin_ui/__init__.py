@@ -21,8 +21,9 @@ PAGES = (
     "register",
     "settings",
     "audit",
-    "phone",
 )
+# Pages of the development tools (devtools): only with PROVIDER=sandbox or in debug.
+DEV_PAGES = ("phone",)
 
 
 def init_app(app: Flask) -> None:
@@ -30,7 +31,8 @@ def init_app(app: Flask) -> None:
     from admin_ui import auth, i18n, templating
     from admin_ui.blueprint import bp
 
-    for page in PAGES:
+    pages = PAGES + DEV_PAGES if app.extensions.get("devtools") else PAGES
+    for page in pages:
         importlib.import_module(f"admin_ui.views.{page}")
     i18n.init_app(app)
     auth.init_app(app)

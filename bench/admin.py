@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/admin.py [--members 100000] [--months 24] [--db both] [--requests 40]
 
-For each database (a SQLite file, and a throwaway PostgreSQL cluster from tests/servers.py)
+For each database (a SQLite file, and a throwaway PostgreSQL cluster from devtools/servers.py)
 it migrates an empty database, loads one township of `--members` members in 200 branches
 with `--months` months of reports (85% report in a closed month, 40% so far in the running
 one, 70% of reporters studied), the non-reporters of every closed month fixed as the monthly
@@ -28,18 +28,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from flask import Flask
+from flask.testing import FlaskClient
 
-from flask import Flask  # noqa: E402
-from flask.testing import FlaskClient  # noqa: E402
-
-from gateway import create_app  # noqa: E402
-from gateway.db import make_engine  # noqa: E402
-from gateway.migrate import upgrade  # noqa: E402
-from models.period import period_bounds, period_of, shift_period  # noqa: E402
-from models.user import User, set_password  # noqa: E402
-from tests.servers import postgres_server, redis_server  # noqa: E402
+from devtools.servers import postgres_server, redis_server
+from gateway import create_app
+from gateway.db import make_engine
+from gateway.migrate import upgrade
+from models.period import period_bounds, period_of, shift_period
+from models.user import User, set_password
 
 TARGET_MS = 300.0
 BRANCHES = 200

@@ -40,15 +40,14 @@ import requests
 from sqlalchemy import delete, func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
+from devtools.servers import free_port  # noqa: E402
 from gateway import create_app  # noqa: E402
 from gateway.db import get_session  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
 from gateway.provider import build_provider  # noqa: E402
 from models import Broadcast, Member, Message, Organization, OrgKind, utcnow  # noqa: E402
 from models.broadcast import broadcast_progress, create_broadcast  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 from workers.broadcasts import start_broadcast  # noqa: E402
 
 AUTH_TOKEN = "bench-token"
@@ -157,7 +156,7 @@ class Stack:
         """Start the sandbox process and switch its status callbacks off."""
         self.sandbox = subprocess.Popen(
             [
-                *(sys.executable, "-m", "gateway.sandbox", "--port", str(self.sandbox_port)),
+                *(sys.executable, "-m", "devtools.sandbox", "--port", str(self.sandbox_port)),
                 *("--db", str(self.root / "sandbox.db"), "--auth-token", AUTH_TOKEN),
                 *("--account-sid", ACCOUNT_SID, "--workers", "2", "--threads", "16"),
             ],

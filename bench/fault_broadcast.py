@@ -22,13 +22,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The stack and its helpers are the benchmark's own (bench/ is scripts, not a package).
 from broadcast import Stack, add_members, app_for, create, progress, stack

@@ -27,8 +27,6 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from gateway.db import make_engine
 from gateway.migrate import upgrade
 from models import Member

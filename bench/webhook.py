@@ -52,12 +52,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, or_, select  # noqa: E402  (after the path is set)
 from sqlalchemy.orm import Session  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
+from devtools.servers import free_port, redis_server  # noqa: E402
 from gateway.db import make_engine  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
 from models import (  # noqa: E402
@@ -69,7 +69,6 @@ from models import (  # noqa: E402
     Report,
     utcnow,
 )
-from tests.servers import free_port, redis_server  # noqa: E402
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue

@@ -32,6 +32,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Before any route is added: every `<int:…>` of every blueprint is a BoundedInt.
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
+    # The sandbox, demo and simulators: imported only when this app carries them.
+    app.extensions["devtools"] = app.config["PROVIDER"] == "sandbox" or app.debug
 
     from gateway import clients, commands, errors
 

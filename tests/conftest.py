@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
+from devtools.servers import postgres_server, redis_server
 from gateway import create_app
 from gateway.db import get_session, make_engine
 from gateway.migrate import upgrade
-from tests.servers import postgres_server, redis_server
 
 AUTH_TOKEN = "test-auth-token"
 PUBLIC_BASE_URL = "https://gateway.example.org"

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from tests.servers import free_port
+from devtools.servers import free_port
 
 
 @contextmanager

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import requests
 
+from devtools.servers import free_port
 from models.clock import set_clock_file
-from tests.servers import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

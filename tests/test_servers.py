@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from tests.servers import free_port, postgres_server, redis_server
+from devtools.servers import free_port, postgres_server, redis_server
 
 
 def _accepts_connections(port: int) -> bool:

@@ -10,10 +10,10 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from admin_ui import phone_sim
 from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import SimCallForm, SimTextForm
+from devtools import phone_sim
 from gateway.db import get_session
 from models import admin
 from models.member import Member

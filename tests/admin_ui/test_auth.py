@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from devtools.servers import free_port
 from gateway import create_app
 from gateway.db import get_session
 from models import AuditLog
@@ -25,7 +26,6 @@ from tests.admin_ui.conftest import (
     login_as,
 )
 from tests.admin_ui.live import serve
-from tests.servers import free_port
 
 
 def test_login_with_the_right_password_opens_the_dashboard(

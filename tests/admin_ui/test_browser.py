@@ -14,6 +14,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from redis import Redis
 
+from devtools.servers import free_port
 from gateway.db import get_session
 from models import Organization, Recording
 from models.segments import count_segments
@@ -22,7 +23,6 @@ from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot,
 from tests.conftest import AUTH_TOKEN
 from tests.factories import open_window_now
 from tests.gateway.conftest import running_sandbox
-from tests.servers import free_port
 from tests.workers.conftest import ACCOUNT_SID, run_jobs
 
 pytestmark = pytest.mark.browser

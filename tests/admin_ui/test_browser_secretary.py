@@ -12,10 +12,10 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from devtools.servers import free_port
 from models import Member, MemberRating, Message, Organization
 from tests.admin_ui.conftest import PASSWORD, World, db
 from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
-from tests.servers import free_port
 
 pytestmark = pytest.mark.browser
 

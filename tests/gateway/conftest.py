@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from devtools.servers import free_port
 from gateway.provider import TwilioProvider, build_provider
-from tests.servers import free_port
 
 SANDBOX_TOKEN = "sandbox-test-token"
 SANDBOX_ACCOUNT = "AC" + "5" * 32
@@ -38,14 +38,14 @@ class SandboxStartError(RuntimeError):
 def running_sandbox(
     db_path: Path, auth_token: str = SANDBOX_TOKEN, account_sid: str = SANDBOX_ACCOUNT
 ) -> Iterator[str]:
-    """Run `python -m gateway.sandbox` (gunicorn, two workers) on a free port; yield its URL."""
+    """Run `python -m devtools.sandbox` (gunicorn, two workers) on a free port; yield its URL."""
     log_path = db_path.with_suffix(".log")
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "gateway.sandbox", "--host", "127.0.0.1"),
+                    *(sys.executable, "-m", "devtools.sandbox", "--host", "127.0.0.1"),
                     *("--port", str(port), "--db", str(db_path), "--auth-token", auth_token),
                     *("--account-sid", account_sid, "--workers", "2", "--threads", "8"),
                 ],

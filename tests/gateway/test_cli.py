@@ -14,9 +14,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from devtools.demo import DEMO_PASSWORD, LOGINS
 from gateway import create_app
 from gateway.db import make_engine
-from gateway.demo import DEMO_PASSWORD, LOGINS
 from models import (
     Base,
     Call,

@@ -13,6 +13,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from devtools.servers import free_port
 from gateway.provider import (
     CALL_STATUS_EVENTS,
     ProviderError,
@@ -26,7 +27,6 @@ from tests.gateway.conftest import (
     SandboxAPI,
     WebhookReceiver,
 )
-from tests.servers import free_port
 
 MEMBER = "+8613800138000"
 OTHER = "+8613900139000"

@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from devtools.sandbox import app as sandbox_app_module
+from devtools.sandbox import create_sandbox_app, register_cli
 from gateway.provider import TwilioProvider
-from gateway.sandbox import app as sandbox_app_module
-from gateway.sandbox import create_sandbox_app, register_cli
 from tests.gateway.conftest import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,

@@ -422,8 +422,8 @@ def test_missing_fields_are_rejected(
 
 def test_database_down_answers_503(app_config: dict[str, Any], tmp_path: Any) -> None:
     """With the database unreachable the webhook answers 503, so Twilio uses the fallback."""
+    from devtools.servers import free_port
     from gateway import create_app
-    from tests.servers import free_port
 
     app_config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
     down = create_app(app_config)

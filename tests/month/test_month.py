@@ -26,8 +26,8 @@ import requests
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from devtools.phone import CallSimulator, Webhooks, new_sid, sms_params
 from gateway.db import make_engine
-from gateway.phone import CallSimulator, Webhooks, new_sid, sms_params
 from models import (
     Call,
     CallbackRequest,

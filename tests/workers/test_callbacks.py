@@ -15,6 +15,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from devtools.servers import free_port
 from ivr_flows.prompts import text
 from models import Call, CallStatus, Lesson, LessonCategory, Member, utcnow
 from models import voice as calls
@@ -23,7 +24,6 @@ from models.cycle import member_rules
 from tests.factories import make_member, make_tree
 from tests.gateway.conftest import SandboxAPI
 from tests.live_server import serve
-from tests.servers import free_port
 from tests.workers.conftest import run_jobs
 from workers.callbacks import due_callbacks_tick, job_id, place_callback
 

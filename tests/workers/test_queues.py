@@ -14,12 +14,12 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from devtools.servers import free_port
 from gateway import create_app
 from gateway.db import get_session
 from models import Message, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
-from tests.servers import free_port
 from workers.queues import (
     DEFAULT,
     LEASE_PREFIX,

@@ -14,6 +14,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from devtools.servers import free_port
 from gateway import clients
 from models import (
     Call,
@@ -39,7 +40,6 @@ from tests.factories import make_member, make_tree
 from tests.gateway.conftest import SandboxAPI
 from tests.live_server import serve
 from tests.rq_worker import run_worker, running_cron, running_worker
-from tests.servers import free_port
 from workers import broadcasts, campaigns, outbox, reconcile, reminders, sending
 from workers.callbacks import due_callbacks_tick, place_callback
 from workers.calls import place_call

@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
-from gateway.sandbox.callbacks import CallProgress, MessageDelivery
-from gateway.sandbox.faults import ERROR_MESSAGES, Fault
-from gateway.sandbox.state import SandboxState, sandbox_state
+from devtools.sandbox.callbacks import CallProgress, MessageDelivery
+from devtools.sandbox.faults import ERROR_MESSAGES, Fault
+from devtools.sandbox.state import SandboxState, sandbox_state
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

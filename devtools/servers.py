@@ -208,7 +208,7 @@ def _write_settings(data: Path, port: int, socket_dir: Path) -> None:
     On a retry with another port the newer lines win: PostgreSQL takes a setting's last value.
     """
     settings = (
-        "\n# tests/servers.py\n"
+        "\n# devtools/servers.py\n"
         "listen_addresses = '127.0.0.1'\n"
         f"port = {port}\n"
         f"unix_socket_directories = '{socket_dir}'\n"

@@ -14,7 +14,7 @@ from email.utils import formatdate
 import requests
 from twilio.request_validator import RequestValidator
 
-from gateway.sandbox.store import SandboxStore
+from devtools.sandbox.store import SandboxStore
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gateway.sandbox.app import create_sandbox_app, register_cli, sandbox_cli, serve
+from devtools.sandbox.app import create_sandbox_app, register_cli, sandbox_cli, serve
 
 __all__ = ["create_sandbox_app", "register_cli", "sandbox_cli", "serve"]

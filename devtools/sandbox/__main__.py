@@ -1,15 +1,15 @@
-"""Run the sandbox without the main app: `python -m gateway.sandbox --port 5055 ...`."""
+"""Run the sandbox without the main app: `python -m devtools.sandbox --port 5055 ...`."""
 
 from __future__ import annotations
 
 import argparse
 
-from gateway.sandbox.app import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, serve
+from devtools.sandbox.app import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, serve
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve until stopped."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.sandbox", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--db", required=True, help="path of the sandbox's SQLite file")

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gateway.sandbox.faults import Fault
+from devtools.sandbox.faults import Fault
 
 # Plain INTEGER PRIMARY KEYs: rowid order is creation order, and AUTOINCREMENT would cost one
 # more write per insert.

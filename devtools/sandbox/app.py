@@ -12,10 +12,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from gunicorn.app.base import BaseApplication
 
-from gateway.sandbox import control, rest
-from gateway.sandbox.callbacks import CallbackDispatcher
-from gateway.sandbox.state import EXTENSION_KEY, SandboxState
-from gateway.sandbox.store import SandboxStore
+from devtools.sandbox import control, rest
+from devtools.sandbox.callbacks import CallbackDispatcher
+from devtools.sandbox.state import EXTENSION_KEY, SandboxState
+from devtools.sandbox.store import SandboxStore
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5055

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway.sandbox.faults import parse_rule
-from gateway.sandbox.rest import iso8601
-from gateway.sandbox.state import sandbox_state
+from devtools.sandbox.faults import parse_rule
+from devtools.sandbox.rest import iso8601
+from devtools.sandbox.state import sandbox_state
 
 WAV_RATE = 8000
 TONE_HZ = 440.0
@@ -30,7 +30,7 @@ def health() -> Response:
 
 @bp.post("/faults")
 def add_fault() -> tuple[Response, int]:
-    """Add a fault rule (see gateway.sandbox.faults); 400 says what is wrong with it."""
+    """Add a fault rule (see devtools.sandbox.faults); 400 says what is wrong with it."""
     try:
         rule = parse_rule(request.get_json(silent=True))
     except ValueError as exc:

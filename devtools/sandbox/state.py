@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from gateway.sandbox.callbacks import CallbackDispatcher
-from gateway.sandbox.store import SandboxStore
+from devtools.sandbox.callbacks import CallbackDispatcher
+from devtools.sandbox.store import SandboxStore
 
 EXTENSION_KEY = "sandbox"
 

@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from flask import current_app
 
+from devtools.phone import call_params, new_sid, sms_params, twilio_signature
 from gateway import clients
-from gateway.phone import call_params, new_sid, sms_params, twilio_signature
 
 STATE_TTL_S = 3600
 MAX_LINES = 60  # lines kept on the simulated screen
