@@ -82,7 +82,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONVERSATION_TTL_HOURS", int, 72, "how long an SMS question stays open"),
     Setting("CALLBACKS_PER_DAY", int, 2, "missed-call callbacks per member per day"),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
-    Setting("MAX_UPLOAD_MB", int, 20, "largest accepted upload"),
+    Setting(
+        "MAX_UPLOAD_MB",
+        int,
+        20,
+        "largest accepted upload (lesson audio, the register), on the upload routes only",
+    ),
+    Setting(
+        "MAX_FORM_KB",
+        int,
+        64,
+        "largest request body anywhere else (webhooks, login, admin forms): 413 before reading",
+    ),
     Setting(
         "CLOCK_FILE",
         str,
