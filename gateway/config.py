@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class ConfigError(RuntimeError):
     """Raised when the settings cannot run the app (named in one line)."""
 
 
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -84,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROVIDER", str, "sandbox", "`sandbox` (local stand-in for Twilio) or `twilio`"),
     Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
     Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
+    Setting(
+        "RECORDING_REDIRECT_HOSTS",
+        str,
+        "mms.twiliocdn.com,media.twiliocdn.com",
+        "hosts (comma-separated) a recording fetch may be redirected to, over https and "
+        "without credentials; credentials go to api.twilio.com only",
+    ),
     Setting("TWILIO_FROM_NUMBER", str, "+8610690000", "the number members text and call"),
     Setting(
         "PUBLIC_BASE_URL",
@@ -200,6 +209,11 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         )
     if config["DB_JOB_TIMEOUT_S"] <= 0:
         raise ConfigError(f"DB_JOB_TIMEOUT_S must be more than 0: {config['DB_JOB_TIMEOUT_S']!r}")
+    for entry in config["RECORDING_REDIRECT_HOSTS"].split(","):
+        if entry.strip() and not _HOST.fullmatch(entry.strip().lower()):
+            raise ConfigError(
+                f"RECORDING_REDIRECT_HOSTS must list host names (host or host:port): {entry!r}"
+            )
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
