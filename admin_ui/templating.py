@@ -26,6 +26,7 @@ from admin_ui.i18n import (
     label,
 )
 from gateway.db import get_session
+from gateway.limits import is_upload_route
 from models.user import Role
 
 # The menu: endpoint, label, who sees it.
@@ -138,6 +139,8 @@ def not_found(_exc: HTTPException) -> tuple[str, int]:
 
 @bp.errorhandler(413)
 def too_large(_exc: HTTPException) -> tuple[str, int]:
-    """An upload over the size limit."""
+    """A body over the route's limit: an upload, or a form far larger than any real one."""
+    if not is_upload_route():
+        return _error(413, _l("What was sent is too large for this form."))
     limit = current_app.config.get("MAX_UPLOAD_MB", 20)
     return _error(413, _l("The file is too large: at most %(mb)s MB.", mb=limit))

@@ -24,6 +24,11 @@ def redis() -> Redis:
     return client
 
 
+def redirect_hosts(setting: str) -> list[str]:
+    """RECORDING_REDIRECT_HOSTS as a list of `host` or `host:port` entries."""
+    return [entry.strip().lower() for entry in setting.split(",") if entry.strip()]
+
+
 def provider() -> Provider:
     """The app's SMS and voice provider (Twilio, or the sandbox through the same client)."""
     existing = current_app.extensions.get("provider")
@@ -37,6 +42,7 @@ def provider() -> Provider:
             auth_token=cfg["TWILIO_AUTH_TOKEN"],
             from_number=cfg["TWILIO_FROM_NUMBER"],
             sandbox_url=cfg["SANDBOX_URL"],
+            recording_redirect_hosts=redirect_hosts(cfg["RECORDING_REDIRECT_HOSTS"]),
         )
         current_app.extensions["provider"] = existing
     return existing

@@ -21,6 +21,7 @@ class ConfigError(RuntimeError):
     """Raised when the settings cannot run the app (named in one line)."""
 
 
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -53,11 +54,45 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL; SQLite under var/ by default, PostgreSQL in production",
     ),
     Setting(
+        "DB_CONNECT_TIMEOUT_S",
+        int,
+        3,
+        "seconds to wait for PostgreSQL to accept a connection (2 at least, libpq's floor)",
+    ),
+    Setting(
+        "DB_POOL_TIMEOUT_S", float, 2.0, "seconds a request waits for a free pooled connection"
+    ),
+    Setting(
+        "DB_LOCK_TIMEOUT_S",
+        float,
+        3.0,
+        "seconds a web request waits for a lock: PostgreSQL lock_timeout, SQLite busy timeout",
+    ),
+    Setting(
+        "DB_STATEMENT_TIMEOUT_S",
+        float,
+        4.0,
+        "seconds one statement of a web request may run (PostgreSQL statement_timeout)",
+    ),
+    Setting(
+        "DB_JOB_TIMEOUT_S",
+        float,
+        60.0,
+        "the lock and statement timeout outside web requests (workers, cron, commands)",
+    ),
+    Setting(
         "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
     ),
     Setting("PROVIDER", str, "sandbox", "`sandbox` (local stand-in for Twilio) or `twilio`"),
     Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
     Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
+    Setting(
+        "RECORDING_REDIRECT_HOSTS",
+        str,
+        "mms.twiliocdn.com,media.twiliocdn.com",
+        "hosts (comma-separated) a recording fetch may be redirected to, over https and "
+        "without credentials; credentials go to api.twilio.com only",
+    ),
     Setting("TWILIO_FROM_NUMBER", str, "+8610690000", "the number members text and call"),
     Setting(
         "PUBLIC_BASE_URL",
@@ -89,7 +124,18 @@ SETTINGS: tuple[Setting, ...] = (
         "calls back per member per day (missed calls and `XX n` texts together)",
     ),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
-    Setting("MAX_UPLOAD_MB", int, 20, "largest accepted upload"),
+    Setting(
+        "MAX_UPLOAD_MB",
+        int,
+        20,
+        "largest accepted upload (lesson audio, the register), on the upload routes only",
+    ),
+    Setting(
+        "MAX_FORM_KB",
+        int,
+        64,
+        "largest request body anywhere else (webhooks, login, admin forms): 413 before reading",
+    ),
     Setting(
         "CLOCK_FILE",
         str,
@@ -185,6 +231,21 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         raise ConfigError(
             f"DEFAULT_REGION must be a region code such as CN: {config['DEFAULT_REGION']!r}"
         )
+    for name in ("DB_POOL_TIMEOUT_S", "DB_LOCK_TIMEOUT_S", "DB_STATEMENT_TIMEOUT_S"):
+        if not 0 < config[name] <= 10:
+            # Twilio gives up on a webhook after 15 s: each wait must leave time to answer 503.
+            raise ConfigError(f"{name} must be more than 0 and at most 10: {config[name]!r}")
+    if not 2 <= config["DB_CONNECT_TIMEOUT_S"] <= 10:
+        raise ConfigError(
+            f"DB_CONNECT_TIMEOUT_S must be 2 to 10 (libpq's floor is 2): {config['DB_CONNECT_TIMEOUT_S']!r}"
+        )
+    if config["DB_JOB_TIMEOUT_S"] <= 0:
+        raise ConfigError(f"DB_JOB_TIMEOUT_S must be more than 0: {config['DB_JOB_TIMEOUT_S']!r}")
+    for entry in config["RECORDING_REDIRECT_HOSTS"].split(","):
+        if entry.strip() and not _HOST.fullmatch(entry.strip().lower()):
+            raise ConfigError(
+                f"RECORDING_REDIRECT_HOSTS must list host names (host or host:port): {entry!r}"
+            )
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]

@@ -9,6 +9,7 @@ import sqlite3
 import psycopg
 from flask import Flask, Response, request
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.db import get_session
 
@@ -23,6 +24,11 @@ def init_app(app: Flask) -> None:
         log.error("database unavailable on %s: %s", request.path, exc.orig)
         with contextlib.suppress(OperationalError):
             get_session().rollback()
+        return _unavailable()
+
+    @app.errorhandler(PoolTimeout)
+    def pool_exhausted(exc: PoolTimeout) -> Response:
+        log.error("no database connection free in time on %s: %s", request.path, exc)
         return _unavailable()
 
     # The webhooks' hand-written statements (models.sql) meet the drivers' own errors.

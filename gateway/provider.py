@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -19,6 +21,12 @@ RATE_LIMITED_CODE = 20429
 CALL_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 PROVIDER_KINDS = ("twilio", "sandbox")
 SANDBOX_POOL_SIZE = 32
+# Where Twilio keeps recordings: the only host our credentials are ever sent to, over https.
+TWILIO_API_ORIGIN = "https://api.twilio.com"
+TWILIO_RECORDINGS_PATH = "/2010-04-01/Accounts/{account_sid}/Recordings/"
+SANDBOX_RECORDINGS_PATH = "/_sandbox/recordings/"
+AUDIO_SUFFIXES = (".wav", ".mp3")
+RECORDING_TIMEOUT_S = 10.0
 # requests errors that no retry will fix: the URL itself is wrong.
 _CONFIGURATION_ERRORS = (
     requests.exceptions.InvalidURL,
@@ -79,6 +87,42 @@ class ProviderError(Exception):
         return (self.__class__, (self.message,), self.__dict__)
 
 
+class RecordingRefused(ProviderError):
+    """A recording URL, or a redirect it answered with, that we will not fetch."""
+
+
+class RedirectRefused(RecordingRefused):
+    """The provider's own URL redirected somewhere we do not follow (say where in the log)."""
+
+
+@dataclass(frozen=True)
+class RecordingAudio:
+    """A recording's audio as fetched from the provider."""
+
+    content: bytes
+    mimetype: str
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL with no user part, or None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def _host_port(entry: str) -> tuple[str, int]:
+    """A RECORDING_REDIRECT_HOSTS entry (`host` or `host:port`) as an https (host, port)."""
+    origin = _origin("https://" + entry.strip())
+    if origin is None:
+        raise ValueError(f"not a host name: {entry!r}")
+    return origin[1], origin[2]
+
+
 class Provider(Protocol):
     """What the app needs from an SMS and voice provider."""
 
@@ -100,13 +144,46 @@ class Provider(Protocol):
         """Messages sent to `to` at or after `sent_after`, as the provider has them."""
         ...
 
+    def recording_url_allowed(self, url: str) -> bool:
+        """Whether a RecordingUrl a webhook brought is one of this provider's recordings."""
+        ...
+
+    def fetch_recording(self, url: str) -> RecordingAudio:
+        """A recording's audio; RecordingRefused for a URL not allowed, ProviderError else."""
+        ...
+
 
 class TwilioProvider(Provider):
-    """The provider over a `twilio.rest.Client`, whichever base URL that client points at."""
+    """The provider over a `twilio.rest.Client`, whichever base URL that client points at.
 
-    def __init__(self, client: Client, from_number: str) -> None:
+    Recordings are fetched from `media_origin` only (Twilio's API host over https, or the
+    sandbox's own URL), with our credentials, under this account's recordings path. A redirect
+    is followed once, only to an https host of `redirect_hosts`, without credentials: Twilio
+    answers with a short-lived URL of its media storage when the account requires HTTP auth
+    on media. Anything else is refused before a request is made.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        from_number: str,
+        *,
+        media_origin: str = TWILIO_API_ORIGIN,
+        recordings_path: str | None = None,
+        redirect_hosts: Iterable[str] = (),
+        verify: bool | str = True,
+    ) -> None:
         self.client = client
         self.from_number = from_number
+        origin = _origin(media_origin)
+        if origin is None:
+            raise ValueError(f"media_origin must be an http(s) URL: {media_origin!r}")
+        self.media_origin = origin
+        self.recordings_path = recordings_path or TWILIO_RECORDINGS_PATH.format(
+            account_sid=client.username
+        )
+        self.redirect_hosts = frozenset(_host_port(entry) for entry in redirect_hosts)
+        self.verify = verify  # a CA bundle in tests; True (the system's) otherwise
 
     def send_sms(self, to: str, body: str, status_callback: str | None = None) -> SentMessage:
         """Create a Message resource; raise ProviderError when Twilio refuses it."""
@@ -153,6 +230,50 @@ class TwilioProvider(Provider):
             raise provider_error(exc) from exc
         return [_sent_message(message) for message in messages]
 
+    def recording_url_allowed(self, url: str) -> bool:
+        """Only this provider's media origin, only under its recordings path."""
+        if _origin(url) != self.media_origin:
+            return False
+        path = urlsplit(url).path
+        return path.startswith(self.recordings_path) and ".." not in path
+
+    def fetch_recording(self, url: str) -> RecordingAudio:
+        """GET the recording with our credentials, following one allowed redirect without."""
+        if not self.recording_url_allowed(url):
+            raise RecordingRefused("recording URL is not the provider's")
+        if not urlsplit(url).path.endswith(AUDIO_SUFFIXES):
+            url += ".wav"  # a Twilio RecordingUrl names no format; .wav is one browsers play
+        auth = (self.client.username, self.client.password)
+        response = self._get(url, auth=auth)
+        if response.is_redirect:
+            target = urljoin(url, response.headers.get("Location", ""))
+            origin = _origin(target)
+            if origin is None or origin[0] != "https" or origin[1:] not in self.redirect_hosts:
+                where = "an unreadable URL" if origin is None else "{}://{}:{}".format(*origin)
+                raise RedirectRefused(
+                    f"recording redirected to {where}, not an https host of "
+                    "RECORDING_REDIRECT_HOSTS"
+                )
+            response = self._get(target, auth=None)
+            if response.is_redirect:
+                raise RedirectRefused("recording redirected a second time")
+        if response.status_code != 200:
+            raise ProviderError("recording not available", status=response.status_code)
+        mimetype = response.headers.get("Content-Type", "audio/wav").split(";")[0].strip()
+        return RecordingAudio(response.content, mimetype or "audio/wav")
+
+    def _get(self, url: str, auth: tuple[str, str] | None) -> requests.Response:
+        try:
+            return requests.get(
+                url,
+                auth=auth,
+                allow_redirects=False,
+                timeout=RECORDING_TIMEOUT_S,
+                verify=self.verify,
+            )
+        except requests.RequestException as exc:
+            raise provider_error(exc) from exc
+
 
 def build_provider(
     *,
@@ -162,8 +283,12 @@ def build_provider(
     from_number: str,
     sandbox_url: str | None = None,
     timeout: float = 10.0,
+    recording_redirect_hosts: Iterable[str] = (),
 ) -> TwilioProvider:
-    """Build the provider: the real twilio client, pointed at the sandbox when kind is sandbox."""
+    """Build the provider: the real twilio client, pointed at the sandbox when kind is sandbox.
+
+    Twilio's recordings come from api.twilio.com only; the sandbox's from the sandbox itself.
+    """
     if kind not in PROVIDER_KINDS:
         raise ValueError(f"provider kind must be one of {PROVIDER_KINDS}, not {kind!r}")
     # One pooled session keeps connections alive between sends, which matters at 100k messages.
@@ -181,7 +306,14 @@ def build_provider(
             http_client.session.trust_env = False
             # The SDK sizes the pool for https only; senders in threads need more than 10 here.
             http_client.session.mount("http://", HTTPAdapter(pool_maxsize=SANDBOX_POOL_SIZE))
-    return TwilioProvider(client, from_number)
+        return TwilioProvider(
+            client,
+            from_number,
+            media_origin=sandbox_url,
+            recordings_path=SANDBOX_RECORDINGS_PATH,
+            redirect_hosts=recording_redirect_hosts,
+        )
+    return TwilioProvider(client, from_number, redirect_hosts=recording_redirect_hosts)
 
 
 def provider_error(exc: Exception) -> ProviderError:
@@ -241,6 +373,9 @@ __all__ = [
     "CALL_STATUS_EVENTS",
     "Provider",
     "ProviderError",
+    "RecordingAudio",
+    "RecordingRefused",
+    "RedirectRefused",
     "SentMessage",
     "TwilioProvider",
     "build_provider",

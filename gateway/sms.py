@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.conversation import Context, Reply, handle_sms, handle_unmatched
-from gateway.db import write_gate
+from gateway.db import write_gate, write_gate_timeout
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
 from gateway.keywords import Command, parse
 from gateway.twiml import message_twiml, twilio_signed
@@ -45,7 +45,7 @@ def inbound_sms() -> Response:
         conflict = (IntegrityError, raw.integrity_error)
         for handle in (True, True, False):
             try:
-                with write_gate().hold():
+                with write_gate().hold(write_gate_timeout()):
                     connection.begin()
                     raw.begin_write()
                     try:

@@ -7,16 +7,18 @@ Each handler parses Twilio's form, finds the call by CallSid, runs one pure step
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 import ivr_flows
+from gateway.clients import provider
 from gateway.db import get_session
 from gateway.twiml import twilio_signed, twiml
 from ivr_flows.engine import (
@@ -98,11 +100,28 @@ def parse_voice(form: Mapping[str, str]) -> VoiceHook:
     )
 
 
+def webhook_params() -> VoiceHook:
+    """This request's parameters, keeping a recording's URL only if it is the provider's.
+
+    A RecordingUrl is fetched with our credentials when the branch plays it: one that points
+    anywhere else (a forged or foreign webhook) is dropped here, and the recording is kept
+    without it (its sid and length), so the call goes on as the member expects.
+    """
+    hook = parse_voice(request.form)
+    recording = hook.recording
+    if recording is not None and not provider().recording_url_allowed(recording.url):
+        current_app.logger.warning(
+            "call %s: RecordingUrl not the provider's, not kept: %r", hook.call_sid, recording.url
+        )
+        hook = replace(hook, recording=replace(recording, url=""))
+    return hook
+
+
 @bp.post("")
 @twilio_signed
 def incoming() -> Response:
     """A call to the hotline: the menu for a member, a recorded introduction for anyone else."""
-    hook = parse_voice(request.form)
+    hook = webhook_params()
     if not hook.call_sid:
         return _ended(None)
     session, now = get_session(), utcnow()
@@ -118,7 +137,7 @@ def incoming() -> Response:
 @twilio_signed
 def answer(flow: str, step: str) -> Response:
     """The answer to a question of the call: run that step of that flow."""
-    hook = parse_voice(request.form)
+    hook = webhook_params()
     if not hook.call_sid:
         return _ended(None)
     session, now = get_session(), utcnow()
@@ -143,7 +162,7 @@ def answer(flow: str, step: str) -> Response:
 @twilio_signed
 def outbound() -> Response:
     """A call we placed was answered: hang up on a machine, else greet and play its lesson."""
-    hook = parse_voice(request.form)
+    hook = webhook_params()
     session, now = get_session(), utcnow()
     call_id = request.args.get("call", type=to_int)
     call = session.get(Call, call_id) if call_id is not None else None
@@ -168,7 +187,7 @@ def outbound() -> Response:
 def call_status() -> Response:
     """Store a call's progress and duration; a call that ended keeps what it owed (a lesson
     heard), and an outbound call nobody answered is marked for retry."""
-    hook = parse_voice(request.form)
+    hook = webhook_params()
     try:
         status = CallStatus(hook.status or "")
     except ValueError:
@@ -205,7 +224,7 @@ def call_status() -> Response:
 def missed_call() -> Response:
     """A ring on the callback number: rejected as busy, so the member pays nothing, and a call
     back is queued for the member's contact window (at most CALLBACKS_PER_DAY a day)."""
-    hook = parse_voice(request.form)
+    hook = webhook_params()
     response = VoiceResponse()
     response.reject(reason="busy")
     if not hook.call_sid:
@@ -257,7 +276,7 @@ def _run(
         call.state = {**result.state, **learned}
         call.flow, call.step = result.waiting_at or (flow, step)
         session.commit()
-    except OperationalError:
+    except (OperationalError, PoolTimeout):
         raise  # the database is down: 503, and Twilio tries the fallback URL
     except Exception:
         # Whatever broke, the caller hears how to call back rather than Twilio's error tone.

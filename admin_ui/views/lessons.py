@@ -16,6 +16,7 @@ from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.uploads import UploadError, store_lesson_audio
 from gateway.db import get_session
+from gateway.limits import accepts_upload
 from models import admin
 from models.base import utcnow
 from models.lesson import (
@@ -80,6 +81,7 @@ def lessons() -> tuple[str, int]:
 
 
 @bp.post("/lessons")
+@accepts_upload
 @require(*STAFF)
 def lesson_upload() -> Any:
     """Store an uploaded lesson after checking its type and size."""

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from flask import (
     Response,
     abort,
@@ -33,7 +32,9 @@ from admin_ui.auth import (
 from admin_ui.blueprint import bp
 from admin_ui.forms import ContactForm, FeedbackForm, MemberForm, PhoneForm, options
 from admin_ui.helpers import arg_branch, arg_page
+from gateway.clients import provider
 from gateway.db import get_session
+from gateway.provider import ProviderError, RecordingRefused, RedirectRefused
 from models import admin
 from models.call import Recording
 from models.contact import ContactKind, log_contact
@@ -51,9 +52,6 @@ from models.phones import normalize_phone
 from models.rating import member_ratings
 from models.scope import visible_branches
 from models.user import Role
-
-AUDIO_SUFFIXES = (".wav", ".mp3")
-RECORDING_TIMEOUT_S = 10
 
 
 def _member_or_404(member_id: int) -> Member:
@@ -276,25 +274,23 @@ def recording_audio(recording_id: int) -> Response:
 
 
 def _audio(url: str) -> Response:
-    """The audio behind a recording URL, or a file under UPLOAD_DIR for a relative path."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
+    """The audio behind a recording URL (fetched by the provider, which refuses any URL not
+    its own), or a file under UPLOAD_DIR for a relative path the app wrote itself."""
+    if not url:
+        abort(404)  # a webhook's RecordingUrl that was not the provider's was not kept
+    if urlsplit(url).scheme not in ("http", "https"):
         upload_dir = Path(current_app.config["UPLOAD_DIR"])
         return send_from_directory(upload_dir, url, mimetype=mimetypes.guess_type(url)[0])
-    if not parts.path.endswith(AUDIO_SUFFIXES):
-        # A Twilio RecordingUrl names no format; asking for .wav gets one browsers play.
-        url = url + ".wav"
-    config = current_app.config
-    auth = None
-    if (parts.hostname or "").endswith("twilio.com"):
-        auth = (config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
     try:
-        upstream = requests.get(url, auth=auth, timeout=RECORDING_TIMEOUT_S)
-    except requests.RequestException:
+        audio = provider().fetch_recording(url)
+    except RedirectRefused as exc:
+        current_app.logger.warning("recording %r not played: %s", url, exc)
+        abort(502)  # the URL is the provider's; where it sent us is not
+    except RecordingRefused:
+        current_app.logger.warning("recording URL refused: %r", url)
+        abort(404)
+    except ProviderError:
         abort(502)
-    if upstream.status_code != 200:
-        abort(502)
-    mimetype = upstream.headers.get("Content-Type", "audio/wav").split(";")[0]
-    response = Response(upstream.content, mimetype=mimetype)
+    response = Response(audio.content, mimetype=audio.mimetype)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

@@ -24,6 +24,7 @@ from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import RegisterApplyForm, RegisterUploadForm
 from gateway.db import get_session
+from gateway.limits import accepts_upload
 from models import admin
 from models.register import (
     MEMBER_COLUMNS,
@@ -117,6 +118,7 @@ def register() -> tuple[str, int]:
 
 
 @bp.post("/register")
+@accepts_upload
 @require(*STAFF)
 def register_check() -> tuple[str, int]:
     """Check an uploaded register: its bad rows by row number, or what an import would do."""

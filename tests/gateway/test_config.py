@@ -80,6 +80,31 @@ def test_a_value_of_the_wrong_type_is_refused_by_name(name: str, value: str) -> 
         load_config(environ={name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DB_LOCK_TIMEOUT_S", "0"),
+        ("DB_STATEMENT_TIMEOUT_S", "30"),  # past Twilio's 15 s, a webhook could not answer 503
+        ("DB_POOL_TIMEOUT_S", "-1"),
+        ("DB_CONNECT_TIMEOUT_S", "1"),  # libpq waits 2 s whatever it is told below that
+        ("DB_JOB_TIMEOUT_S", "0"),
+        ("RECORDING_REDIRECT_HOSTS", "https://mms.twiliocdn.com"),
+        ("RECORDING_REDIRECT_HOSTS", "mms.twiliocdn.com,evil.org/path"),
+    ],
+)
+def test_a_value_out_of_its_range_is_refused_by_name(name: str, value: str) -> None:
+    """Database timeouts that would let a webhook hang past Twilio's patience, and redirect
+    hosts that are not host names, stop the app."""
+    with pytest.raises(ConfigError, match=name):
+        load_config(environ={name: value})
+
+
+def test_redirect_hosts_may_name_a_port_or_be_empty() -> None:
+    """`host:port` entries and an empty list (follow no redirect) are accepted."""
+    assert load_config(environ={"RECORDING_REDIRECT_HOSTS": "a.example.org:8443, b.example.org"})
+    assert load_config(environ={"RECORDING_REDIRECT_HOSTS": ""})["RECORDING_REDIRECT_HOSTS"] == ""
+
+
 def test_overrides_win_over_the_environment_and_extra_keys_pass_through() -> None:
     """A test's mapping beats the environment; Flask keys not among the settings are kept."""
     config = load_config(

@@ -192,9 +192,9 @@ def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
         # SQLite: the webhook writes from its first read on, so another worker's row lands
         # while this request waits for its turn at the write gate.
         @contextlib.contextmanager
-        def hold() -> Iterator[None]:
+        def hold(timeout: float | None = None) -> Iterator[None]:
             other_worker_stores()
-            with gateway.db.write_gate().hold():
+            with gateway.db.write_gate().hold(timeout):
                 yield
 
         monkeypatch.setattr(gateway.sms, "write_gate", lambda: SimpleNamespace(hold=hold))

@@ -89,7 +89,7 @@ class Phone:
         sid = "RE" + uuid.uuid4().hex
         return self.post(
             path,
-            RecordingUrl=f"http://127.0.0.1:5055/_sandbox/recordings/{sid}.wav",
+            RecordingUrl=f"http://127.0.0.1:9/_sandbox/recordings/{sid}.wav",
             RecordingSid=sid,
             RecordingDuration=str(duration),
             Digits="#",
@@ -330,7 +330,7 @@ def test_the_same_recording_posted_twice_is_stored_once(
     phone.post("/voice")
     phone.press("/voice/menu/choose", "0")
     params = {
-        "RecordingUrl": "http://127.0.0.1:5055/_sandbox/recordings/REx.wav",
+        "RecordingUrl": "http://127.0.0.1:9/_sandbox/recordings/REx.wav",
         "RecordingSid": "RE" + "7" * 32,
         "RecordingDuration": "30",
     }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from gateway.db import WriteGate
+from gateway.db import GateTimeout, WriteGate
 
 WAIT = 10.0  # seconds any expected event may take (a spawned child imports the app first)
 STILL_WAITING = 0.3  # how long a waiter is watched to stay out while the gate is held
@@ -194,3 +196,78 @@ def test_lock_file_is_opened_again_in_a_new_process(gate: WriteGate) -> None:
             gate._fd = None
     finally:
         os.close(inherited)
+
+
+# --- a deadline -------------------------------------------------------------------------------
+
+
+def test_a_writer_gives_up_at_its_timeout_while_another_process_holds_the_gate(
+    tmp_path: Path,
+) -> None:
+    """hold(timeout) raises GateTimeout (SQLite's "database is locked") when the turn has not
+    come in time; a later writer gets in once the other process lets go; nobody waiting, the
+    helper that was left waiting lets go at once."""
+    lock_path = str(tmp_path / "shared.db.write-lock")
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    child = context.Process(target=_hold_in_child, args=(lock_path, held, release))
+    child.start()
+    gate = WriteGate(lock_path)
+    try:
+        assert held.wait(WAIT), "the child did not take the gate"
+        started = time.monotonic()
+        with pytest.raises(GateTimeout), gate.hold(timeout=0.3):
+            pytest.fail("got in while the other process held the gate")
+        assert 0.25 <= time.monotonic() - started < 2
+        assert isinstance(GateTimeout(), sqlite3.OperationalError)
+        got_in = threading.Event()
+
+        def take() -> None:
+            with gate.hold(timeout=WAIT):
+                got_in.set()
+
+        waiter = threading.Thread(target=take, daemon=True)
+        waiter.start()
+        assert not got_in.wait(STILL_WAITING)
+        release.set()
+        assert got_in.wait(WAIT)  # handed over by the helper the timed-out writer left
+        waiter.join(WAIT)
+        # The gate is free again for this process and for others.
+        with gate.hold(timeout=1):
+            pass
+        other = os.open(lock_path, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    finally:
+        release.set()
+        child.join(WAIT)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        if gate._fd is not None:
+            os.close(gate._fd)
+
+
+def test_a_helper_left_without_a_writer_lets_go(tmp_path: Path) -> None:
+    """A writer that timed out leaves no lock behind once the gate comes free."""
+    lock_path = str(tmp_path / "solo.db.write-lock")
+    gate = WriteGate(lock_path)
+    blocker = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(blocker, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(GateTimeout), gate.hold(timeout=0.1):
+            pass
+    finally:
+        fcntl.flock(blocker, fcntl.LOCK_UN)
+    deadline = time.monotonic() + WAIT
+    while gate._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not gate._pending
+    try:
+        fcntl.flock(blocker, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody kept it
+    finally:
+        os.close(blocker)
+        if gate._fd is not None:
+            os.close(gate._fd)
