@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 00:00:23.588484
+Create Date: 2026-12-01 21:47:35.641206
 """
 
 from __future__ import annotations
@@ -115,7 +115,6 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("session_version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("created_at", models.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organizations.id"], name=op.f("fk_users_org_id_organizations")
