@@ -81,3 +81,31 @@ def test_upgrade_creates_the_directory_of_a_new_sqlite_file(tmp_path: Path) -> N
         assert differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_a_database_made_at_0001_upgrades_keeping_its_users(empty_url: str, engine: Engine) -> None:
+    """A database from before 0002 (an earlier `make run`, a deployment) is brought up by
+    `flask db upgrade`, and its users can still log in: their session version starts at 1."""
+    from sqlalchemy import text
+
+    upgrade(empty_url, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organizations (id, name, kind, timezone, settings) "
+                "VALUES (1, '青山镇党委', 'township', 'Asia/Shanghai', '{}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, display_name, role, org_id, "
+                "language, active, created_at) VALUES (1, 'township', 'x', '镇', 'township', 1, "
+                "'zh_CN', true, '2026-11-01 00:00:00')"
+            )
+        )
+    upgrade(empty_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, session_version FROM users")).all() == [
+            ("township", 1)
+        ]
+    assert differences(engine) == []
