@@ -13,16 +13,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
-from twilio.request_validator import RequestValidator
-from werkzeug.test import TestResponse
 
 from devtools.servers import postgres_server, redis_server
 from gateway import create_app
 from gateway.db import get_session, make_engine
 from gateway.migrate import upgrade
-
-AUTH_TOKEN = "test-auth-token"
-PUBLIC_BASE_URL = "https://gateway.example.org"
+from tests.support import TwilioClient, make_config
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,24 +92,6 @@ def redis_client(redis_url: str) -> Iterator[Redis]:
     client.close()
 
 
-def make_config(db_url: str, redis_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    """The settings a test app runs with (a mapping: tests never set environment variables)."""
-    config: dict[str, Any] = {
-        "TESTING": True,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "PROVIDER": "sandbox",
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "SECRET_KEY": "test-secret",
-        "SANDBOX_URL": "http://127.0.0.1:9",  # nothing listens: tests that send start a sandbox
-        "SANDBOX_DB": str(tmp_path / "sandbox.db"),
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-    }
-    config.update(extra)
-    return config
-
-
 @pytest.fixture
 def app_config(db_url: str, redis_client: Redis, redis_url: str, tmp_path: Path) -> dict[str, Any]:
     """The settings of the test app; a test may change them before asking for `app`."""
@@ -145,22 +123,6 @@ def session(app: Flask) -> Iterator[Session]:
     """A database session inside an app context, as a job would have."""
     with app.app_context():
         yield get_session()
-
-
-class TwilioClient:
-    """Posts form requests signed exactly as Twilio signs them."""
-
-    def __init__(self, client: FlaskClient, token: str = AUTH_TOKEN) -> None:
-        self.client = client
-        self.validator = RequestValidator(token)
-
-    def post(self, path: str, params: dict[str, str], *, sign: bool = True) -> TestResponse:
-        """POST params to path, with Twilio's signature over PUBLIC_BASE_URL + path."""
-        headers = {}
-        if sign:
-            signature = self.validator.compute_signature(PUBLIC_BASE_URL + path, params)
-            headers["X-Twilio-Signature"] = signature
-        return self.client.post(path, data=params, headers=headers)
 
 
 @pytest.fixture

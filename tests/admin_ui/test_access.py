@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.admin_ui.conftest import AdminClient, World, login_as
+from tests.admin_ui.world import AdminClient, World, login_as
 
 ALL = frozenset({"township", "branch", "liaison", "host"})
 STAFF = frozenset({"township", "branch"})
@@ -180,7 +180,7 @@ def test_phone_simulator_is_absent_without_the_sandbox(app_config: dict[str, Any
     """With a real provider the simulator does not exist, even for the township."""
     from gateway import create_app
     from gateway.db import get_session
-    from tests.admin_ui.conftest import build_world
+    from tests.admin_ui.world import build_world
 
     app_config.update(
         PROVIDER="twilio",

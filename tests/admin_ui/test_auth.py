@@ -16,7 +16,8 @@ from devtools.servers import free_port
 from gateway import create_app
 from gateway.db import get_session
 from models import AuditLog
-from tests.admin_ui.conftest import (
+from tests.admin_ui.live import serve
+from tests.admin_ui.world import (
     PASSWORD,
     TOKEN_RE,
     AdminClient,
@@ -25,7 +26,6 @@ from tests.admin_ui.conftest import (
     db,
     login_as,
 )
-from tests.admin_ui.live import serve
 
 
 def test_login_with_the_right_password_opens_the_dashboard(
@@ -100,7 +100,7 @@ def test_session_cookie_is_secure_when_configured(app_config: dict[str, Any]) ->
     """With SESSION_COOKIE_SECURE the cookie is only sent over https."""
     from gateway import create_app
     from gateway.db import get_session
-    from tests.admin_ui.conftest import build_world
+    from tests.admin_ui.world import build_world
 
     app_config["SESSION_COOKIE_SECURE"] = True
     app = create_app(app_config)

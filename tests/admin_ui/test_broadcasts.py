@@ -22,7 +22,7 @@ from models import (
 from models.audit import AuditLog
 from models.broadcast import finish_resolving, next_part, write_outbox_part
 from models.lesson import add_campaign_members, create_campaign
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.world import World, db, login_as
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -18,12 +18,12 @@ from devtools.servers import free_port
 from gateway.db import get_session
 from models import Organization, Recording
 from models.segments import count_segments
-from tests.admin_ui.conftest import PASSWORD, World
 from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
-from tests.conftest import AUTH_TOKEN
+from tests.admin_ui.world import PASSWORD, World
 from tests.factories import open_window_now
-from tests.gateway.conftest import running_sandbox
-from tests.workers.conftest import ACCOUNT_SID, run_jobs
+from tests.gateway.sandbox_api import running_sandbox
+from tests.support import AUTH_TOKEN
+from tests.workers.jobs import ACCOUNT_SID, run_jobs
 
 pytestmark = pytest.mark.browser
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from devtools.servers import free_port
 from models import Member, MemberRating, Message, Organization
-from tests.admin_ui.conftest import PASSWORD, World, db
 from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
+from tests.admin_ui.world import PASSWORD, World, db
 
 pytestmark = pytest.mark.browser
 

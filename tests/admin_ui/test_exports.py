@@ -16,8 +16,8 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from models import Member
-from tests.admin_ui.conftest import AdminClient, World, db, login_as
-from tests.conftest import TwilioClient
+from tests.admin_ui.world import AdminClient, World, db, login_as
+from tests.support import TwilioClient
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 E164 = re.compile(r"^\+\d{6,15}$")

@@ -21,8 +21,8 @@ from models import (
     MessageStatus,
 )
 from models.period import shift_period
-from tests.admin_ui.conftest import World, db, login_as
-from tests.conftest import TwilioClient
+from tests.admin_ui.world import World, db, login_as
+from tests.support import TwilioClient
 
 
 def _last_month(world: World) -> str:
@@ -204,7 +204,7 @@ def test_help_page_plays_the_recording_of_a_keypad_request(
     from pathlib import Path
 
     from models import Call, CallStatus, Recording, RecordingKind
-    from tests.admin_ui.conftest import tone_wav
+    from tests.admin_ui.world import tone_wav
 
     target = Path(app.config["UPLOAD_DIR"]) / "recordings" / "help.wav"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from flask.testing import FlaskClient
 
-from tests.admin_ui.conftest import World, login_as
+from tests.admin_ui.world import World, login_as
 
 
 def pages(world: World) -> list[str]:

@@ -12,7 +12,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from tests.admin_ui.conftest import AdminClient, World, login_as
+from tests.admin_ui.world import AdminClient, World, login_as
 
 ADMIN = Path(__file__).resolve().parents[2] / "admin_ui"
 CATALOGUE = ADMIN / "translations" / "zh" / "LC_MESSAGES"

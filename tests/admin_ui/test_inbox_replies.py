@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from models import Broadcast, Direction, Member, Message, MessageStatus, utcnow
-from tests.admin_ui.conftest import World, db, login_as
-from tests.conftest import TwilioClient
+from tests.admin_ui.world import World, db, login_as
 from tests.gateway.test_sms import reply_text, sms
+from tests.support import TwilioClient
 
 
 def _deliver(app: Flask, member_id: int, text: str) -> int:

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 
-from tests.admin_ui.conftest import World, login_as
+from tests.admin_ui.world import World, login_as
 
 HUGE = "99999999999999999999999"
 INT_ARG = re.compile(r"<int:\w+>")

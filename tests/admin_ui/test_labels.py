@@ -43,7 +43,7 @@ from models.cycle import STEPS
 from models.lesson import CampaignMemberStatus, CampaignStatus
 from models.member import ChangeField, Language, MemberChange, MembershipStatus
 from models.period import period_of, shift_period
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.world import World, db, login_as
 from tests.factories import make_member
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from models import ChangeField, ContactKind, ContactLog, Member, MemberChange
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.world import World, db, login_as
 from tests.factories import make_member
 
 

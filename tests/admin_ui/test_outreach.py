@@ -12,7 +12,7 @@ from rq.job import Job
 from sqlalchemy import select
 
 from models import Broadcast, Lesson, LessonCampaign
-from tests.admin_ui.conftest import World, db, login_as, tone_wav
+from tests.admin_ui.world import World, db, login_as, tone_wav
 from workers.broadcasts import resolve_job_id
 
 NOTICE_71 = "各位流动党员同志:本月二十日前请完成党费缴纳和学习汇报,回复HB1即可汇报。如有困难请及时联系村支部书记或联络员,我们会尽快帮助解决。谢谢大家"
@@ -118,7 +118,7 @@ def test_lesson_upload_over_the_size_limit_is_refused(app_config: dict[str, obje
     """A file over MAX_UPLOAD_MB is refused (413) with a message, and nothing is stored."""
     from gateway import create_app
     from gateway.db import get_session
-    from tests.admin_ui.conftest import build_world
+    from tests.admin_ui.world import build_world
 
     app_config["MAX_UPLOAD_MB"] = 1
     app = create_app(app_config)

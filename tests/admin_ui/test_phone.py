@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from models import Call, Member, Message, Recording, Report
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.world import World, db, login_as
 
 
 def _phone_of(app: Flask, member_id: int) -> str:

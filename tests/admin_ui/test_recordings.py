@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models import Recording
-from tests.admin_ui.conftest import World, db, login_as
-from tests.gateway.conftest import running_sandbox
+from tests.admin_ui.world import World, db, login_as
+from tests.gateway.sandbox_api import running_sandbox
 from tests.gateway.test_recordings import Seen, handler_for
 from tests.tls import serve
 

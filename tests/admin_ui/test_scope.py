@@ -21,7 +21,7 @@ from models import (
     Recording,
     RecordingKind,
 )
-from tests.admin_ui.conftest import AdminClient, World, db, login_as
+from tests.admin_ui.world import AdminClient, World, db, login_as
 from tests.factories import make_org
 
 STRANGER = "+8613900000088"

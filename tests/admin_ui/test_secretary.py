@@ -18,7 +18,7 @@ from models import AuditLog, Call, CallStatus, Member, Message, Organization, Re
 from models.call import RecordingKind
 from models.cycle import rules_for
 from models.rating import Grade, MemberRating
-from tests.admin_ui.conftest import AdminClient, World, db, login_as
+from tests.admin_ui.world import AdminClient, World, db, login_as
 
 GOOD_SETTINGS = {
     "window_start": "18:30",
@@ -360,7 +360,7 @@ def test_a_register_over_the_size_limit_is_refused(app_config: dict[str, object]
     """A file over MAX_UPLOAD_MB answers 413 with a message."""
     from gateway import create_app
     from gateway.db import get_session
-    from tests.admin_ui.conftest import build_world
+    from tests.admin_ui.world import build_world
 
     app_config["MAX_UPLOAD_MB"] = 1
     big_app = create_app(app_config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from tests.admin_ui.conftest import World, login_as
+from tests.admin_ui.world import World, login_as
 
 
 def test_pages_render(client: FlaskClient, world: World) -> None:

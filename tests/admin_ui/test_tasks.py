@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models import AuditLog, ContactKind, ContactLog, Member, utcnow
 from models.tasks import open_liaison_task
-from tests.admin_ui.conftest import World, db, login_as
+from tests.admin_ui.world import World, db, login_as
 
 
 def _tasks(app: Flask, world: World) -> dict[str, int]:

@@ -19,9 +19,9 @@ from devtools.servers import free_port
 from gateway import create_app
 from gateway.db import get_session
 from models import Lesson
-from tests.admin_ui.conftest import PASSWORD, build_world, tone_wav
-from tests.conftest import make_config
+from tests.admin_ui.world import PASSWORD, build_world, tone_wav
 from tests.live_server import gunicorn
+from tests.support import make_config
 
 TOKEN = "limits-auth-token"
 TWENTY_MB = 20 * 1024 * 1024

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from gateway import create_app
 from gateway.db import get_session
 from models import Call, Message, Report
-from tests.conftest import TwilioClient, make_config
 from tests.factories import make_member, make_tree
+from tests.support import TwilioClient, make_config
 
 GUARANTEE_S = 10.0  # every webhook answers by then
 SLACK_S = 2.0  # a loaded machine's margin over a bound: these are guarantees, not benchmarks

@@ -26,9 +26,9 @@ from models import (
     utcnow,
 )
 from models.templates import render
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
 from tests.gateway.test_sms import reply_text, sms
+from tests.support import TwilioClient
 
 ASKING = "本周六上午开党员大会,能参加请回复1,不能参加请回复2"
 TELLING = "明天上午村里停电,请家人做好准备"

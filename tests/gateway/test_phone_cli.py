@@ -29,7 +29,7 @@ from models import (
 )
 from models.call import CallbackRequest
 from tests.factories import make_member, make_tree
-from tests.gateway.conftest import SandboxAPI
+from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
 
 PHONE = "+8613800000001"

@@ -20,7 +20,7 @@ from gateway.provider import (
     TwilioProvider,
     build_provider,
 )
-from tests.gateway.conftest import (
+from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,
     SANDBOX_TOKEN,

@@ -28,9 +28,9 @@ from models import (
     utcnow,
 )
 from models.templates import TEMPLATES
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
 from tests.gateway.test_sms import reply_text, sms
+from tests.support import TwilioClient
 
 # Templates that say 回复 but open no question: they name a keyword command to send, or tell
 # the member where they stand. A new template that asks something must be put in QUESTIONS.

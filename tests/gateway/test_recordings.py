@@ -22,8 +22,8 @@ from gateway.provider import (
     build_provider,
 )
 from models import Member, Recording
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
+from tests.support import TwilioClient
 from tests.tls import self_signed_cert, serve
 
 ACCOUNT = "AC" + "1" * 32

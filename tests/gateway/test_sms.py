@@ -28,8 +28,8 @@ from models import (
     utcnow,
 )
 from models.segments import count_segments
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
+from tests.support import TwilioClient
 
 
 def sms(twilio: TwilioClient, sender: str, body: str, sid: str | None = None, **extra: str) -> Any:
@@ -401,7 +401,7 @@ def test_signature_is_checked_against_the_public_url(
     """A signature over the internal URL (what a proxy forwards to) does not pass."""
     from twilio.request_validator import RequestValidator
 
-    from tests.conftest import AUTH_TOKEN
+    from tests.support import AUTH_TOKEN
 
     params = {"MessageSid": "SM" + "3" * 32, "From": member.phone, "Body": "HB 1"}
     signature = RequestValidator(AUTH_TOKEN).compute_signature("http://localhost/sms", params)

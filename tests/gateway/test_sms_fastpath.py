@@ -23,8 +23,8 @@ from models import (
     ReportRevision,
 )
 from models.templates import render
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
+from tests.support import TwilioClient
 
 PHONE = "+8613800000001"
 

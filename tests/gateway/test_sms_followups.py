@@ -23,9 +23,9 @@ from models import (
 )
 from models.segments import count_segments
 from models.templates import render
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_org, make_tree
 from tests.gateway.test_sms import reply_text, sms
+from tests.support import TwilioClient
 
 
 @pytest.fixture

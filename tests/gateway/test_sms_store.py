@@ -35,8 +35,8 @@ from models import (
 )
 from models.sql import Sql
 from models.templates import render
-from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, TwilioClient
 from tests.factories import make_member, make_tree
+from tests.support import AUTH_TOKEN, PUBLIC_BASE_URL, TwilioClient
 
 
 def sms(twilio: TwilioClient, sender: str, body: str, sid: str | None = None) -> Any:

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from models import Member, Message, MessageStatus
 from models.outbox import queue_sms
-from tests.conftest import TwilioClient
 from tests.factories import make_member
+from tests.support import TwilioClient
 
 
 def _sent(session: Session, member: Member, sid: str | None = None) -> Message:

@@ -36,8 +36,8 @@ from models import (
 from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
 from models.cycle import member_rules
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
+from tests.support import TwilioClient
 
 PHONE = "+8613800000001"
 STRANGER = "+8613999999999"

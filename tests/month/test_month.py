@@ -41,7 +41,7 @@ from models import (
     Recording,
     Report,
 )
-from tests.admin_ui.conftest import tone_wav
+from tests.admin_ui.world import tone_wav
 from tests.month.live_admin import PASSWORD, LiveAdmin, table_rows
 from tests.month.world import BRANCHES, STAFF, TOWNSHIP, Person, people, write_files
 from tests.stack import AUTH_TOKEN, Stack, run_stack, wait_for

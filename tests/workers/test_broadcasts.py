@@ -19,8 +19,8 @@ from models import Broadcast, BroadcastStatus, Member, Message, Role, find_org, 
 from models.audit import AuditLog
 from models.broadcast import PART_SIZE, BroadcastError, broadcast_progress, create_broadcast
 from tests.factories import make_member, make_tree, make_user, open_window_now
-from tests.gateway.conftest import SandboxAPI
-from tests.workers.conftest import run_jobs
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.workers.jobs import run_jobs
 from workers import broadcasts, outbox
 from workers.queues import BULK, get_queue
 

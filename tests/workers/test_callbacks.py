@@ -22,9 +22,9 @@ from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
 from models.cycle import member_rules
 from tests.factories import make_member, make_tree
-from tests.gateway.conftest import SandboxAPI
+from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
-from tests.workers.conftest import run_jobs
+from tests.workers.jobs import run_jobs
 from workers.callbacks import due_callbacks_tick, job_id, place_callback
 
 WAIT_SECONDS = 15.0

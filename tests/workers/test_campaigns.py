@@ -28,10 +28,10 @@ from models.lesson import (
     campaign_progress,
     create_campaign,
 )
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree
-from tests.gateway.conftest import SandboxAPI
-from tests.workers.conftest import sent_to
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.support import TwilioClient
+from tests.workers.jobs import sent_to
 from workers import campaigns
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

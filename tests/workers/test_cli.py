@@ -28,9 +28,9 @@ from models import (
 )
 from models.audit import AuditLog
 from models.report import NonReporter
-from tests.conftest import TwilioClient
 from tests.factories import make_member, make_tree, make_user, open_window_now
-from tests.gateway.conftest import SandboxAPI
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.support import TwilioClient
 from workers import outbox
 from workers.queues import QUEUE_NAMES, get_queue
 

@@ -37,7 +37,7 @@ from models.lesson import (
 )
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
-from tests.gateway.conftest import SandboxAPI
+from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
 from tests.rq_worker import run_worker, running_cron, running_worker
 from workers import broadcasts, campaigns, outbox, reconcile, reminders, sending

@@ -14,8 +14,8 @@ from gateway.provider import build_provider
 from models import Member, Message, MessageStatus, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
-from tests.gateway.conftest import SandboxAPI
-from tests.workers.conftest import sent_to
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.workers.jobs import sent_to
 from workers.reconcile import reconcile_stuck
 
 

@@ -28,8 +28,8 @@ from models.report import NonReporter
 from models.scope import scope_for
 from models.tasks import tasks
 from tests.factories import make_member, make_tree, make_user
-from tests.gateway.conftest import SandboxAPI
-from tests.workers.conftest import sent_to
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.workers.jobs import sent_to
 from workers import reminders
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

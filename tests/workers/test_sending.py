@@ -17,8 +17,8 @@ from gateway.db import get_session
 from models import Member, Message, MessageStatus, opt_out, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
-from tests.gateway.conftest import SandboxAPI
-from tests.workers.conftest import run_jobs, sent_to
+from tests.gateway.sandbox_api import SandboxAPI
+from tests.workers.jobs import run_jobs, sent_to
 from workers import outbox, sending
 from workers.queues import HIGH
 from workers.rates import sms_bucket
