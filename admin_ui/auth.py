@@ -34,8 +34,8 @@ from werkzeug.wrappers import Response
 
 from admin_ui.blueprint import bp
 from admin_ui.forms import LoginForm, PasswordForm
-from gateway import clients
-from gateway.db import get_session
+from infra import clients
+from infra.db import get_session
 from models.audit import audit
 from models.scope import Scope, scope_for
 from models.user import Role, User, check_password, end_sessions, set_password

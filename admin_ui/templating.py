@@ -25,8 +25,8 @@ from admin_ui.i18n import (
     contact_note,
     label,
 )
-from gateway.db import get_session
 from gateway.limits import is_upload_route
+from infra.db import get_session
 from models.user import Role
 
 # The menu: endpoint, label, who sees it.

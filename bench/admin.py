@@ -33,8 +33,8 @@ from flask.testing import FlaskClient
 
 from devtools.servers import postgres_server, redis_server
 from gateway import create_app
-from gateway.db import make_engine
 from gateway.migrate import upgrade
+from infra.db import make_engine
 from models.period import period_bounds, period_of, shift_period
 from models.user import User, set_password
 

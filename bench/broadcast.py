@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from devtools.servers import free_port  # noqa: E402
 from gateway import create_app  # noqa: E402
-from gateway.db import get_session  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
-from gateway.provider import build_provider  # noqa: E402
+from infra.db import get_session  # noqa: E402
+from infra.provider import build_provider  # noqa: E402
 from models import Broadcast, Member, Message, Organization, OrgKind, utcnow  # noqa: E402
 from models.broadcast import broadcast_progress, create_broadcast  # noqa: E402
 from workers.broadcasts import start_broadcast  # noqa: E402
@@ -104,7 +104,7 @@ class Stack:
     @property
     def database_url(self) -> str:
         """The SQLite database of the app and its workers."""
-        return f"sqlite:///{self.root / 'gateway.db'}"
+        return f"sqlite:///{self.root / 'infra.db'}"
 
     def settings(self) -> dict[str, str]:
         """The app's settings, as environment variables for the worker processes."""

@@ -27,8 +27,8 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db import make_engine
 from gateway.migrate import upgrade
+from infra.db import make_engine
 from models import Member
 from models.register import chinese_header, import_members, import_orgs, read_table
 

@@ -58,8 +58,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from devtools.servers import free_port, redis_server  # noqa: E402
-from gateway.db import make_engine  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
+from infra.db import make_engine  # noqa: E402
 from models import (  # noqa: E402
     Direction,
     Member,
@@ -144,9 +144,9 @@ def add_floor_routes(app: Flask) -> None:
     from flask import request
     from sqlalchemy.exc import IntegrityError
 
-    from gateway.db import write_gate
     from gateway.inbound import parse_inbound_sms
     from gateway.twiml import message_twiml, twilio_signed
+    from infra.db import write_gate
     from models.inbound import store_inbound
     from models.sql import Raw
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import (
     Call,
     CallStatus,

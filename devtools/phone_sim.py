@@ -18,7 +18,7 @@ import requests
 from flask import current_app
 
 from devtools.phone import call_params, new_sid, sms_params, twilio_signature
-from gateway import clients
+from infra import clients
 
 STATE_TTL_S = 3600
 MAX_LINES = 60  # lines kept on the simulated screen

@@ -10,8 +10,9 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from gateway import db, limits
-from gateway.config import load_config
+from gateway import limits
+from infra import db
+from infra.config import load_config
 from models.clock import use_clock_file
 from models.numbers import INT_MAX
 
@@ -35,7 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The sandbox, demo and simulators: imported only when this app carries them.
     app.extensions["devtools"] = app.config["PROVIDER"] == "sandbox" or app.debug
 
-    from gateway import clients, commands, errors
+    from gateway import commands, errors
+    from infra import clients
 
     clients.init_app(app)
     errors.init_app(app)

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import Role, User, find_org
 from models.audit import audit
 from models.register import ImportFileError, ImportResult, import_members, import_orgs, read_table

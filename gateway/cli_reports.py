@@ -11,7 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import Organization, find_org
 from models.audit import audit
 from models.exports import REPORT_HEADER, report_rows, write_csv, write_workbook

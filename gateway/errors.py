@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from gateway.db import get_session
+from infra.db import get_session
 
 log = logging.getLogger(__name__)
 

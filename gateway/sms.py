@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.conversation import Context, Reply, handle_sms, handle_unmatched
-from gateway.db import write_gate, write_gate_timeout
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
 from gateway.keywords import Command, parse
 from gateway.twiml import message_twiml, twilio_signed
+from infra.db import write_gate, write_gate_timeout
 from models import try_normalize, utcnow
 from models.inbound import Sender, find_sender, store_inbound, stored_reply
 from models.sql import Raw

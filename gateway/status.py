@@ -14,8 +14,8 @@ from flask import Blueprint, Flask, Response, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from gateway.db import get_session
 from gateway.twiml import twilio_signed
+from infra.db import get_session
 from models import Message, MessageStatus, utcnow
 from models.delivery import advance_status, apply_error_code
 from models.numbers import parse_int

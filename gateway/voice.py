@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 import ivr_flows
-from gateway.clients import provider
-from gateway.db import get_session
 from gateway.twiml import twilio_signed, twiml
+from infra.clients import provider
+from infra.db import get_session
 from ivr_flows.engine import (
     CallContext,
     CreditListen,

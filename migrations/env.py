@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from gateway.config import load_config
-from gateway.db import make_engine
+from infra.config import load_config
+from infra.db import make_engine
 from models import Base
 
 config = context.config

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from devtools.servers import postgres_server, redis_server
 from gateway import create_app
-from gateway.db import get_session, make_engine
 from gateway.migrate import upgrade
+from infra.db import get_session, make_engine
 from tests.support import TwilioClient, make_config
 
 

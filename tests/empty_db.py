@@ -21,7 +21,7 @@ def empty_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path)
     """
     if backend == "sqlite":
         # A directory that does not exist yet: `db upgrade` must create it, as under var/.
-        yield f"sqlite:///{tmp_path / 'fresh' / 'gateway.db'}"
+        yield f"sqlite:///{tmp_path / 'fresh' / 'infra.db'}"
         return
     server = make_url(request.getfixturevalue("postgres_url"))
     name = f"empty_{uuid.uuid4().hex[:12]}"

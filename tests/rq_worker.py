@@ -3,7 +3,7 @@
 A job run in the test process shares the test's app context, its clients and its imports,
 so a job that only works inside an app someone else pushed passes there and fails in
 production. These helpers start `rq worker -w workers.worker.AppWorker` as a subprocess that
-reads the test app's settings from environment variables (gateway/config.py), on the test's
+reads the test app's settings from environment variables (infra/config.py), on the test's
 Redis and database, and fail the test when a job failed or anything logged a traceback.
 
     run_worker(app_config)                          # burst: run what is queued, then return
@@ -29,7 +29,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from gateway.config import PROJECT_ROOT, SETTINGS
+from infra.config import PROJECT_ROOT, SETTINGS
 from workers.queues import QUEUE_NAMES
 
 APP_WORKER = "workers.worker.AppWorker"
@@ -41,7 +41,7 @@ CRON_CONFIG = "workers/cron.py"
 def worker_environ(config: Mapping[str, Any]) -> dict[str, str]:
     """The environment that gives a subprocess the test app's settings (and nothing stale).
 
-    Every setting of gateway/config.py found in `config` becomes a variable; settings missing
+    Every setting of infra/config.py found in `config` becomes a variable; settings missing
     from `config` are removed from the inherited environment, so the process gets the default.
     Keys that are not settings (TESTING, WTF_CSRF_ENABLED) stay with the test app.
     """

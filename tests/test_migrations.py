@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from gateway.db import make_engine
 from gateway.migrate import MIGRATIONS, alembic_config, upgrade
+from infra.db import make_engine
 from models import Base
 from tests.empty_db import empty_database
 
@@ -72,7 +72,7 @@ def test_migrations_have_one_head() -> None:
 
 def test_upgrade_creates_the_directory_of_a_new_sqlite_file(tmp_path: Path) -> None:
     """A SQLite file under a directory that does not exist yet (var/ on a fresh clone) is made."""
-    path = tmp_path / "var" / "deeper" / "gateway.db"
+    path = tmp_path / "var" / "deeper" / "infra.db"
 
     upgrade(f"sqlite+pysqlite:///{path}")
 

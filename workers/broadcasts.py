@@ -9,7 +9,7 @@ from rq import get_current_job
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gateway import clients
+from infra import clients
 from models import Broadcast, BroadcastStatus, Message, MessageStatus, utcnow
 from models.broadcast import (
     PART_SIZE,

@@ -8,9 +8,9 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from gateway import clients
-from gateway.provider import ProviderError
-from gateway.urls import call_status_url, call_twiml_url
+from infra import clients
+from infra.provider import ProviderError
+from infra.urls import call_status_url, call_twiml_url
 from models import Call, CallStatus, Member, utcnow
 from models import voice as calls
 from models.cycle import may_place_call

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import Broadcast, LessonCampaign, Organization, OrgKind, User, find_org, utcnow
 from models.broadcast import (
     BroadcastError,

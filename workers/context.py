@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 
 _app: Flask | None = None
 _pid: int | None = None

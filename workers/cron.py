@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rq import cron
 
-from gateway.config import load_config
+from infra.config import load_config
 from workers import callbacks, campaigns, outbox, reconcile, reminders
 from workers.queues import CALLS, DEFAULT, HIGH
 

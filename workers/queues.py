@@ -15,7 +15,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from gateway import clients
+from infra import clients
 from models.clock import utcnow, wall_time
 
 log = logging.getLogger(__name__)

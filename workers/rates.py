@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import current_app
 from redis import Redis
 
-from gateway import clients
+from infra import clients
 
 KEY_PREFIX = "gateway:rate:"
 # Sleep in slices no longer than this, so a job can say it is alive while it waits.

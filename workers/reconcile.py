@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway import clients
-from gateway.provider import Provider, ProviderError
+from infra import clients
+from infra.provider import Provider, ProviderError
 from models import Message, MessageStatus, utcnow
 from models.delivery import advance_status
 from workers.context import app_context

@@ -20,9 +20,9 @@ from rq import get_current_job
 from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway import clients
-from gateway.provider import Provider, ProviderError, SentMessage
-from gateway.urls import sms_status_url
+from infra import clients
+from infra.provider import Provider, ProviderError, SentMessage
+from infra.urls import sms_status_url
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
 from models.delivery import advance_status, apply_error_code

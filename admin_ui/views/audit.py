@@ -8,7 +8,7 @@ from admin_ui.auth import TOWNSHIP_ONLY, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_int, arg_page
 from admin_ui.i18n import AUDIT_ACTION_LABELS
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.scope import visible_users
 

@@ -17,7 +17,7 @@ from admin_ui.forms import BroadcastForm, options
 from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.templating import format_datetime
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.base import utcnow
 from models.broadcast import (

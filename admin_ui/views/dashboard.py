@@ -10,7 +10,7 @@ from admin_ui.blueprint import bp
 from admin_ui.charts import trend_svg
 from admin_ui.forms import FeedbackForm
 from admin_ui.helpers import arg_page
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.user import Role
 

@@ -12,7 +12,7 @@ from admin_ui.auth import FOLLOW_UP, STAFF, current_account, current_scope, reco
 from admin_ui.blueprint import bp
 from admin_ui.forms import AssignForm, NoteForm, ResolveForm, options
 from admin_ui.helpers import arg_page
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.help import (
     HelpCategory,

@@ -12,7 +12,7 @@ from admin_ui.auth import STAFF, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import HandledForm, LinkForm
 from admin_ui.helpers import arg_page
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.call import link_unknown_recordings, mark_recordings_handled
 from models.member import PhoneTaken, change_phone

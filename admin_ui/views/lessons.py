@@ -15,8 +15,8 @@ from admin_ui.forms import CampaignForm, LessonForm, options
 from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.uploads import UploadError, store_lesson_audio
-from gateway.db import get_session
 from gateway.limits import accepts_upload
+from infra.db import get_session
 from models import admin
 from models.base import utcnow
 from models.lesson import (

@@ -32,9 +32,9 @@ from admin_ui.auth import (
 from admin_ui.blueprint import bp
 from admin_ui.forms import ContactForm, FeedbackForm, MemberForm, PhoneForm, options
 from admin_ui.helpers import arg_branch, arg_page
-from gateway.clients import provider
-from gateway.db import get_session
-from gateway.provider import ProviderError, RecordingRefused, RedirectRefused
+from infra.clients import provider
+from infra.db import get_session
+from infra.provider import ProviderError, RecordingRefused, RedirectRefused
 from models import admin
 from models.call import Recording
 from models.contact import ContactKind, log_contact

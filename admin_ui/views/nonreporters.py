@@ -13,7 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import AttendanceForm, FlagForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.makeup import MakeupError, flag_for_makeup, mark_attended
 from models.period import Period, shift_period

@@ -14,7 +14,7 @@ from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import SimCallForm, SimTextForm
 from devtools import phone_sim
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.member import Member
 from models.phones import try_normalize

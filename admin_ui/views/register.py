@@ -23,8 +23,8 @@ from flask_babel import gettext as _
 from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import RegisterApplyForm, RegisterUploadForm
-from gateway.db import get_session
 from gateway.limits import accepts_upload
+from infra.db import get_session
 from models import admin
 from models.register import (
     MEMBER_COLUMNS,

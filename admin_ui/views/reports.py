@@ -13,7 +13,7 @@ from admin_ui.auth import FOLLOW_UP, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_branch, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import DEFAULT_LANGUAGE, export_header, label
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.exports import REPORT_HEADER, report_rows
 from models.period import parse_period

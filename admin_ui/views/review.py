@@ -13,7 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import RatingForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header, label
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin
 from models.period import Period
 from models.rating import GRADE_ZH, Grade, RatingError, rate_member

@@ -17,7 +17,7 @@ from admin_ui.auth import STAFF, TOWNSHIP_ONLY, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import SettingsForm
 from admin_ui.i18n import bilingual
-from gateway.db import get_session
+from infra.db import get_session
 from models.cycle import STEPS
 from models.org import Organization, OrgKind
 from models.scope import visible_branches

@@ -13,7 +13,7 @@ from admin_ui.auth import FOLLOW_UP, current_account, current_scope, record, req
 from admin_ui.blueprint import bp
 from admin_ui.forms import TaskDoneForm
 from admin_ui.helpers import arg_page
-from gateway.db import get_session
+from infra.db import get_session
 from models import admin, utcnow
 from models.tasks import complete_task, visible_task
 from models.tasks import tasks as list_tasks

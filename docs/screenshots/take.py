@@ -24,8 +24,8 @@ from devtools.demo import DEMO_PASSWORD, load_demo  # noqa: E402
 from devtools.sandbox import create_sandbox_app  # noqa: E402
 from devtools.servers import free_port, redis_server  # noqa: E402
 from gateway import create_app  # noqa: E402
-from gateway.db import get_session  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
+from infra.db import get_session  # noqa: E402
 from models import Channel, Member, Recording, period_of, record_report  # noqa: E402
 from tests.admin_ui.live import chromium, log_in, screenshot, serve  # noqa: E402
 

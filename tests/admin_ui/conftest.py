@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.db import get_session
+from infra.db import get_session
 from tests.admin_ui.world import (
     AdminClient,
     World,

@@ -179,7 +179,7 @@ def test_scopes_of_each_role(client: FlaskClient, world: World) -> None:
 def test_phone_simulator_is_absent_without_the_sandbox(app_config: dict[str, Any]) -> None:
     """With a real provider the simulator does not exist, even for the township."""
     from gateway import create_app
-    from gateway.db import get_session
+    from infra.db import get_session
     from tests.admin_ui.world import build_world
 
     app_config.update(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from devtools.servers import free_port
 from gateway import create_app
-from gateway.db import get_session
+from infra.db import get_session
 from models import AuditLog
 from tests.admin_ui.live import serve
 from tests.admin_ui.world import (
@@ -99,7 +99,7 @@ def test_session_cookie_is_httponly_and_samesite(admin: AdminClient, world: Worl
 def test_session_cookie_is_secure_when_configured(app_config: dict[str, Any]) -> None:
     """With SESSION_COOKIE_SECURE the cookie is only sent over https."""
     from gateway import create_app
-    from gateway.db import get_session
+    from infra.db import get_session
     from tests.admin_ui.world import build_world
 
     app_config["SESSION_COOKIE_SECURE"] = True

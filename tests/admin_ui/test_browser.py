@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from redis import Redis
 
 from devtools.servers import free_port
-from gateway.db import get_session
+from infra.db import get_session
 from models import Organization, Recording
 from models.segments import count_segments
 from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve

@@ -117,7 +117,7 @@ def test_lesson_upload_accepts_audio_and_refuses_the_rest(
 def test_lesson_upload_over_the_size_limit_is_refused(app_config: dict[str, object]) -> None:
     """A file over MAX_UPLOAD_MB is refused (413) with a message, and nothing is stored."""
     from gateway import create_app
-    from gateway.db import get_session
+    from infra.db import get_session
     from tests.admin_ui.world import build_world
 
     app_config["MAX_UPLOAD_MB"] = 1

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import (
     Call,
     CallStatus,

@@ -359,7 +359,7 @@ def test_bad_register_files_are_answered_clearly(
 def test_a_register_over_the_size_limit_is_refused(app_config: dict[str, object]) -> None:
     """A file over MAX_UPLOAD_MB answers 413 with a message."""
     from gateway import create_app
-    from gateway.db import get_session
+    from infra.db import get_session
     from tests.admin_ui.world import build_world
 
     app_config["MAX_UPLOAD_MB"] = 1

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import (
     Broadcast,
     Call,

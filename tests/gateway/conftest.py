@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.provider import TwilioProvider, build_provider
+from infra.provider import TwilioProvider, build_provider
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,

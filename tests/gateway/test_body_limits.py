@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from devtools.servers import free_port
 from gateway import create_app
-from gateway.db import get_session
+from infra.db import get_session
 from models import Lesson
 from tests.admin_ui.world import PASSWORD, build_world, tone_wav
 from tests.live_server import gunicorn

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from devtools.demo import DEMO_PASSWORD, LOGINS
 from gateway import create_app
-from gateway.db import make_engine
+from infra.db import make_engine
 from models import (
     Base,
     Call,

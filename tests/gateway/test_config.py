@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import create_app
-from gateway.config import SETTINGS, VAR_DIR, ConfigError, load_config, settings_table
+from infra.config import SETTINGS, VAR_DIR, ConfigError, load_config, settings_table
 
 TWILIO_READY = {
     "PROVIDER": "twilio",
@@ -19,7 +19,7 @@ def test_defaults_with_an_empty_environment() -> None:
     """With nothing set the app runs on the sandbox, SQLite under var/ and a local Redis."""
     config = load_config(environ={})
 
-    assert config["DATABASE_URL"] == f"sqlite:///{VAR_DIR / 'gateway.db'}"
+    assert config["DATABASE_URL"] == f"sqlite:///{VAR_DIR / 'infra.db'}"
     assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert config["PROVIDER"] == "sandbox"
     assert config["TRUST_PROXY"] is False
@@ -234,4 +234,4 @@ def test_settings_table_lists_every_variable() -> None:
     assert len(table) == 2 + len(SETTINGS)
     for setting, row in zip(SETTINGS, table[2:], strict=True):
         assert row.startswith(f"| `{setting.name}` | {setting.type.__name__} |")
-    assert "`sqlite:///var/gateway.db`" in settings_table()
+    assert "`sqlite:///var/infra.db`" in settings_table()

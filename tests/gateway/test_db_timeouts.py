@@ -19,7 +19,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from gateway import create_app
-from gateway.db import get_session
+from infra.db import get_session
 from models import Call, Message, Report
 from tests.factories import make_member, make_tree
 from tests.support import TwilioClient, make_config

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from gateway.provider import TwilioProvider
+from infra.provider import TwilioProvider
 from ivr_flows.prompts import text
 from models import (
     Channel,

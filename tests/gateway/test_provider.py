@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from devtools.servers import free_port
-from gateway.provider import (
+from infra.provider import (
     CALL_STATUS_EVENTS,
     ProviderError,
     TwilioProvider,

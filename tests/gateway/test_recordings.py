@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.rest import Client
 
-from gateway.provider import (
+from infra.provider import (
     ProviderError,
     RecordingRefused,
     RedirectRefused,

@@ -22,7 +22,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from devtools.sandbox import app as sandbox_app_module
 from devtools.sandbox import create_sandbox_app, register_cli
-from gateway.provider import TwilioProvider
+from infra.provider import TwilioProvider
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,

@@ -18,8 +18,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-import gateway.db
 import gateway.sms
+import infra.db
 from gateway.conversation import Context, Reply
 from gateway.keywords import Command
 from models import (
@@ -194,7 +194,7 @@ def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
         @contextlib.contextmanager
         def hold(timeout: float | None = None) -> Iterator[None]:
             other_worker_stores()
-            with gateway.db.write_gate().hold(timeout):
+            with infra.db.write_gate().hold(timeout):
                 yield
 
         monkeypatch.setattr(gateway.sms, "write_gate", lambda: SimpleNamespace(hold=hold))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from gateway.db import GateTimeout, WriteGate
+from infra.db import GateTimeout, WriteGate
 
 WAIT = 10.0  # seconds any expected event may take (a spawned child imports the app first)
 STILL_WAITING = 0.3  # how long a waiter is watched to stay out while the gate is held
@@ -77,9 +77,9 @@ def test_open_gate_for_postgresql_and_memory(url: str) -> None:
 
 def test_sqlite_file_gets_a_lock_beside_it(tmp_path: Path) -> None:
     """A SQLite file's gate locks `<absolute path>.write-lock`."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    engine = create_engine(f"sqlite:///{tmp_path / 'infra.db'}")
     try:
-        assert WriteGate.for_engine(engine).lock_path == f"{tmp_path / 'gateway.db'}.write-lock"
+        assert WriteGate.for_engine(engine).lock_path == f"{tmp_path / 'infra.db'}.write-lock"
     finally:
         engine.dispose()
 
@@ -89,12 +89,12 @@ def test_relative_sqlite_path_is_made_absolute(
 ) -> None:
     """A relative SQLite path is locked by its absolute name, the same from any later cwd."""
     monkeypatch.chdir(tmp_path)
-    engine = create_engine("sqlite:///var/gateway.db")
+    engine = create_engine("sqlite:///var/infra.db")
     try:
         lock_path = WriteGate.for_engine(engine).lock_path
     finally:
         engine.dispose()
-    assert lock_path == f"{tmp_path}/var/gateway.db.write-lock"
+    assert lock_path == f"{tmp_path}/var/infra.db.write-lock"
 
 
 def test_open_gate_lets_everyone_in_at_once() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway import create_app
-from gateway.config import ConfigError, load_config
+from infra.config import ConfigError, load_config
 from models import clock
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gateway.db import make_engine
+from infra.db import make_engine
 from models import Conversation, Member, utcnow
 from models.inbound import store_inbound
 from models.message import ask

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from devtools.phone import CallSimulator, Webhooks, new_sid, sms_params
-from gateway.db import make_engine
+from infra.db import make_engine
 from models import (
     Call,
     CallbackRequest,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from devtools.servers import free_port
 from gateway import create_app
-from gateway.db import get_session
+from infra.db import get_session
 from models import Message, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member

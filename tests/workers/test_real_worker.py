@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devtools.servers import free_port
-from gateway import clients
+from infra import clients
 from models import (
     Call,
     CallStatus,

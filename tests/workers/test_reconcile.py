@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway import clients
-from gateway.provider import build_provider
+from infra import clients
+from infra.provider import build_provider
 from models import Member, Message, MessageStatus, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member

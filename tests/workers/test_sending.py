@@ -13,7 +13,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session
+from infra.db import get_session
 from models import Member, Message, MessageStatus, opt_out, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree

@@ -50,7 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL",
         str,
-        f"sqlite:///{VAR_DIR / 'gateway.db'}",
+        f"sqlite:///{VAR_DIR / 'infra.db'}",
         "SQLAlchemy URL; SQLite under var/ by default, PostgreSQL in production",
     ),
     Setting(

@@ -37,7 +37,7 @@ class DbTimeouts:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DbTimeouts:
-        """The timeouts the settings name (gateway.config)."""
+        """The timeouts the settings name (infra.config)."""
         return cls(
             connect_s=int(config["DB_CONNECT_TIMEOUT_S"]),
             pool_s=float(config["DB_POOL_TIMEOUT_S"]),

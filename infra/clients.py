@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from redis import Redis
 
 if TYPE_CHECKING:
-    from gateway.provider import Provider
+    from infra.provider import Provider
 
 
 def init_app(app: Flask) -> None:
@@ -33,7 +33,7 @@ def provider() -> Provider:
     """The app's SMS and voice provider (Twilio, or the sandbox through the same client)."""
     existing = current_app.extensions.get("provider")
     if existing is None:
-        from gateway.provider import build_provider
+        from infra.provider import build_provider
 
         cfg = current_app.config
         existing = build_provider(
