@@ -10,14 +10,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.conversation import Context, Reply, handle_sms, handle_unmatched
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
-from gateway.keywords import Command, parse
 from gateway.twiml import message_twiml, twilio_signed
 from infra.db import write_gate, write_gate_timeout
 from models import try_normalize, utcnow
 from models.inbound import Sender, find_sender, store_inbound, stored_reply
 from models.sql import Raw
+from sms_flows.conversation import Context, Reply, handle_sms, handle_unmatched
+from sms_flows.keywords import Command, parse
 
 bp = Blueprint("sms", __name__)
 
@@ -148,7 +148,7 @@ def _act(
         context.flush()
     finally:
         context.release()
-    # A reply to a notice is kept with it (gateway.conversation decides which texts are).
+    # A reply to a notice is kept with it (sms_flows.conversation decides which texts are).
     return reply, sender.id, sender.language, reply.broadcast_id
 
 

@@ -1199,7 +1199,7 @@ def broadcast_replies(
 ) -> Page[Message]:
     """Texts members sent in reply to a notice, not yet handled, newest first.
 
-    Which texts answer a notice is decided as they arrive (gateway.conversation); every other
+    Which texts answer a notice is decided as they arrive (sms_flows.conversation); every other
     text of a member is in inbox_texts.
     """
     return _paginate(

@@ -460,7 +460,7 @@ def broadcast_progress(session: Session, broadcast_id: int) -> dict[str, int]:
 # A text answers a notice when the notice asked for an answer (its text says 回复 / reply), it
 # reached the member (sent or delivered) within REPLY_LINK_DAYS, and it is the newest such
 # notice. The SMS handler also lets a question asked the member after the notice take the text
-# first, and carries out keyword commands as commands (see gateway.conversation).
+# first, and carries out keyword commands as commands (see sms_flows.conversation).
 _ASKS_FOR_REPLY = re.compile(r"回复|答复|回信|回个?短信|\breply\b|\banswer\b", re.IGNORECASE)
 
 

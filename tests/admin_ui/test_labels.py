@@ -19,7 +19,6 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from admin_ui import i18n
-from gateway.keywords import Kind
 from models import (
     Call,
     CallStatus,
@@ -43,6 +42,7 @@ from models.cycle import STEPS
 from models.lesson import CampaignMemberStatus, CampaignStatus
 from models.member import ChangeField, Language, MemberChange, MembershipStatus
 from models.period import period_of, shift_period
+from sms_flows.keywords import Kind
 from tests.admin_ui.world import World, db, login_as
 from tests.factories import make_member
 

@@ -1,6 +1,6 @@
 """Which texts answer a notice, through the real /sms webhook with signed requests.
 
-The rule (gateway.conversation._notice_reply, models.broadcast.notice_awaiting_reply): a text
+The rule (sms_flows.conversation._notice_reply, models.broadcast.notice_awaiting_reply): a text
 with no keyword answers the newest notice that asked for answers (回复 / reply) and reached the
 member in the last three days, unless a question asked after that notice is open. Keyword
 commands are carried out as commands. A reply is kept with its notice and thanked, not sent

@@ -1,7 +1,7 @@
 """Every question the system asks by SMS accepts every answer it offers.
 
 The table is the audit: each template that asks something (models/templates.py) names the
-conversation state it opens (gateway.conversation.QUESTIONS), the digits its own text offers
+conversation state it opens (sms_flows.conversation.QUESTIONS), the digits its own text offers
 are read from that text, and the words it invites are listed here. Each answer goes through
 the real /sms webhook in that state and must be taken (stored as handled), not refused.
 """
@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.conversation import QUESTIONS
 from models import (
     Conversation,
     Direction,
@@ -28,6 +27,7 @@ from models import (
     utcnow,
 )
 from models.templates import TEMPLATES
+from sms_flows.conversation import QUESTIONS
 from tests.factories import make_member, make_tree
 from tests.gateway.test_sms import reply_text, sms
 from tests.support import TwilioClient
@@ -100,7 +100,7 @@ def test_every_state_the_code_opens_has_its_question() -> None:
     state of a question in the table, so its answers are audited too."""
     root = Path(__file__).resolve().parents[2]
     opened: set[tuple[str, str]] = set()
-    for path in ("gateway/conversation.py", "gateway/voice.py", "workers/reminders.py"):
+    for path in ("sms_flows/conversation.py", "gateway/voice.py", "workers/reminders.py"):
         source = (root / path).read_text()
         opened |= set(re.findall(r'ctx\.ask\("(\w+)", "(\w+)"', source))
         opened |= set(re.findall(r'topic="(\w+)",\s*step="(\w+)"', source))

@@ -20,8 +20,6 @@ from twilio.request_validator import RequestValidator
 
 import gateway.sms
 import infra.db
-from gateway.conversation import Context, Reply
-from gateway.keywords import Command
 from models import (
     Channel,
     Direction,
@@ -35,6 +33,8 @@ from models import (
 )
 from models.sql import Sql
 from models.templates import render
+from sms_flows.conversation import Context, Reply
+from sms_flows.keywords import Command
 from tests.factories import make_member, make_tree
 from tests.support import AUTH_TOKEN, PUBLIC_BASE_URL, TwilioClient
 

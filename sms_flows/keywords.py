@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 import zhconv
 
-from gateway.cities import CITIES, PROVINCES, ROMAN_PROVINCES, join_roman_names, roman_city
 from models.help import CATEGORY_BY_DIGIT, HelpCategory
+from sms_flows.cities import CITIES, PROVINCES, ROMAN_PROVINCES, join_roman_names, roman_city
 
 __all__ = ["Command", "HelpCategory", "Kind", "parse"]
 

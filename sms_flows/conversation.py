@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from gateway.keywords import Command, Kind, parse
 from models import (
     Channel,
     HelpCategory,
@@ -37,6 +36,7 @@ from models.segments import count_segments
 from models.sql import Raw
 from models.templates import render
 from models.voice import request_callback
+from sms_flows.keywords import Command, Kind, parse
 
 PHONE_CODE_TTL = timedelta(days=3)
 # A conversation's topic tells how to read a reply that carries no keyword.

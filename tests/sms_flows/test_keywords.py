@@ -10,9 +10,9 @@ import zhconv
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.cities import CITIES, PROVINCES
-from gateway.keywords import Command, HelpCategory, Kind, parse
 from models.help import HelpCategory as ModelHelpCategory
+from sms_flows.cities import CITIES, PROVINCES
+from sms_flows.keywords import Command, HelpCategory, Kind, parse
 
 R, S, P, H = Kind.REPORT, Kind.STATUS, Kind.PHONE, Kind.HELP
 L, OUT, IN, M = Kind.LESSONS, Kind.OPT_OUT, Kind.OPT_IN, Kind.MENU
