@@ -9,17 +9,15 @@ member-file.png and composer.png next to this script.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
+from devtools.browser import chromium, log_in, screenshot, serve  # noqa: E402
 from devtools.demo import DEMO_PASSWORD, load_demo  # noqa: E402
 from devtools.sandbox import create_sandbox_app  # noqa: E402
 from devtools.servers import free_port, redis_server  # noqa: E402
@@ -27,7 +25,6 @@ from gateway import create_app  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
 from infra.db import get_session  # noqa: E402
 from models import Channel, Member, Recording, period_of, record_report  # noqa: E402
-from tests.admin_ui.live import chromium, log_in, screenshot, serve  # noqa: E402
 
 NOTICE = "各位流动党员同志:本月二十日前请完成党费缴纳和学习汇报,回复HB1即可汇报。如有困难请及时联系村支部书记或联络员,我们会尽快帮助解决。谢谢大家"
 

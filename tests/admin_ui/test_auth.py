@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from devtools.browser import serve
 from devtools.servers import free_port
 from gateway import create_app
 from infra.db import get_session
 from models import AuditLog
-from tests.admin_ui.live import serve
 from tests.admin_ui.world import (
     PASSWORD,
     TOKEN_RE,

@@ -14,11 +14,11 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from redis import Redis
 
+from devtools.browser import chromium, log_in, no_csp_violations, screenshot, serve
 from devtools.servers import free_port
 from infra.db import get_session
 from models import Organization, Recording
 from models.segments import count_segments
-from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
 from tests.admin_ui.world import PASSWORD, World
 from tests.factories import open_window_now
 from tests.gateway.sandbox_api import running_sandbox

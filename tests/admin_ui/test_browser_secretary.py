@@ -12,9 +12,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
+from devtools.browser import chromium, log_in, no_csp_violations, screenshot, serve
 from devtools.servers import free_port
 from models import Member, MemberRating, Message, Organization
-from tests.admin_ui.live import chromium, log_in, no_csp_violations, screenshot, serve
 from tests.admin_ui.world import PASSWORD, World, db
 
 pytestmark = pytest.mark.browser
