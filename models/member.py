@@ -323,14 +323,21 @@ def change_phone(
 
 
 def opt_out(session: Session, member: Member, at: datetime | None = None) -> None:
-    """Stop every non-essential send to this member from now on."""
-    if member.opted_out_at is None:
-        member.opted_out_at = at or utcnow()
+    """Stop every non-essential send to this member from now on (an earlier opt-out stays).
+
+    The ORM entry to `set_opted_out`, the one implementation the SMS path uses too."""
+    _set_opted_out(session, member, at or utcnow())
 
 
 def opt_in(session: Session, member: Member) -> None:
     """Resume sends to a member who had opted out."""
-    member.opted_out_at = None
+    _set_opted_out(session, member, None)
+
+
+def _set_opted_out(session: Session, member: Member, at: datetime | None) -> None:
+    session.flush()
+    set_opted_out(Raw.of(session.connection()), member.id, at)
+    session.expire(member, ["opted_out_at"])
 
 
 # Details an admin may edit directly; city, employer and host organisation keep a history

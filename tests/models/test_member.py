@@ -18,7 +18,8 @@ from models import (
     opt_in,
     opt_out,
 )
-from models.member import PhoneTaken
+from models.member import PhoneTaken, set_opted_out
+from models.sql import Raw
 from tests.factories import make_member, make_org
 
 AT = datetime(2025, 3, 8, 12, 30, tzinfo=UTC)
@@ -123,6 +124,25 @@ def test_change_phone_to_the_same_number_is_no_change(session: Session) -> None:
 
     assert member.other_phone is None
     assert history(session, member.id) == []
+
+
+def test_opting_out_by_orm_and_by_raw_sql_stores_the_same(session: Session) -> None:
+    """Parity: the admin's and workers' entry (opt_out/opt_in on a Member) and the SMS
+    path's (set_opted_out on the raw connection) are one rule and leave the same rows."""
+    by_orm, by_raw = make_member(session), make_member(session)
+    steps: list[datetime | None] = [AT, datetime(2025, 4, 1, tzinfo=UTC), None, AT]
+    seen: dict[str, list[datetime | None]] = {"orm": [], "raw": []}
+    for at in steps:
+        if at is None:
+            opt_in(session, by_orm)
+        else:
+            opt_out(session, by_orm, at=at)
+        set_opted_out(Raw.of(session.connection()), by_raw.id, at)
+        session.commit()
+        session.expire_all()
+        seen["orm"].append(by_orm.opted_out_at)
+        seen["raw"].append(by_raw.opted_out_at)
+    assert seen["orm"] == seen["raw"] == [AT, AT, None, AT]
 
 
 def test_opt_out_keeps_the_first_time_and_opt_in_clears_it(session: Session) -> None:
