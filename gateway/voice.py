@@ -45,8 +45,8 @@ from models import (
     open_help_request,
     try_normalize,
     utcnow,
+    voice,
 )
-from models import voice as calls
 from models.call import CALL_FINAL
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
@@ -125,7 +125,7 @@ def incoming() -> Response:
     if not hook.call_sid:
         return _ended(None)
     session, now = get_session(), utcnow()
-    call, member, _ = calls.open_inbound_call(
+    call, member, _ = voice.open_inbound_call(
         session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now
     )
     if call.status in CALL_FINAL:
@@ -141,10 +141,10 @@ def answer(flow: str, step: str) -> Response:
     if not hook.call_sid:
         return _ended(None)
     session, now = get_session(), utcnow()
-    call = calls.find_call(session, hook.call_sid)
+    call = voice.find_call(session, hook.call_sid)
     if call is None:
         # A call we hold no row for (its first request was lost): take it up where it is.
-        call, member, _ = calls.open_inbound_call(
+        call, member, _ = voice.open_inbound_call(
             session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now
         )
     else:
@@ -167,7 +167,7 @@ def outbound() -> Response:
     call_id = request.args.get("call", type=to_int)
     call = session.get(Call, call_id) if call_id is not None else None
     if call is None and hook.call_sid:
-        call = calls.find_call(session, hook.call_sid)
+        call = voice.find_call(session, hook.call_sid)
     if call is None or call.direction != "outbound":
         return _ended(None)
     if call.call_sid is None and hook.call_sid:
@@ -175,7 +175,7 @@ def outbound() -> Response:
     member = _member(session, call)
     if call.status in CALL_FINAL:
         return _ended(member)
-    calls.update_call_status(
+    voice.update_call_status(
         session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
     )
     seed = {"lesson": call.lesson_id} if call.lesson_id is not None else {}
@@ -193,15 +193,15 @@ def call_status() -> Response:
     except ValueError:
         return Response(status=204)
     session, now = get_session(), utcnow()
-    call = calls.find_call(session, hook.call_sid) if hook.call_sid else None
+    call = voice.find_call(session, hook.call_sid) if hook.call_sid else None
     if call is None and hook.call_sid:
         # The callback beat the worker's own write of the sid: our URL names the call.
-        call = calls.adopt_placed_call(
+        call = voice.adopt_placed_call(
             session, request.args.get("call", type=to_int), hook.call_sid, _phone(hook.called)
         )
     if call is None:
         return Response(status=204)
-    moved = calls.update_call_status(
+    moved = voice.update_call_status(
         session, call, status, duration=hook.duration, answered_by=hook.answered_by, at=now
     )
     if moved and status in CALL_FINAL:
@@ -210,7 +210,7 @@ def call_status() -> Response:
             session, call, member, ivr_flows.on_hangup(call.state or {}, now.timestamp()), now
         )
         if call.direction == "outbound" and status in UNANSWERED:
-            calls.mark_for_retry(session, call, now)
+            voice.mark_for_retry(session, call, now)
         if call.campaign_id is not None:
             from workers.campaigns import follow_up_after_commit
 
@@ -230,13 +230,13 @@ def missed_call() -> Response:
     if not hook.call_sid:
         return twiml(response)
     session, now = get_session(), utcnow()
-    call, member, created = calls.open_inbound_call(
+    call, member, created = voice.open_inbound_call(
         session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now, purpose="missed_call"
     )
     if created:
-        calls.update_call_status(session, call, CallStatus.BUSY, duration=0, at=now)
+        voice.update_call_status(session, call, CallStatus.BUSY, duration=0, at=now)
         if member is not None:
-            callback = calls.request_callback(
+            callback = voice.request_callback(
                 session,
                 member,
                 None,
@@ -294,7 +294,7 @@ def _carry_out(
     learned: dict[str, Any] = {}
     for effect in effects:
         if isinstance(effect, StoreRecording):
-            calls.store_recording(
+            voice.store_recording(
                 session,
                 call=call,
                 member=member,
@@ -306,11 +306,11 @@ def _carry_out(
                 at=now,
             )
         elif isinstance(effect, MarkForRetry):
-            calls.mark_for_retry(session, call, now)
+            voice.mark_for_retry(session, call, now)
         elif member is None:
             continue  # the other effects are about a member
         elif isinstance(effect, RecordReport):
-            calls.save_call_report(
+            voice.save_call_report(
                 session,
                 member,
                 studied=effect.studied,
@@ -331,7 +331,7 @@ def _carry_out(
             learned["help_ref"] = help_ref(request)
             _confirm_help(session, member, request, now)
         elif isinstance(effect, CreditListen):
-            calls.record_listen(
+            voice.record_listen(
                 session,
                 member,
                 lesson_id=effect.lesson_number,
@@ -382,12 +382,12 @@ class _Catalog:
 
     def newest(self, category: LessonCategory, limit: int) -> Sequence[LessonInfo]:
         """The newest lessons of a category for the member."""
-        lessons = calls.newest_lessons(self.session, self.member, category, limit)
+        lessons = voice.newest_lessons(self.session, self.member, category, limit)
         return [_lesson_info(lesson) for lesson in lessons]
 
     def find(self, number: int) -> LessonInfo | None:
         """The lesson with this number."""
-        lesson = calls.find_lesson(self.session, number)
+        lesson = voice.find_lesson(self.session, number)
         return None if lesson is None else _lesson_info(lesson)
 
 
@@ -400,8 +400,8 @@ def _context(session: Session, member: Member | None, now: datetime) -> CallCont
         name=member.name,
         city=member.city,
         employer=member.employer,
-        recordings=calls.prompt_recordings(session, member),
-        receipt=calls.report_receipt(session, member, now),
+        recordings=voice.prompt_recordings(session, member),
+        receipt=voice.report_receipt(session, member, now),
         lessons=_Catalog(session, member),
         link=_link,
     )

@@ -6,8 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models import Member, utcnow
-from models import voice as calls
+from models import Member, utcnow, voice
 from models.call import CallbackRequest, CallbackStatus
 from workers.calls import place_call
 from workers.context import app_context
@@ -48,7 +47,7 @@ def place_callback(callback_id: int) -> str | None:
     """
     with app_context() as session:
         now = utcnow()
-        if not calls.claim_callback(session, callback_id, now):
+        if not voice.claim_callback(session, callback_id, now):
             session.rollback()
             return None
         callback = session.get(CallbackRequest, callback_id)
@@ -58,13 +57,13 @@ def place_callback(callback_id: int) -> str | None:
             callback.status = CallbackStatus.FAILED.value
             session.commit()
             return None
-        start = calls.next_contact_time(session, member, now)
+        start = voice.next_contact_time(session, member, now)
         if start > now:
             callback.status = CallbackStatus.PENDING.value
             callback.scheduled_for = start
             session.commit()
             return None
-        call_id = calls.start_callback_call(session, callback, member, now).id
+        call_id = voice.start_callback_call(session, callback, member, now).id
         session.commit()  # the call row exists before the provider can ask for its TwiML
     return place_call(call_id)
 
@@ -72,7 +71,7 @@ def place_callback(callback_id: int) -> str | None:
 def due_callbacks_tick() -> int:
     """Enqueue every pending callback whose time has come (the cron sweep); returns how many."""
     with app_context() as session:
-        due = calls.due_callbacks(session, utcnow())
+        due = voice.due_callbacks(session, utcnow())
         for callback_id in due:
             enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
     return len(due)

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from infra import clients
 from infra.provider import ProviderError
 from infra.urls import call_status_url, call_twiml_url
-from models import Call, CallStatus, Member, utcnow
-from models import voice as calls
+from models import Call, CallStatus, Member, utcnow, voice
 from models.cycle import may_place_call
 from models.delivery import apply_error_code
 from workers.context import app_context
@@ -45,7 +44,7 @@ def place_call(call_id: int) -> str:
         if call is None or call.status is not CallStatus.QUEUED:
             return "nothing"
         member = session.get(Member, call.member_id) if call.member_id is not None else None
-        asked = calls.callback_of_call(session, call_id) is not None
+        asked = voice.callback_of_call(session, call_id) is not None
         if member is None or not may_place_call(member, call.purpose, asked=asked):
             _cancel(session, call_id)
             return "cancelled"
@@ -86,7 +85,7 @@ def _cancel(session: Session, call_id: int) -> None:
         .values(status=CallStatus.CANCELED, ended_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    calls.call_not_placed(session, call_id, transient=False, at=utcnow())
+    voice.call_not_placed(session, call_id, transient=False, at=utcnow())
     session.commit()
 
 
@@ -117,7 +116,7 @@ def _not_placed(session: Session, call_id: int, member: Member, exc: ProviderErr
         .execution_options(synchronize_session=False)
     )
     apply_error_code(session, member.id, member.phone, exc.code, now)
-    calls.call_not_placed(session, call_id, transient=exc.transient, at=now)
+    voice.call_not_placed(session, call_id, transient=exc.transient, at=now)
     session.commit()
     current_app.logger.warning("call %s not placed: %s", call_id, exc)
     return "failed"

@@ -149,8 +149,8 @@ def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
     )
 
 
-class Sender:
-    """Sends rows one by one for a job: paced, claimed, marked sent in small batches."""
+class SendRun:
+    """One job's sending: rows sent one by one, paced, claimed, marked sent in small batches."""
 
     def __init__(
         self,
@@ -416,14 +416,14 @@ def find_sent(
     return free[0] if free else None
 
 
-def make_sender(session: Session, now: datetime | None = None) -> Sender:
-    """A Sender for the current job, with the app's provider, bucket and Redis; broadcast rows
+def make_sender(session: Session, now: datetime | None = None) -> SendRun:
+    """A SendRun (this job's sending) for the current job, with the app's provider, bucket and Redis; broadcast rows
     go only inside their member's contact window. `now`: send as of this time (tests)."""
     job = get_current_job()
     redis = clients.redis()
     if job is not None:
         hold_lease(redis, job.id)
-    return Sender(
+    return SendRun(
         session,
         provider=clients.provider(),
         bucket=sms_bucket(),
@@ -434,7 +434,7 @@ def make_sender(session: Session, now: datetime | None = None) -> Sender:
     )
 
 
-def finish_job(sender: Sender) -> None:
+def finish_job(sender: SendRun) -> None:
     """Drop the job's lease: it is done."""
     if sender.redis is not None:
         release_lease(sender.redis, sender.job_id)
@@ -561,7 +561,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "QUEUE_NAMES",
     "Claimed",
-    "Sender",
+    "SendRun",
     "claim",
     "enqueue_many",
     "enqueue_send",

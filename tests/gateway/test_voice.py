@@ -32,8 +32,8 @@ from models import (
     period_of,
     record_report,
     utcnow,
+    voice,
 )
-from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
 from models.cycle import member_rules
 from tests.factories import make_member, make_tree
@@ -155,7 +155,7 @@ def fresh(session: Session) -> Session:
 
 def the_call(session: Session, sid: str) -> Call:
     """The stored call with this CallSid."""
-    call = calls.find_call(fresh(session), sid)
+    call = voice.find_call(fresh(session), sid)
     assert call is not None
     return call
 
@@ -568,10 +568,10 @@ def test_status_callbacks_never_move_a_call_back(
 def _outbound_call(
     session: Session, member: Member, lesson_id: int | None
 ) -> tuple[Call, CallbackRequest]:
-    callback = calls.request_callback(session, member, lesson_id, "lesson", utcnow(), per_day=10)
+    callback = voice.request_callback(session, member, lesson_id, "lesson", utcnow(), per_day=10)
     assert callback is not None
     callback.status = CallbackStatus.PLACED.value
-    call = calls.start_callback_call(session, callback, member, utcnow())
+    call = voice.start_callback_call(session, callback, member, utcnow())
     session.commit()
     return call, callback
 
@@ -653,7 +653,7 @@ def test_a_busy_call_is_found_by_its_id_before_its_sid_is_stored(
     """busy to /voice/status?call=<id> before the placing job stored the CallSid: the call
     takes the sid, ends busy and is marked for retry; its callback waits again."""
     call, callback = _outbound_call(session, member, None)
-    calls.update_call_status(session, call, CallStatus.INITIATED, at=utcnow())
+    voice.update_call_status(session, call, CallStatus.INITIATED, at=utcnow())
     session.commit()
     assert _status_before_the_sid(twilio, call, "busy", PHONE) == 204
     stored = fresh(session).get(Call, call.id)

@@ -21,8 +21,8 @@ from models import (
     ReportRevision,
     open_help_request,
     record_report,
+    voice,
 )
-from models import voice as calls
 from models.call import CallbackRequest, CallbackStatus
 from models.cycle import member_rules, next_contact_time
 from models.member import Member
@@ -72,7 +72,7 @@ def test_a_callback_keeps_to_the_members_own_window(
     member.window_start, member.window_end = start, end
     hours, minutes = map(int, local.split(":"))
     at = datetime(2025, 3, 5, hours, minutes, tzinfo=SHANGHAI).astimezone(UTC)
-    got = calls.next_contact_time(session, member, at)
+    got = voice.next_contact_time(session, member, at)
     assert got.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") == expected
     assert got.tzinfo is not None
 
@@ -84,10 +84,10 @@ def test_a_callback_waits_out_quiet_hours(session: Session) -> None:
     township.settings = {"contact_window": ["19:00", "23:00"], "quiet_hours": ["21:30", "08:00"]}
     member = make_member(session, branch)
     late = datetime(2025, 3, 5, 22, 30, tzinfo=SHANGHAI)
-    callback = calls.request_callback(session, member, None, "missed_call", late)
+    callback = voice.request_callback(session, member, None, "missed_call", late)
     assert callback is not None
     assert callback.scheduled_for == datetime(2025, 3, 6, 19, 0, tzinfo=SHANGHAI)
-    assert calls.next_contact_time(session, member, late) == rules_next(session, member, late)
+    assert voice.next_contact_time(session, member, late) == rules_next(session, member, late)
 
 
 def test_half_a_members_window_is_no_window(session: Session) -> None:
@@ -97,7 +97,7 @@ def test_half_a_members_window_is_no_window(session: Session) -> None:
     member = make_member(session, branch)
     member.window_start, member.window_end = "22:00", None
     at = datetime(2025, 3, 5, 22, 15, tzinfo=SHANGHAI)
-    assert calls.next_contact_time(session, member, at) == datetime(
+    assert voice.next_contact_time(session, member, at) == datetime(
         2025, 3, 6, 19, 0, tzinfo=SHANGHAI
     )
 
@@ -110,14 +110,14 @@ def test_a_callback_is_scheduled_inside_the_contact_window(session: Session) -> 
     """Asked in the morning, the call back waits for the evening window; asked in it, now."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    later = calls.request_callback(session, member, None, "missed_call", MORNING)
+    later = voice.request_callback(session, member, None, "missed_call", MORNING)
     assert later is not None
     assert later.scheduled_for == datetime(2025, 3, 5, 19, 0, tzinfo=SHANGHAI)
     member.window_start, member.window_end = "08:00", "12:00"
     lesson = Lesson(org_id=branch.id, title="课", category=LessonCategory.POLICY)
     session.add(lesson)
     session.flush()
-    now = calls.request_callback(session, member, lesson.id, "lesson", MORNING)
+    now = voice.request_callback(session, member, lesson.id, "lesson", MORNING)
     assert now is not None
     assert now.scheduled_for == MORNING
     assert now.status == CallbackStatus.PENDING
@@ -128,25 +128,25 @@ def test_callbacks_are_capped_per_member_per_day(session: Session) -> None:
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
     for minutes in (0, 10):
-        callback = calls.request_callback(
+        callback = voice.request_callback(
             session, member, None, "missed_call", IN_WINDOW + timedelta(minutes=minutes)
         )
         assert callback is not None
         callback.status = CallbackStatus.PLACED.value  # called back already
     third = IN_WINDOW + timedelta(minutes=20)
-    assert calls.request_callback(session, member, None, "missed_call", third) is None
-    assert calls.request_callback(session, member, None, "missed_call", third, per_day=3)
+    assert voice.request_callback(session, member, None, "missed_call", third) is None
+    assert voice.request_callback(session, member, None, "missed_call", third, per_day=3)
     # Midnight in Shanghai is 16:00 UTC.
     tomorrow = datetime(2025, 3, 5, 16, 5, tzinfo=UTC)
-    assert calls.request_callback(session, member, None, "lesson", tomorrow) is not None
+    assert voice.request_callback(session, member, None, "lesson", tomorrow) is not None
 
 
 def test_asking_again_while_a_callback_waits_does_not_count_twice(session: Session) -> None:
     """A second missed call before the first is placed returns the same request."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    first = calls.request_callback(session, member, None, "missed_call", MORNING)
-    again = calls.request_callback(session, member, None, "missed_call", MORNING)
+    first = voice.request_callback(session, member, None, "missed_call", MORNING)
+    again = voice.request_callback(session, member, None, "missed_call", MORNING)
     assert first is not None and again is not None
     assert again.id == first.id
     count = session.scalar(select(func.count(CallbackRequest.id)))
@@ -157,14 +157,14 @@ def test_due_callbacks_are_claimed_once(session: Session) -> None:
     """Only due pending callbacks are listed, and only one claim of each succeeds."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    due = calls.request_callback(session, member, None, "missed_call", IN_WINDOW)
+    due = voice.request_callback(session, member, None, "missed_call", IN_WINDOW)
     other = make_member(session, branch, window_start="08:00", window_end="09:00")
-    waiting = calls.request_callback(session, other, None, "missed_call", IN_WINDOW)
+    waiting = voice.request_callback(session, other, None, "missed_call", IN_WINDOW)
     assert due is not None and waiting is not None
-    assert calls.due_callbacks(session, IN_WINDOW) == [due.id]
-    assert calls.claim_callback(session, due.id, IN_WINDOW)
-    assert not calls.claim_callback(session, due.id, IN_WINDOW)
-    assert not calls.claim_callback(session, waiting.id, IN_WINDOW)
+    assert voice.due_callbacks(session, IN_WINDOW) == [due.id]
+    assert voice.claim_callback(session, due.id, IN_WINDOW)
+    assert not voice.claim_callback(session, due.id, IN_WINDOW)
+    assert not voice.claim_callback(session, waiting.id, IN_WINDOW)
 
 
 def test_answers_of_one_call_make_one_revision(session: Session) -> None:
@@ -172,10 +172,10 @@ def test_answers_of_one_call_make_one_revision(session: Session) -> None:
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
     record_report(session, member, period="2025-03", studied=False, channel=Channel.SMS, at=MORNING)
-    first = calls.save_call_report(
+    first = voice.save_call_report(
         session, member, studied=True, same_city=None, same_employer=None, amend=False, at=IN_WINDOW
     )
-    report = calls.save_call_report(
+    report = voice.save_call_report(
         session, member, studied=True, same_city=True, same_employer=False, amend=True, at=IN_WINDOW
     )
     assert report.id == first.id
@@ -208,7 +208,7 @@ def test_recordings_attach_to_the_report_or_help_request_once(session: Session) 
         channel=Channel.IVR.value,
         at=IN_WINDOW,
     )
-    thought = calls.store_recording(
+    thought = voice.store_recording(
         session,
         call=call,
         member=member,
@@ -219,7 +219,7 @@ def test_recordings_attach_to_the_report_or_help_request_once(session: Session) 
         attach="report",
         at=IN_WINDOW,
     )
-    details = calls.store_recording(
+    details = voice.store_recording(
         session,
         call=call,
         member=member,
@@ -230,7 +230,7 @@ def test_recordings_attach_to_the_report_or_help_request_once(session: Session) 
         attach="help",
         at=IN_WINDOW,
     )
-    again = calls.store_recording(
+    again = voice.store_recording(
         session,
         call=call,
         member=member,
@@ -255,16 +255,16 @@ def test_listens_are_credited_once_per_lesson_per_call(session: Session) -> None
     lesson = Lesson(org_id=branch.id, title="课", category=LessonCategory.POLICY, duration=300)
     session.add(lesson)
     session.flush()
-    calls.record_listen(
+    voice.record_listen(
         session, member, lesson_id=lesson.id, seconds=200, completed=True, call=call, at=IN_WINDOW
     )
-    calls.record_listen(
+    voice.record_listen(
         session, member, lesson_id=lesson.id, seconds=90, completed=False, call=call, at=IN_WINDOW
     )
     listens = session.scalars(select(LessonListen)).all()
     assert [(li.seconds, li.completed) for li in listens] == [(200, True)]
     assert (
-        calls.record_listen(
+        voice.record_listen(
             session, member, lesson_id=999, seconds=5, completed=True, call=call, at=IN_WINDOW
         )
         is None
@@ -279,11 +279,11 @@ def test_prompt_recordings_prefer_the_branch(session: Session) -> None:
     }
     branch.settings = {"prompts": {"main_menu": "https://b/menu.wav"}}
     member = make_member(session, branch)
-    assert calls.prompt_recordings(session, member) == {
+    assert voice.prompt_recordings(session, member) == {
         "main_menu": "https://b/menu.wav",
         "goodbye": "https://t/bye.wav",
     }
-    assert calls.prompt_recordings(session, None) == {}
+    assert voice.prompt_recordings(session, None) == {}
 
 
 def test_call_status_never_moves_back(session: Session) -> None:
@@ -291,8 +291,8 @@ def test_call_status_never_moves_back(session: Session) -> None:
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
     call = _call(session, member.id, member.phone)
-    assert calls.update_call_status(session, call, CallStatus.COMPLETED, duration=75, at=IN_WINDOW)
-    assert not calls.update_call_status(session, call, CallStatus.RINGING, at=IN_WINDOW)
+    assert voice.update_call_status(session, call, CallStatus.COMPLETED, duration=75, at=IN_WINDOW)
+    assert not voice.update_call_status(session, call, CallStatus.RINGING, at=IN_WINDOW)
     assert (call.status, call.duration, call.ended_at) == (CallStatus.COMPLETED, 75, IN_WINDOW)
 
 
@@ -300,16 +300,16 @@ def test_an_unanswered_callback_is_tried_once_more_then_given_up(session: Sessio
     """No answer: pending again 30 minutes later inside the window; the second miss fails it."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    callback = calls.request_callback(session, member, None, "missed_call", IN_WINDOW)
+    callback = voice.request_callback(session, member, None, "missed_call", IN_WINDOW)
     assert callback is not None
     callback.status = CallbackStatus.PLACED.value
-    call = calls.start_callback_call(session, callback, member, IN_WINDOW)
-    calls.mark_for_retry(session, call, IN_WINDOW)
-    assert call.next_attempt_at == IN_WINDOW + calls.CALL_RETRY_AFTER
+    call = voice.start_callback_call(session, callback, member, IN_WINDOW)
+    voice.mark_for_retry(session, call, IN_WINDOW)
+    assert call.next_attempt_at == IN_WINDOW + voice.CALL_RETRY_AFTER
     assert callback.status == CallbackStatus.PENDING
-    assert callback.scheduled_for == IN_WINDOW + calls.CALLBACK_RETRY_AFTER
+    assert callback.scheduled_for == IN_WINDOW + voice.CALLBACK_RETRY_AFTER
     callback.status = CallbackStatus.PLACED.value
-    second = calls.start_callback_call(session, callback, member, IN_WINDOW)
+    second = voice.start_callback_call(session, callback, member, IN_WINDOW)
     assert second.attempt == 2
-    calls.mark_for_retry(session, second, IN_WINDOW)
+    voice.mark_for_retry(session, second, IN_WINDOW)
     assert callback.status == CallbackStatus.FAILED

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from devtools.servers import free_port
 from ivr_flows.prompts import text
-from models import Call, CallStatus, Lesson, LessonCategory, Member, utcnow
-from models import voice as calls
+from models import Call, CallStatus, Lesson, LessonCategory, Member, utcnow, voice
 from models.call import CallbackRequest, CallbackStatus
 from models.cycle import member_rules
 from tests.factories import make_member, make_tree
@@ -92,10 +91,10 @@ def _outside_window(member: Member, session: Session) -> None:
 def test_the_tick_enqueues_due_callbacks_once(session: Session, redis_client: Redis) -> None:
     """Only due callbacks are enqueued, each under its own job id, and a second tick adds none."""
     due_member = _member(session)
-    due = calls.request_callback(session, due_member, None, "missed_call", utcnow())
+    due = voice.request_callback(session, due_member, None, "missed_call", utcnow())
     later_member = make_member(session, session.get(Member, due_member.id).branch)  # type: ignore[union-attr]
     _outside_window(later_member, session)
-    later = calls.request_callback(session, later_member, None, "missed_call", utcnow())
+    later = voice.request_callback(session, later_member, None, "missed_call", utcnow())
     assert due is not None and later is not None
     session.commit()
     assert due_callbacks_tick() == 1
@@ -110,7 +109,7 @@ def test_a_callback_is_placed_and_the_sandbox_plays_it_out(
     person, fetches the TwiML (the greeting and the lesson) and reports the call completed."""
     member = _member(session)
     lesson = session.scalars(select(Lesson)).one()
-    callback = calls.request_callback(session, member, lesson.id, "lesson", utcnow())
+    callback = voice.request_callback(session, member, lesson.id, "lesson", utcnow())
     assert callback is not None
     session.commit()
     with serve(app, port=app_port):
@@ -149,7 +148,7 @@ def test_a_callback_is_placed_and_the_sandbox_plays_it_out(
 def test_a_job_that_runs_after_the_window_waits_for_the_next(session: Session) -> None:
     """A callback due earlier but placed outside the window moves to the next window start."""
     member = _member(session)
-    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    callback = voice.request_callback(session, member, None, "missed_call", utcnow())
     assert callback is not None
     _outside_window(member, session)
     session.commit()
@@ -171,7 +170,7 @@ def test_a_provider_that_cannot_be_reached_gets_the_callback_again_later(
     app.config["SANDBOX_URL"] = "http://127.0.0.1:9"  # nothing listens
     app.extensions.pop("provider", None)
     member = _member(session)
-    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    callback = voice.request_callback(session, member, None, "missed_call", utcnow())
     assert callback is not None
     session.commit()
     assert place_callback(callback.id) == "failed"
@@ -191,7 +190,7 @@ def test_an_invalid_number_fails_the_callback_and_marks_the_member(
     invalid (as for a lesson call or a text) and the callback fails, with nothing retried."""
     member = _member(session)
     live_sandbox.fault(resource="calls", to=member.phone, code=21211, status=400)
-    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    callback = voice.request_callback(session, member, None, "missed_call", utcnow())
     assert callback is not None
     session.commit()
     assert place_callback(callback.id) == "failed"
@@ -210,7 +209,7 @@ def test_a_member_who_texted_td_is_called_back_when_they_ask(
     """TD stops texts and campaign calls, not a call back the member asked for since."""
     member = _member(session)
     member.opted_out_at = utcnow() - timedelta(days=3)
-    callback = calls.request_callback(session, member, None, "missed_call", utcnow())
+    callback = voice.request_callback(session, member, None, "missed_call", utcnow())
     assert callback is not None
     session.commit()
     assert place_callback(callback.id) == "placed"
