@@ -137,7 +137,7 @@ _ASK = Sql(
 _FORGET = Sql("DELETE FROM conversations WHERE member_id = :member_id")
 
 
-def ask(
+def open_question(
     raw: Raw,
     member_id: int,
     *,
@@ -181,9 +181,9 @@ def open_conversation(
     now: datetime,
     ttl_hours: int,
 ) -> None:
-    """`ask` for callers working with a Session (the reminder jobs)."""
+    """`open_question` for callers working with a Session (the reminder jobs)."""
     session.flush()
-    ask(
+    open_question(
         Raw.of(session.connection()),
         member_id,
         topic=topic,

@@ -28,7 +28,7 @@ from models.broadcast import NoticeSent, notice_awaiting_reply
 from models.help import add_help_details, help_category_name, ref_of, save_help_request
 from models.inbound import Sender
 from models.member import PhoneTaken, move_member, phone_taken, set_opted_out
-from models.message import ask, forget_question
+from models.message import forget_question, open_question
 from models.outbox import queue_sms
 from models.period import month_label
 from models.report import save_report
@@ -139,10 +139,10 @@ class Context:
             self._session.close()
             self._session = None
 
-    def ask(self, topic: str, step: str, **data: Any) -> None:
+    def open_question(self, topic: str, step: str, **data: Any) -> None:
         """Open (or move on) the member's SMS question."""
         sender = self.sender
-        sender.expires_at = ask(
+        sender.expires_at = open_question(
             self.raw,
             sender.id,
             topic=topic,
@@ -227,7 +227,7 @@ def _notice_reply(ctx: Context) -> Reply | None:
 
 def _report(ctx: Context, command: Command) -> Reply:
     if command.studied is None:
-        ctx.ask("report", "studied")
+        ctx.open_question("report", "studied")
         return Reply(
             "report_ask_studied",
             {"name": ctx.sender.name, "month": month_label(ctx.period, ctx.language)},
@@ -261,7 +261,7 @@ def _record(
     )
     sender.city, sender.employer = report.city, report.employer
     if not final:
-        ctx.ask("report", "same", studied=studied)
+        ctx.open_question("report", "same", studied=studied)
         return Reply(
             "report_ask_same",
             {"city": sender.city or "", "employer": sender.employer or ""},
@@ -282,7 +282,7 @@ def _record(
 def _status(ctx: Context, command: Command) -> Reply:
     city, employer = command.city, command.employer
     if not city and not employer:
-        ctx.ask("status", "place")
+        ctx.open_question("status", "place")
         return Reply("status_ask", command="status")
     sender = ctx.sender
     sender.city, sender.employer = move_member(
@@ -304,12 +304,12 @@ def _status(ctx: Context, command: Command) -> Reply:
 
 def _phone(ctx: Context, command: Command) -> Reply:
     if not command.new_phone:
-        ctx.ask("phone", "number")
+        ctx.open_question("phone", "number")
         return Reply("phone_ask", command="phone")
     shown = command.new_phone[:20]
     new_phone = try_normalize(command.new_phone, ctx.region)
     if new_phone is None:
-        ctx.ask("phone", "number")
+        ctx.open_question("phone", "number")
         return Reply("phone_invalid", {"phone": shown}, command="phone")
     if new_phone == ctx.sender.phone or phone_taken(ctx.raw, new_phone):
         ctx.close()
@@ -340,7 +340,7 @@ def _phone(ctx: Context, command: Command) -> Reply:
 def _help(ctx: Context, command: Command) -> Reply:
     """Open a help request; the conversation stays open so follow-up texts join it."""
     if command.category is None and not command.text:
-        ctx.ask("help", "category")
+        ctx.open_question("help", "category")
         return Reply("help_ask_category", command="help")
     category = command.category or HelpCategory.OTHER
     request_id = save_help_request(
@@ -351,7 +351,7 @@ def _help(ctx: Context, command: Command) -> Reply:
         channel=Channel.SMS.value,
         at=ctx.now,
     )
-    ctx.ask("help", "details", request=request_id)
+    ctx.open_question("help", "details", request=request_id)
     params = {"category": help_category_name(category, ctx.language), "ref": ref_of(request_id)}
     if not command.text:
         return Reply("help_ask_details", params, command="help")
@@ -364,7 +364,7 @@ def _help_details(ctx: Context, command: Command) -> Reply | None:
     if not add_help_details(ctx.raw, request_id, ctx.sender.id, command.normalized):
         ctx.close()
         return None
-    ctx.ask("help", "details", request=request_id)  # later texts join it too
+    ctx.open_question("help", "details", request=request_id)  # later texts join it too
     return Reply("help_details_added", {"ref": ref_of(request_id)}, command="help")
 
 
@@ -443,7 +443,7 @@ def _answer(ctx: Context, command: Command) -> Reply:
         if step == "same" and (command.answer == "1" or _word(command) in SAME_WORDS):
             return _record(ctx, studied, None, None, final=True, same=True)
         if step == "same" and _changed(command):
-            ctx.ask("report", "place", studied=studied)
+            ctx.open_question("report", "place", studied=studied)
             return Reply("report_ask_place", command="report")
         place = parse("DT " + command.normalized)
         if command.answer is None and (place.city or place.employer):

@@ -102,7 +102,7 @@ def test_every_state_the_code_opens_has_its_question() -> None:
     opened: set[tuple[str, str]] = set()
     for path in ("sms_flows/conversation.py", "gateway/voice.py", "workers/reminders.py"):
         source = (root / path).read_text()
-        opened |= set(re.findall(r'ctx\.ask\("(\w+)", "(\w+)"', source))
+        opened |= set(re.findall(r'ctx\.open_question\("(\w+)", "(\w+)"', source))
         opened |= set(re.findall(r'topic="(\w+)",\s*step="(\w+)"', source))
     assert len(opened) >= 7  # the search still finds them
     assert opened <= set(QUESTIONS.values())

@@ -28,7 +28,7 @@ from models import (
 from models.broadcast import create_broadcast, next_part, notice_awaiting_reply, write_outbox_part
 from models.inbound import find_sender
 from models.member import set_opted_out
-from models.message import ask, forget_question
+from models.message import forget_question, open_question
 from models.report import save_report
 from models.sql import Raw
 from tests.factories import make_member, make_tree
@@ -249,8 +249,10 @@ def test_asking_again_replaces_the_question_and_forgetting_removes_it(
     """A member has one open question: a second ask replaces it, forget_question drops it."""
     now = utcnow()
     raw = raw_of(session)
-    ask(raw, member.id, topic="report", step="studied", data={"a": 1}, now=now, ttl_hours=72)
-    expires_at = ask(
+    open_question(
+        raw, member.id, topic="report", step="studied", data={"a": 1}, now=now, ttl_hours=72
+    )
+    expires_at = open_question(
         raw,
         member.id,
         topic="phone_change",
@@ -280,7 +282,7 @@ def test_find_sender_reads_member_branch_and_question(
     session.commit()
     now = utcnow()
     raw = raw_of(session)
-    expires_at = ask(
+    expires_at = open_question(
         raw,
         member.id,
         topic="report",
@@ -305,7 +307,7 @@ def test_find_sender_reads_member_branch_and_question(
 def test_find_sender_without_a_question(session: Session, member: Member) -> None:
     """A member with no open question has no topic, step or expiry and empty data."""
     raw = raw_of(session)
-    ask(raw, member.id, topic="report", step="studied", now=utcnow(), ttl_hours=72)
+    open_question(raw, member.id, topic="report", step="studied", now=utcnow(), ttl_hours=72)
     forget_question(raw, member.id)
     sender = find_sender(raw, member.phone, utcnow())
     assert sender is not None and sender.id == member.id

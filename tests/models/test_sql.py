@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from infra.db import make_engine
 from models import Conversation, Member, utcnow
 from models.inbound import store_inbound
-from models.message import ask
+from models.message import open_question
 from models.sql import Raw, Sql
 from tests.factories import make_member, make_tree
 
@@ -124,7 +124,9 @@ def test_none_time_is_null_both_ways(session: Session) -> None:
 def test_raw_time_is_what_the_orm_reads(session: Session, member: Member) -> None:
     """A conversation asked through raw SQL has the expiry and update time the ORM reads back."""
     raw = raw_of(session)
-    expires_at = ask(raw, member.id, topic="report", step="studied", now=BEIJING_NOON, ttl_hours=5)
+    expires_at = open_question(
+        raw, member.id, topic="report", step="studied", now=BEIJING_NOON, ttl_hours=5
+    )
     assert expires_at == BEIJING_NOON + timedelta(hours=5)
     session.commit()
     session.expire_all()
@@ -170,7 +172,9 @@ def test_raw_json_is_read_by_the_orm_as_the_dict(session: Session, member: Membe
     """JSON written with Raw.json is the same dict through the ORM and through read_json."""
     raw = raw_of(session)
     data = {"studied": True, "city": "东莞", "answers": [1, None, "二"], "nested": {"k": 1.5}}
-    ask(raw, member.id, topic="report", step="city", data=data, now=utcnow(), ttl_hours=72)
+    open_question(
+        raw, member.id, topic="report", step="city", data=data, now=utcnow(), ttl_hours=72
+    )
     (stored,) = raw.one(
         Sql("SELECT data FROM conversations WHERE member_id = :id"), {"id": member.id}
     )
