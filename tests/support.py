@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,13 @@ class TwilioClient:
             signature = self.validator.compute_signature(PUBLIC_BASE_URL + path, params)
             headers["X-Twilio-Signature"] = signature
         return self.client.post(path, data=params, headers=headers)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Return once `check()` holds, looking again every 50 ms; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        pause.wait(0.05)

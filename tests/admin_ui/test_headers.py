@@ -8,36 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from flask.testing import FlaskClient
 
-from tests.admin_ui.world import World, login_as
-
-
-def pages(world: World) -> list[str]:
-    """The pages a township user opens, one of each kind (scripts, bars and charts included)."""
-    return [
-        "/admin/",
-        "/admin/members",
-        f"/admin/members/{world.alice}",
-        f"/admin/members/{world.alice}/edit",
-        "/admin/reports",
-        "/admin/nonreporters",
-        "/admin/nonreporters/roster",
-        "/admin/inbox",
-        "/admin/inbox?tab=recordings",
-        "/admin/inbox?tab=unmatched",
-        "/admin/help",
-        f"/admin/help/{world.help_id}",
-        "/admin/tasks",
-        "/admin/broadcasts",
-        "/admin/broadcasts/new",
-        f"/admin/broadcasts/{world.broadcast_id}",
-        "/admin/lessons",
-        "/admin/review",
-        "/admin/register",
-        "/admin/settings",
-        "/admin/audit",
-        "/admin/phone",
-        "/admin/password",
-    ]
+from tests.admin_ui.world import World, admin_pages, login_as
 
 
 def assert_secure_page_headers(headers: dict[str, str], where: str) -> None:
@@ -60,7 +31,7 @@ def test_every_admin_page_sends_the_security_headers(client: FlaskClient, world:
     assert anonymous.status_code == 200
     assert_secure_page_headers(dict(anonymous.headers), "/admin/login")
     admin = login_as(client, "township")
-    for path in [*pages(world), "/admin/members/999999", "/admin/reports.xlsx"]:
+    for path in [*admin_pages(world), "/admin/members/999999", "/admin/reports.xlsx"]:
         response = admin.get(path)
         assert response.status_code in (200, 404), path
         assert_secure_page_headers(dict(response.headers), path)
@@ -104,7 +75,7 @@ def test_pages_hold_nothing_the_policy_would_block(
 ) -> None:
     """No page carries an inline script, a style element or attribute, or an event handler."""
     admin = login_as(client, username)
-    for path in pages(world):
+    for path in admin_pages(world):
         response = admin.get(path)
         if response.status_code != 200:
             continue  # a page this role may not open

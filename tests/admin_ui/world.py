@@ -245,3 +245,34 @@ def login_as(client: FlaskClient, username: str) -> AdminClient:
     response = admin_client.login(username)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return admin_client
+
+
+def admin_pages(world: World) -> list[str]:
+    """One of each kind of admin page a township user opens (scripts, bars and charts too)."""
+    return [
+        "/admin/",
+        "/admin/members",
+        f"/admin/members/{world.alice}",
+        f"/admin/members/{world.alice}/edit",
+        "/admin/reports",
+        "/admin/nonreporters",
+        "/admin/nonreporters/roster",
+        "/admin/inbox",
+        "/admin/inbox?tab=recordings",
+        "/admin/inbox?tab=unmatched",
+        "/admin/inbox?tab=replies",
+        "/admin/help",
+        f"/admin/help/{world.help_id}",
+        "/admin/tasks",
+        "/admin/tasks?show=done",
+        "/admin/broadcasts",
+        "/admin/broadcasts/new",
+        f"/admin/broadcasts/{world.broadcast_id}",
+        "/admin/lessons",
+        "/admin/review",
+        "/admin/register",
+        "/admin/settings",
+        "/admin/audit",
+        "/admin/phone",
+        "/admin/password",
+    ]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from infra.db import GateTimeout, WriteGate
+from tests.support import wait_until
 
 WAIT = 10.0  # seconds any expected event may take (a spawned child imports the app first)
 STILL_WAITING = 0.3  # how long a waiter is watched to stay out while the gate is held
@@ -261,10 +262,7 @@ def test_a_helper_left_without_a_writer_lets_go(tmp_path: Path) -> None:
             pass
     finally:
         fcntl.flock(blocker, fcntl.LOCK_UN)
-    deadline = time.monotonic() + WAIT
-    while gate._pending and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not gate._pending
+    wait_until(lambda: not gate._pending, timeout=WAIT)
     try:
         fcntl.flock(blocker, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody kept it
     finally:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,20 +21,9 @@ from models.cycle import member_rules
 from tests.factories import make_member, make_tree
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
+from tests.support import wait_until
 from tests.workers.jobs import run_jobs
 from workers.callbacks import due_callbacks_tick, job_id, place_callback
-
-WAIT_SECONDS = 15.0
-
-
-def wait_until(check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
-    """Return once `check()` holds; fail after the timeout."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        pause.wait(0.05)
 
 
 def fresh(session: Session) -> None:

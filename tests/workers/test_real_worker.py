@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +39,7 @@ from tests.factories import make_member, make_tree
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
 from tests.rq_worker import run_worker, running_cron, running_worker
+from tests.support import wait_until
 from workers import broadcasts, campaigns, outbox, reconcile, reminders, sending
 from workers.callbacks import due_callbacks_tick, place_callback
 from workers.calls import place_call
@@ -129,15 +129,6 @@ def live_sandbox(worker_sandbox_url: str) -> Iterator[SandboxAPI]:
     yield api
     api.reset()
     api.http.close()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Return once `check()` holds; fail after the timeout."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("outcome", [CallStatus.BUSY, CallStatus.NO_ANSWER])
