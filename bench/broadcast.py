@@ -45,7 +45,7 @@ from devtools.servers import free_port  # noqa: E402
 from gateway import create_app  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
 from infra.db import get_session  # noqa: E402
-from infra.provider import build_provider  # noqa: E402
+from infra.providers.twilio import build_twilio  # noqa: E402
 from models import Broadcast, Member, Message, Organization, OrgKind, utcnow  # noqa: E402
 from models.broadcast import broadcast_progress, create_broadcast  # noqa: E402
 from workers.broadcasts import start_broadcast  # noqa: E402
@@ -362,7 +362,7 @@ def reset_broadcasts(running: Stack) -> None:
 
 
 def _bare_sender(sandbox_url: str, phones: list[str]) -> None:
-    provider = build_provider(
+    provider = build_twilio(
         kind="sandbox",
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, request
-from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
+
+from infra.providers.twilio import SignatureCheck
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,40 +39,18 @@ def public_url() -> str:
     return base[: len(base) - len(base_path)] + base_path + path
 
 
-def _validator() -> RequestValidator:
-    validator = current_app.extensions.get("twilio_validator")
-    if validator is None:
-        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
-        current_app.extensions["twilio_validator"] = validator
-    return cast(RequestValidator, validator)
+def _signature_check() -> SignatureCheck:
+    check = current_app.extensions.get("twilio_signature")
+    if check is None:
+        check = SignatureCheck.from_config(current_app.config)
+        current_app.extensions["twilio_signature"] = check
+    return cast(SignatureCheck, check)
 
 
 def signature_is_valid() -> bool:
     """Whether the request carries Twilio's valid signature for its public URL."""
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
-        return False
-    validator = _validator()
-    expected = signature.encode()
-    # RequestValidator.validate signs twice on every call (the URL with and without its port,
-    # since Twilio is not consistent about ports); signing the URL as configured first, and
-    # the other form only on a mismatch, accepts the same requests for half the work.
-    for url in _signed_forms(public_url()):
-        computed = validator.compute_signature(url, request.form)
-        if hmac.compare_digest(computed.encode(), expected):
-            return True
-    return False
-
-
-@functools.lru_cache(maxsize=1024)
-def _signed_forms(url: str) -> tuple[str, ...]:
-    """The URL as given, then its other form (port added or removed), as Twilio may sign it."""
-    parsed = urlparse(url)
-    forms = [url]
-    for other in (remove_port(parsed), add_port(parsed)):
-        if other not in forms:
-            forms.append(other)
-    return tuple(forms)
+    return _signature_check().valid(public_url(), request.form, signature)
 
 
 def twilio_signed(view: F) -> F:

@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from redis import Redis
 
 if TYPE_CHECKING:
-    from infra.provider import Provider
+    from infra.providers import Provider
 
 
 def init_app(app: Flask) -> None:
@@ -24,25 +24,12 @@ def redis() -> Redis:
     return client
 
 
-def redirect_hosts(setting: str) -> list[str]:
-    """RECORDING_REDIRECT_HOSTS as a list of `host` or `host:port` entries."""
-    return [entry.strip().lower() for entry in setting.split(",") if entry.strip()]
-
-
 def provider() -> Provider:
-    """The app's SMS and voice provider (Twilio, or the sandbox through the same client)."""
+    """The app's SMS and voice provider, built from its settings on first use."""
     existing = current_app.extensions.get("provider")
     if existing is None:
-        from infra.provider import build_provider
+        from infra.providers import build_provider
 
-        cfg = current_app.config
-        existing = build_provider(
-            kind=cfg["PROVIDER"],
-            account_sid=cfg["TWILIO_ACCOUNT_SID"],
-            auth_token=cfg["TWILIO_AUTH_TOKEN"],
-            from_number=cfg["TWILIO_FROM_NUMBER"],
-            sandbox_url=cfg["SANDBOX_URL"],
-            recording_redirect_hosts=redirect_hosts(cfg["RECORDING_REDIRECT_HOSTS"]),
-        )
+        existing = build_provider(current_app.config)
         current_app.extensions["provider"] = existing
     return existing

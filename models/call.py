@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
+from models.message import ERROR_CODE_LENGTH
 
 
 class CallStatus(enum.StrEnum):
@@ -62,7 +63,7 @@ class Call(Base):
     duration: Mapped[int | None] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     next_attempt_at: Mapped[datetime | None]
-    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(ERROR_CODE_LENGTH))  # the provider's
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
 

@@ -1,20 +1,39 @@
-"""What happens to an outbound message after it is sent: status moves and provider error codes."""
+"""What happens to an outbound message after it is sent: status moves, receipts and failures.
+
+Providers speak of failures in their own codes; each provider module reads them into a
+`Failure`, and the rules here act on that: the domain never sees a provider's code except
+as text stored for the record.
+"""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.member import Member, opt_out
 from models.message import ALLOWED_TRANSITIONS, Message, MessageStatus
 
-# The recipient replied STOP to the carrier or the provider: never send them anything again.
-UNSUBSCRIBED_CODES = frozenset({21610})
-# The number is not a valid (mobile) number: sending again cannot succeed.
-INVALID_NUMBER_CODES = frozenset({21211, 21614})
-PERMANENT_MEMBER_CODES = UNSUBSCRIBED_CODES | INVALID_NUMBER_CODES
+if TYPE_CHECKING:
+    from infra.providers.base import Receipt
+
+
+class Failure(enum.StrEnum):
+    """Why a provider did not take or did not deliver a message or call, as the domain acts."""
+
+    OPTED_OUT = "opted_out"  # the member unsubscribed at the carrier: never send again
+    INVALID_NUMBER = "invalid_number"  # not a (mobile) number: sending again cannot succeed
+    UNREACHABLE = "unreachable"  # a valid number that could not be reached this time
+    RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
+    RETRY_LATER = "retry_later"  # a fault on the provider's side or on the way to it
+    REFUSED = "refused"  # anything else the provider will not do (content, account, template)
+
+
+# Outcomes where the same request may succeed later.
+TRANSIENT_FAILURES = frozenset({Failure.RATE_LIMITED, Failure.RETRY_LATER})
 
 
 def predecessors(status: MessageStatus) -> list[MessageStatus]:
@@ -28,7 +47,7 @@ def advance_status(
     status: MessageStatus,
     *,
     at: datetime,
-    error_code: int | None = None,
+    error_code: str | None = None,
     provider_sid: str | None = None,
 ) -> bool:
     """Move a message forward to `status` in one conditional UPDATE; False if that would go back.
@@ -50,27 +69,64 @@ def advance_status(
     return bool(getattr(result, "rowcount", 0))
 
 
-def apply_error_code(
-    session: Session, member_id: int | None, phone: str, code: int | None, at: datetime
+def apply_failure(
+    session: Session, member_id: int | None, phone: str, failure: Failure | None, at: datetime
 ) -> None:
-    """Act on a provider error about the recipient: 21610 opts the member out, 21211/21614
-    mark the member's number invalid (only if it is still the number we sent to)."""
-    if member_id is None or code not in PERMANENT_MEMBER_CODES:
+    """Act on what a failure says about the recipient: an opt-out at the carrier opts the
+    member out; an invalid number marks the member's number invalid (only if it is still the
+    number we sent to). Other failures say nothing lasting about the member."""
+    if member_id is None or failure not in (Failure.OPTED_OUT, Failure.INVALID_NUMBER):
         return
     member = session.get(Member, member_id)
     if member is None:
         return
-    if code in UNSUBSCRIBED_CODES:
+    if failure is Failure.OPTED_OUT:
         opt_out(session, member, at)
     elif member.phone == phone and member.phone_invalid_at is None:
         member.phone_invalid_at = at
 
 
+def record_receipt(session: Session, receipt: Receipt, at: datetime) -> bool:
+    """Apply a delivery receipt from any provider; True if the message moved.
+
+    The message is found by the provider's sid, or (a receipt that beat the worker's own
+    write of the sid) by our row id with the same number, which then adopts the sid. The
+    status moves only forward; a failure acts on the member once, as the status moves.
+    """
+    if receipt.delivery is None:
+        return False
+    columns = (Message.id, Message.status, Message.member_id, Message.phone)
+    row = session.execute(select(*columns).where(Message.provider_sid == receipt.sid)).first()
+    adopt = False
+    if row is None and receipt.message_id is not None:
+        row = session.execute(
+            select(*columns).where(
+                Message.id == receipt.message_id,
+                Message.provider_sid.is_(None),
+                Message.phone == receipt.to,
+            )
+        ).first()
+        adopt = row is not None
+    if row is None or row.status is receipt.delivery:
+        return False
+    moved = advance_status(
+        session,
+        row.id,
+        receipt.delivery,
+        at=at,
+        error_code=receipt.error_code,
+        provider_sid=receipt.sid if adopt else None,
+    )
+    if moved:
+        apply_failure(session, row.member_id, row.phone, receipt.failure, at)
+    return moved
+
+
 __all__ = [
-    "INVALID_NUMBER_CODES",
-    "PERMANENT_MEMBER_CODES",
-    "UNSUBSCRIBED_CODES",
+    "TRANSIENT_FAILURES",
+    "Failure",
     "advance_status",
-    "apply_error_code",
+    "apply_failure",
     "predecessors",
+    "record_receipt",
 ]

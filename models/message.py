@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base, enum_type, utcnow
 from models.sql import Raw, Sql
 
+# A provider's own error code, kept as text (the mainland providers' codes are words).
+ERROR_CODE_LENGTH = 64
+
 
 class Direction(enum.StrEnum):
     """Inbound (from a member) or outbound (to a member)."""
@@ -80,7 +83,7 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[MessageStatus] = mapped_column(enum_type(MessageStatus))
-    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(ERROR_CODE_LENGTH))  # the provider's
     # Outbound: the template the body was made from, so a template provider can send it too.
     template_key: Mapped[str | None] = mapped_column(String(64))
     params: Mapped[dict[str, Any] | None]

@@ -9,11 +9,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from infra import clients
-from infra.provider import ProviderError
-from infra.urls import call_status_url, call_twiml_url
+from infra.providers import OutboundCall, ProviderError
 from models import Call, CallStatus, Member, utcnow, voice
 from models.cycle import may_place_call
-from models.delivery import apply_error_code
+from models.delivery import apply_failure
 from workers.context import app_context
 from workers.queues import CALLS, enqueue_after_commit
 from workers.rates import call_bucket
@@ -60,12 +59,7 @@ def place_call(call_id: int) -> str:
         if not getattr(claimed, "rowcount", 0):
             return "nothing"
         try:
-            sid = clients.provider().place_call(
-                member.phone,
-                url=call_twiml_url(call_id),
-                status_callback=call_status_url(call_id),
-                machine_detection=True,
-            )
+            sid = clients.provider().place_call(OutboundCall(call_id, member.phone))
         except ProviderError as exc:
             return _not_placed(session, call_id, member, exc)
         session.execute(
@@ -115,7 +109,7 @@ def _not_placed(session: Session, call_id: int, member: Member, exc: ProviderErr
         .values(status=CallStatus.FAILED, error_code=exc.code, ended_at=now)
         .execution_options(synchronize_session=False)
     )
-    apply_error_code(session, member.id, member.phone, exc.code, now)
+    apply_failure(session, member.id, member.phone, exc.failure, now)
     voice.call_not_placed(session, call_id, transient=exc.transient, at=now)
     session.commit()
     current_app.logger.warning("call %s not placed: %s", call_id, exc)

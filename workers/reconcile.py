@@ -14,19 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra import clients
-from infra.provider import Provider, ProviderError
+from infra.providers import Provider, ProviderError
 from models import Message, MessageStatus, utcnow
-from models.delivery import advance_status
+from models.delivery import advance_status, apply_failure
 from workers.context import app_context
 from workers.sending import find_sent, schedule_retry
 
 STUCK_AFTER = timedelta(minutes=2)  # far longer than a provider request may take
 BATCH = 200
-_PROVIDER_STATUS = {
-    "delivered": MessageStatus.DELIVERED,
-    "undelivered": MessageStatus.UNDELIVERED,
-    "failed": MessageStatus.FAILED,
-}
 
 
 def reconcile_message(session: Session, provider: Provider, message: Message, now: datetime) -> str:
@@ -45,9 +40,13 @@ def reconcile_message(session: Session, provider: Provider, message: Message, no
             .values(sent_at=found.date_created or now)
             .execution_options(synchronize_session=False)
         )
-        final = _PROVIDER_STATUS.get(found.status)
-        if final is not None:
-            advance_status(session, message.id, final, at=now, error_code=found.error_code)
+        final = found.delivery
+        if (
+            final is not None
+            and final is not MessageStatus.SENT
+            and advance_status(session, message.id, final, at=now, error_code=found.error_code)
+        ):
+            apply_failure(session, message.member_id, message.phone, found.failure, now)
         return "adopted"
     # Never reached the provider: the claim's attempt does not count.
     session.execute(

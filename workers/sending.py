@@ -21,11 +21,10 @@ from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from infra import clients
-from infra.provider import Provider, ProviderError, SentMessage
-from infra.urls import sms_status_url
+from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
-from models.delivery import advance_status, apply_error_code
+from models.delivery import advance_status, apply_failure
 from workers.context import app_context
 from workers.queues import (
     BULK,
@@ -73,6 +72,32 @@ class Claimed:
     member_id: int | None
     attempts: int
     created_at: datetime
+    template_key: str | None = None
+    params: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Claimed:
+        """From a row the claim statement returned."""
+        return cls(
+            row.id,
+            row.phone,
+            row.body,
+            row.member_id,
+            row.attempts,
+            row.created_at,
+            row.template_key,
+            row.params,
+        )
+
+    def outbound(self) -> OutboundSms:
+        """The row as the provider takes it."""
+        return OutboundSms(
+            message_id=self.id,
+            to=self.phone,
+            body=self.body,
+            template=self.template_key,
+            params=dict(self.params or {}),
+        )
 
 
 _messages = cast(Table, Message.__table__)
@@ -114,6 +139,8 @@ _CLAIM_MANY = (
         _messages.c.member_id,
         _messages.c.attempts,
         _messages.c.created_at,
+        _messages.c.template_key,
+        _messages.c.params,
     )
 )
 _MARK_SENT = (
@@ -144,9 +171,7 @@ def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
     session.commit()
     if result is None or result.status != MessageStatus.SENDING:
         return None
-    return Claimed(
-        message_id, result.phone, result.body, result.member_id, result.attempts, result.created_at
-    )
+    return Claimed.of(result)
 
 
 class SendRun:
@@ -282,13 +307,7 @@ class SendRun:
             self._sent = []
         result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": self.now()}).all()
         self.session.commit()
-        claimed = {
-            row.id: Claimed(
-                row.id, row.phone, row.body, row.member_id, row.attempts, row.created_at
-            )
-            for row in result
-            if row.status == MessageStatus.SENDING
-        }
+        claimed = {row.id: Claimed.of(row) for row in result if row.status == MessageStatus.SENDING}
         for message_id in ids:
             if message_id not in claimed:
                 self.outcomes[message_id] = "skipped"
@@ -297,7 +316,7 @@ class SendRun:
 
     def _send_claimed(self, claimed: Claimed) -> str:
         try:
-            sent = self.provider.send_sms(claimed.phone, claimed.body, sms_status_url(claimed.id))
+            sent = self.provider.send_sms(claimed.outbound())
         except ProviderError as exc:
             if exc.rate_limited:
                 return "rate_limited"
@@ -382,7 +401,7 @@ class SendRun:
             self.session.commit()
             return "retry"
         advance_status(self.session, claimed.id, MessageStatus.FAILED, at=now, error_code=exc.code)
-        apply_error_code(self.session, claimed.member_id, claimed.phone, exc.code, now)
+        apply_failure(self.session, claimed.member_id, claimed.phone, exc.failure, now)
         self.session.commit()
         return "failed"
 

@@ -34,7 +34,7 @@ from admin_ui.forms import ContactForm, FeedbackForm, MemberForm, PhoneForm, opt
 from admin_ui.helpers import arg_branch, arg_page
 from infra.clients import provider
 from infra.db import get_session
-from infra.provider import ProviderError, RecordingRefused, RedirectRefused
+from infra.providers import ProviderError, RecordingRefused, RedirectRefused
 from models import admin
 from models.call import Recording
 from models.contact import ContactKind, log_contact

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.provider import TwilioProvider, build_provider
+from infra.providers.twilio import TwilioProvider, build_twilio
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,
@@ -43,10 +43,11 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def sandbox_provider(sandbox_api: SandboxAPI) -> TwilioProvider:
-    """The production provider, pointed at the sandbox."""
-    return build_provider(
+def sandbox_provider(sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver) -> TwilioProvider:
+    """The production provider, pointed at the sandbox, calling back at a base of its own."""
+    return build_twilio(
         kind="sandbox",
+        callback_base=webhook_receiver.new_base(),
         account_sid=SANDBOX_ACCOUNT,
         auth_token=SANDBOX_TOKEN,
         from_number=FROM_NUMBER,

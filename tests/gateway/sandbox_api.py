@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from devtools.servers import free_port
+from infra.providers import OutboundCall, OutboundSms
 
 SANDBOX_TOKEN = "sandbox-test-token"
 
@@ -195,6 +196,10 @@ class WebhookReceiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def new_base(self) -> str:
+        """A base URL on this receiver that no other test uses (a provider's callback base)."""
+        return f"{self.base_url}/{uuid.uuid4().hex}"
+
     def new_url(self, name: str = "status") -> str:
         """A URL on this receiver that no other test uses."""
         return f"{self.base_url}/{uuid.uuid4().hex}/{name}"
@@ -226,3 +231,13 @@ class WebhookReceiver:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
+
+
+def sms(to: str, body: str, message_id: int = 1) -> OutboundSms:
+    """An outbox row as the provider takes it (the id names the row in callbacks)."""
+    return OutboundSms(message_id=message_id, to=to, body=body)
+
+
+def call(to: str, call_id: int = 1, *, machine_detection: bool = False) -> OutboundCall:
+    """A call to place for a Call row."""
+    return OutboundCall(call_id=call_id, to=to, machine_detection=machine_detection)

@@ -13,9 +13,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from twilio.request_validator import RequestValidator
 
-from infra.provider import TwilioProvider
+from infra.providers.twilio import SignatureCheck, TwilioProvider
 from ivr_flows.prompts import text
 from models import (
     Channel,
@@ -29,7 +28,7 @@ from models import (
 )
 from models.call import CallbackRequest
 from tests.factories import make_member, make_tree
-from tests.gateway.sandbox_api import SandboxAPI
+from tests.gateway.sandbox_api import SandboxAPI, sms
 from tests.live_server import serve
 
 PHONE = "+8613800000001"
@@ -166,7 +165,7 @@ def test_a_server_that_refuses_the_signature_fails_the_command(
     runner: FlaskCliRunner, app: Flask, member: Member, live_url: str
 ) -> None:
     """A server holding another auth token refuses the signature (403); the command says so."""
-    app.extensions["twilio_validator"] = RequestValidator("another-token")
+    app.extensions["twilio_signature"] = SignatureCheck("another-token")
     result = runner.invoke(args=["phone", "call", PHONE, "--press", "1", "--url", live_url])
     assert result.exit_code == 1
     assert "/voice answered HTTP 403" in result.output
@@ -177,8 +176,8 @@ def test_outbox_lists_what_the_sandbox_was_asked_to_send(
 ) -> None:
     """`phone outbox --to N` reads the sandbox: plain lines, or JSON objects with --json."""
     app.config["SANDBOX_URL"] = sandbox_api.url
-    sandbox_provider.send_sms(PHONE, "本月汇报请回复HB 1")
-    sandbox_provider.send_sms("+8613800000002", "别人的短信")
+    sandbox_provider.send_sms(sms(PHONE, "本月汇报请回复HB 1"))
+    sandbox_provider.send_sms(sms("+8613800000002", "别人的短信"))
     plain = runner.invoke(args=["phone", "outbox", "--to", "13800000001"])
     assert plain.exit_code == 0, plain.output
     assert "本月汇报请回复HB 1" in plain.output

@@ -10,22 +10,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from devtools.servers import free_port
-from infra.provider import (
+from infra.providers import Failure, ProviderError
+from infra.providers.twilio import (
     CALL_STATUS_EVENTS,
-    ProviderError,
     TwilioProvider,
-    build_provider,
+    build_twilio,
+    failure_of,
+    provider_error,
 )
+from models.message import MessageStatus
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,
     SANDBOX_TOKEN,
     SandboxAPI,
     WebhookReceiver,
+    call,
+    sms,
 )
 
 MEMBER = "+8613800138000"
@@ -42,12 +48,12 @@ def test_send_sms_is_recorded_by_the_sandbox(
 ) -> None:
     """A send returns the queued message and the sandbox's outbox holds exactly it."""
     before = datetime.now(UTC).replace(microsecond=0)
-    sent = sandbox_provider.send_sms(MEMBER, "汇报收到，谢谢。Report received, thank you.")
+    sent = sandbox_provider.send_sms(sms(MEMBER, "汇报收到，谢谢。Report received, thank you."))
 
     assert re.fullmatch(r"SM[0-9a-f]{32}", sent.sid)
     assert sent.to == MEMBER
     assert sent.body == "汇报收到，谢谢。Report received, thank you."
-    assert sent.status == "queued"
+    assert sent.delivery is MessageStatus.SENT
     assert sent.error_code is None
     assert sent.date_created is not None
     assert sent.date_created >= before
@@ -57,25 +63,31 @@ def test_send_sms_is_recorded_by_the_sandbox(
     ]
 
 
-def test_list_messages_filters_by_recipient_and_date(
-    sandbox_provider: TwilioProvider, sandbox_api: SandboxAPI
-) -> None:
-    """Only messages to the number, sent at or after the bound, come back."""
+def test_list_messages_filters_by_recipient_and_date(sandbox_api: SandboxAPI) -> None:
+    """Only messages to the number, sent at or after the bound, come back (with no status
+    callback to make, the sandbox has them delivered at once)."""
+    sandbox_provider = build_twilio(
+        kind="sandbox",
+        account_sid=SANDBOX_ACCOUNT,
+        auth_token=SANDBOX_TOKEN,
+        from_number=FROM_NUMBER,
+        sandbox_url=sandbox_api.url,
+    )
     start = datetime.now(UTC) - timedelta(seconds=1)
-    first = sandbox_provider.send_sms(MEMBER, "one")
-    second = sandbox_provider.send_sms(MEMBER, "two")
-    other = sandbox_provider.send_sms(OTHER, "three")
+    first = sandbox_provider.send_sms(sms(MEMBER, "one"))
+    second = sandbox_provider.send_sms(sms(MEMBER, "two"))
+    other = sandbox_provider.send_sms(sms(OTHER, "three"))
 
     found = sandbox_provider.list_messages(MEMBER, start)
     assert {m.sid for m in found} == {first.sid, second.sid}
-    assert {m.status for m in found} == {"delivered"}
+    assert {m.delivery for m in found} == {MessageStatus.DELIVERED}
     assert [m.sid for m in sandbox_provider.list_messages(OTHER, start)] == [other.sid]
     assert sandbox_provider.list_messages(MEMBER, datetime.now(UTC) + timedelta(minutes=1)) == []
 
 
 def test_list_messages_accepts_local_and_naive_times(sandbox_provider: TwilioProvider) -> None:
     """A bound in another zone means the same instant; a naive one is taken as UTC."""
-    sent = sandbox_provider.send_sms(MEMBER, "zone")
+    sent = sandbox_provider.send_sms(sms(MEMBER, "zone"))
     assert sent.date_created is not None
     shanghai = sent.date_created.astimezone(ZoneInfo("Asia/Shanghai"))
     naive_utc = sent.date_created.replace(tzinfo=None)
@@ -89,7 +101,7 @@ def test_list_messages_accepts_local_and_naive_times(sandbox_provider: TwilioPro
 def test_list_messages_follows_every_page(sandbox_provider: TwilioProvider) -> None:
     """More messages than one page (50) still all come back, through next_page_uri."""
     start = datetime.now(UTC) - timedelta(seconds=1)
-    sids = {sandbox_provider.send_sms(MEMBER, f"page test {n}").sid for n in range(57)}
+    sids = {sandbox_provider.send_sms(sms(MEMBER, f"page test {n}")).sid for n in range(57)}
 
     found = sandbox_provider.list_messages(MEMBER, start)
 
@@ -122,13 +134,13 @@ def test_sandbox_errors_map_to_provider_errors(
     sandbox_api.fault(**rule, count=1)
 
     with pytest.raises(ProviderError) as caught:
-        sandbox_provider.send_sms(MEMBER, "hello")
+        sandbox_provider.send_sms(sms(MEMBER, "hello"))
 
     error = caught.value
-    assert (error.status, error.code) == (status, code)
+    assert (error.status, error.code) == (status, str(code))
     assert (error.transient, error.rate_limited) == (transient, rate_limited)
     # count=1: the next send goes through.
-    assert sandbox_provider.send_sms(MEMBER, "hello again").status == "queued"
+    assert sandbox_provider.send_sms(sms(MEMBER, "hello again")).delivery is MessageStatus.SENT
     assert [m["body"] for m in sandbox_api.get("/_sandbox/messages", to=MEMBER)] == ["hello again"]
 
 
@@ -137,9 +149,10 @@ def test_invalid_number_is_a_permanent_21211(
 ) -> None:
     """A To that is not E.164 is refused with 21211 and must not be retried."""
     with pytest.raises(ProviderError) as caught:
-        sandbox_provider.send_sms("13800138000", "hello")
+        sandbox_provider.send_sms(sms("13800138000", "hello"))
 
-    assert (caught.value.status, caught.value.code) == (400, 21211)
+    assert (caught.value.status, caught.value.code) == (400, "21211")
+    assert caught.value.failure is Failure.INVALID_NUMBER
     assert not caught.value.transient
     assert sandbox_api.get("/_sandbox/count")["messages"] == 0
 
@@ -152,9 +165,10 @@ def test_a_number_fault_fails_only_that_number_every_time(
 
     for _ in range(3):
         with pytest.raises(ProviderError) as caught:
-            sandbox_provider.send_sms(MEMBER, "hello")
-        assert caught.value.code == 21610
-    assert sandbox_provider.send_sms(OTHER, "hello").to == OTHER
+            sandbox_provider.send_sms(sms(MEMBER, "hello"))
+        assert caught.value.code == "21610"
+        assert caught.value.failure is Failure.OPTED_OUT
+    assert sandbox_provider.send_sms(sms(OTHER, "hello")).to == OTHER
 
 
 def test_a_fault_count_is_shared_exactly_across_workers(
@@ -165,7 +179,7 @@ def test_a_fault_count_is_shared_exactly_across_workers(
 
     def send(n: int) -> str:
         try:
-            return sandbox_provider.send_sms(MEMBER, f"burst {n}").sid
+            return sandbox_provider.send_sms(sms(MEMBER, f"burst {n}")).sid
         except ProviderError as exc:
             return f"error {exc.code}"
 
@@ -182,8 +196,9 @@ def test_a_slow_sandbox_and_a_short_timeout_give_a_transient_error(
     sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     """A read timeout is a transient ProviderError, though the provider may still send it."""
-    impatient = build_provider(
+    impatient = build_twilio(
         kind="sandbox",
+        callback_base=webhook_receiver.new_base(),
         account_sid=SANDBOX_ACCOUNT,
         auth_token=SANDBOX_TOKEN,
         from_number=FROM_NUMBER,
@@ -192,10 +207,10 @@ def test_a_slow_sandbox_and_a_short_timeout_give_a_transient_error(
     )
     sandbox_api.fault(delay_ms=600, count=1)
 
-    status_url = webhook_receiver.new_url()
+    status_url = impatient.urls.sms_status(1)
 
     with pytest.raises(ProviderError) as caught:
-        impatient.send_sms(MEMBER, "slow", status_callback=status_url)
+        impatient.send_sms(sms(MEMBER, "slow"))
 
     assert caught.value.transient
     assert caught.value.connection_error
@@ -207,17 +222,18 @@ def test_a_slow_sandbox_and_a_short_timeout_give_a_transient_error(
 
 def test_an_unreachable_provider_is_a_transient_error() -> None:
     """Nothing listening on the port: the error is transient."""
-    nowhere = build_provider(
+    nowhere = build_twilio(
         kind="sandbox",
         account_sid=SANDBOX_ACCOUNT,
         auth_token=SANDBOX_TOKEN,
         from_number=FROM_NUMBER,
         sandbox_url=f"http://127.0.0.1:{free_port()}",
+        callback_base="http://127.0.0.1:1",
         timeout=2.0,
     )
 
     with pytest.raises(ProviderError) as caught:
-        nowhere.place_call(MEMBER, "http://127.0.0.1:1/voice")
+        nowhere.place_call(call(MEMBER))
 
     assert caught.value.transient
     assert not caught.value.rate_limited
@@ -226,7 +242,7 @@ def test_an_unreachable_provider_is_a_transient_error() -> None:
 @pytest.mark.parametrize("operation", ["send", "list"])
 def test_wrong_credentials_are_a_permanent_401(sandbox_api: SandboxAPI, operation: str) -> None:
     """A bad auth token is refused with 20003, on creates and on list pages alike."""
-    wrong = build_provider(
+    wrong = build_twilio(
         kind="sandbox",
         account_sid=SANDBOX_ACCOUNT,
         auth_token="not-the-token",
@@ -236,11 +252,12 @@ def test_wrong_credentials_are_a_permanent_401(sandbox_api: SandboxAPI, operatio
 
     with pytest.raises(ProviderError) as caught:
         if operation == "send":
-            wrong.send_sms(MEMBER, "hello")
+            wrong.send_sms(sms(MEMBER, "hello"))
         else:
             wrong.list_messages(MEMBER, datetime.now(UTC))
 
-    assert (caught.value.status, caught.value.code) == (401, 20003)
+    assert (caught.value.status, caught.value.code) == (401, "20003")
+    assert caught.value.failure is Failure.REFUSED
     assert not caught.value.transient
 
 
@@ -248,14 +265,15 @@ def test_place_call_fetches_twiml_and_reports_completion(
     sandbox_provider: TwilioProvider, sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     """A call asks the voice URL once, then reports every progress event, completed last."""
-    voice_url = webhook_receiver.new_url("voice")
-    status_url = webhook_receiver.new_url("status")
+    voice_url = sandbox_provider.urls.call_twiml(7)
+    status_url = sandbox_provider.urls.call_status(7)
+    assert status_url is not None
     response = VoiceResponse()
     response.say("你好")
     twiml = response.to_xml()
     webhook_receiver.answer(voice_url, 200, twiml)
 
-    call_sid = sandbox_provider.place_call(MEMBER, voice_url, status_callback=status_url)
+    call_sid = sandbox_provider.place_call(call(MEMBER, 7))
 
     assert re.fullmatch(r"CA[0-9a-f]{32}", call_sid)
     events = webhook_receiver.wait_for(
@@ -290,12 +308,10 @@ def test_machine_fault_reports_machine_start(
 ) -> None:
     """With detection on and the machine fault, the call is answered by machine_start."""
     sandbox_api.fault(answered_by="machine_start", count=1)
-    status_url = webhook_receiver.new_url("status")
-    voice_url = webhook_receiver.new_url("voice")
+    status_url = sandbox_provider.urls.call_status(1)
+    assert status_url is not None
 
-    call_sid = sandbox_provider.place_call(
-        MEMBER, voice_url, status_callback=status_url, machine_detection=True
-    )
+    call_sid = sandbox_provider.place_call(call(MEMBER, machine_detection=True))
 
     events = webhook_receiver.wait_for(
         status_url, lambda got: any(r.form["CallStatus"] == "completed" for r in got)
@@ -308,42 +324,49 @@ def test_machine_fault_reports_machine_start(
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "connection_error", "transient", "rate_limited"),
+    ("status", "code", "failure"),
     [
-        (429, None, False, True, True),
-        (400, 20429, False, True, True),
-        (500, 20500, False, True, False),
-        (502, None, False, True, False),
-        (None, None, True, True, False),
-        (400, 21610, False, False, False),
-        (400, 21211, False, False, False),
-        (400, 21614, False, False, False),
-        (400, 21408, False, False, False),
-        (401, 20003, False, False, False),
-        (None, None, False, False, False),
+        (429, None, Failure.RATE_LIMITED),
+        (400, "20429", Failure.RATE_LIMITED),
+        (500, "20500", Failure.RETRY_LATER),
+        (502, None, Failure.RETRY_LATER),
+        (400, "21610", Failure.OPTED_OUT),
+        (400, "21211", Failure.INVALID_NUMBER),
+        (400, "21614", Failure.INVALID_NUMBER),
+        (400, "21408", Failure.REFUSED),
+        (401, "20003", Failure.REFUSED),
+        (None, None, Failure.REFUSED),
     ],
 )
-def test_provider_error_flags(
-    status: int | None,
-    code: int | None,
-    connection_error: bool,
-    transient: bool,
-    rate_limited: bool,
+def test_twilio_refusals_read_as_the_domain_failures(
+    status: int | None, code: str | None, failure: Failure
 ) -> None:
-    """transient and rate_limited follow the HTTP status, the Twilio code and the network."""
-    error = ProviderError("x", status=status, code=code, connection_error=connection_error)
+    """Twilio's code decides first, then the HTTP status; only the last two kinds retry."""
+    assert failure_of(status, code) is failure
+    error = ProviderError("x", status=status, code=code, failure=failure_of(status, code))
+    assert error.transient is (failure in (Failure.RATE_LIMITED, Failure.RETRY_LATER))
+    assert error.rate_limited is (failure is Failure.RATE_LIMITED)
 
-    assert error.transient is transient
-    assert error.rate_limited is rate_limited
+
+def test_a_broken_connection_may_be_retried() -> None:
+    """A request that never got an answer is transient and says it may have arrived."""
+    error = provider_error(requests.ConnectionError("reset"))
+    assert (error.failure, error.transient, error.connection_error) == (
+        Failure.RETRY_LATER,
+        True,
+        True,
+    )
 
 
 def test_provider_error_survives_pickling() -> None:
     """RQ stores failed jobs' exceptions; the status and code must come back intact."""
-    error = ProviderError("Too Many Requests", status=429, code=20429)
+    error = ProviderError(
+        "Too Many Requests", status=429, code="20429", failure=Failure.RATE_LIMITED
+    )
 
     copy = pickle.loads(pickle.dumps(error))
 
-    assert (copy.message, copy.status, copy.code) == ("Too Many Requests", 429, 20429)
+    assert (copy.message, copy.status, copy.code) == ("Too Many Requests", 429, "20429")
     assert copy.transient and copy.rate_limited
 
 
@@ -354,13 +377,13 @@ def test_build_provider_points_only_the_sandbox_at_another_base_url() -> None:
         "auth_token": SANDBOX_TOKEN,
         "from_number": FROM_NUMBER,
     }
-    sandbox = build_provider(kind="sandbox", sandbox_url="http://127.0.0.1:5055/", **common)
-    twilio = build_provider(kind="twilio", **common)
+    sandbox = build_twilio(kind="sandbox", sandbox_url="http://127.0.0.1:5055/", **common)
+    twilio = build_twilio(kind="twilio", **common)
 
     assert sandbox.client.api.base_url == "http://127.0.0.1:5055"
     assert twilio.client.api.base_url == "https://api.twilio.com"
     assert twilio.client.http_client.timeout == 10.0
     with pytest.raises(ValueError, match="sandbox_url"):
-        build_provider(kind="sandbox", **common)
+        build_twilio(kind="sandbox", **common)
     with pytest.raises(ValueError, match="kind"):
-        build_provider(kind="aliyun", **common)
+        build_twilio(kind="aliyun", **common)

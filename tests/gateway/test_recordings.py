@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.rest import Client
 
-from infra.provider import (
+from infra.providers.twilio import (
     ProviderError,
     RecordingRefused,
     RedirectRefused,
     TwilioProvider,
-    build_provider,
+    build_twilio,
 )
 from models import Member, Recording
 from tests.factories import make_member, make_tree
@@ -99,7 +99,7 @@ def provider_at(
     )
 
 
-TWILIO = build_provider(kind="twilio", account_sid=ACCOUNT, auth_token=TOKEN, from_number="+1")
+TWILIO = build_twilio(kind="twilio", account_sid=ACCOUNT, auth_token=TOKEN, from_number="+1")
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ def test_an_upstream_error_is_a_provider_error(cert: tuple[Path, Path], tmp_path
 
 def test_the_sandbox_provider_allows_its_own_recordings_only() -> None:
     """The sandbox serves recordings on its own URL (plain http, on this machine)."""
-    sandbox = build_provider(
+    sandbox = build_twilio(
         kind="sandbox",
         account_sid=ACCOUNT,
         auth_token=TOKEN,

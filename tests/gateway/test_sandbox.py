@@ -22,13 +22,15 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from devtools.sandbox import app as sandbox_app_module
 from devtools.sandbox import create_sandbox_app, register_cli
-from infra.provider import TwilioProvider
+from infra.providers.twilio import TwilioProvider
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,
     SANDBOX_TOKEN,
     SandboxAPI,
     WebhookReceiver,
+    call,
+    sms,
 )
 
 MEMBER = "+8613700137000"
@@ -65,9 +67,10 @@ def test_message_callbacks_arrive_signed_sent_then_delivered(
     sandbox_provider: TwilioProvider, sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     """Twilio's two status callbacks for a good send, each signed over its exact URL and form."""
-    status_url = webhook_receiver.new_url()
+    status_url = sandbox_provider.urls.sms_status(1)
+    assert status_url is not None
 
-    sent = sandbox_provider.send_sms(MEMBER, "你好", status_callback=status_url)
+    sent = sandbox_provider.send_sms(sms(MEMBER, "你好"))
 
     got = webhook_receiver.wait_for(status_url, lambda got: len(got) == 2)
     assert [r.form["MessageStatus"] for r in got] == ["sent", "delivered"]
@@ -103,9 +106,10 @@ def test_delivery_fault_reports_the_error_code(
 ) -> None:
     """A delivery fault ends the message in failure, with ErrorCode on the last callback."""
     sandbox_api.fault(delivery=delivery, error_code=30003, count=1)
-    status_url = webhook_receiver.new_url()
+    status_url = sandbox_provider.urls.sms_status(1)
+    assert status_url is not None
 
-    sent = sandbox_provider.send_sms(MEMBER, "hello", status_callback=status_url)
+    sent = sandbox_provider.send_sms(sms(MEMBER, "hello"))
 
     got = webhook_receiver.wait_for(status_url, lambda got: len(got) == len(statuses))
     assert [r.form["MessageStatus"] for r in got] == statuses
@@ -119,10 +123,11 @@ def test_a_failing_receiver_is_retried_then_dropped(
     sandbox_provider: TwilioProvider, sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     """A callback answered with 500 is tried three times, then dropped and recorded so."""
-    status_url = webhook_receiver.new_url()
+    status_url = sandbox_provider.urls.sms_status(1)
+    assert status_url is not None
     webhook_receiver.answer(status_url, 500, "down")
 
-    sent = sandbox_provider.send_sms(MEMBER, "hello", status_callback=status_url)
+    sent = sandbox_provider.send_sms(sms(MEMBER, "hello"))
 
     got = webhook_receiver.wait_for(status_url, lambda got: len(got) == 6)
     assert [r.form["MessageStatus"] for r in got] == ["sent"] * 3 + ["delivered"] * 3
@@ -140,9 +145,8 @@ def test_callbacks_can_be_switched_off(
 ) -> None:
     """With callbacks off the message is stored delivered at once and no callback is queued."""
     sandbox_api.fault(callbacks=False)
-    status_url = webhook_receiver.new_url()
 
-    sent = sandbox_provider.send_sms(MEMBER, "bench", status_callback=status_url)
+    sent = sandbox_provider.send_sms(sms(MEMBER, "bench"))
 
     [stored] = sandbox_api.get("/_sandbox/messages", to=MEMBER)
     assert (stored["sid"], stored["status"]) == (sent.sid, "delivered")
@@ -158,10 +162,10 @@ def test_call_outcome_fault_ends_the_call_unanswered(
 ) -> None:
     """A busy/no-answer/failed call reports that status, zero duration, and never fetches TwiML."""
     sandbox_api.fault(call_status=outcome, count=1)
-    status_url = webhook_receiver.new_url()
-    voice_url = webhook_receiver.new_url("voice")
+    status_url = sandbox_provider.urls.call_status(1)
+    assert status_url is not None
 
-    call_sid = sandbox_provider.place_call(MEMBER, voice_url, status_callback=status_url)
+    call_sid = sandbox_provider.place_call(call(MEMBER))
 
     got = webhook_receiver.wait_for(
         status_url, lambda got: any(r.form["CallStatus"] == outcome for r in got)
@@ -182,8 +186,8 @@ def test_outbox_endpoints_list_messages_in_creation_order(
 ) -> None:
     """GET /_sandbox/messages gives every field tests read, oldest first; DELETE clears."""
     bodies = ["一", "二", "three"]
-    sids = [sandbox_provider.send_sms(MEMBER, body).sid for body in bodies]
-    sandbox_provider.send_sms("+8613600136000", "elsewhere")
+    sids = [sandbox_provider.send_sms(sms(MEMBER, body)).sid for body in bodies]
+    sandbox_provider.send_sms(sms("+8613600136000", "elsewhere"))
 
     outbox = sandbox_api.get("/_sandbox/messages", to=MEMBER)
 

@@ -96,7 +96,7 @@ def test_error_code_is_stored_with_the_failure(session: Session, twilio: TwilioC
     """An undelivered callback keeps Twilio's ErrorCode on the row."""
     message = _sent(session, make_member(session))
     assert _callback(twilio, message, "undelivered", ErrorCode="30003") == 204
-    assert _status(session, message) == (MessageStatus.UNDELIVERED, 30003)
+    assert _status(session, message) == (MessageStatus.UNDELIVERED, "30003")
 
 
 def test_21610_opts_the_member_out(session: Session, twilio: TwilioClient) -> None:

@@ -185,7 +185,7 @@ def test_an_invalid_number_fails_the_callback_and_marks_the_member(
     gone = session.get(CallbackRequest, callback.id)
     assert gone is not None and gone.status == CallbackStatus.FAILED
     call = session.scalars(select(Call)).one()
-    assert (call.status, call.error_code) == (CallStatus.FAILED, 21211)
+    assert (call.status, call.error_code) == (CallStatus.FAILED, "21211")
     marked = session.get(Member, member.id)
     assert marked is not None and marked.phone_invalid_at is not None
 

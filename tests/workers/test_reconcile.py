@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra import clients
-from infra.provider import build_provider
+from infra.providers import OutboundSms
+from infra.providers.twilio import build_twilio
 from models import Member, Message, MessageStatus, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
@@ -42,7 +43,7 @@ def test_a_message_the_provider_has_is_adopted_not_sent_again(
     """The worker died after the provider took it: the row takes that sid and nothing is resent."""
     member = make_member(session)
     message_id = _stuck(session, member, "已经发出")
-    accepted = clients.provider().send_sms(member.phone, "已经发出")
+    accepted = clients.provider().send_sms(OutboundSms(message_id, member.phone, "已经发出"))
     assert reconcile_stuck() == {"adopted": 1, "requeued": 0, "unreachable": 0}
     work()
     session.expire_all()
@@ -73,7 +74,7 @@ def test_two_stuck_rows_with_one_body_share_no_sid(
     """Two identical rows to one number, one of them at the provider: one adopted, one resent."""
     member = make_member(session)
     ids = [_stuck(session, member, "同样的话"), _stuck(session, member, "同样的话")]
-    clients.provider().send_sms(member.phone, "同样的话")
+    clients.provider().send_sms(OutboundSms(ids[0], member.phone, "同样的话"))
     assert reconcile_stuck() == {"adopted": 1, "requeued": 1, "unreachable": 0}
     work()
     session.expire_all()
@@ -97,7 +98,7 @@ def test_an_unreachable_provider_leaves_the_row_in_sending(
     """If the provider cannot be asked, nothing is guessed: the row waits for the next run."""
     member = make_member(session)
     message_id = _stuck(session, member, "问不到")
-    app.extensions["provider"] = build_provider(
+    app.extensions["provider"] = build_twilio(
         kind="sandbox",
         account_sid="AC" + "0" * 32,
         auth_token="x",

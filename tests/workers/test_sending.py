@@ -173,7 +173,7 @@ def test_transient_error_goes_back_to_queued_with_backoff_then_fails_on_the_thir
         session.expire_all()
         row = session.get(Message, message_id)
         assert row is not None and row.attempts == attempt
-    assert (row.status, row.error_code) == (MessageStatus.FAILED, 20500)
+    assert (row.status, row.error_code) == (MessageStatus.FAILED, "20500")
     assert sandbox.get("/_sandbox/count")["messages"] == 0
 
 
@@ -189,8 +189,8 @@ def test_unsubscribed_and_invalid_numbers_fail_and_mark_the_member(
     sending.enqueue_send(session, ids)
     work()
     rows = {m.member_id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
-    assert (rows[stopped.id].status, rows[stopped.id].error_code) == (MessageStatus.FAILED, 21610)
-    assert (rows[invalid.id].status, rows[invalid.id].error_code) == (MessageStatus.FAILED, 21211)
+    assert (rows[stopped.id].status, rows[stopped.id].error_code) == (MessageStatus.FAILED, "21610")
+    assert (rows[invalid.id].status, rows[invalid.id].error_code) == (MessageStatus.FAILED, "21211")
     assert session.get(Member, stopped.id).opted_out_at is not None  # type: ignore[union-attr]
     assert session.get(Member, invalid.id).phone_invalid_at is not None  # type: ignore[union-attr]
 

@@ -1,0 +1,44 @@
+"""SMS and voice providers behind one interface; `build_provider` picks one by PROVIDER."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from infra.providers.base import (
+    OutboundCall,
+    OutboundSms,
+    Provider,
+    ProviderError,
+    Receipt,
+    RecordingAudio,
+    RecordingRefused,
+    RedirectRefused,
+    SentMessage,
+)
+from models.delivery import Failure
+
+
+def build_provider(config: Mapping[str, Any]) -> Provider:
+    """The provider the settings name (`twilio`, or `sandbox`: Twilio's API served locally)."""
+    kind = str(config["PROVIDER"])
+    if kind in ("twilio", "sandbox"):
+        from infra.providers import twilio
+
+        return twilio.from_config(config)
+    raise ValueError(f"unknown PROVIDER {kind!r}")
+
+
+__all__ = [
+    "Failure",
+    "OutboundCall",
+    "OutboundSms",
+    "Provider",
+    "ProviderError",
+    "Receipt",
+    "RecordingAudio",
+    "RecordingRefused",
+    "RedirectRefused",
+    "SentMessage",
+    "build_provider",
+]

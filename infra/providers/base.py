@@ -1,0 +1,163 @@
+"""What the app asks of an SMS and voice provider, in the domain's own words.
+
+A provider module (Twilio's today) turns these requests into its own API calls, builds its own
+callback addresses from the row ids it is given, and turns its own error codes and statuses
+into the few outcomes the domain acts on (models.delivery.Failure, models.message's statuses). Nothing outside a provider module knows a provider's
+codes, URLs or credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from models.delivery import TRANSIENT_FAILURES, Failure
+from models.message import ERROR_CODE_LENGTH, MessageStatus
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    """One outbox row as the provider needs it.
+
+    A free-text provider sends `body`; a template provider sends `template` with `params`.
+    `message_id` is our row's id: the provider puts it in its callback address (or its own
+    field for it) so a receipt that arrives before the sid is stored still finds the row.
+    """
+
+    message_id: int
+    to: str
+    body: str
+    template: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """A call to place: our Call row's id (for the provider's callbacks) and the number."""
+
+    call_id: int
+    to: str
+    machine_detection: bool = True
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message as the provider knows it: accepted by a send, or found by a lookup."""
+
+    sid: str
+    to: str
+    body: str
+    delivery: MessageStatus | None  # sent, delivered, undelivered, failed; None: not yet
+    date_created: datetime | None
+    error_code: str | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt for one outbound message, whatever provider pushed it."""
+
+    sid: str
+    delivery: MessageStatus | None  # sent, delivered, undelivered, failed; None: untracked
+    to: str
+    message_id: int | None = None  # our row id, when the provider gave it back
+    error_code: str | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True)
+class RecordingAudio:
+    """A recording's audio as fetched from the provider."""
+
+    content: bytes
+    mimetype: str
+
+
+class ProviderError(Exception):
+    """The provider refused a request or could not be reached, with the domain's reading."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure: Failure = Failure.REFUSED,
+        status: int | None = None,
+        code: str | None = None,
+        connection_error: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.failure = failure
+        self.status = status
+        self.code = code[:ERROR_CODE_LENGTH] if code else None
+        # The request may have reached the provider before the connection broke.
+        self.connection_error = connection_error
+
+    @property
+    def rate_limited(self) -> bool:
+        """True when the provider asked us to slow down."""
+        return self.failure is Failure.RATE_LIMITED
+
+    @property
+    def transient(self) -> bool:
+        """True when the same request may succeed later (rate limit, provider fault, network)."""
+        return self.failure in TRANSIENT_FAILURES
+
+    def __str__(self) -> str:
+        details = [f"HTTP {self.status}"] if self.status is not None else []
+        if self.code is not None:
+            details.append(f"code {self.code}")
+        details.append(self.failure.value)
+        return f"{self.message} ({', '.join(details)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments would be lost by the default pickling RQ uses for exceptions.
+        return (self.__class__, (self.message,), self.__dict__)
+
+
+class RecordingRefused(ProviderError):
+    """A recording URL, or a redirect it answered with, that we will not fetch."""
+
+
+class RedirectRefused(RecordingRefused):
+    """The provider's own URL redirected somewhere we do not follow (say where in the log)."""
+
+
+class Provider(Protocol):
+    """What the app needs from an SMS and voice provider."""
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        """Hand one SMS to the provider; return it as accepted."""
+        ...
+
+    def place_call(self, call: OutboundCall) -> str:
+        """Start an outbound call for our Call row; return the provider's call id."""
+        ...
+
+    def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
+        """Messages sent to `to` at or after `sent_after`, as the provider has them."""
+        ...
+
+    def recording_url_allowed(self, url: str) -> bool:
+        """Whether a recording URL a webhook brought is one of this provider's recordings."""
+        ...
+
+    def fetch_recording(self, url: str) -> RecordingAudio:
+        """A recording's audio; RecordingRefused for a URL not allowed, ProviderError else."""
+        ...
+
+
+__all__ = [
+    "TRANSIENT_FAILURES",
+    "Failure",
+    "OutboundCall",
+    "OutboundSms",
+    "Provider",
+    "ProviderError",
+    "Receipt",
+    "RecordingAudio",
+    "RecordingRefused",
+    "RedirectRefused",
+    "SentMessage",
+]
