@@ -53,6 +53,7 @@ def _register_blueprints(app: Flask) -> None:
         "gateway.sms",
         "gateway.voice",
         "gateway.status",
+        "gateway.cn_push",
         "gateway.media",
         "admin_ui",
     ):
@@ -114,7 +115,7 @@ class BoundedInt(IntegerConverter):
 
 
 # Where Twilio calls us: requests that carry no cookie and must not be sent one.
-WEBHOOK_PATHS = ("/sms", "/status", "/voice")
+WEBHOOK_PATHS = ("/sms", "/status", "/voice", "/cn")
 _WEBHOOK_PREFIXES = tuple(path + "/" for path in WEBHOOK_PATHS)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -101,6 +102,20 @@ SETTINGS: tuple[Setting, ...] = (
         "the URL Twilio calls us at; webhook signatures are checked against it",
     ),
     Setting("TRUST_PROXY", bool, False, "trust X-Forwarded-* headers from one reverse proxy"),
+    Setting(
+        "CN_CALLBACK_SECRET",
+        str,
+        "",
+        "the secret path segment of the mainland providers' push addresses "
+        "(`/cn/<provider>/<feed>/<secret>`); empty: those addresses are off",
+    ),
+    Setting(
+        "CN_CALLBACK_ALLOW",
+        str,
+        "",
+        "comma-separated addresses or networks (CIDR) the mainland providers push from; "
+        "empty: any address with the secret",
+    ),
     Setting(
         "SECRET_KEY",
         str,
@@ -246,6 +261,14 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
             raise ConfigError(
                 f"RECORDING_REDIRECT_HOSTS must list host names (host or host:port): {entry!r}"
             )
+    for entry in config["CN_CALLBACK_ALLOW"].split(","):
+        if entry.strip():
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"CN_CALLBACK_ALLOW must list addresses or networks: {entry!r}"
+                ) from None
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]

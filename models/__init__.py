@@ -41,6 +41,7 @@ from models.message import (
 from models.org import Organization, OrgKind, find_org, subtree_ids
 from models.period import Period, period_of
 from models.phones import InvalidPhone, normalize_phone, try_normalize
+from models.push import ProviderPush
 from models.rating import Grade, MemberRating
 from models.reminder import ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, record_report
@@ -84,6 +85,7 @@ __all__ = [
     "Organization",
     "Period",
     "PhoneChange",
+    "ProviderPush",
     "Recording",
     "RecordingKind",
     "ReminderStep",
