@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--account-sid", default=None, help="accept only this account")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument(
+        "--push-base", default=None, help="where mainland pushes go, e.g. http://host:5000/cn"
+    )
+    parser.add_argument("--push-secret", default="", help="CN_CALLBACK_SECRET of that app")
     args = parser.parse_args(argv)
     serve(
         host=args.host,
@@ -26,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         account_sid=args.account_sid,
         workers=args.workers,
         threads=args.threads,
+        push_base=args.push_base,
+        push_secret=args.push_secret,
     )
 
 

@@ -30,6 +30,9 @@ def create_sandbox_app(
     auth_token: str,
     account_sid: str | None = None,
     callback_threads: int = CALLBACK_THREADS,
+    *,
+    push_base: str | None = None,
+    push_secret: str = "",
 ) -> Flask:
     """Build the sandbox WSGI app over the SQLite store at db_path."""
     app = Flask(__name__)
@@ -42,6 +45,8 @@ def create_sandbox_app(
         dispatcher=CallbackDispatcher(store, auth_token, threads=callback_threads),
         auth_token=auth_token,
         account_sid=account_sid,
+        push_base=push_base,
+        push_secret=push_secret,
     )
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
@@ -74,6 +79,9 @@ def serve(
     account_sid: str | None = None,
     workers: int = DEFAULT_WORKERS,
     threads: int = DEFAULT_THREADS,
+    *,
+    push_base: str | None = None,
+    push_secret: str = "",
 ) -> None:
     """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped."""
     # Create the schema once here, so the workers never race to switch the file to WAL.
@@ -94,7 +102,12 @@ def serve(
         "errorlog": "-",
         "loglevel": "info",
     }
-    _GunicornServer(lambda: create_sandbox_app(db_path, auth_token, account_sid), options).run()
+    _GunicornServer(
+        lambda: create_sandbox_app(
+            db_path, auth_token, account_sid, push_base=push_base, push_secret=push_secret
+        ),
+        options,
+    ).run()
 
 
 sandbox_cli = AppGroup("sandbox", help="The local stand-in for Twilio (development and tests).")
@@ -123,6 +136,8 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
         account_sid=config.get("TWILIO_ACCOUNT_SID") or None,
         workers=workers,
         threads=threads,
+        push_base=f"{config['PUBLIC_BASE_URL']}/cn",
+        push_secret=str(config.get("CN_CALLBACK_SECRET") or ""),
     )
 
 

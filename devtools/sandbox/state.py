@@ -20,6 +20,16 @@ class SandboxState:
     dispatcher: CallbackDispatcher
     auth_token: str
     account_sid: str | None
+    # Where the mainland providers' pushes go (`<base>/<provider>/<feed>/<secret>`, as a
+    # township configures them in those providers' consoles); None: they push nowhere.
+    push_base: str | None = None
+    push_secret: str = ""
+
+    def push_url(self, provider: str, feed: str) -> str | None:
+        """The address a mainland provider pushes this feed to, or None when not set up."""
+        if not self.push_base or not self.push_secret:
+            return None
+        return f"{self.push_base}/{provider}/{feed}/{self.push_secret}"
 
 
 def sandbox_state() -> SandboxState:
