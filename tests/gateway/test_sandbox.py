@@ -406,6 +406,8 @@ def test_serve_command_reads_the_app_config(
         SANDBOX_DB=str(tmp_path / "var" / "sandbox.db"),
         TWILIO_AUTH_TOKEN="cli-token",
         TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+        PUBLIC_BASE_URL="http://127.0.0.1:5000",
+        CN_CALLBACK_SECRET="push-secret",
     )
     register_cli(app)
 
@@ -416,4 +418,5 @@ def test_serve_command_reads_the_app_config(
     assert (call["host"], call["port"]) == (host, port)
     assert call["db_path"] == str(tmp_path / "var" / "sandbox.db")
     assert (call["auth_token"], call["account_sid"]) == ("cli-token", SANDBOX_ACCOUNT)
+    assert (call["push_base"], call["push_secret"]) == ("http://127.0.0.1:5000/cn", "push-secret")
     assert (tmp_path / "var").is_dir()
