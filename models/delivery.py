@@ -8,17 +8,14 @@ as text stored for the record.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.member import Member, opt_out
 from models.message import ALLOWED_TRANSITIONS, Message, MessageStatus
-
-if TYPE_CHECKING:
-    from infra.providers.base import Receipt
 
 
 class Failure(enum.StrEnum):
@@ -34,6 +31,18 @@ class Failure(enum.StrEnum):
 
 # Outcomes where the same request may succeed later.
 TRANSIENT_FAILURES = frozenset({Failure.RATE_LIMITED, Failure.RETRY_LATER})
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt for one outbound message, whatever provider pushed it."""
+
+    sid: str
+    delivery: MessageStatus | None  # sent, delivered, undelivered, failed; None: untracked
+    to: str
+    message_id: int | None = None  # our row id, when the provider gave it back
+    error_code: str | None = None
+    failure: Failure | None = None
 
 
 def predecessors(status: MessageStatus) -> list[MessageStatus]:
@@ -125,6 +134,7 @@ def record_receipt(session: Session, receipt: Receipt, at: datetime) -> bool:
 __all__ = [
     "TRANSIENT_FAILURES",
     "Failure",
+    "Receipt",
     "advance_status",
     "apply_failure",
     "predecessors",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from models.delivery import TRANSIENT_FAILURES, Failure
+from models.delivery import TRANSIENT_FAILURES, Failure, Receipt
 from models.message import ERROR_CODE_LENGTH, MessageStatus
 
 
@@ -50,18 +50,6 @@ class SentMessage:
     body: str
     delivery: MessageStatus | None  # sent, delivered, undelivered, failed; None: not yet
     date_created: datetime | None
-    error_code: str | None = None
-    failure: Failure | None = None
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A delivery receipt for one outbound message, whatever provider pushed it."""
-
-    sid: str
-    delivery: MessageStatus | None  # sent, delivered, undelivered, failed; None: untracked
-    to: str
-    message_id: int | None = None  # our row id, when the provider gave it back
     error_code: str | None = None
     failure: Failure | None = None
 
