@@ -96,6 +96,11 @@ MESSAGE_STATUS_LABELS = {
     "failed": _l("Failed"),
     "skipped": _l("Skipped"),
 }
+HOLD_REASON_LABELS = {
+    "window": _l("waits for the member's contact window"),
+    "daily_cap": _l("the number's daily limit is reached; waits for the next day"),
+    "same_content": _l("the same text just went to this number; waits a moment"),
+}
 BROADCAST_STATUS_LABELS = {
     "scheduled": _l("Scheduled"),
     "resolving": _l("Preparing"),
@@ -305,6 +310,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "contact_kind": CONTACT_KIND_LABELS,
     "lesson_category": LESSON_CATEGORY_LABELS,
     "message_status": MESSAGE_STATUS_LABELS,
+    "hold_reason": HOLD_REASON_LABELS,
     "broadcast_status": BROADCAST_STATUS_LABELS,
     "campaign_status": CAMPAIGN_STATUS_LABELS,
     "change_field": CHANGE_FIELD_LABELS,

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
 from models.audit import audit
 from models.base import Base, enum_type, utcnow
+from models.caps import HoldReason
 from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
 from models.member import Member
 from models.message import Direction, Message, MessageStatus
@@ -175,7 +176,7 @@ class Windows:
         if branch_id not in self._rules:
             branch = self.session.get(Organization, branch_id)
             assert branch is not None  # members.branch_id is a foreign key
-            self._rules[branch_id] = rules_for(township_of(self.session, branch))
+            self._rules[branch_id] = rules_for(township_of(self.session, branch), branch)
         return self._rules[branch_id]
 
     def not_before(
@@ -381,16 +382,19 @@ class WindowGate:
         return self.windows.not_before(*member, now)
 
 
-def hold_rows(session: Session, held: dict[int, datetime]) -> None:
-    """Leave these queued rows for later: not to be sent before the time given for each."""
+def hold_rows(session: Session, held: dict[int, tuple[datetime, HoldReason]]) -> None:
+    """Leave these queued rows for later: not before the time given for each, and why."""
     if not held:
         return
     table = cast(Table, Message.__table__)
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.status == MessageStatus.QUEUED.value)
-        .values(next_attempt_at=bindparam("b_at")),
-        [{"b_id": message_id, "b_at": at} for message_id, at in held.items()],
+        .values(next_attempt_at=bindparam("b_at"), hold_reason=bindparam("b_reason")),
+        [
+            {"b_id": message_id, "b_at": at, "b_reason": reason.value}
+            for message_id, (at, reason) in held.items()
+        ],
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
+from models.caps import HoldReason
 from models.sql import Raw, Sql
 
 # A provider's own error code, kept as text (the mainland providers' codes are words).
@@ -97,6 +98,8 @@ class Message(Base):
     # Delivery bookkeeping for the outbox.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    # Why a queued row waits until next_attempt_at (its window, a cap); None once it goes.
+    hold_reason: Mapped[HoldReason | None] = mapped_column(enum_type(HoldReason, 16))
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     status_at: Mapped[datetime | None]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from flask import current_app
 from redis import Redis
 from rq import get_current_job
 from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
@@ -24,7 +25,9 @@ from infra import clients
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
+from models.caps import HoldReason
 from models.delivery import advance_status, apply_failure
+from workers.caps import CapGate
 from workers.context import app_context
 from workers.queues import (
     BULK,
@@ -150,6 +153,7 @@ _MARK_SENT = (
         provider_sid=bindparam("b_sid"),
         sent_at=bindparam("b_at"),
         status_at=bindparam("b_at"),
+        hold_reason=None,
         # A status callback may have moved the row on already: never move it back.
         status=case(
             (_messages.c.status == MessageStatus.SENDING.value, MessageStatus.SENT.value),
@@ -186,10 +190,12 @@ class SendRun:
         redis: Redis | None = None,
         job_id: str | None = None,
         gate: WindowGate | None = None,
+        caps: CapGate | None = None,
         now: datetime | None = None,
     ) -> None:
         self.session = session
         self.gate = gate
+        self.caps = caps
         self._now = now  # a fixed time to send as of (tests, `--now`); None: the clock
         self.provider = provider
         self.bucket = bucket
@@ -201,7 +207,7 @@ class SendRun:
         self._sent: list[dict[str, Any]] = []
         self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0, "held": 0}
         self.outcomes: dict[int, str] = {}
-        self._held: dict[int, datetime] = {}
+        self._held: dict[int, tuple[datetime, HoldReason]] = {}
 
     def now(self) -> datetime:
         """The time rows are sent as of."""
@@ -242,8 +248,11 @@ class SendRun:
         """Send (id, segments) rows in order; False if the time budget stopped it early."""
         waiting = list(rows)
         limited: dict[int, int] = {}
+        ids = [message_id for message_id, _ in waiting]
         if self.gate is not None:
-            self.gate.load([message_id for message_id, _ in waiting])
+            self.gate.load(ids)
+        if self.caps is not None:
+            self.caps.load(ids)
         try:
             while waiting:
                 if self.should_stop():
@@ -257,6 +266,7 @@ class SendRun:
                 # Pace first and claim after: a STOP arriving while we wait still wins.
                 self.bucket.acquire(sum(max(seg, 1) for _, seg in batch), alive=self.alive)
                 batch = self._in_window(batch)  # a window may have closed while we waited
+                batch = self._under_caps(batch)
                 if not batch:
                     continue
                 claimed = self._claim(batch)
@@ -293,10 +303,36 @@ class SendRun:
             if later is None:
                 kept.append((message_id, segments))
                 continue
-            self._held[message_id] = later
-            self.outcomes[message_id] = "held"
-            self.counts["held"] += 1
+            self._hold(message_id, later, HoldReason.WINDOW)
         return kept
+
+    def _under_caps(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The rows of the batch that take a place under their number's caps; the others wait."""
+        if self.caps is None:
+            return batch
+        now = self.now()
+        kept = []
+        for message_id, segments in batch:
+            waits = self.caps.take(message_id, now)
+            if waits is None:
+                kept.append((message_id, segments))
+            else:
+                self._hold(message_id, *waits)
+        return kept
+
+    def _hold(self, message_id: int, until: datetime, reason: HoldReason) -> None:
+        self._held[message_id] = (until, reason)
+        self.outcomes[message_id] = "held"
+        self.counts["held"] += 1
+
+    def _cap_outcome(self, message_id: int, outcome: str) -> None:
+        """Keep the row's place under the caps if the provider may have taken it."""
+        if self.caps is None:
+            return
+        if outcome in ("sent", "unknown"):
+            self.caps.keep(message_id)
+        else:
+            self.caps.give_back(message_id)
 
     def _claim(self, batch: list[tuple[int, int]]) -> list[Claimed]:
         """Claim a batch in one transaction, which also records the rows sent before it."""
@@ -312,6 +348,7 @@ class SendRun:
             if message_id not in claimed:
                 self.outcomes[message_id] = "skipped"
                 self.counts["skipped"] += 1
+                self._cap_outcome(message_id, "skipped")
         return [claimed[message_id] for message_id in ids if message_id in claimed]
 
     def _send_claimed(self, claimed: Claimed) -> str:
@@ -319,17 +356,19 @@ class SendRun:
             sent = self.provider.send_sms(claimed.outbound())
         except ProviderError as exc:
             if exc.rate_limited:
+                self._cap_outcome(claimed.id, "rate_limited")
                 return "rate_limited"
             outcome = self._failed_attempt(claimed, exc)
         else:
             self._mark_sent(claimed, sent)
             outcome = "sent"
+        self._cap_outcome(claimed.id, outcome)
         self.outcomes[claimed.id] = outcome
         self.counts[outcome] += 1
         return outcome
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
-        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
+        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": self.now()})
         if len(self._sent) >= SENT_FLUSH_EVERY:
             self.flush()
 
@@ -449,6 +488,7 @@ def make_sender(session: Session, now: datetime | None = None) -> SendRun:
         redis=redis,
         job_id=job.id if job is not None else None,
         gate=WindowGate(session),
+        caps=CapGate(session, redis, str(current_app.config["PROVIDER"])),
         now=now,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -20,7 +20,8 @@ from models import (
     utcnow,
 )
 from models.audit import AuditLog
-from models.broadcast import finish_resolving, next_part, write_outbox_part
+from models.broadcast import finish_resolving, hold_rows, next_part, write_outbox_part
+from models.caps import HoldReason
 from models.lesson import add_campaign_members, create_campaign
 from tests.admin_ui.world import World, db, login_as
 
@@ -162,6 +163,30 @@ def test_progress_counts_members_once_not_their_replies(
     assert '<b data-key="recipients">3</b>' in page
     listing = admin.get("/admin/broadcasts").get_data(as_text=True)
     assert '<td class="num">3</td>' in listing
+
+
+def test_a_waiting_recipient_says_why_it_waits(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A row held by its number's daily cap says so, with when it goes, in Chinese."""
+    admin = login_as(client, "township")
+    assert admin.post("/admin/broadcasts", {"text": "周六开会", "urgent": "y"}).status_code == 302
+    broadcast = _latest(app)
+    assert broadcast is not None
+    with db(app) as session:
+        stored = session.get(Broadcast, broadcast.id)
+        assert stored is not None
+        part = next_part(session, stored, None)
+        assert part is not None
+        write_outbox_part(session, stored, part, utcnow())
+        rows = session.scalars(select(Message).where(Message.broadcast_id == stored.id)).all()
+        hold_rows(
+            session, {rows[0].id: (datetime(2027, 3, 10, 11, 0, tzinfo=UTC), HoldReason.DAILY_CAP)}
+        )
+        session.commit()
+    page = admin.get(f"/admin/broadcasts/{broadcast.id}").get_data(as_text=True)
+    assert page.count("该号码今日条数已满,次日发送") == 1
+    assert "2027-03-10 19:00" in page
 
 
 def test_the_lessons_page_counts_a_campaigns_members_once(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from models import Broadcast, BroadcastStatus, Member, Message, Role, find_org, utcnow
 from models.audit import AuditLog
 from models.broadcast import PART_SIZE, BroadcastError, broadcast_progress, create_broadcast
+from models.caps import HoldReason
 from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.workers.jobs import run_jobs
@@ -216,6 +217,39 @@ def test_a_notice_made_at_night_waits_for_each_members_window(
     assert _per_number(sandbox) == Counter({m.phone: 1 for m in [early, *evening]})
     done = session.get(Broadcast, broadcast.id)
     assert done is not None and done.status is BroadcastStatus.DONE
+
+
+def test_a_branch_with_its_own_window_gets_the_notice_in_it(
+    session: Session, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """The west branch's own 20:00-21:00 window, not the township's 19:00, holds its members;
+    a row held at sending time says it waits for the window."""
+    _, east, west = make_tree(session)
+    west.settings = {"contact_window": ["20:00", "21:00"]}
+    east_member, west_member = make_member(session, east), make_member(session, west)
+    night = _tomorrow_at(3, 20)
+    broadcast = _night_broadcast(session, night)
+    broadcasts.resolve_broadcast(broadcast.id, night.isoformat())
+    work()
+    waits = dict(
+        session.execute(
+            select(Message.member_id, Message.next_attempt_at).where(
+                Message.broadcast_id == broadcast.id
+            )
+        ).all()
+    )
+    assert waits == {east_member.id: _tomorrow_at(19), west_member.id: _tomorrow_at(20)}
+    # Both rows reached only at 21:05: inside the township's window, past the branch's.
+    counts = broadcasts.send_broadcast_part(broadcast.id, 0, _tomorrow_at(21, 5).isoformat())
+    assert (counts["sent"], counts["held"]) == (1, 1)
+    session.expire_all()
+    held = session.execute(
+        select(Message.next_attempt_at, Message.hold_reason).where(
+            Message.member_id == west_member.id
+        )
+    ).one()
+    assert tuple(held) == (_tomorrow_at(20) + timedelta(days=1), HoldReason.WINDOW)
+    assert _per_number(sandbox) == Counter({east_member.phone: 1})
 
 
 def test_a_window_that_closes_while_sending_holds_the_rest_until_the_next(

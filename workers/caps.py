@@ -1,0 +1,151 @@
+"""Per-number caps applied by the sending jobs, counted in Redis across every worker.
+
+The rule (which caps, whose day, where a held text waits) is models.caps'; this is the
+counting. A text takes its place in the number's count for the provider's day before it is
+claimed, atomically (INCR), so two workers sending to one number never both take the last
+place; a text the provider did not accept gives its place back. The count starts from the
+database (texts the provider accepted today) the first time a number is seen in a day, so a
+restarted Redis forgets nothing that matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis import Redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.broadcast import Windows
+from models.caps import HoldReason, SendCaps, caps_for, provider_day
+from models.member import Member
+from models.message import Direction, Message
+from models.org import Organization, township_of
+
+DAY_TTL = timedelta(days=2)
+# A text with no member (a code to a new phone) waiting for the next day goes at this hour.
+MEMBERLESS_HOUR = 9
+
+
+@dataclass(frozen=True)
+class _Row:
+    phone: str
+    body: str
+    branch_id: int | None
+    window_start: str | None
+    window_end: str | None
+
+
+class CapGate:
+    """Whether each text may go to its number now under the caps, and if not, until when."""
+
+    def __init__(self, session: Session, redis: Redis, provider: str) -> None:
+        self.session = session
+        self.redis = redis
+        self.provider = provider
+        self.windows = Windows(session)
+        self._rows: dict[int, _Row] = {}
+        self._caps: dict[int | None, SendCaps] = {}
+        self._taken: dict[int, list[str]] = {}  # the Redis keys a row holds a place in
+
+    def load(self, message_ids: list[int]) -> None:
+        """Read the number, text and member's window of these rows (one query)."""
+        missing = [m for m in message_ids if m not in self._rows]
+        if not missing:
+            return
+        rows = self.session.execute(
+            select(
+                Message.id,
+                Message.phone,
+                Message.body,
+                Member.branch_id,
+                Member.window_start,
+                Member.window_end,
+            )
+            .outerjoin(Member, Member.id == Message.member_id)
+            .where(Message.id.in_(missing))
+        ).all()
+        for message_id, phone, body, branch_id, start, end in rows:
+            self._rows[message_id] = _Row(phone, body, branch_id, start, end)
+
+    def caps(self, branch_id: int | None) -> SendCaps:
+        """The caps for a branch's township (the provider's for a text without a member)."""
+        if branch_id not in self._caps:
+            settings = None
+            if branch_id is not None:
+                branch = self.session.get(Organization, branch_id)
+                if branch is not None:
+                    settings = township_of(self.session, branch).settings
+            self._caps[branch_id] = caps_for(self.provider, settings)
+        return self._caps[branch_id]
+
+    def take(self, message_id: int, now: datetime) -> tuple[datetime, HoldReason] | None:
+        """Take the row's place under the caps; or say until when it waits, and why."""
+        row = self._rows.get(message_id)
+        if row is None:
+            return None
+        caps = self.caps(row.branch_id)
+        if not caps.any:
+            return None
+        taken: list[str] = []
+        if caps.same_content_seconds > 0:
+            digest = hashlib.sha1(row.body.encode()).hexdigest()[:20]
+            same_key = f"caps:same:{row.phone}:{digest}"
+            if not self.redis.set(same_key, message_id, nx=True, ex=caps.same_content_seconds):
+                wait_ms = max(int(self.redis.pttl(same_key)), 1000)
+                return now + timedelta(milliseconds=wait_ms), HoldReason.SAME_CONTENT
+            taken.append(same_key)
+        if caps.daily:
+            day, tomorrow = provider_day(now)
+            day_key = f"caps:day:{row.phone}:{day}"
+            if not self.redis.exists(day_key):
+                start = tomorrow - timedelta(days=1)
+                self.redis.set(day_key, self._accepted_since(row.phone, start), nx=True, ex=DAY_TTL)
+            if int(self.redis.incr(day_key)) > caps.daily:
+                self.redis.decr(day_key)
+                self._give_back(taken)
+                return self._next_day(row, tomorrow), HoldReason.DAILY_CAP
+            taken.append(day_key)
+        self._taken[message_id] = taken
+        return None
+
+    def give_back(self, message_id: int) -> None:
+        """The provider did not take the row (or it was not sent): free its places."""
+        self._give_back(self._taken.pop(message_id, []))
+
+    def keep(self, message_id: int) -> None:
+        """The provider accepted the row: its places stay counted."""
+        self._taken.pop(message_id, None)
+
+    def _give_back(self, keys: list[str]) -> None:
+        for key in keys:
+            if key.startswith("caps:day:"):
+                self.redis.decr(key)
+            else:
+                self.redis.delete(key)
+
+    def _accepted_since(self, phone: str, start: datetime) -> int:
+        """Texts the provider accepted for this number since `start` (the database's count)."""
+        return int(
+            self.session.scalar(
+                select(func.count()).where(
+                    Message.phone == phone,
+                    Message.direction == Direction.OUT,
+                    Message.provider_sid.is_not(None),
+                    Message.sent_at >= start,
+                )
+            )
+            or 0
+        )
+
+    def _next_day(self, row: _Row, tomorrow: datetime) -> datetime:
+        """The first moment of the next provider day the member may be texted."""
+        if row.branch_id is None:
+            return tomorrow + timedelta(hours=MEMBERLESS_HOUR)
+        later = self.windows.not_before(row.branch_id, row.window_start, row.window_end, tomorrow)
+        return later or tomorrow
+
+
+__all__ = ["CapGate"]
