@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr_flows import prompts
+from ivr_flows.prompts import PromptValue
 from ivr_flows.state import CallState
 from models.call import RecordingKind
 from models.help import HelpCategory
@@ -185,7 +186,7 @@ class Prompt:
     """A prompt from the table, with its parameters."""
 
     key: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, PromptValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Speech:
 Sound = Prompt | Audio | Speech
 
 
-def prompt(key: str, **params: Any) -> Prompt:
+def prompt(key: str, **params: PromptValue) -> Prompt:
     """A prompt from the table."""
     return Prompt(key, params)
 
@@ -318,7 +319,7 @@ def goodbye(
     key: str = "goodbye",
     *,
     effects: Sequence[Effect] = (),
-    **params: Any,
+    **params: PromptValue,
 ) -> StepResult:
     """Say a last prompt and hang up."""
     response = VoiceResponse()
