@@ -112,12 +112,12 @@ class CallState:
         return cls(
             tries=_count(data.get("tries")),
             report=_report(data.get("report")),
-            help=_member_of(HelpCategory, data.get("help")),
+            help=_one_of(HelpCategory, data.get("help")),
             help_ref=_text(data.get("help_ref")),
             listed=_numbers(data.get("list")),
             playing=_playing(data.get("playing")),
             queue=_numbers(data.get("queue")),
-            after=_member_of(AfterLesson, data.get("after")) or AfterLesson.CATEGORIES,
+            after=_one_of(AfterLesson, data.get("after")) or AfterLesson.CATEGORIES,
             lesson=_int(data.get("lesson")),
         )
 
@@ -151,7 +151,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _member_of(kind: type[E], value: object) -> E | None:
+def _one_of(kind: type[E], value: object) -> E | None:
     try:
         return kind(value) if isinstance(value, str) else None
     except ValueError:
