@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
 from sqlalchemy.exc import OperationalError
@@ -34,6 +33,7 @@ from ivr_flows.engine import (
     StoreRecording,
     goodbye,
 )
+from ivr_flows.state import CallState
 from models import (
     Call,
     CallStatus,
@@ -178,8 +178,8 @@ def outbound() -> Response:
     voice.update_call_status(
         session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
     )
-    seed = {"lesson": call.lesson_id} if call.lesson_id is not None else {}
-    return _run(session, call, member, "outbound", "start", hook, now, seed=seed)
+    state = replace(_stored_state(call), lesson=call.lesson_id)
+    return _run(session, call, member, "outbound", "start", hook, now, state=state)
 
 
 @bp.post("/status")
@@ -206,9 +206,8 @@ def call_status() -> Response:
     )
     if moved and status in CALL_FINAL:
         member = _member(session, call)
-        _carry_out(
-            session, call, member, ivr_flows.on_hangup(call.state or {}, now.timestamp()), now
-        )
+        owed = ivr_flows.on_hangup(_stored_state(call), now.timestamp())
+        _carry_out(session, call, member, owed, now)
         if call.direction == "outbound" and status in UNANSWERED:
             voice.mark_for_retry(session, call, now)
         if call.campaign_id is not None:
@@ -260,9 +259,10 @@ def _run(
     step: str,
     hook: VoiceHook,
     now: datetime,
-    seed: Mapping[str, Any] | None = None,
+    state: CallState | None = None,
 ) -> Response:
-    """Run one step, carry out its effects, store the call state, commit, answer its TwiML."""
+    """Run one step from the call's stored state (or `state`), carry out its effects, store
+    the new state, commit, answer its TwiML."""
     ctx = _context(session, member, now)
     given = Input(
         digits=hook.digits,
@@ -271,9 +271,11 @@ def _run(
         at=now.timestamp(),
     )
     try:
-        result = ivr_flows.run_step(flow, step, {**(call.state or {}), **(seed or {})}, given, ctx)
-        learned = _carry_out(session, call, member, result.effects, now)
-        call.state = {**result.state, **learned}
+        start = _stored_state(call) if state is None else state
+        result = ivr_flows.run_step(flow, step, start, given, ctx)
+        ref = _carry_out(session, call, member, result.effects, now)
+        kept = result.state if ref is None else replace(result.state, help_ref=ref)
+        call.state = kept.to_json()
         call.flow, call.step = result.waiting_at or (flow, step)
         session.commit()
     except (OperationalError, PoolTimeout):
@@ -282,16 +284,21 @@ def _run(
         # Whatever broke, the caller hears how to call back rather than Twilio's error tone.
         current_app.logger.exception("voice step %s/%s failed for %s", flow, step, call.call_sid)
         session.rollback()
-        return twiml(goodbye(ctx, {}, "goodbye_retry").twiml)
+        return twiml(goodbye(ctx, CallState(), "goodbye_retry").twiml)
     return twiml(result.twiml)
+
+
+def _stored_state(call: Call) -> CallState:
+    """The IVR state the call row holds (what cannot be read is left at its default)."""
+    return CallState.from_json(call.state)
 
 
 def _carry_out(
     session: Session, call: Call, member: Member | None, effects: Sequence[Effect], now: datetime
-) -> dict[str, Any]:
-    """Carry out a step's effects through the domain operations; returns what the call's
-    later steps need to know of them (a help request's reference), for the call state."""
-    learned: dict[str, Any] = {}
+) -> str | None:
+    """Carry out a step's effects through the domain operations; returns the reference of the
+    help request opened, if one was, which the call's later steps read out."""
+    ref: str | None = None
     for effect in effects:
         if isinstance(effect, StoreRecording):
             voice.store_recording(
@@ -328,7 +335,7 @@ def _carry_out(
                 channel=Channel.IVR.value,
                 at=now,
             )
-            learned["help_ref"] = help_ref(request)
+            ref = help_ref(request)
             _confirm_help(session, member, request, now)
         elif isinstance(effect, CreditListen):
             voice.record_listen(
@@ -340,7 +347,7 @@ def _carry_out(
                 call=call,
                 at=now,
             )
-    return learned
+    return ref
 
 
 def _confirm_help(session: Session, member: Member, request: HelpRequest, now: datetime) -> None:
@@ -434,7 +441,8 @@ def lesson_audio_url(audio_path: str | None) -> str | None:
 def _ended(member: Member | None) -> Response:
     """A request for a call that is over (or has no CallSid): goodbye."""
     language = member.language.value if member is not None else "zh_CN"
-    return twiml(goodbye(CallContext(language=language, link=_link), {}, "call_ended").twiml)
+    ended = goodbye(CallContext(language=language, link=_link), CallState(), "call_ended")
+    return twiml(ended.twiml)
 
 
 def _member(session: Session, call: Call) -> Member | None:

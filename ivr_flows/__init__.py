@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
 
 from ivr_flows import help as help_flow
 from ivr_flows import lessons, menu, message, outbound, report, status, unknown
@@ -17,6 +16,7 @@ from ivr_flows.engine import (
     main_menu,
     prompt,
 )
+from ivr_flows.state import CallState
 
 # The flows a caller who is not a registered member may be in.
 OPEN_FLOWS = frozenset({"unknown", "outbound"})
@@ -27,28 +27,25 @@ FLOWS: Mapping[str, Mapping[str, Step]] = {
 }
 
 
-def run_step(
-    flow: str, step: str, state: Mapping[str, Any], given: Input, ctx: CallContext
-) -> StepResult:
-    """Run one step on a copy of the call state; an unknown flow or step starts over, and so
-    does a caller who is not a member anywhere but the unknown-caller flow."""
-    working = copy.deepcopy(dict(state))
+def run_step(flow: str, step: str, state: CallState, given: Input, ctx: CallContext) -> StepResult:
+    """Run one step of a flow; an unknown flow or step starts over, and so does a caller who is
+    not a member anywhere but the unknown-caller flow."""
     handler = FLOWS.get(flow, {}).get(step)
     if handler is None or (not ctx.known and flow not in OPEN_FLOWS):
-        return recover(working, given, ctx)
-    return handler(working, given, ctx)
+        return recover(state, given, ctx)
+    return handler(state, given, ctx)
 
 
-def recover(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def recover(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Start again after a request we cannot place: the main menu, or the unknown-caller flow."""
     if not ctx.known:
         return unknown.start(state, given, ctx)
-    return main_menu(ctx, {**state, "tries": 0}, before=(prompt("sorry"),))
+    return main_menu(ctx, replace(state, tries=0), before=(prompt("sorry"),))
 
 
-def on_hangup(state: Mapping[str, Any], at: float) -> list[Effect]:
+def on_hangup(state: CallState, at: float) -> list[Effect]:
     """Effects owed when a call ends mid-flow (a lesson that was playing)."""
-    return lessons.on_hangup(dict(state), at)
+    return lessons.on_hangup(state, at)
 
 
-__all__ = ["FLOWS", "on_hangup", "recover", "run_step"]
+__all__ = ["FLOWS", "CallState", "on_hangup", "recover", "run_step"]

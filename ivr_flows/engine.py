@@ -2,18 +2,21 @@
 that ask a question, ask it again with the reason, and say goodbye.
 
 A step is a pure function `(state, input, context) -> StepResult`: it reads nothing but its
-arguments and changes nothing; the effects it returns are carried out by the voice handler.
+arguments and changes nothing (the state is a frozen `CallState`, see `ivr_flows.state`); the
+effects it returns are carried out by the voice handler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr_flows import prompts
+from ivr_flows.prompts import PromptValue
+from ivr_flows.state import CallState
 from models.call import RecordingKind
 from models.help import HelpCategory
 from models.lesson import LessonCategory
@@ -167,12 +170,12 @@ class StepResult:
     """A step's answer: the TwiML, the new call state, the effects, and where the call waits."""
 
     twiml: VoiceResponse
-    state: dict[str, Any]
+    state: CallState
     effects: list[Effect] = field(default_factory=list)
     waiting_at: tuple[str, str] | None = None  # the (flow, step) of the next request; None: ended
 
 
-Step = Callable[[dict[str, Any], Input, CallContext], StepResult]
+Step = Callable[[CallState, Input, CallContext], StepResult]
 
 
 # What a caller hears
@@ -183,7 +186,7 @@ class Prompt:
     """A prompt from the table, with its parameters."""
 
     key: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, PromptValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ class Speech:
 Sound = Prompt | Audio | Speech
 
 
-def prompt(key: str, **params: Any) -> Prompt:
+def prompt(key: str, **params: PromptValue) -> Prompt:
     """A prompt from the table."""
     return Prompt(key, params)
 
@@ -251,7 +254,7 @@ class RecordQuestion:
 
 def ask(
     ctx: CallContext,
-    state: dict[str, Any],
+    state: CallState,
     question: Question | RecordQuestion,
     *,
     reason: str | None = None,
@@ -286,20 +289,20 @@ def ask(
     # Twilio goes on to the next verb after a Gather with no keys or a Record with no sound.
     response.redirect(action, method="POST")
     return StepResult(
-        response, {**state, "tries": tries}, list(effects), (question.flow, question.step)
+        response, replace(state, tries=tries), list(effects), (question.flow, question.step)
     )
 
 
 def retry(
     ctx: CallContext,
-    state: dict[str, Any],
+    state: CallState,
     given: Input,
     question: Question | RecordQuestion,
     *,
     reason: str | None = None,
 ) -> StepResult:
     """Ask again with the reason, at most MAX_RETRIES times, then say how to call back."""
-    tries = int(state.get("tries", 0)) + 1
+    tries = state.tries + 1
     if tries > MAX_RETRIES:
         return goodbye(ctx, state, "goodbye_retry")
     if reason is None:
@@ -312,22 +315,22 @@ def retry(
 
 def goodbye(
     ctx: CallContext,
-    state: dict[str, Any],
+    state: CallState,
     key: str = "goodbye",
     *,
     effects: Sequence[Effect] = (),
-    **params: Any,
+    **params: PromptValue,
 ) -> StepResult:
     """Say a last prompt and hang up."""
     response = VoiceResponse()
     speak(response, ctx, Prompt(key, params))
     response.hangup()
-    return StepResult(response, {**state, "tries": 0}, list(effects), None)
+    return StepResult(response, replace(state, tries=0), list(effects), None)
 
 
 def keep_recording(
     ctx: CallContext,
-    state: dict[str, Any],
+    state: CallState,
     given: Input,
     question: RecordQuestion,
     kind: RecordingKind,
@@ -354,7 +357,7 @@ def main_menu_question(ctx: CallContext, *, greet: bool = False) -> Question:
 
 def main_menu(
     ctx: CallContext,
-    state: dict[str, Any],
+    state: CallState,
     *,
     greet: bool = False,
     before: Sequence[Sound] = (),
@@ -373,6 +376,7 @@ __all__ = [
     "MAX_RETRIES",
     "Audio",
     "CallContext",
+    "CallState",
     "CreditListen",
     "Effect",
     "Input",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ivr_flows import help as help_flow
 from ivr_flows import lessons, message, report, status
 from ivr_flows.engine import (
     CallContext,
+    CallState,
     Input,
     Step,
     StepResult,
@@ -30,15 +30,15 @@ CHOICES: Mapping[str, Step] = {
 }
 
 
-def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Greet a known caller by name and offer the menu."""
     return main_menu(ctx, state, greet=True)
 
 
-def choose(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def choose(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Start the chosen flow; * hears the menu again; anything else asks again with the reason."""
     if given.key == "*":
-        return ask(ctx, state, main_menu_question(ctx), tries=int(state.get("tries", 0)))
+        return ask(ctx, state, main_menu_question(ctx), tries=state.tries)
     chosen = CHOICES.get(given.key)
     if chosen is None:
         return retry(ctx, state, given, main_menu_question(ctx))

@@ -4,13 +4,13 @@ lesson (then "press 1 when you have finished"), or the main menu for a missed-ca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr_flows import lessons
 from ivr_flows.engine import (
     CallContext,
+    CallState,
     Input,
     MarkForRetry,
     Step,
@@ -18,6 +18,7 @@ from ivr_flows.engine import (
     main_menu,
     prompt,
 )
+from ivr_flows.state import AfterLesson
 
 NAME = "outbound"
 # Twilio's AnsweredBy values that are not a person: machine_start, machine_end_beep, ... fax.
@@ -29,7 +30,7 @@ def is_machine(answered_by: str | None) -> bool:
     return bool(answered_by) and str(answered_by).startswith(MACHINE_PREFIXES)
 
 
-def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Hang up on a machine; greet a person and play the call's lesson, or offer the menu.
 
     The voice handler seeds the state with the call's `lesson` number, if it has one.
@@ -38,13 +39,12 @@ def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
         response = VoiceResponse()
         response.hangup()
         return StepResult(response, state, [MarkForRetry(str(given.answered_by))], None)
-    number = state.get("lesson")
-    lesson = ctx.lessons.find(int(number)) if number is not None else None
+    lesson = ctx.lessons.find(state.lesson) if state.lesson is not None else None
     if lesson is None:
         return main_menu(ctx, state, greet=True)
     greeting = prompt("outbound_greeting", name=ctx.name or "")
     return lessons.play(
-        ctx, state, lesson, given.at, queue=[], after=lessons.AFTER_GOODBYE, before=(greeting,)
+        ctx, state, lesson, given.at, queue=(), after=AfterLesson.GOODBYE, before=(greeting,)
     )
 
 

@@ -8,9 +8,10 @@ always spoken, since a recording cannot say a member's name.
 from __future__ import annotations
 
 import string
-from typing import Any
 
 DEFAULT_LANGUAGE = "zh_CN"
+# What fills a prompt's {parameter}: a name, a place, a spelt-out receipt, a lesson number.
+PromptValue = str | int
 
 PROMPTS: dict[str, dict[str, str]] = {
     # Main menu
@@ -186,7 +187,7 @@ PROMPTS: dict[str, dict[str, str]] = {
 }
 
 
-def text(key: str, language: str | None = None, **params: Any) -> str:
+def text(key: str, language: str | None = None, **params: PromptValue) -> str:
     """The prompt `key` in a language (Chinese when the language has no text), filled in."""
     table = PROMPTS[key]
     template = table.get(language or DEFAULT_LANGUAGE) or table[DEFAULT_LANGUAGE]
@@ -201,4 +202,4 @@ def parameters(key: str) -> set[str]:
     return names
 
 
-__all__ = ["DEFAULT_LANGUAGE", "PROMPTS", "parameters", "text"]
+__all__ = ["DEFAULT_LANGUAGE", "PROMPTS", "PromptValue", "parameters", "text"]

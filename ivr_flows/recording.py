@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ivr_flows.engine import (
     CallContext,
+    CallState,
     Input,
     RecordQuestion,
     Step,
@@ -33,11 +33,11 @@ class OneRecording:
         """The question asked after the tone."""
         return RecordQuestion(self.flow, "recorded", (prompt(self.prompt_key),), self.max_length)
 
-    def start(self, state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    def start(self, state: CallState, given: Input, ctx: CallContext) -> StepResult:
         """Ask for the recording after the tone."""
         return ask(ctx, state, self.question())
 
-    def recorded(self, state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+    def recorded(self, state: CallState, given: Input, ctx: CallContext) -> StepResult:
         """Keep the recording for the branch and say goodbye."""
         return keep_recording(ctx, state, given, self.question(), self.kind, done=self.done)
 

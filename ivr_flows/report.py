@@ -4,10 +4,11 @@ then an optional spoken thought report. Every answer is saved as it is given."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
 
 from ivr_flows.engine import (
     CallContext,
+    CallState,
     Input,
     Question,
     RecordQuestion,
@@ -23,6 +24,7 @@ from ivr_flows.engine import (
     retry,
     spell,
 )
+from ivr_flows.state import ReportAnswers
 from models.call import RecordingKind
 
 NAME = "report"
@@ -71,34 +73,33 @@ def _thought_recording() -> RecordQuestion:
     )
 
 
-def _save(state: dict[str, Any], **answer: bool) -> RecordReport:
-    """Note an answer in the state and the effect that saves every answer so far."""
-    answers = {**state.get("report", {}), **answer}
+def _save(state: CallState, answers: ReportAnswers) -> tuple[CallState, RecordReport]:
+    """The state with the answers so far noted as saved, and the effect that saves them (a
+    first save makes a revision, the next ones amend it)."""
     effect = RecordReport(
-        studied=answers.get("studied"),
-        same_city=answers.get("same_city"),
-        same_employer=answers.get("same_employer"),
-        amend=bool(answers.get("saved")),
+        studied=answers.studied,
+        same_city=answers.same_city,
+        same_employer=answers.same_employer,
+        amend=answers.saved,
     )
-    state["report"] = {**answers, "saved": True}
-    return effect
+    return replace(state, report=replace(answers, saved=True)), effect
 
 
-def _done(ctx: CallContext, state: dict[str, Any], *effects: StoreRecording) -> StepResult:
+def _done(ctx: CallContext, state: CallState, *effects: StoreRecording) -> StepResult:
     if ctx.receipt:
         return goodbye(ctx, state, "report_done", effects=effects, receipt=spell(ctx.receipt))
     return goodbye(ctx, state, "report_done_plain", effects=effects)
 
 
-def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Ask whether the member studied; first say so if this month is already reported."""
-    state["report"] = {}
+    state = replace(state, report=ReportAnswers())
     if ctx.receipt:
         return ask(ctx, state, _again(ctx))
     return ask(ctx, state, _studied())
 
 
-def again(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def again(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 reports again (a new revision), * goes back to the main menu."""
     if given.key == "1":
         return ask(ctx, state, _studied())
@@ -107,25 +108,25 @@ def again(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     return retry(ctx, state, given, _again(ctx))
 
 
-def studied(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def studied(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 studied, 2 not: saved at once; then ask about the city."""
     answer = YES_NO.get(given.key)
     if answer is None:
         return retry(ctx, state, given, _studied())
-    effect = _save(state, studied=answer)
+    state, effect = _save(state, replace(state.report, studied=answer))
     return ask(ctx, state, _same_city(ctx), effects=[effect])
 
 
-def same_city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def same_city(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 same city (ask about the employer), 2 moved (record the new city)."""
     answer = YES_NO.get(given.key)
     if answer is None:
         return retry(ctx, state, given, _same_city(ctx))
-    effect = _save(state, same_city=answer)
+    state, effect = _save(state, replace(state.report, same_city=answer))
     return ask(ctx, state, _same_employer(ctx) if answer else _city(), effects=[effect])
 
 
-def city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def city(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken new city with the report; then ask about the employer."""
     return keep_recording(
         ctx,
@@ -138,23 +139,23 @@ def city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     )
 
 
-def same_employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def same_employer(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 same employer (offer the thought report), 2 changed (record the new employer)."""
     answer = YES_NO.get(given.key)
     if answer is None:
         return retry(ctx, state, given, _same_employer(ctx))
-    effect = _save(state, same_employer=answer)
+    state, effect = _save(state, replace(state.report, same_employer=answer))
     return ask(ctx, state, _thought() if answer else _employer(), effects=[effect])
 
 
-def employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def employer(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken new employer with the report; then offer the thought report."""
     return keep_recording(
         ctx, state, given, _employer(), RecordingKind.NEW_EMPLOYER, attach="report", then=_thought()
     )
 
 
-def thought(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def thought(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 records a thought report, 2 finishes."""
     if given.key == "1":
         return ask(ctx, state, _thought_recording())
@@ -163,7 +164,7 @@ def thought(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult
     return retry(ctx, state, given, _thought())
 
 
-def thought_recorded(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def thought_recorded(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Keep the thought report with this month's report, give the receipt and say goodbye."""
     if given.recording is None:
         return retry(ctx, state, given, _thought_recording())

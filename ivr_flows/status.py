@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ivr_flows.engine import (
     CallContext,
+    CallState,
     Input,
     Question,
     RecordQuestion,
@@ -41,12 +41,12 @@ def _employer() -> RecordQuestion:
     return RecordQuestion(NAME, "employer", (prompt("record_employer"),), PLACE_SECONDS)
 
 
-def start(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 nothing changed, 2 a new city, 3 a new employer, * the main menu."""
     return ask(ctx, state, _menu())
 
 
-def choose(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def choose(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Thank the member, or ask for the new city or employer after the tone."""
     if given.key == "1":
         return goodbye(ctx, state, "status_confirmed")
@@ -59,12 +59,12 @@ def choose(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
     return retry(ctx, state, given, _menu())
 
 
-def city(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def city(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken city for the branch; ask whether the employer changed too."""
     return keep_recording(ctx, state, given, _city(), RecordingKind.NEW_CITY, then=_employer_too())
 
 
-def employer_too(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def employer_too(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """1 records the new employer too, 2 finishes."""
     if given.key == "1":
         return ask(ctx, state, _employer())
@@ -73,7 +73,7 @@ def employer_too(state: dict[str, Any], given: Input, ctx: CallContext) -> StepR
     return retry(ctx, state, given, _employer_too())
 
 
-def employer(state: dict[str, Any], given: Input, ctx: CallContext) -> StepResult:
+def employer(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Keep the spoken employer for the branch and finish."""
     return keep_recording(
         ctx, state, given, _employer(), RecordingKind.NEW_EMPLOYER, done="status_done"

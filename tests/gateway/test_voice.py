@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr_flows.prompts import text
+from ivr_flows.state import CallState
 from models import (
     Call,
     CallStatus,
@@ -800,3 +801,116 @@ def test_huge_numbers_in_voice_webhooks_are_no_call_and_no_lesson(
     assert twilio.post(f"/voice/status?call={HUGE}", form).status_code == 204
     assert phone.status("completed", duration=int(HUGE)) == 204
     assert the_call(session, phone.sid).duration is None
+
+
+def _store_state(session: Session, sid: str, raw: Any) -> None:
+    """Write a call row's IVR state as an older release, or a hand edit, may have left it."""
+    call = the_call(session, sid)
+    call.state = raw
+    session.commit()
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "digits", "next_prompt", "next_action"),
+    [
+        pytest.param(
+            {"tries": 0, "colour": "red", "report": {"studied": True, "saved": True, "mood": 1}},
+            "/voice/report/same_city",
+            "1",
+            zh("ask_same_employer", employer="电子厂"),
+            "/voice/report/same_employer",
+            id="unknown keys",
+        ),
+        pytest.param(
+            {"tries": "two"},
+            "/voice/menu/choose",
+            "7",
+            zh("wrong_key"),
+            "/voice/menu/choose",
+            id="tries not a number",
+        ),
+        pytest.param(
+            {"report": "yes"},
+            "/voice/report/same_city",
+            "1",
+            zh("ask_same_employer", employer="电子厂"),
+            "/voice/report/same_employer",
+            id="report not an object",
+        ),
+        pytest.param(
+            {"playing": {"number": "twelve", "started": 1.5}, "list": "12"},
+            "/voice/lessons/played",
+            "1",
+            zh("lesson_categories"),
+            "/voice/lessons/category",
+            id="lesson number not a number",
+        ),
+        pytest.param(
+            {"playing": {"started": 5.0}, "queue": [1]},
+            "/voice/lessons/played",
+            "#",
+            zh("lesson_categories"),
+            "/voice/lessons/category",
+            id="lesson number missing",
+        ),
+        pytest.param(
+            {},
+            "/voice/lessons/pick",
+            "1",
+            zh("lesson_categories"),
+            "/voice/lessons/category",
+            id="lesson list missing",
+        ),
+        pytest.param(
+            ["menu", 1],
+            "/voice/menu/choose",
+            "3",
+            zh("status_menu"),
+            "/voice/status/choose",
+            id="not an object",
+        ),
+    ],
+)
+def test_an_unreadable_stored_state_does_not_end_the_call(
+    twilio: TwilioClient,
+    session: Session,
+    member: Member,
+    raw: Any,
+    path: str,
+    digits: str,
+    next_prompt: str,
+    next_action: str,
+) -> None:
+    """Unknown keys, values of the wrong type and missing keys in the stored state: the call
+    goes on with the next question (never Twilio's error tone nor the call-back goodbye), and
+    the state stored after the step is one that reads back unchanged."""
+    phone = Phone(twilio)
+    phone.post("/voice")
+    _store_state(session, phone.sid, raw)
+    root = phone.press(path, digits)
+    assert said(root)[0] == next_prompt
+    assert action(root) == next_action
+    stored = the_call(session, phone.sid).state
+    assert CallState.from_json(stored).to_json() == stored
+
+
+def test_a_hang_up_with_an_unreadable_lesson_in_the_state_is_still_stored(
+    twilio: TwilioClient, session: Session, member: Member
+) -> None:
+    """The call-ended callback reads the state too: an unreadable lesson credits nothing and
+    the status is stored (204, not 500); a lesson stored with whole seconds is credited."""
+    lesson = fresh(session).scalars(select(Lesson)).one()
+    broken = Phone(twilio)
+    broken.post("/voice")
+    _store_state(session, broken.sid, {"playing": {"number": str(lesson.id), "started": "x"}})
+    assert broken.status("completed", duration=20) == 204
+    assert the_call(session, broken.sid).status == CallStatus.COMPLETED
+    assert fresh(session).scalar(select(func.count(LessonListen.id))) == 0
+    whole = Phone(twilio)
+    whole.post("/voice")
+    started = int(utcnow().timestamp()) - 30
+    _store_state(session, whole.sid, {"playing": {"number": lesson.id, "started": started}})
+    assert whole.status("completed", duration=31) == 204
+    listen = fresh(session).scalars(select(LessonListen)).one()
+    assert (listen.lesson_id, listen.completed) == (lesson.id, False)
+    assert 30 <= listen.seconds <= 60

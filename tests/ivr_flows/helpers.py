@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from typing import Any
 
 from ivr_flows import run_step
 from ivr_flows.engine import CallContext, Input, LessonInfo, Recorded, Shelf, StepResult
 from ivr_flows.prompts import text
+from ivr_flows.state import CallState
 from models.lesson import LessonCategory
 
 RECORDING = Recorded(
@@ -43,7 +43,7 @@ def context(**overrides: Any) -> CallContext:
 def run(
     flow: str,
     step: str,
-    state: Mapping[str, Any] | None = None,
+    state: CallState | None = None,
     *,
     digits: str | None = None,
     recording: Recorded | None = None,
@@ -53,7 +53,7 @@ def run(
 ) -> StepResult:
     """Run one step as the voice handler would."""
     given = Input(digits=digits, recording=recording, answered_by=answered_by, at=at)
-    return run_step(flow, step, state or {}, given, ctx or context())
+    return run_step(flow, step, state or CallState(), given, ctx or context())
 
 
 def xml(result: StepResult) -> ET.Element:

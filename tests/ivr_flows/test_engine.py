@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ivr_flows import FLOWS, run_step
@@ -17,6 +19,7 @@ from ivr_flows.engine import (
     retry,
 )
 from ivr_flows.prompts import PROMPTS, parameters, text
+from ivr_flows.state import CallState, ReportAnswers
 from tests.ivr_flows.helpers import (
     action,
     context,
@@ -45,7 +48,7 @@ def test_every_prompt_has_chinese_and_english_with_the_same_parameters() -> None
 
 def test_a_question_waits_for_one_key_and_comes_back_on_silence() -> None:
     """One-key questions: numDigits 1, no finish key, a 5-8 s timeout, a Redirect after."""
-    result = ask(context(), {}, Question("menu", "choose", (prompt("main_menu"),)))
+    result = ask(context(), CallState(), Question("menu", "choose", (prompt("main_menu"),)))
     node = gather(result)
     assert node.get("numDigits") == "1"
     assert node.get("finishOnKey") == ""
@@ -55,13 +58,13 @@ def test_a_question_waits_for_one_key_and_comes_back_on_silence() -> None:
     assert verbs(result) == ["Gather", "Redirect"]
     assert redirect(result) == "/voice/menu/choose"
     assert result.waiting_at == ("menu", "choose")
-    assert result.state["tries"] == 0
+    assert result.state.tries == 0
 
 
 def test_a_number_question_is_ended_by_hash() -> None:
     """Variable-length answers have no numDigits and finish on #."""
     question = Question("lessons", "number", (prompt("lesson_number"),), digits=None, timeout=8)
-    node = gather(ask(context(), {}, question))
+    node = gather(ask(context(), CallState(), question))
     assert node.get("numDigits") is None
     assert node.get("finishOnKey") == "#"
     assert node.get("timeout") == str(NUMBER_TIMEOUT)
@@ -70,7 +73,9 @@ def test_a_number_question_is_ended_by_hash() -> None:
 def test_a_recording_question_beeps_and_ends_on_hash_or_silence() -> None:
     """Record: the prompt, then Record with maxLength and #, then a Redirect for silence."""
     result = ask(
-        context(), {}, RecordQuestion("message", "recorded", (prompt("record_message"),), 120)
+        context(),
+        CallState(),
+        RecordQuestion("message", "recorded", (prompt("record_message"),), 120),
     )
     node = record(result)
     assert node.get("maxLength") == "120"
@@ -109,16 +114,16 @@ def test_an_uploaded_recording_replaces_the_spoken_prompt() -> None:
 def test_a_retry_says_why_then_asks_again(digits: str | None, reason: str) -> None:
     """No key or a wrong key: the reason, then the same question, counted."""
     question = Question("menu", "choose", (prompt("main_menu"),))
-    result = retry(context(), {"tries": 0}, Input(digits=digits), question)
+    result = retry(context(), CallState(tries=0), Input(digits=digits), question)
     assert said(result) == [zh(reason), zh("main_menu")]
-    assert result.state["tries"] == 1
+    assert result.state.tries == 1
     assert action(result) == "/voice/menu/choose"
 
 
 def test_after_two_retries_the_caller_hears_how_to_call_back() -> None:
     """The third miss ends the call with the goodbye that explains calling back."""
     question = Question("menu", "choose", (prompt("main_menu"),))
-    result = retry(context(), {"tries": MAX_RETRIES}, Input(), question)
+    result = retry(context(), CallState(tries=MAX_RETRIES), Input(), question)
     assert verbs(result) == ["Say", "Hangup"]
     assert said(result) == [zh("goodbye_retry")]
     assert result.waiting_at is None
@@ -127,10 +132,10 @@ def test_after_two_retries_the_caller_hears_how_to_call_back() -> None:
 def test_an_unknown_step_starts_a_known_caller_again_from_the_menu() -> None:
     """An unknown flow or step is not an error: an apology and the main menu."""
     for flow, step in (("nope", "start"), ("report", "nope")):
-        result = run(flow, step, {"tries": 2})
+        result = run(flow, step, CallState(tries=2))
         assert said(result) == [zh("sorry"), zh("main_menu")]
         assert action(result) == "/voice/menu/choose"
-        assert result.state["tries"] == 0
+        assert result.state.tries == 0
 
 
 def test_an_unknown_step_for_an_unknown_caller_asks_for_name_and_village() -> None:
@@ -140,10 +145,15 @@ def test_an_unknown_step_for_an_unknown_caller_asks_for_name_and_village() -> No
 
 
 def test_a_step_leaves_the_stored_state_alone() -> None:
-    """Steps work on a copy: the state passed in is never changed."""
-    stored = {"tries": 1, "report": {"studied": True, "saved": True}}
-    run_step("report", "same_city", stored, Input(digits="1"), context())
-    assert stored == {"tries": 1, "report": {"studied": True, "saved": True}}
+    """Steps return a new state: the state passed in is never changed, and cannot be."""
+    stored = CallState(tries=1, report=ReportAnswers(studied=True, saved=True))
+    result = run_step("report", "same_city", stored, Input(digits="1"), context())
+    assert stored == CallState(tries=1, report=ReportAnswers(studied=True, saved=True))
+    assert result.state.report == ReportAnswers(studied=True, same_city=True, saved=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.tries = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.report.studied = False  # type: ignore[misc]
 
 
 def test_every_flow_has_a_start_step() -> None:

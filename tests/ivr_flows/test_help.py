@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr_flows.engine import OpenHelp, StoreRecording
+from ivr_flows.state import CallState
 from models.call import RecordingKind
 from models.help import HelpCategory
 from tests.ivr_flows.helpers import RECORDING, action, record, run, said, zh
@@ -32,23 +33,25 @@ def test_the_category_opens_the_request_at_once(key: str, category: HelpCategory
 
 def test_the_details_are_attached_to_the_request() -> None:
     """The recording goes with the help request of this call, and its reference is read."""
-    result = run("help", "recorded", {"help": "wages", "help_ref": "QZ7"}, recording=RECORDING)
+    result = run(
+        "help", "recorded", CallState(help=HelpCategory.WAGES, help_ref="QZ7"), recording=RECORDING
+    )
     assert result.effects == [StoreRecording(RecordingKind.HELP, RECORDING, attach="help")]
     assert said(result) == [zh("help_done_ref", ref="Q Z 7")]
 
 
 def test_without_a_reference_the_goodbye_names_none() -> None:
     """A request whose reference is unknown to the call still ends politely."""
-    result = run("help", "recorded", {"help": "wages"}, recording=RECORDING)
+    result = run("help", "recorded", CallState(help=HelpCategory.WAGES), recording=RECORDING)
     assert said(result) == [zh("help_done")]
 
 
 def test_wrong_category_silence_and_star() -> None:
     """8 is no category; silence at the tone asks again; * is the main menu."""
     assert said(run("help", "category", digits="8"))[0] == zh("wrong_key")
-    assert said(run("help", "recorded", {"tries": 1}))[0] == zh("no_recording")
+    assert said(run("help", "recorded", CallState(tries=1)))[0] == zh("no_recording")
     # The request is open already: after the last try the caller still hears its reference.
-    assert said(run("help", "recorded", {"tries": 2, "help_ref": "QZ3"})) == [
+    assert said(run("help", "recorded", CallState(tries=2, help_ref="QZ3"))) == [
         zh("help_done_ref", ref="Q Z 3")
     ]
     assert action(run("help", "category", digits="*")) == "/voice/menu/choose"

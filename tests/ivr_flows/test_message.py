@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ivr_flows.engine import StoreRecording
+from ivr_flows.state import CallState
 from models.call import RecordingKind
 from tests.ivr_flows.helpers import RECORDING, context, record, run, said, verbs, zh
 
@@ -19,9 +20,9 @@ def test_a_message_for_the_branch_is_recorded() -> None:
 
 def test_silence_instead_of_a_message_asks_again_then_goodbye() -> None:
     """No recording twice asks again, the third time says goodbye."""
-    first = run("message", "recorded", {"tries": 0})
+    first = run("message", "recorded", CallState(tries=0))
     assert said(first) == [zh("no_recording"), zh("record_message")]
-    last = run("message", "recorded", {"tries": 2})
+    last = run("message", "recorded", CallState(tries=2))
     assert said(last) == [zh("goodbye_retry")]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr_flows.engine import RecordReport, StoreRecording
+from ivr_flows.state import CallState, ReportAnswers
 from models.call import RecordingKind
 from tests.ivr_flows.helpers import (
     RECORDING,
@@ -17,7 +18,7 @@ from tests.ivr_flows.helpers import (
     zh,
 )
 
-SAVED = {"report": {"studied": True, "saved": True}}
+SAVED = CallState(report=ReportAnswers(studied=True, saved=True))
 
 
 def test_start_asks_whether_the_member_studied() -> None:
@@ -30,7 +31,7 @@ def test_start_asks_whether_the_member_studied() -> None:
 @pytest.mark.parametrize(("key", "studied"), [("1", True), ("2", False)])
 def test_the_study_answer_is_saved_at_once(key: str, studied: bool) -> None:
     """A hang-up after the first answer keeps it: the first answer already writes the report."""
-    result = run("report", "studied", {"report": {}}, digits=key)
+    result = run("report", "studied", CallState(report=ReportAnswers()), digits=key)
     assert result.effects == [RecordReport(studied, None, None, amend=False)]
     assert said(result) == [zh("ask_same_city", city="广州")]
     assert action(result) == "/voice/report/same_city"
@@ -57,7 +58,7 @@ def test_a_new_city_is_recorded_and_kept_with_the_report() -> None:
 
 def test_a_new_employer_is_recorded_then_the_thought_report_offered() -> None:
     """2 (new employer): record it, then the optional thought report."""
-    state = {"report": {"studied": True, "same_city": True, "saved": True}}
+    state = CallState(report=ReportAnswers(studied=True, same_city=True, saved=True))
     result = run("report", "same_employer", state, digits="2")
     assert result.effects == [RecordReport(True, True, False, amend=True)]
     assert record(result).get("action") == "/voice/report/employer"
@@ -72,7 +73,7 @@ def test_a_new_employer_is_recorded_then_the_thought_report_offered() -> None:
 def test_the_whole_report_by_four_keys() -> None:
     """1 studied, 1 same city, 1 same employer, 2 no thought report: three saves, the receipt."""
     ctx = context()
-    first = run("report", "studied", {"report": {}}, digits="1", ctx=ctx)
+    first = run("report", "studied", CallState(report=ReportAnswers()), digits="1", ctx=ctx)
     second = run("report", "same_city", first.state, digits="1", ctx=ctx)
     third = run("report", "same_employer", second.state, digits="1", ctx=ctx)
     assert [e for r in (first, second, third) for e in r.effects] == [
@@ -102,7 +103,7 @@ def test_a_thought_report_of_up_to_two_minutes() -> None:
 
 def test_silence_instead_of_a_thought_report_asks_again() -> None:
     """No recording came: say so and offer the tone again."""
-    result = run("report", "thought_recorded", {"tries": 0})
+    result = run("report", "thought_recorded", CallState(tries=0))
     assert said(result) == [zh("no_recording"), zh("record_thought_report")]
     assert result.effects == []
 
@@ -122,7 +123,13 @@ def test_a_second_call_the_same_month_says_it_was_reported() -> None:
 @pytest.mark.parametrize("step", ["studied", "same_city", "same_employer", "thought", "again"])
 def test_wrong_keys_and_silence_are_asked_again_twice_then_goodbye(step: str) -> None:
     """Any yes/no question: a wrong key asks again, the third miss says goodbye, nothing saved."""
-    wrong = run("report", step, {"tries": 0, "report": {}}, digits="5", ctx=context(receipt="X"))
+    wrong = run(
+        "report",
+        step,
+        CallState(tries=0, report=ReportAnswers()),
+        digits="5",
+        ctx=context(receipt="X"),
+    )
     assert said(wrong)[0] == zh("wrong_key")
     assert wrong.effects == []
     silent = run("report", step, wrong.state, ctx=context(receipt="X"))

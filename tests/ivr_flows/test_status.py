@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ivr_flows.engine import StoreRecording
+from ivr_flows.state import CallState
 from models.call import RecordingKind
 from tests.ivr_flows.helpers import RECORDING, action, record, run, said, verbs, zh
 
@@ -45,7 +46,7 @@ def test_a_new_employer_is_recorded() -> None:
 
 def test_silence_at_the_tone_asks_again() -> None:
     """No recording: the reason, then the tone again."""
-    result = run("status", "city", {"tries": 0})
+    result = run("status", "city", CallState(tries=0))
     assert said(result) == [zh("no_recording"), zh("record_city")]
     assert record(result).get("action") == "/voice/status/city"
 
