@@ -32,6 +32,7 @@ from wtforms.validators import (
 from wtforms.validators import ValidationError as WTFValidationError
 
 from admin_ui.i18n import bilingual
+from models.caps import MAX_DAILY_CAP, MAX_SAME_CONTENT_SECONDS
 from models.contact import ContactKind
 from models.cycle import STEPS
 from models.lesson import LessonCategory
@@ -294,6 +295,24 @@ class SettingsForm(FlaskForm):
     second_reminder = _day_field(_l("Second reminder on day"))
     ivr_call = _day_field(_l("Reminder call on day"))
     liaison_task = _day_field(_l("Liaison task on day"))
+    # The township's page only: its provider's caps per number, if it wants others (empty:
+    # the provider's; 0: none).
+    sms_daily_cap = IntegerField(
+        _l("Texts a number may receive a day"),
+        validators=[
+            Optional(),
+            NumberRange(0, MAX_DAILY_CAP, message=_l("Give a whole number from 0 to 1000.")),
+        ],
+    )
+    sms_same_content_seconds = IntegerField(
+        _l("Seconds before the same text may go to a number again"),
+        validators=[
+            Optional(),
+            NumberRange(
+                0, MAX_SAME_CONTENT_SECONDS, message=_l("Give a whole number from 0 to 86400.")
+            ),
+        ],
+    )
     # A branch's page only: which groups the branch sets itself (unticked: the township's).
     own_window = BooleanField(_l("This branch has its own contact window"))
     own_quiet = BooleanField(_l("This branch has its own quiet hours"))

@@ -12,6 +12,7 @@ import re
 from datetime import date, time
 from typing import Any
 
+from models.caps import CAP_KEYS
 from models.cycle import STEPS, in_range, parse_hhmm
 from models.org import Organization
 from models.targets import BilingualError
@@ -152,7 +153,7 @@ def set_cycle_settings(org: Organization, values: dict[str, Any]) -> dict[str, A
     stored = dict(org.settings or {})
     changes: dict[str, Any] = {}
     for key, value in values.items():
-        if key not in CYCLE_KEYS:
+        if key not in CYCLE_KEYS and key not in CAP_KEYS:
             raise KeyError(key)
         before = stored.get(key)
         if before == value:

@@ -368,7 +368,7 @@ class SendRun:
         return outcome
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
-        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": self.now()})
+        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
         if len(self._sent) >= SENT_FLUSH_EVERY:
             self.flush()
 

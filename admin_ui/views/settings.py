@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from admin_ui.auth import STAFF, TOWNSHIP_ONLY, current_scope, record, require
@@ -18,6 +18,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import SettingsForm
 from admin_ui.i18n import bilingual
 from infra.db import get_session
+from models.caps import DAILY_CAP_KEY, SAME_CONTENT_KEY, caps_for
 from models.cycle import STEPS
 from models.org import Organization, OrgKind
 from models.scope import visible_branches
@@ -100,6 +101,7 @@ def _render(
             format_seasons=format_seasons,
             editable=editable,
             groups=GROUPS,
+            provider_caps=caps_for(str(current_app.config["PROVIDER"])),
         ),
         status,
     )
@@ -113,6 +115,8 @@ def settings() -> Any:
     township = _township()
     form = SettingsForm()
     _fill(form, _effective(township, None), None)
+    form.sms_daily_cap.data = township.setting(DAILY_CAP_KEY)
+    form.sms_same_content_seconds.data = township.setting(SAME_CONTENT_KEY)
     record("view", f"settings:{township.id}")
     get_session().commit()
     return _render(form, township, None, editable=scope.is_township)
@@ -129,6 +133,8 @@ def settings_save() -> Any:
     values = _values_of(form, {key for _b, key, _f in GROUPS})
     if not _reachable(form, values["contact_window"], values["quiet_hours"]):
         return _render(form, township, None, status=400)
+    values[DAILY_CAP_KEY] = form.sms_daily_cap.data
+    values[SAME_CONTENT_KEY] = form.sms_same_content_seconds.data
     db = get_session()
     changes = set_cycle_settings(township, values)
     if changes:

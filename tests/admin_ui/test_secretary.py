@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models import AuditLog, Call, CallStatus, Member, Message, Organization, Recording
 from models.call import RecordingKind
+from models.caps import SendCaps, caps_for
 from models.cycle import rules_for
 from models.rating import Grade, MemberRating
 from tests.admin_ui.world import AdminClient, World, db, login_as
@@ -68,6 +69,32 @@ def test_township_saves_its_settings_and_every_job_reads_them(
     assert entries[0].detail is not None
     assert entries[0].detail["changes"]["contact_window"][1] == ["18:30", "21:00"]
     assert "09-20..10-10" in admin.get("/admin/settings").get_data(as_text=True)
+
+
+def test_township_sets_its_texts_per_number_and_the_sender_uses_them(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """The caps fields store the township's own limits (empty: the provider's), audited,
+    and they are what the sending job holds texts to."""
+    admin = login_as(client, "township")
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "每个号码每天最多条数" in page and "当前服务商不限" in page  # the sandbox caps nothing
+    response = admin.post(
+        "/admin/settings", {**GOOD_SETTINGS, "sms_daily_cap": "3", "sms_same_content_seconds": ""}
+    )
+    assert response.status_code == 302
+    with db(app) as session:
+        township = session.get(Organization, world.township)
+        assert township is not None
+        assert caps_for("tencent", township.settings) == SendCaps(daily=3, same_content_seconds=30)
+    [entry] = _audit(app, "settings")
+    assert entry.detail is not None and entry.detail["changes"]["sms_daily_cap"] == [None, 3]
+    refused = admin.post("/admin/settings", {**GOOD_SETTINGS, "sms_daily_cap": "-2"})
+    assert refused.status_code == 400 and "0到1000" in refused.get_data(as_text=True)
+    branch = login_as(client, "branch")
+    assert "每个号码每天最多条数" not in branch.get(
+        f"/admin/settings/branches/{world.east}"
+    ).get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
