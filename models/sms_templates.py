@@ -518,6 +518,8 @@ def split_text(text: str, limit: int) -> list[str] | None:
             pieces.append(current)
             current = words
         gap = after
+    if not current:
+        return None  # nothing but breaks
     ending = (current + gap).rstrip()
     pieces.append(ending if len(ending) <= limit else current)
     return pieces

@@ -8,6 +8,8 @@ import tomllib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.sms_templates import (
     ALIYUN,
@@ -338,6 +340,42 @@ def test_a_message_over_500_characters_fails() -> None:
 def test_split_text_cuts_only_at_breaks(text: str, limit: int, pieces: list[str] | None) -> None:
     """Cuts fall at punctuation or spaces, never in 1,000, 12.title or 20:30."""
     assert split_text(text, limit) == pieces
+
+
+BREAKS = " ,，。;；!！?？、"
+
+
+@given(
+    text=st.text(alphabet=st.sampled_from("通知学习汇报12ab" + BREAKS), max_size=200),
+    limit=st.integers(min_value=1, max_value=40),
+)
+def test_split_text_never_loses_or_truncates_words(text: str, limit: int) -> None:
+    """Whatever the text, the pieces fit the limit and hold every word character in order:
+    only breaks at the cuts are left out."""
+    pieces = split_text(text, limit)
+    if pieces is None:
+        return
+    assert all(0 < len(piece) <= limit for piece in pieces)
+
+    def words(value: str) -> str:
+        return "".join(char for char in value if char not in BREAKS)
+
+    assert "".join(words(piece) for piece in pieces) == words(text)
+
+
+def test_a_template_may_carry_its_own_signature_and_text_for_one_provider() -> None:
+    """A per-template sign_name replaces the provider's, in the message and its length; a
+    provider's own text replaces the shared one for that provider only."""
+    reg = edited(
+        "lessons_none",
+        aliyun={"code": "", "approved": False, "sign_name": "青山镇人民政府"},
+        tencent={"code": "", "approved": False, "text": "暂时没有课程。"},
+    )
+    aliyun = prepare(ALIYUN_RULES, "lessons_none", {}, source=reg)
+    assert aliyun.template.sign_name == "青山镇人民政府"
+    assert aliyun.segments.characters == len("【青山镇人民政府】暂无课程。有新课程时会通知您。")
+    tencent = prepare(TENCENT_RULES, "lessons_none", {}, source=reg)
+    assert (tencent.template.sign_name, tencent.text) == ("青山镇", "暂时没有课程。")
 
 
 # --- The settings -----------------------------------------------------------------------------
