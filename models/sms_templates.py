@@ -65,10 +65,9 @@ VERIFICATION_WORDS = ("验证码", "注册码", "校验码", "动态码")
 FORBIDDEN_WORDS = ("法律维权", "维权", "面试", "招聘", "党政", "调解")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Where a long value may be cut: after punctuation or at spaces. The template's own fixed text
-# (",另外") takes the place of the punctuation at the cut.
-# ASCII commas and the like break only where no digit follows (1,000), full stops and colons
-# only before a space or the end (12.工资条例, 20:30).
+# Where a long value may be cut: at punctuation or spaces, which the template's own fixed text
+# (",另外") replaces at the cut. ASCII commas and the like break only where no digit follows
+# (1,000), full stops and colons only before a space or the end (12.工资条例, 20:30).
 _BREAK = re.compile(r"(?:[\s，。；：！？、]|[,;!?](?!\d)|[.:](?=\s|$))+")
 
 
@@ -129,6 +128,7 @@ class ProviderTemplate:
     slots: int = 1
     split: str | None = None
     if_empty: Mapping[str, str] = field(default_factory=dict)
+    samples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the entry's own
 
     @property
     def name(self) -> str:
@@ -256,10 +256,7 @@ def parse_registry(text: str) -> Registry:
 def build_registry(data: Mapping[str, Any]) -> Registry:
     """A registry from the file's tables, as `tomllib` reads them."""
     sign_names = {p: str(_table(data, p, "").get("sign_name", "")) for p in PROVIDERS}
-    samples = {
-        name: tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
-        for name, value in _table(data, "samples", "").items()
-    }
+    samples = _samples(_table(data, "samples", ""))
     entries = _table(data, "templates", "")
     templates: dict[tuple[str, str], tuple[ProviderTemplate, ...]] = {}
     for key, entry in entries.items():
@@ -268,6 +265,14 @@ def build_registry(data: Mapping[str, Any]) -> Registry:
         for provider in PROVIDERS:
             templates[(provider, key)] = _forms(key, entry, provider, sign_names[provider])
     return Registry(templates, sign_names, samples, tuple(entries))
+
+
+def _samples(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Example values by parameter: one, or a split parameter's one per slot."""
+    return {
+        name: tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+        for name, value in table.items()
+    }
 
 
 def _table(data: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -289,9 +294,12 @@ def _forms(
         raise RegistryError(f"templates.{key}.forms must be an array of tables")
     category = str(entry.get("category", ""))
     if_empty = {str(k): str(v) for k, v in _table(entry, "if_empty", f"templates.{key}.").items()}
+    samples = _samples(_table(entry, "samples", f"templates.{key}."))
     result = []
     for slots, form in enumerate(forms, start=1):
         where = f"templates.{key}" + (f".forms[{slots - 1}]" if "forms" in entry else "")
+        if not isinstance(form, dict):
+            raise RegistryError(f"{where} must be a table")
         mine = form.get(provider)
         if mine is None:
             continue  # this provider has fewer forms; `check` says if it lacks the first
@@ -315,6 +323,7 @@ def _forms(
                 slots=slots,
                 split=str(split) if split is not None else None,
                 if_empty=if_empty,
+                samples=samples,
             )
         )
     return tuple(result)
@@ -572,6 +581,8 @@ def _form_problems(reg: Registry, key: str, forms: tuple[ProviderTemplate, ...])
     if key in TEMPLATES and first.split not in placeholders(key):
         return [f"{where}: splits `{first.split}`, which is not one of its parameters"]
     found = []
+    if [form.slots for form in forms] != list(range(1, len(forms) + 1)):
+        found.append(f"{where}: forms must run from 1 slot up without a gap")
     for form in forms:
         expected = (
             [first.split]
@@ -582,7 +593,7 @@ def _form_problems(reg: Registry, key: str, forms: tuple[ProviderTemplate, ...])
             found.append(
                 f"{where}: form {form.slots} must fill " + ", ".join(f"${{{n}}}" for n in expected)
             )
-    if first.split not in reg.samples:
+    if first.split not in reg.samples and first.split not in first.samples:
         found.append(f"{where}: no sample value for `{first.split}`")
     return found
 
@@ -656,7 +667,8 @@ def sample_values(reg: Registry, template: ProviderTemplate) -> dict[str, str]:
     turn); variables with no example are left out."""
     values = {}
     for variable in template.variables:
-        examples = reg.samples.get(template.parameter(variable), ())
+        name = template.parameter(variable)
+        examples = template.samples.get(name) or reg.samples.get(name, ())
         index = template.slot_index(variable) or 0
         if index < len(examples):
             values[variable] = examples[index]

@@ -178,6 +178,14 @@ def test_split_forms_number_their_slots_in_order() -> None:
     assert any("form 2 must fill ${text1}, ${text2}" in p for p in found), found
 
 
+def test_a_providers_forms_run_without_a_gap() -> None:
+    """A provider given forms 1 and 3 but not 2 could not send a notice cut in two."""
+    data = shipped()
+    del data["templates"]["broadcast"]["forms"][1]["aliyun"]
+    found = problems(build_registry(data))
+    assert "aliyun broadcast: forms must run from 1 slot up without a gap" in found
+
+
 # --- A row's parameters (prepare) -----------------------------------------------------------
 
 
