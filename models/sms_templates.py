@@ -65,6 +65,7 @@ VERIFICATION_WORDS = ("验证码", "注册码", "校验码", "动态码")
 FORBIDDEN_WORDS = ("法律维权", "维权", "面试", "招聘", "党政", "调解")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LINK = re.compile(r"https?://|www\.|\.(?:com|cn|net|org)\b", re.IGNORECASE)
 # Where a long value may be cut: at punctuation or spaces, which the template's own fixed text
 # (",另外") replaces at the cut. ASCII commas and the like break only where no digit follows
 # (1,000), full stops and colons only before a space or the end (12.工资条例, 20:30).
@@ -379,6 +380,7 @@ def prepare(
     pieces: list[str] | None = None
     for name in _our_names(first):
         value = _value(first, params, name)
+        _check_content(first, name, value)
         if name == first.split:
             pieces = _split(rules, first, name, value, len(forms))
         else:
@@ -440,6 +442,23 @@ def _value(template: ProviderTemplate, params: Mapping[str, Any], name: str) -> 
             limit=1,
         )
     return value
+
+
+def _check_content(template: ProviderTemplate, name: str, value: str) -> None:
+    """What no variable may carry: a link (Tencent: "变量不允许透传链接"; Alibaba takes links
+    only as fixed text) or 【】, which would read as a second signature."""
+    if _LINK.search(value):
+        raise TemplateError(
+            template.provider, template.key, "link", "a link may not be a variable", param=name
+        )
+    if "【" in value or "】" in value:
+        raise TemplateError(
+            template.provider,
+            template.key,
+            "brackets",
+            "【】 are kept for the signature",
+            param=name,
+        )
 
 
 def _check_value(rules: TemplateRules, template: ProviderTemplate, name: str, value: str) -> None:

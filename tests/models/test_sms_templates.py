@@ -247,6 +247,22 @@ def test_empty_value_takes_the_entrys_words_or_fails() -> None:
     assert (caught.value.param, caught.value.reason, caught.value.limit) == ("name", "empty", 1)
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("详情见 https://example.cn/a", "link"),
+        ("详情见www.example.cn", "link"),
+        ("【青山镇】本月请回复HB", "brackets"),
+    ],
+)
+def test_links_and_signature_brackets_are_not_sent_in_a_variable(text: str, reason: str) -> None:
+    """A link or 【】 in a notice fails the row rather than being refused by the provider."""
+    for rules in (ALIYUN_RULES, TENCENT_RULES):
+        with pytest.raises(TemplateError) as caught:
+            prepare(rules, "broadcast", {"text": text})
+        assert (caught.value.param, caught.value.reason) == ("text", reason)
+
+
 def test_missing_parameter_fails() -> None:
     """A parameter the template needs and the row lacks is named."""
     with pytest.raises(TemplateError) as caught:
