@@ -152,6 +152,20 @@ SETTINGS: tuple[Setting, ...] = (
         "largest request body anywhere else (webhooks, login, admin forms): 413 before reading",
     ),
     Setting(
+        "ALIYUN_SMS_PARAM_MAX",
+        int,
+        35,
+        "most characters in one variable of an Alibaba Cloud notification or marketing template "
+        "(Alibaba's limit); longer values go over the template's slots or fail (0: no limit)",
+    ),
+    Setting(
+        "TENCENT_SMS_PARAM_MAX",
+        int,
+        0,
+        "most characters in one variable of a Tencent Cloud non-verification template: 0 (no "
+        "limit) for an organisation's account, 12 for one certified as a person",
+    ),
+    Setting(
         "CLOCK_FILE",
         str,
         "",
@@ -269,6 +283,9 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
                 raise ConfigError(
                     f"CN_CALLBACK_ALLOW must list addresses or networks: {entry!r}"
                 ) from None
+    for name in ("ALIYUN_SMS_PARAM_MAX", "TENCENT_SMS_PARAM_MAX"):
+        if config[name] < 0:
+            raise ConfigError(f"{name} must be 0 (no limit) or more: {config[name]!r}")
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]

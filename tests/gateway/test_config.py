@@ -90,11 +90,13 @@ def test_a_value_of_the_wrong_type_is_refused_by_name(name: str, value: str) -> 
         ("DB_JOB_TIMEOUT_S", "0"),
         ("RECORDING_REDIRECT_HOSTS", "https://mms.twiliocdn.com"),
         ("RECORDING_REDIRECT_HOSTS", "mms.twiliocdn.com,evil.org/path"),
+        ("ALIYUN_SMS_PARAM_MAX", "-1"),
+        ("TENCENT_SMS_PARAM_MAX", "-12"),
     ],
 )
 def test_a_value_out_of_its_range_is_refused_by_name(name: str, value: str) -> None:
-    """Database timeouts that would let a webhook hang past Twilio's patience, and redirect
-    hosts that are not host names, stop the app."""
+    """Database timeouts that would let a webhook hang past Twilio's patience, redirect hosts
+    that are not host names and negative template limits stop the app."""
     with pytest.raises(ConfigError, match=name):
         load_config(environ={name: value})
 

@@ -16,8 +16,10 @@ from models.segments import (
     UCS2,
     SegmentInfo,
     count_segments,
+    count_template_segments,
     estimate_cost,
     fits_one_segment,
+    signed_text,
 )
 
 CHINESE = "中"
@@ -192,3 +194,34 @@ def test_encoding_follows_the_tables(text: str) -> None:
     """GSM-7 exactly when every character is in the basic or extension table."""
     gsm = all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
     assert (count_segments(text).encoding == GSM7) is gsm
+
+
+# 【青山镇】 is five characters: the signature and its brackets count.
+SIGN = "青山镇"
+
+
+@pytest.mark.parametrize(
+    ("text", "characters", "segments"),
+    [
+        (CHINESE * 65, 70, 1),
+        (CHINESE * 66, 71, 2),
+        (CHINESE * 129, 134, 2),
+        (CHINESE * 130, 135, 3),
+        ("a" * 65, 70, 1),  # ASCII alone is still 70 a message here, not GSM-7's 160
+        ("a" * 66, 71, 2),
+        ("HB 1 深圳", 12, 1),
+    ],
+)
+def test_template_providers_count_the_signature_and_bill_70_then_67(
+    text: str, characters: int, segments: int
+) -> None:
+    """A mainland template message is 【签名】 + text, every character one: 70 is one message,
+    then parts of 67."""
+    info = count_template_segments(SIGN, text)
+    assert (info.characters, info.segments) == (characters, segments)
+    assert info.per_segment == (70 if segments == 1 else 67)
+
+
+def test_signed_text_puts_the_signature_first_in_brackets() -> None:
+    """The signature leads the message in 【】, as the member's phone shows it."""
+    assert signed_text(SIGN, "谢谢") == "【青山镇】谢谢"
