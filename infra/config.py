@@ -84,7 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
     ),
-    Setting("PROVIDER", str, "sandbox", "`sandbox` (local stand-in for Twilio) or `twilio`"),
+    Setting(
+        "PROVIDER",
+        str,
+        "sandbox",
+        "`sandbox` (local stand-in for Twilio), `twilio`, or `tencent` (Tencent Cloud SMS)",
+    ),
     Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
     Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
     Setting(
@@ -115,6 +120,22 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "comma-separated addresses or networks (CIDR) the mainland providers push from; "
         "empty: any address with the secret",
+    ),
+    Setting("TENCENT_SECRET_ID", str, "sandbox-secret-id", "Tencent Cloud CAM API key id"),
+    Setting(
+        "TENCENT_SECRET_KEY",
+        str,
+        "sandbox-secret-key",
+        "Tencent Cloud CAM API key secret; signs every request (TC3-HMAC-SHA256)",
+    ),
+    Setting("TENCENT_SMS_SDK_APP_ID", str, "1400000000", "the SMS application's SdkAppId"),
+    Setting("TENCENT_SMS_SIGN_NAME", str, "sandbox", "the approved SMS signature (签名), no 【】"),
+    Setting("TENCENT_REGION", str, "ap-guangzhou", "the Tencent Cloud region SMS requests name"),
+    Setting(
+        "TENCENT_SMS_ENDPOINT",
+        str,
+        "sms.tencentcloudapi.com",
+        "Tencent's SMS API host (https); `http://host:port` points the SDK at the sandbox",
     ),
     Setting(
         "SECRET_KEY",
@@ -166,6 +187,14 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+REQUIRED_FOR_TENCENT = (
+    "TENCENT_SECRET_ID",
+    "TENCENT_SECRET_KEY",
+    "TENCENT_SMS_SDK_APP_ID",
+    "TENCENT_SMS_SIGN_NAME",
+    "SECRET_KEY",
+    "CN_CALLBACK_SECRET",
+)
 
 # A key shorter than this, or made of few distinct characters, can be guessed offline from one
 # session cookie; 32 random hex characters (`python -c 'import secrets; print(secrets.token_hex(32))'`
@@ -272,8 +301,10 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
-    if provider not in {"sandbox", "twilio"}:
-        raise ConfigError(f"PROVIDER must be 'sandbox' or 'twilio', not {provider!r}")
+    if provider not in {"sandbox", "twilio", "tencent"}:
+        raise ConfigError(f"PROVIDER must be 'sandbox', 'twilio' or 'tencent', not {provider!r}")
+    if provider == "tencent":
+        _check_tencent(config, explicit)
     if provider == "twilio":
         missing = [
             name
@@ -289,6 +320,30 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         weak = _weak_secrets(config)
         if weak:
             raise ConfigError("PROVIDER=twilio refuses weak secrets: " + "; ".join(weak))
+
+
+def _check_tencent(config: Mapping[str, Any], explicit: set[str]) -> None:
+    """PROVIDER=tencent: the endpoint readable; against Tencent itself, every credential set
+    explicitly and the test clock off (the sandbox endpoint runs with the defaults)."""
+    from infra.providers.tencent import Endpoint
+
+    try:
+        endpoint = Endpoint.parse(config["TENCENT_SMS_ENDPOINT"])
+    except ValueError as exc:
+        raise ConfigError(f"TENCENT_SMS_ENDPOINT: {exc}") from None
+    if not endpoint.is_tencent:
+        return
+    missing = [
+        name
+        for name in REQUIRED_FOR_TENCENT
+        if not config.get(name) or (name != "SECRET_KEY" and name not in explicit)
+    ]
+    if missing:
+        raise ConfigError("PROVIDER=tencent needs these settings: " + ", ".join(missing))
+    if config.get("CLOCK_FILE") or config["CRON_SPEEDUP"] != 1:
+        raise ConfigError(
+            "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not Tencent Cloud itself"
+        )
 
 
 def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
