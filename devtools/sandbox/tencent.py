@@ -251,9 +251,11 @@ def send_sms(params: dict[str, Any]) -> dict[str, Any]:
     if template_id in settings["unapproved_templates"]:
         raise ApiError("FailedOperation.TemplateIncorrectOrUnapproved")
     rules = Rules(store)
-    request_rule = rules.take(lambda rule: "code" in rule and not _per_number(rule["code"]))
-    if request_rule is not None:
-        raise ApiError(request_rule["code"], request_rule.get("message"))
+    # A request-level rule for one number refuses any request that includes that number.
+    for phone in {None, *(_number(str(raw))[0] for raw in numbers)}:
+        request_rule = rules.take(_refuses_request, phone)
+        if request_rule is not None:
+            raise ApiError(request_rule["code"], request_rule.get("message"))
     context = str(params.get("SessionContext") or "")
     sign_name = str(params.get("SignName") or "") or None
     content = json.dumps([template_id, sign_name, template_params], ensure_ascii=False)
@@ -348,6 +350,11 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "SendSms": send_sms,
     "PullSmsReplyStatus": pull_sms_reply_status,
 }
+
+
+def _refuses_request(rule: dict[str, Any]) -> bool:
+    """A rule that refuses the whole request (Response.Error)."""
+    return "code" in rule and not _per_number(rule["code"])
 
 
 def _refuses_number(rule: dict[str, Any]) -> bool:
