@@ -368,6 +368,18 @@ def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def uses_sandbox(config: Mapping[str, Any]) -> bool:
+    """Whether the provider is the sandbox: PROVIDER=sandbox, or tencent at an endpoint that
+    is not Tencent's own (then the development tools, `flask sandbox serve` among them, load)."""
+    if config["PROVIDER"] == "sandbox":
+        return True
+    if config["PROVIDER"] != "tencent":
+        return False
+    from infra.providers.tencent import Endpoint
+
+    return not Endpoint.parse(str(config["TENCENT_SMS_ENDPOINT"])).is_tencent
+
+
 def settings_table() -> str:
     """The settings as a Markdown table, for the README."""
     rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
@@ -379,4 +391,4 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["SETTINGS", "ConfigError", "Setting", "load_config", "settings_table"]
+__all__ = ["SETTINGS", "ConfigError", "Setting", "load_config", "settings_table", "uses_sandbox"]

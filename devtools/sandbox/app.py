@@ -150,8 +150,8 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
         threads=threads,
         push_base=f"{config['PUBLIC_BASE_URL']}/cn",
         push_secret=str(config.get("CN_CALLBACK_SECRET") or ""),
-        tencent_secret_id=str(config["TENCENT_SECRET_ID"]),
-        tencent_secret_key=str(config["TENCENT_SECRET_KEY"]),
+        tencent_secret_id=config.get("TENCENT_SECRET_ID") or None,
+        tencent_secret_key=str(config.get("TENCENT_SECRET_KEY") or ""),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, load_config
+from infra.config import ConfigError, load_config, uses_sandbox
 from infra.providers import build_provider
 from infra.providers.tencent import NoTemplateBook, TencentProvider
 
@@ -69,3 +69,18 @@ def test_the_template_book_is_the_one_passed_in() -> None:
     config = load_config({"SMS_TEMPLATE_BOOK": book}, environ=REAL)
     provider = build_provider(config)
     assert isinstance(provider, TencentProvider) and provider.templates is book
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PROVIDER": "sandbox"}, True),
+        ({"PROVIDER": "tencent", "TENCENT_SMS_ENDPOINT": "http://127.0.0.1:5055"}, True),
+        (REAL, False),
+    ],
+)
+def test_the_development_tools_load_only_against_the_sandbox(
+    environ: dict[str, str], expected: bool
+) -> None:
+    """`flask sandbox serve` is there when Tencent's endpoint is the sandbox, not otherwise."""
+    assert uses_sandbox(load_config(environ=environ)) is expected

@@ -12,9 +12,14 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 
+from devtools.sandbox import app as sandbox_app_module
+from devtools.sandbox.app import register_cli
 from devtools.sandbox.tencent import ApiError, TencentSandbox, check_signature
 from devtools.servers import free_port
 from infra.providers import Failure, OutboundSms, ProviderError
@@ -319,3 +324,24 @@ def test_the_sandbox_checks_the_body_the_key_and_the_time_it_was_signed() -> Non
     assert refused(headers={**headers, "authorization": "Basic x"}) == (
         "AuthFailure.InvalidAuthorization"
     )
+
+
+def test_flask_sandbox_serve_checks_tencent_signatures_with_the_apps_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The sandbox started by `flask sandbox serve` knows the app's Tencent key pair."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(sandbox_app_module, "serve", lambda **kwargs: calls.append(kwargs))
+    app = Flask("host_app")
+    app.config.update(
+        SANDBOX_DB=str(tmp_path / "sandbox.db"),
+        TWILIO_AUTH_TOKEN="cli-token",
+        PUBLIC_BASE_URL="http://127.0.0.1:5000",
+        TENCENT_SECRET_ID="AKIDcli",
+        TENCENT_SECRET_KEY="cli-key",
+    )
+    register_cli(app)
+    result = app.test_cli_runner().invoke(args=["sandbox", "serve"])
+    assert result.exit_code == 0, result.output
+    [call] = calls
+    assert (call["tencent_secret_id"], call["tencent_secret_key"]) == ("AKIDcli", "cli-key")
