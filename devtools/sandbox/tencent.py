@@ -346,9 +346,48 @@ def pull_sms_reply_status(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def pull_sms_send_status_by_phone_number(params: dict[str, Any]) -> dict[str, Any]:
+    """PullSmsSendStatusByPhoneNumber: the reports on messages accepted for one number within
+    [BeginTime, EndTime], oldest first, at most Limit (100)."""
+    try:
+        begin, end, limit = (int(params[key]) for key in ("BeginTime", "EndTime", "Limit"))
+    except (KeyError, TypeError, ValueError):
+        raise ApiError("MissingParameter", "BeginTime, EndTime and Limit are required") from None
+    if not 1 <= limit <= 100:
+        raise ApiError("InvalidParameterValue.LimitVerifyFail", "Limit must be 1 to 100")
+    phone, code = _number(str(params.get("PhoneNumber") or ""))
+    if code is not None:
+        raise ApiError(code)
+    rows = (
+        sandbox_state()
+        .store.conn.execute(
+            "SELECT * FROM tencent_sms WHERE phone = ? AND code = 'Ok' AND created_at >= ? "
+            "AND created_at <= ? ORDER BY id LIMIT ?",
+            (phone, begin, end, limit),
+        )
+        .fetchall()
+    )
+    return {
+        "PullSmsSendStatusSet": [
+            {
+                "UserReceiveTime": int(row["created_at"]),
+                "CountryCode": "86",
+                "SubscriberNumber": phone.removeprefix("+86"),
+                "PhoneNumber": phone,
+                "SerialNo": row["serial_no"],
+                "ReportStatus": row["report_status"],
+                "Description": row["errmsg"],
+                "SessionContext": "",  # Tencent echoes it only where it enabled that
+            }
+            for row in rows
+        ]
+    }
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "SendSms": send_sms,
     "PullSmsReplyStatus": pull_sms_reply_status,
+    "PullSmsSendStatusByPhoneNumber": pull_sms_send_status_by_phone_number,
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -45,6 +45,8 @@ PROVIDER = "tencent"
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 REQUEST_TIMEOUT_S = 10
 OK = "Ok"  # SendStatus.Code of a number Tencent took
+PULL_WINDOW = timedelta(days=7)  # how far back Tencent's status records go
+PULL_LIMIT = 100
 # Where the template book's refusal is kept (Message.error_code) when it names no code.
 TEMPLATE_ERROR = "template.unavailable"
 
@@ -242,10 +244,46 @@ class TencentProvider:
         raise ProviderError("calls through Tencent Cloud are not supported yet")
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
-        """Nothing: Tencent's records (PullSmsSendStatusByPhoneNumber) carry neither the text
-        nor, unless Tencent enables it for the account, our SessionContext, so they cannot be
-        matched to a row the way reconciliation matches (by body)."""
-        return []
+        """Tencent's status records for `to` since `sent_after` (PullSmsSendStatusByPhoneNumber).
+
+        Tencent keeps them seven days and lists a message only once the carrier reported on
+        it; a record carries no text (`body` is empty) and, unless Tencent enables it for the
+        account, not our SessionContext either, so reconciliation cannot match them by body.
+        """
+        if sent_after.tzinfo is None:
+            sent_after = sent_after.replace(tzinfo=UTC)
+        now = utcnow()
+        begin = max(sent_after, now - PULL_WINDOW)
+        if begin > now:
+            return []
+        request = sms_models.PullSmsSendStatusByPhoneNumberRequest()
+        request.SmsSdkAppId = self.sdk_app_id
+        request.PhoneNumber = to
+        request.BeginTime = int(begin.timestamp())
+        request.EndTime = int(now.timestamp()) + 1
+        request.Offset = 0  # "目前固定设置为0"
+        request.Limit = PULL_LIMIT
+        try:
+            response = self.client.PullSmsSendStatusByPhoneNumber(request)
+        except TencentCloudSDKException as exc:
+            raise provider_error(exc) from exc
+        found = []
+        for record in response.PullSmsSendStatusSet or []:
+            report = str(record.ReportStatus or "").upper()
+            delivery = REPORT_DELIVERIES.get(report, MessageStatus.SENT)
+            failed = delivery is MessageStatus.UNDELIVERED
+            received = record.UserReceiveTime
+            found.append(
+                SentMessage(
+                    sid=str(record.SerialNo),
+                    to=str(record.PhoneNumber or to),
+                    body="",
+                    delivery=delivery,
+                    date_created=datetime.fromtimestamp(int(received), UTC) if received else None,
+                    error_code=str(record.Description or "FAIL")[:64] if failed else None,
+                )
+            )
+        return found
 
     def recording_url_allowed(self, url: str) -> bool:
         """Tencent SMS has no recordings."""

@@ -345,3 +345,23 @@ def test_flask_sandbox_serve_checks_tencent_signatures_with_the_apps_key(
     assert result.exit_code == 0, result.output
     [call] = calls
     assert (call["tencent_secret_id"], call["tencent_secret_key"]) == ("AKIDcli", "cli-key")
+
+
+def test_the_messages_to_a_number_are_listed_with_their_reports(
+    tencent_api: TencentSandboxAPI,
+) -> None:
+    """PullSmsSendStatusByPhoneNumber: each accepted message with its report, but no text."""
+    tencent_api.rule(to=PHONE, report="FAIL", errmsg="MK:0005", count=1)
+    sender = provider(tencent_api.url)
+    before = datetime.now(UTC)
+    failed = sender.send_sms(_notice("一"))
+    delivered = sender.send_sms(_notice("二"))
+    sender.send_sms(_notice("三", to="+8613900139000"))
+
+    found = sender.list_messages(PHONE, before)
+
+    assert [(m.sid, m.delivery, m.error_code, m.body) for m in found] == [
+        (failed.sid, MessageStatus.UNDELIVERED, "MK:0005", ""),
+        (delivered.sid, MessageStatus.DELIVERED, None, ""),
+    ]
+    assert sender.list_messages(PHONE, datetime.now(UTC).replace(year=2099)) == []
