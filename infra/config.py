@@ -201,6 +201,7 @@ REQUIRED_FOR_TENCENT = (
 # gives 64) are far beyond it.
 MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
+MIN_PUSH_SECRET_LENGTH = 20
 # Keys that appear in documentation, examples and our own tests: public, whatever their length.
 KNOWN_SECRET_KEYS = frozenset(
     {
@@ -344,11 +345,19 @@ def _check_tencent(config: Mapping[str, Any], explicit: set[str]) -> None:
         raise ConfigError(
             "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not Tencent Cloud itself"
         )
+    weak = _weak_secret_key(config)
+    if len(str(config["CN_CALLBACK_SECRET"])) < MIN_PUSH_SECRET_LENGTH:
+        # The secret path segment is all that keeps others from pushing receipts and replies.
+        weak.append(
+            f"CN_CALLBACK_SECRET must be at least {MIN_PUSH_SECRET_LENGTH} random characters"
+        )
+    if weak:
+        raise ConfigError("PROVIDER=tencent refuses weak secrets: " + "; ".join(weak))
 
 
-def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
-    """What is wrong with the production secrets, one phrase each (empty when both are sound)."""
-    problems = []
+def _weak_secret_key(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with SECRET_KEY for production, one phrase (empty when it is sound)."""
+    problems: list[str] = []
     key = str(config["SECRET_KEY"])
     if key.strip().lower() in KNOWN_SECRET_KEYS:
         problems.append("SECRET_KEY is a well-known example value")
@@ -357,6 +366,12 @@ def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
             f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters "
             "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
         )
+    return problems
+
+
+def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the production secrets, one phrase each (empty when both are sound)."""
+    problems = _weak_secret_key(config)
     token = str(config["TWILIO_AUTH_TOKEN"])
     default_token = next(s.default for s in SETTINGS if s.name == "TWILIO_AUTH_TOKEN")
     if token == default_token:

@@ -84,3 +84,12 @@ def test_the_development_tools_load_only_against_the_sandbox(
 ) -> None:
     """`flask sandbox serve` is there when Tencent's endpoint is the sandbox, not otherwise."""
     assert uses_sandbox(load_config(environ=environ)) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SECRET_KEY", "test-secret"), ("SECRET_KEY", "short"), ("CN_CALLBACK_SECRET", "guessable")],
+)
+def test_against_tencent_weak_secrets_stop_the_app(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"weak secrets: .*{name}"):
+        load_config(environ={**REAL, name: value})
