@@ -93,6 +93,7 @@ class TencentSandbox:
     secret_key: str
     pending: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    flush_queued: bool = False  # one flush waits at a time: what comes meanwhile joins it
 
 
 def init_app(app: Flask, secret_id: str | None, secret_key: str) -> None:
@@ -557,6 +558,9 @@ def queue_reports(url: str | None, reports: list[dict[str, Any]], settings: dict
     tencent = _tencent()
     with tencent.lock:
         tencent.pending.extend(reports)
+        if tencent.flush_queued:
+            return
+        tencent.flush_queued = True
     delay = settings["push_delay_ms"] / 1000
     twice = bool(settings["push_twice"])
     store = sandbox_state().store
@@ -566,6 +570,7 @@ def queue_reports(url: str | None, reports: list[dict[str, Any]], settings: dict
         with tencent.lock:
             batch = tencent.pending[:]
             tencent.pending.clear()
+            tencent.flush_queued = False
         for start in range(0, len(batch), MAX_BATCH):
             chunk = batch[start : start + MAX_BATCH]
             for _ in range(2 if twice else 1):

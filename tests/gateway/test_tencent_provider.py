@@ -365,3 +365,38 @@ def test_the_messages_to_a_number_are_listed_with_their_reports(
         (delivered.sid, MessageStatus.DELIVERED, None, ""),
     ]
     assert sender.list_messages(PHONE, datetime.now(UTC).replace(year=2099)) == []
+
+
+def test_replies_are_pulled_once_through_the_sdk(tencent_api: TencentSandboxAPI) -> None:
+    """PullSmsReplyStatus gives each reply the sandbox was told of, then not again."""
+    from tencentcloud.sms.v20210111 import models as sms_models
+
+    tencent_api.reply(PHONE, "TD", time=1_780_000_000)
+    client = provider(tencent_api.url).client
+    request = sms_models.PullSmsReplyStatusRequest()
+    request.SmsSdkAppId = SDK_APP_ID
+    request.Limit = 10
+    [reply] = client.PullSmsReplyStatus(request).PullSmsReplyStatusSet
+    assert (reply.PhoneNumber, reply.ReplyContent, reply.ReplyTime) == (PHONE, "TD", 1_780_000_000)
+    assert client.PullSmsReplyStatus(request).PullSmsReplyStatusSet == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/settings", {"daily_cap": "two"}),
+        ("/settings", {"push_later": True}),
+        ("/rules", {"to": PHONE}),
+        ("/rules", {"code": "X", "report": "FAIL"}),
+        ("/rules", {"report": "SUCCESS"}),
+        ("/replies", {"phone": "+14155550100", "text": "hi"}),
+    ],
+)
+def test_the_sandbox_says_what_is_wrong_with_a_switch_or_a_rule(
+    tencent_api: TencentSandboxAPI, path: str, body: dict[str, Any]
+) -> None:
+    method = "PUT" if path == "/settings" else "POST"
+    response = tencent_api.http.request(
+        method, f"{tencent_api.url}/_sandbox/tencent{path}", json=body, timeout=10
+    )
+    assert response.status_code == 400 and response.json()["error"]
