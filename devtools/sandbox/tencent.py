@@ -10,7 +10,8 @@ What was sent is kept in the store's `tencent_*` tables and listed under /_sandb
 Status reports are pushed to `push_url("tencent", "sms-status")` as JSON arrays in Tencent's
 format, collected into batches, optionally late and twice, and posted again until the answer
 is exactly `{"result":0,"errmsg":"OK"}`; a member's reply is pushed, one object, to
-`push_url("tencent", "sms-reply")` from POST /_sandbox/tencent/replies.
+`push_url("tencent", "sms-reply")` from POST /_sandbox/tencent/replies; POST
+/_sandbox/tencent/push sends any body (a malformed one, say) to either address.
 
 Switches (PUT /_sandbox/tencent/settings): `daily_cap` (Tencent's default is 2 a day per
 number; off unless set), `same_content_s` (no identical content to one number within so many
@@ -579,6 +580,10 @@ def queue_reports(url: str | None, reports: list[dict[str, Any]], settings: dict
     sandbox_state().dispatcher.submit(flush)
 
 
+class RawBody(str):
+    """A push body sent as it is, not as JSON (a malformed push, for tests)."""
+
+
 _sessions = threading.local()
 
 
@@ -589,7 +594,10 @@ def push(store: SandboxStore, feed: str, url: str, body: Any) -> bool:
         session = requests.Session()
         session.trust_env = False  # a local app is never behind a proxy
         _sessions.session = session
-    payload = json.dumps(body, ensure_ascii=False).encode()
+    if isinstance(body, RawBody):
+        payload = body.encode()
+    else:
+        payload = json.dumps(body, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "TencentCloud-SMS-Callback"}
     attempts, http_status, answer = 0, None, None
     for delay in (0.0, *RETRY_DELAYS):
@@ -640,6 +648,13 @@ def _record_push(
 
 
 # The control endpoints
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @bp.get("/sms")
@@ -729,7 +744,7 @@ def list_pushes() -> Response:
             {
                 "feed": row["feed"],
                 "url": row["url"],
-                "body": json.loads(row["body"]),
+                "body": _json_or_text(row["body"]),
                 "outcome": row["outcome"],
                 "http_status": row["http_status"],
                 "answer": row["answer"],
@@ -778,6 +793,33 @@ def add_reply() -> tuple[Response, int]:
 
         state.dispatcher.submit(push_reply)
     return jsonify({"reply": item, "pushed_to": url}), 201
+
+
+@bp.post("/push")
+def push_raw() -> tuple[Response, int]:
+    """Push any body to one of the app's Tencent addresses, as a broken Tencent would (tests):
+    {"feed": "sms-status" | "sms-reply", "raw": "<text sent as is>"} or {"feed", "body": <JSON>}."""
+    payload = request.get_json(silent=True)
+    if (
+        not isinstance(payload, dict)
+        or payload.get("feed") not in ("sms-status", "sms-reply")
+        or ("raw" in payload) == ("body" in payload)
+        or ("raw" in payload and not isinstance(payload["raw"], str))
+    ):
+        return jsonify({"error": 'give "feed" (sms-status or sms-reply) and "raw" or "body"'}), 400
+    state = sandbox_state()
+    feed = str(payload["feed"])
+    url = state.push_url("tencent", feed)
+    if url is None:
+        return jsonify({"error": "the sandbox has no push base and secret"}), 400
+    store = state.store
+    body = RawBody(payload["raw"]) if "raw" in payload else payload["body"]
+
+    def push_it(dispatcher: CallbackDispatcher) -> None:
+        push(store, feed, url, body)
+
+    state.dispatcher.submit(push_it)
+    return jsonify({"pushed_to": url}), 202
 
 
 @bp.delete("")

@@ -124,3 +124,7 @@ class TencentSandboxAPI:
             "POST", "/replies", json={"phone": phone, "text": text, **extra}
         )
         return result
+
+    def push(self, feed: str, **body: Any) -> None:
+        """Have the sandbox push this body (`raw` text or a JSON `body`) to the app's feed."""
+        self._call("POST", "/push", json={"feed": feed, **body})

@@ -331,3 +331,16 @@ def test_a_members_reply_is_pushed_by_the_sandbox_and_stored(
     assert reply_text(push.payload).text == "汇报，1"
     [pushed] = tencent_api.pushes("sms-reply")
     assert pushed["outcome"] == "delivered" and pushed["body"]["text"] == "汇报，1"
+
+
+def test_a_malformed_push_is_refused_retried_and_stores_nothing(
+    app: Flask, session: Session, tencent_api: TencentSandboxAPI, push_port: int
+) -> None:
+    """A body that is not Tencent's batch gets 400 each time the sandbox tries it."""
+    with serve(app, port=push_port):
+        tencent_api.push("sms-status", raw='[{"sid": ')
+        wait_until(lambda: len(tencent_api.pushes("sms-status")) == 1)
+    [pushed] = tencent_api.pushes("sms-status")
+    assert (pushed["outcome"], pushed["http_status"], pushed["attempts"]) == ("dropped", 400, 3)
+    assert json.loads(pushed["answer"])["result"] != 0
+    assert _pushes(session, "sms-status") == []
