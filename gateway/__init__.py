@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from gateway import limits
 from infra import db
-from infra.config import load_config
+from infra.config import load_config, uses_sandbox
 from models.clock import use_clock_file
 from models.numbers import INT_MAX
 
@@ -34,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     # The sandbox, demo and simulators: imported only when this app carries them.
-    app.extensions["devtools"] = app.config["PROVIDER"] == "sandbox" or app.debug
+    app.extensions["devtools"] = uses_sandbox(app.config) or app.debug
 
     from gateway import commands, errors
     from infra import clients
@@ -54,6 +54,7 @@ def _register_blueprints(app: Flask) -> None:
         "gateway.voice",
         "gateway.status",
         "gateway.cn_push",
+        "gateway.cn_tencent",
         "gateway.media",
         "admin_ui",
     ):

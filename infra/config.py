@@ -84,7 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
     ),
-    Setting("PROVIDER", str, "sandbox", "`sandbox` (local stand-in for Twilio) or `twilio`"),
+    Setting(
+        "PROVIDER",
+        str,
+        "sandbox",
+        "`sandbox` (local stand-in for Twilio), `twilio`, or `tencent` (Tencent Cloud SMS)",
+    ),
     Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
     Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
     Setting(
@@ -115,6 +120,22 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "comma-separated addresses or networks (CIDR) the mainland providers push from; "
         "empty: any address with the secret",
+    ),
+    Setting("TENCENT_SECRET_ID", str, "sandbox-secret-id", "Tencent Cloud CAM API key id"),
+    Setting(
+        "TENCENT_SECRET_KEY",
+        str,
+        "sandbox-secret-key",
+        "Tencent Cloud CAM API key secret; signs every request (TC3-HMAC-SHA256)",
+    ),
+    Setting("TENCENT_SMS_SDK_APP_ID", str, "1400000000", "the SMS application's SdkAppId"),
+    Setting("TENCENT_SMS_SIGN_NAME", str, "sandbox", "the approved SMS signature (签名), no 【】"),
+    Setting("TENCENT_REGION", str, "ap-guangzhou", "the Tencent Cloud region SMS requests name"),
+    Setting(
+        "TENCENT_SMS_ENDPOINT",
+        str,
+        "sms.tencentcloudapi.com",
+        "Tencent's SMS API host (https); `http://host:port` points the SDK at the sandbox",
     ),
     Setting(
         "SECRET_KEY",
@@ -180,12 +201,21 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 REQUIRED_FOR_TWILIO = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+REQUIRED_FOR_TENCENT = (
+    "TENCENT_SECRET_ID",
+    "TENCENT_SECRET_KEY",
+    "TENCENT_SMS_SDK_APP_ID",
+    "TENCENT_SMS_SIGN_NAME",
+    "SECRET_KEY",
+    "CN_CALLBACK_SECRET",
+)
 
 # A key shorter than this, or made of few distinct characters, can be guessed offline from one
 # session cookie; 32 random hex characters (`python -c 'import secrets; print(secrets.token_hex(32))'`
 # gives 64) are far beyond it.
 MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
+MIN_PUSH_SECRET_LENGTH = 20
 # Keys that appear in documentation, examples and our own tests: public, whatever their length.
 KNOWN_SECRET_KEYS = frozenset(
     {
@@ -289,8 +319,10 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
-    if provider not in {"sandbox", "twilio"}:
-        raise ConfigError(f"PROVIDER must be 'sandbox' or 'twilio', not {provider!r}")
+    if provider not in {"sandbox", "twilio", "tencent"}:
+        raise ConfigError(f"PROVIDER must be 'sandbox', 'twilio' or 'tencent', not {provider!r}")
+    if provider == "tencent":
+        _check_tencent(config, explicit)
     if provider == "twilio":
         missing = [
             name
@@ -308,9 +340,41 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
             raise ConfigError("PROVIDER=twilio refuses weak secrets: " + "; ".join(weak))
 
 
-def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
-    """What is wrong with the production secrets, one phrase each (empty when both are sound)."""
-    problems = []
+def _check_tencent(config: Mapping[str, Any], explicit: set[str]) -> None:
+    """PROVIDER=tencent: the endpoint readable; against Tencent itself, every credential set
+    explicitly and the test clock off (the sandbox endpoint runs with the defaults)."""
+    from infra.providers.tencent import Endpoint
+
+    try:
+        endpoint = Endpoint.parse(config["TENCENT_SMS_ENDPOINT"])
+    except ValueError as exc:
+        raise ConfigError(f"TENCENT_SMS_ENDPOINT: {exc}") from None
+    if not endpoint.is_tencent:
+        return
+    missing = [
+        name
+        for name in REQUIRED_FOR_TENCENT
+        if not config.get(name) or (name != "SECRET_KEY" and name not in explicit)
+    ]
+    if missing:
+        raise ConfigError("PROVIDER=tencent needs these settings: " + ", ".join(missing))
+    if config.get("CLOCK_FILE") or config["CRON_SPEEDUP"] != 1:
+        raise ConfigError(
+            "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not Tencent Cloud itself"
+        )
+    weak = _weak_secret_key(config)
+    if len(str(config["CN_CALLBACK_SECRET"])) < MIN_PUSH_SECRET_LENGTH:
+        # The secret path segment is all that keeps others from pushing receipts and replies.
+        weak.append(
+            f"CN_CALLBACK_SECRET must be at least {MIN_PUSH_SECRET_LENGTH} random characters"
+        )
+    if weak:
+        raise ConfigError("PROVIDER=tencent refuses weak secrets: " + "; ".join(weak))
+
+
+def _weak_secret_key(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with SECRET_KEY for production, one phrase (empty when it is sound)."""
+    problems: list[str] = []
     key = str(config["SECRET_KEY"])
     if key.strip().lower() in KNOWN_SECRET_KEYS:
         problems.append("SECRET_KEY is a well-known example value")
@@ -319,6 +383,12 @@ def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
             f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters "
             "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
         )
+    return problems
+
+
+def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the production secrets, one phrase each (empty when both are sound)."""
+    problems = _weak_secret_key(config)
     token = str(config["TWILIO_AUTH_TOKEN"])
     default_token = next(s.default for s in SETTINGS if s.name == "TWILIO_AUTH_TOKEN")
     if token == default_token:
@@ -328,6 +398,18 @@ def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
             "TWILIO_AUTH_TOKEN must be the account's 32-character token from the Twilio console"
         )
     return problems
+
+
+def uses_sandbox(config: Mapping[str, Any]) -> bool:
+    """Whether the provider is the sandbox: PROVIDER=sandbox, or tencent at an endpoint that
+    is not Tencent's own (then the development tools, `flask sandbox serve` among them, load)."""
+    if config["PROVIDER"] == "sandbox":
+        return True
+    if config["PROVIDER"] != "tencent":
+        return False
+    from infra.providers.tencent import Endpoint
+
+    return not Endpoint.parse(str(config["TENCENT_SMS_ENDPOINT"])).is_tencent
 
 
 def settings_table() -> str:
@@ -341,4 +423,4 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["SETTINGS", "ConfigError", "Setting", "load_config", "settings_table"]
+__all__ = ["SETTINGS", "ConfigError", "Setting", "load_config", "settings_table", "uses_sandbox"]

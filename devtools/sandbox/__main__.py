@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> None:
         "--push-base", default=None, help="where mainland pushes go, e.g. http://host:5000/cn"
     )
     parser.add_argument("--push-secret", default="", help="CN_CALLBACK_SECRET of that app")
+    parser.add_argument("--tencent-secret-id", default=None, help="accept only this SecretId")
+    parser.add_argument(
+        "--tencent-secret-key", default="", help="TENCENT_SECRET_KEY: checks Tencent signatures"
+    )
     args = parser.parse_args(argv)
     serve(
         host=args.host,
@@ -32,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         push_base=args.push_base,
         push_secret=args.push_secret,
+        tencent_secret_id=args.tencent_secret_id,
+        tencent_secret_key=args.tencent_secret_key,
     )
 
 

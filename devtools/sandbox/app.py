@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from gunicorn.app.base import BaseApplication
 
-from devtools.sandbox import control, rest
+from devtools.sandbox import control, rest, root, tencent
 from devtools.sandbox.callbacks import CallbackDispatcher
 from devtools.sandbox.state import EXTENSION_KEY, SandboxState
 from devtools.sandbox.store import SandboxStore
@@ -33,6 +33,8 @@ def create_sandbox_app(
     *,
     push_base: str | None = None,
     push_secret: str = "",
+    tencent_secret_id: str | None = None,
+    tencent_secret_key: str = "",
 ) -> Flask:
     """Build the sandbox WSGI app over the SQLite store at db_path."""
     app = Flask(__name__)
@@ -50,6 +52,8 @@ def create_sandbox_app(
     )
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
+    app.register_blueprint(root.bp)
+    tencent.init_app(app, tencent_secret_id, tencent_secret_key)
     return app
 
 
@@ -82,6 +86,8 @@ def serve(
     *,
     push_base: str | None = None,
     push_secret: str = "",
+    tencent_secret_id: str | None = None,
+    tencent_secret_key: str = "",
 ) -> None:
     """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped."""
     # Create the schema once here, so the workers never race to switch the file to WAL.
@@ -104,7 +110,13 @@ def serve(
     }
     _GunicornServer(
         lambda: create_sandbox_app(
-            db_path, auth_token, account_sid, push_base=push_base, push_secret=push_secret
+            db_path,
+            auth_token,
+            account_sid,
+            push_base=push_base,
+            push_secret=push_secret,
+            tencent_secret_id=tencent_secret_id,
+            tencent_secret_key=tencent_secret_key,
         ),
         options,
     ).run()
@@ -138,6 +150,8 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
         threads=threads,
         push_base=f"{config['PUBLIC_BASE_URL']}/cn",
         push_secret=str(config.get("CN_CALLBACK_SECRET") or ""),
+        tencent_secret_id=config.get("TENCENT_SECRET_ID") or None,
+        tencent_secret_key=str(config.get("TENCENT_SECRET_KEY") or ""),
     )
 
 

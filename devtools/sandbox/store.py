@@ -71,6 +71,56 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE INDEX IF NOT EXISTS callbacks_sid ON callbacks (resource_sid);
 """
 
+# Tencent Cloud SMS (devtools/sandbox/tencent.py): what SendSms took, replies, switches, rules
+# and how each push ended.
+TENCENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tencent_sms (
+    id INTEGER PRIMARY KEY,
+    serial_no TEXT UNIQUE,
+    sdk_app_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    sign_name TEXT,
+    params TEXT NOT NULL,
+    session_context TEXT,
+    extend_code TEXT,
+    code TEXT NOT NULL,
+    report_status TEXT,
+    errmsg TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tencent_sms_phone ON tencent_sms (phone, created_at);
+CREATE TABLE IF NOT EXISTS tencent_replies (
+    id INTEGER PRIMARY KEY,
+    phone TEXT NOT NULL,
+    sign_name TEXT,
+    text TEXT NOT NULL,
+    extend TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    pulled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tencent_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tencent_rules (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    remaining INTEGER
+);
+CREATE TABLE IF NOT EXISTS tencent_pushes (
+    id INTEGER PRIMARY KEY,
+    feed TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    http_status INTEGER,
+    answer TEXT,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
 _MESSAGE_COLUMNS = (
     "sid",
     "account_sid",
@@ -119,6 +169,7 @@ class SandboxStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            conn.executescript(TENCENT_SCHEMA)
         finally:
             conn.close()
 

@@ -10,6 +10,7 @@ from infra.providers.base import (
     OutboundSms,
     Provider,
     ProviderError,
+    PushedText,
     Receipt,
     RecordingAudio,
     RecordingRefused,
@@ -20,12 +21,17 @@ from models.delivery import Failure
 
 
 def build_provider(config: Mapping[str, Any]) -> Provider:
-    """The provider the settings name (`twilio`, or `sandbox`: Twilio's API served locally)."""
+    """The provider the settings name (`twilio`, or `sandbox`: Twilio's API served locally;
+    `tencent`: Tencent Cloud SMS, or the sandbox speaking its API)."""
     kind = str(config["PROVIDER"])
     if kind in ("twilio", "sandbox"):
         from infra.providers import twilio
 
         return twilio.from_config(config)
+    if kind == "tencent":
+        from infra.providers import tencent
+
+        return tencent.from_config(config)
     raise ValueError(f"unknown PROVIDER {kind!r}")
 
 
@@ -35,6 +41,7 @@ __all__ = [
     "OutboundSms",
     "Provider",
     "ProviderError",
+    "PushedText",
     "Receipt",
     "RecordingAudio",
     "RecordingRefused",
