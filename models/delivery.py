@@ -25,6 +25,7 @@ class Failure(enum.StrEnum):
     INVALID_NUMBER = "invalid_number"  # not a (mobile) number: sending again cannot succeed
     UNREACHABLE = "unreachable"  # a valid number that could not be reached this time
     RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
+    OVER_CAP = "over_cap"  # the number had all the texts the provider allows today
     RETRY_LATER = "retry_later"  # a fault on the provider's side or on the way to it
     REFUSED = "refused"  # anything else the provider will not do (content, account, template)
 

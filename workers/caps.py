@@ -140,6 +140,14 @@ class CapGate:
             or 0
         )
 
+    def next_day(self, message_id: int, now: datetime) -> datetime:
+        """When a row the provider refused as over its cap may go: the next day's window."""
+        _, tomorrow = provider_day(now)
+        row = self._rows.get(message_id)
+        if row is None:
+            return tomorrow + timedelta(hours=MEMBERLESS_HOUR)
+        return self._next_day(row, tomorrow)
+
     def _next_day(self, row: _Row, tomorrow: datetime) -> datetime:
         """The first moment of the next provider day the member may be texted."""
         if row.branch_id is None:

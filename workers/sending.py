@@ -25,9 +25,9 @@ from infra import clients
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
-from models.caps import HoldReason
-from models.delivery import advance_status, apply_failure
-from workers.caps import CapGate
+from models.caps import HoldReason, provider_day
+from models.delivery import Failure, advance_status, apply_failure
+from workers.caps import MEMBERLESS_HOUR, CapGate
 from workers.context import app_context
 from workers.queues import (
     BULK,
@@ -358,7 +358,10 @@ class SendRun:
             if exc.rate_limited:
                 self._cap_outcome(claimed.id, "rate_limited")
                 return "rate_limited"
-            outcome = self._failed_attempt(claimed, exc)
+            if exc.failure is Failure.OVER_CAP:
+                outcome = self._over_cap(claimed)
+            else:
+                outcome = self._failed_attempt(claimed, exc)
         else:
             self._mark_sent(claimed, sent)
             outcome = "sent"
@@ -383,6 +386,18 @@ class SendRun:
         self.session.commit()
         self._sent = []
         self._held = {}
+
+    def _over_cap(self, claimed: Claimed) -> str:
+        """The provider refused the row as over the number's cap (ours did not know of texts
+        sent some other way): it goes back, its attempt not counted, for the next day."""
+        self._unclaim([claimed], attempt_counts=False)
+        now = self.now()
+        if self.caps is not None:
+            until = self.caps.next_day(claimed.id, now)
+        else:
+            until = provider_day(now)[1] + timedelta(hours=MEMBERLESS_HOUR)
+        self._held[claimed.id] = (until, HoldReason.DAILY_CAP)
+        return "held"
 
     def _unclaim(
         self, rows: list[Claimed], *, attempt_counts: bool, delay: timedelta | None = None

@@ -58,8 +58,8 @@ FAILURES: dict[str, Failure] = {
     # again the same day only counts against the cap once more, so the row fails with the code
     # (the domain has no "wait for tomorrow" outcome yet: the caps are to be enforced in the
     # outbox before the provider is asked).
-    "LimitExceeded.PhoneNumberDailyLimit": Failure.REFUSED,
-    "LimitExceeded.PhoneNumberSameContentDailyLimit": Failure.REFUSED,
+    "LimitExceeded.PhoneNumberDailyLimit": Failure.OVER_CAP,
+    "LimitExceeded.PhoneNumberSameContentDailyLimit": Failure.OVER_CAP,
     # Short windows (30 s, one hour, the account's frequency policy): later may go through.
     "LimitExceeded.PhoneNumberThirtySecondLimit": Failure.RETRY_LATER,
     "LimitExceeded.PhoneNumberOneHourLimit": Failure.RETRY_LATER,

@@ -138,7 +138,7 @@ def test_over_the_daily_cap_is_refused_and_not_retried(tencent_api: TencentSandb
     error = caught.value
     assert (error.code, error.failure, error.transient) == (
         "LimitExceeded.PhoneNumberDailyLimit",
-        Failure.REFUSED,
+        Failure.OVER_CAP,
         False,
     )
     sender.send_sms(_notice("三", to="+8613900139000"))  # another number has its own cap

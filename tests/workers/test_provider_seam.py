@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from infra.providers import (
     SentMessage,
 )
 from models import CallStatus, Member, Message, MessageStatus, utcnow
+from models.caps import HoldReason, provider_day
 from models.cycle import REMINDER_CALL
 from models.outbox import queue_sms
 from models.voice import queue_outbound_call
@@ -150,6 +151,33 @@ def test_a_refusal_in_the_providers_own_code_acts_by_its_failure(
         opted_out,
         invalid,
     )
+
+
+def test_a_refusal_over_the_providers_cap_waits_for_the_next_day(
+    session: Session, scripted: ScriptedProvider
+) -> None:
+    """The provider counted texts we did not (sent some other way): the row goes back to the
+    queue, its attempt not counted, held for the member's window the next day."""
+    member = make_member(session)
+    scripted.refusals[member.phone] = ProviderError(
+        "over the cap", code="LimitExceeded.PhoneNumberDailyLimit", failure=Failure.OVER_CAP
+    )
+    message = _queued(session, member)
+
+    assert sending.send_message(message.id) == "held"
+
+    session.expire_all()
+    row = session.get(Message, message.id)
+    assert row is not None
+    assert (row.status, row.attempts, row.hold_reason, row.error_code) == (
+        MessageStatus.QUEUED,
+        0,
+        HoldReason.DAILY_CAP,
+        None,
+    )
+    _, tomorrow = provider_day(utcnow())
+    assert row.next_attempt_at is not None
+    assert tomorrow <= row.next_attempt_at < tomorrow + timedelta(days=1)
 
 
 def test_a_call_is_placed_by_our_row_id_and_a_refusal_fails_it(
