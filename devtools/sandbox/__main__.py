@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
         "--push-base", default=None, help="where mainland pushes go, e.g. http://host:5000/cn"
     )
     parser.add_argument("--push-secret", default="", help="CN_CALLBACK_SECRET of that app")
+    parser.add_argument("--aliyun-key-id", default="", help="AccessKey ID the Alibaba API takes")
+    parser.add_argument("--aliyun-key-secret", default="", help="its AccessKey secret")
     args = parser.parse_args(argv)
     serve(
         host=args.host,
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         push_base=args.push_base,
         push_secret=args.push_secret,
+        aliyun_key=(args.aliyun_key_id, args.aliyun_key_secret),
     )
 
 

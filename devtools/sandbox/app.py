@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from gunicorn.app.base import BaseApplication
 
-from devtools.sandbox import control, rest
+from devtools.sandbox import aliyun, control, rest, root
 from devtools.sandbox.callbacks import CallbackDispatcher
 from devtools.sandbox.state import EXTENSION_KEY, SandboxState
 from devtools.sandbox.store import SandboxStore
@@ -33,6 +33,7 @@ def create_sandbox_app(
     *,
     push_base: str | None = None,
     push_secret: str = "",
+    aliyun_key: tuple[str, str] = ("", ""),
 ) -> Flask:
     """Build the sandbox WSGI app over the SQLite store at db_path."""
     app = Flask(__name__)
@@ -40,16 +41,21 @@ def create_sandbox_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     store = SandboxStore(db_path)
     store.init_schema()
-    app.extensions[EXTENSION_KEY] = SandboxState(
+    state = SandboxState(
         store=store,
         dispatcher=CallbackDispatcher(store, auth_token, threads=callback_threads),
         auth_token=auth_token,
         account_sid=account_sid,
         push_base=push_base,
         push_secret=push_secret,
+        aliyun_access_key_id=aliyun_key[0],
+        aliyun_access_key_secret=aliyun_key[1],
     )
+    app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
+    app.register_blueprint(root.bp)
+    aliyun.init_app(app, state)
     return app
 
 
@@ -82,6 +88,7 @@ def serve(
     *,
     push_base: str | None = None,
     push_secret: str = "",
+    aliyun_key: tuple[str, str] = ("", ""),
 ) -> None:
     """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped."""
     # Create the schema once here, so the workers never race to switch the file to WAL.
@@ -104,7 +111,12 @@ def serve(
     }
     _GunicornServer(
         lambda: create_sandbox_app(
-            db_path, auth_token, account_sid, push_base=push_base, push_secret=push_secret
+            db_path,
+            auth_token,
+            account_sid,
+            push_base=push_base,
+            push_secret=push_secret,
+            aliyun_key=aliyun_key,
         ),
         options,
     ).run()
@@ -138,6 +150,10 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
         threads=threads,
         push_base=f"{config['PUBLIC_BASE_URL']}/cn",
         push_secret=str(config.get("CN_CALLBACK_SECRET") or ""),
+        aliyun_key=(
+            str(config.get("ALIYUN_ACCESS_KEY_ID") or ""),
+            str(config.get("ALIYUN_ACCESS_KEY_SECRET") or ""),
+        ),
     )
 
 

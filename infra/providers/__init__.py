@@ -20,12 +20,17 @@ from models.delivery import Failure
 
 
 def build_provider(config: Mapping[str, Any]) -> Provider:
-    """The provider the settings name (`twilio`, or `sandbox`: Twilio's API served locally)."""
+    """The provider the settings name (`twilio`, `sandbox`: Twilio's API served locally, or
+    `aliyun`: Alibaba Cloud SMS, against Alibaba or the sandbox's copy of its API)."""
     kind = str(config["PROVIDER"])
     if kind in ("twilio", "sandbox"):
         from infra.providers import twilio
 
         return twilio.from_config(config)
+    if kind == "aliyun":
+        from infra.providers import aliyun
+
+        return aliyun.from_config(config)
     raise ValueError(f"unknown PROVIDER {kind!r}")
 
 

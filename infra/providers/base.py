@@ -52,6 +52,9 @@ class SentMessage:
     date_created: datetime | None
     error_code: str | None = None
     failure: Failure | None = None
+    # Our row id, when the provider keeps it (Alibaba's OutId): a lookup then finds the row
+    # by it instead of by the text, which a template provider renders its own way.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
