@@ -20,13 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from alibabacloud_dysmsapi20170525 import models as sms_models
-from alibabacloud_dysmsapi20170525.client import Client
-from alibabacloud_tea_openapi import utils_models as open_api_models
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-from darabonba.exceptions import UnretryableException
-from darabonba.runtime import RuntimeOptions
-
+# The SDK is imported where it is used: it takes longer to import than the rest of the app's
+# providers together, and a web process only reads Alibaba's pushes (no SDK needed).
 from infra.providers.base import (
     OutboundCall,
     OutboundSms,
@@ -214,7 +209,7 @@ class AliyunProvider:
 
     def __init__(
         self,
-        client: Client,
+        client: Any,  # alibabacloud_dysmsapi20170525.client.Client
         templates: TemplateBook,
         sign_name: str,
         *,
@@ -225,7 +220,9 @@ class AliyunProvider:
         self.sign_name = sign_name
         self.timeout_ms = timeout_ms
 
-    def _runtime(self) -> RuntimeOptions:
+    def _runtime(self) -> Any:
+        from darabonba.runtime import RuntimeOptions
+
         # No retries inside the SDK: the outbox decides what is retried, and a send is not
         # idempotent at Alibaba.
         return RuntimeOptions(
@@ -243,6 +240,8 @@ class AliyunProvider:
             template = self.templates.resolve(PROVIDER, sms.template, sms.params)
         except TemplateUnavailable as exc:
             raise ProviderError(str(exc), code=TEMPLATE_ERROR_CODE) from exc
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
         request = sms_models.SendSmsRequest(
             phone_numbers=to_aliyun_number(sms.to),
             sign_name=template.sign_name or self.sign_name,
@@ -283,6 +282,8 @@ class AliyunProvider:
         return found
 
     def _details(self, to: str, send_date: str) -> list[Any]:
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
         details: list[Any] = []
         for page in range(1, QUERY_MAX_PAGES + 1):
             request = sms_models.QuerySendDetailsRequest(
@@ -308,8 +309,11 @@ class AliyunProvider:
         """Refused: Alibaba's SMS service has no recordings to fetch."""
         raise RecordingRefused("recording URL is not the provider's")
 
-    def _call(self, method: Callable[[Any, RuntimeOptions], Any], request: Any) -> Any:
+    def _call(self, method: Callable[[Any, Any], Any], request: Any) -> Any:
         """Run one SDK call; its body when Code is OK, else a ProviderError with the reading."""
+        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+        from darabonba.exceptions import UnretryableException
+
         try:
             response = method(request, self._runtime())
         except AlibabaCloudException as exc:
@@ -389,6 +393,9 @@ def build_aliyun(
     timeout_ms: int = 10_000,
 ) -> AliyunProvider:
     """The provider: the official client for `endpoint` (`http://host:port` for the sandbox)."""
+    from alibabacloud_dysmsapi20170525.client import Client
+    from alibabacloud_tea_openapi import utils_models as open_api_models
+
     protocol = "https"
     if endpoint.startswith(("http://", "https://")):
         protocol, _, endpoint = endpoint.partition("://")

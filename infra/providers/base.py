@@ -70,6 +70,17 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class PushedText:
+    """A member's text that a provider pushed to us (a mainland provider's SMS reply)."""
+
+    provider: str
+    phone: str  # E.164
+    text: str
+    sent_at: datetime | None  # naive UTC; None when the provider's time could not be read
+    key: str  # the provider's identity for it: a repeat of the same text has the same key
+
+
+@dataclass(frozen=True)
 class RecordingAudio:
     """A recording's audio as fetched from the provider."""
 
@@ -158,6 +169,7 @@ __all__ = [
     "OutboundSms",
     "Provider",
     "ProviderError",
+    "PushedText",
     "Receipt",
     "RecordingAudio",
     "RecordingRefused",

@@ -45,9 +45,14 @@ class SandboxStartError(RuntimeError):
 
 @contextmanager
 def running_sandbox(
-    db_path: Path, auth_token: str = SANDBOX_TOKEN, account_sid: str = SANDBOX_ACCOUNT
+    db_path: Path,
+    auth_token: str = SANDBOX_TOKEN,
+    account_sid: str = SANDBOX_ACCOUNT,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """Run `python -m devtools.sandbox` (gunicorn, two workers) on a free port; yield its URL."""
+    """Run `python -m devtools.sandbox` (gunicorn, two workers) on a free port; yield its URL.
+
+    `extra_args` go on its command line (push addresses, the mainland providers' keys)."""
     log_path = db_path.with_suffix(".log")
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port()
@@ -57,6 +62,7 @@ def running_sandbox(
                     *(sys.executable, "-m", "devtools.sandbox", "--host", "127.0.0.1"),
                     *("--port", str(port), "--db", str(db_path), "--auth-token", auth_token),
                     *("--account-sid", account_sid, "--workers", "2", "--threads", "8"),
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
