@@ -56,7 +56,7 @@ ACK = {"code": 0, "msg": "接收成功"}
 RETRY_DELAYS = (0.2, 0.5, 1.0)
 POST_TIMEOUT = 10.0
 # A push carries the receipts that are due within this window, up to BATCH_SIZE of them.
-BATCH_WINDOW = 0.05
+BATCH_WINDOW = 0.2
 BATCH_SIZE = 100
 MAX_PHONE_NUMBERS = 1000  # SendSms
 MAX_BATCH_NUMBERS = 100  # SendBatchSms
@@ -599,9 +599,10 @@ class Pusher:
                         break
             except queue.Empty:
                 pass
-            now = time.time()
-            ready = sorted(entry for entry in waiting if entry.due <= now)
-            waiting = [entry for entry in waiting if entry.due > now]
+            # What falls due within the window goes out with what is due now, as one batch.
+            horizon = time.time() + BATCH_WINDOW
+            ready = sorted(entry for entry in waiting if entry.due <= horizon)
+            waiting = [entry for entry in waiting if entry.due > horizon]
             try:
                 self._send(ready)
             except Exception:
