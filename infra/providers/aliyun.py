@@ -189,14 +189,14 @@ def from_aliyun_number(number: str) -> str:
 
 
 def beijing_time(text: str | None) -> datetime | None:
-    """`2017-01-01 00:00:00` (Beijing time) as naive UTC, the way our columns keep time."""
+    """`2017-01-01 00:00:00` (Beijing time) as a UTC datetime."""
     if not text:
         return None
     try:
         local = datetime.strptime(str(text).strip(), TIME_FORMAT).replace(tzinfo=BEIJING)
     except ValueError:
         return None
-    return local.astimezone(UTC).replace(tzinfo=None)
+    return local.astimezone(UTC)
 
 
 def lookup_sid(out_id: int | str) -> str:
@@ -255,7 +255,7 @@ class AliyunProvider:
             to=sms.to,
             body=sms.body,
             delivery=MessageStatus.SENT,
-            date_created=datetime.now(UTC).replace(tzinfo=None),
+            date_created=datetime.now(UTC),
         )
 
     def place_call(self, call: OutboundCall) -> str:
@@ -269,7 +269,7 @@ class AliyunProvider:
         now = datetime.now(UTC)
         day = max(sent_after, now - timedelta(days=QUERY_MAX_DAYS - 1)).astimezone(BEIJING).date()
         last = now.astimezone(BEIJING).date()
-        floor = sent_after.astimezone(UTC).replace(tzinfo=None)
+        floor = sent_after.astimezone(UTC)
         found: list[SentMessage] = []
         while day <= last:
             for detail in self._details(to, day.strftime("%Y%m%d")):

@@ -76,7 +76,7 @@ class PushedText:
     provider: str
     phone: str  # E.164
     text: str
-    sent_at: datetime | None  # naive UTC; None when the provider's time could not be read
+    sent_at: datetime | None  # UTC; None when the provider's time could not be read
     key: str  # the provider's identity for it: a repeat of the same text has the same key
 
 

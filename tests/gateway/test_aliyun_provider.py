@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from devtools.sandbox.aliyun import ApiError, canonical_request, check_signature, sign
-from infra.providers import Failure, OutboundSms, ProviderError
-from infra.providers.aliyun import lookup_sid
+from infra.config import ConfigError, load_config
+from infra.providers import Failure, OutboundSms, ProviderError, build_provider
+from infra.providers.aliyun import AliyunProvider, lookup_sid
 from models.message import MessageStatus
 from tests.gateway.aliyun_sandbox import KEY_ID, KEY_SECRET, SIGN_NAME, TEMPLATES, AliyunSandbox
 from tests.support import wait_until
@@ -210,3 +211,22 @@ def test_the_signature_check_refuses_a_changed_request() -> None:
         with pytest.raises(ApiError) as refused:
             check_signature(body=body, key_id=KEY_ID, secret=KEY_SECRET, **request)
         assert refused.value.code == code
+
+
+def test_provider_aliyun_needs_its_settings_and_builds_the_aliyun_provider(
+    aliyun_sandbox: AliyunSandbox,
+) -> None:
+    """PROVIDER=aliyun names what is missing; with everything set it is the provider built."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={"PROVIDER": "aliyun", "ALIYUN_ACCESS_KEY_ID": KEY_ID})
+    assert str(refused.value) == (
+        "PROVIDER=aliyun needs these settings: ALIYUN_ACCESS_KEY_SECRET, ALIYUN_SMS_SIGN_NAME, "
+        "CN_CALLBACK_SECRET"
+    )
+    with pytest.raises(ConfigError, match="ALIYUN_SMS_TEMPLATES"):
+        load_config({**aliyun_sandbox.settings(), "ALIYUN_SMS_TEMPLATES": "[1]"}, environ={})
+    config = load_config(aliyun_sandbox.settings(), environ={})
+    provider = build_provider(config)
+    assert isinstance(provider, AliyunProvider)
+    provider.send_sms(_sms(5))
+    assert aliyun_sandbox.get("messages")[0]["sign_name"] == SIGN_NAME

@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 
 from gateway.cn_aliyun import pushed_text
 from infra.providers import OutboundSms, PushedText
-from models import Member, Message, MessageStatus, ProviderPush
+from infra.providers.aliyun import lookup_sid
+from models import Member, Message, MessageStatus, ProviderPush, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.gateway.aliyun_sandbox import PUSH_SECRET, TEMPLATES, AliyunSandbox
 from tests.live_server import serve
 from tests.support import wait_until
 from workers import sending
+from workers.reconcile import reconcile_message
 
 ACK = '{"code":0,"msg":"接收成功"}'
 REPORT = f"/cn/aliyun/sms-report/{PUSH_SECRET}"
@@ -193,7 +195,7 @@ def test_a_members_text_is_kept_once_as_a_pushed_text(
         sent_at=text.sent_at,
         key="seq:987654321",
     )
-    assert text.sent_at is not None and text.sent_at.isoformat() == "2026-12-02T12:15:00"
+    assert text.sent_at is not None and text.sent_at.isoformat() == "2026-12-02T12:15:00+00:00"
     outbound = session.scalar(select(func.count()).select_from(Message))
     assert outbound == 0
 
@@ -341,3 +343,33 @@ def test_a_members_text_pushed_by_the_sandbox_is_kept(
     [push] = _pushes(session, "sms-up")
     assert push.key == f"seq:{item['sequence_id']}"
     assert pushed_text(push.payload, push.key).phone == "+8613800001234"
+
+
+def test_a_row_stuck_in_sending_is_found_by_its_out_id_and_its_receipt_still_applies(
+    client: FlaskClient, session: Session, aliyun_sandbox: AliyunSandbox
+) -> None:
+    """A worker died after Alibaba took the text: QuerySendDetails finds it by OutId (its
+    content is Alibaba's rendering, not our body), and the later receipt still moves it."""
+    member = make_member(session)
+    aliyun_sandbox.fault(to=member.phone, push=False)
+    stuck, never = (
+        queue_sms(session, template_key="broadcast", params={"text": "开会"}, member=member)
+        for _ in range(2)
+    )
+    stuck.status = never.status = MessageStatus.SENDING
+    session.commit()
+    provider = aliyun_sandbox.provider()
+    sent = provider.send_sms(
+        OutboundSms(stuck.id, stuck.phone, stuck.body, "broadcast", {"text": "开会"})
+    )
+    now = utcnow()
+
+    assert reconcile_message(session, provider, stuck, now) == "adopted"
+    assert reconcile_message(session, provider, never, now) == "requeued"
+    session.commit()
+
+    assert _row(session, stuck).provider_sid == lookup_sid(stuck.id)
+    assert _row(session, never).status is MessageStatus.QUEUED
+    item = {**_report(stuck), "biz_id": sent.sid, "success": False, "err_code": "MK:0001"}
+    assert _post(client, REPORT, [item]).get_data(as_text=True) == ACK
+    assert _row(session, stuck).status is MessageStatus.UNDELIVERED
