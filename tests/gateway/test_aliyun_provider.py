@@ -6,6 +6,7 @@ Real HTTP to a sandbox process; every request is signed by the SDK and checked b
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -230,3 +231,32 @@ def test_provider_aliyun_needs_its_settings_and_builds_the_aliyun_provider(
     assert isinstance(provider, AliyunProvider)
     provider.send_sms(_sms(5))
     assert aliyun_sandbox.get("messages")[0]["sign_name"] == SIGN_NAME
+
+
+def test_send_batch_sms_takes_each_number_with_its_own_sign_name_and_params(
+    aliyun_sandbox: AliyunSandbox,
+) -> None:
+    """SendBatchSms (its lists in a signed form body): one BizId, a receipt per number."""
+    from alibabacloud_dysmsapi20170525 import models as sms_models
+
+    client = aliyun_sandbox.provider().client
+    request = sms_models.SendBatchSmsRequest(
+        phone_number_json='["13800001234", "13800005678"]',
+        sign_name_json=f'["{SIGN_NAME}", "{SIGN_NAME}"]',
+        template_code=TEMPLATES["broadcast"],
+        template_param_json='[{"text": "一"}, {"text": "二"}]',
+        out_id="77",
+    )
+    body = client.send_batch_sms(request).body
+    assert body.code == "OK"
+    stored = aliyun_sandbox.get("messages")
+    assert [(m["to"], m["params"], m["biz_id"]) for m in stored] == [
+        ("13800001234", {"text": "一"}, body.biz_id),
+        ("13800005678", {"text": "二"}, body.biz_id),
+    ]
+    too_many = sms_models.SendBatchSmsRequest(
+        phone_number_json=json.dumps([f"138{n:08d}" for n in range(101)]),
+        sign_name_json=json.dumps([SIGN_NAME] * 101),
+        template_code=TEMPLATES["broadcast"],
+    )
+    assert client.send_batch_sms(too_many).body.code == "isv.MOBILE_COUNT_OVER_LIMIT"
