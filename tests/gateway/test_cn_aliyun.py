@@ -37,7 +37,10 @@ UP = f"/cn/aliyun/sms-up/{PUSH_SECRET}"
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], aliyun_sandbox: AliyunSandbox) -> dict[str, Any]:
-    return {**app_config, **aliyun_sandbox.settings()}
+    # DEBUG keeps the development pages in this app as in a sandbox one: the admin blueprint
+    # is shared by every app of the test process, and an app built without them first would
+    # leave them out of every later app (their module decorates it when first imported).
+    return {**app_config, **aliyun_sandbox.settings(), "DEBUG": True}
 
 
 @pytest.fixture
