@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
 import requests
-from flask import Blueprint, Flask, Request, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 
 from devtools.sandbox.state import SandboxState, sandbox_state
 from devtools.sandbox.store import ALIYUN_TABLES, SandboxStore
@@ -132,7 +132,7 @@ def handles(req: Request) -> bool:
 
 def dispatch() -> Response:
     """Check the signature, then answer the named action as Alibaba would."""
-    request_id = str(uuid.uuid4()).upper()
+    request_id = g.aliyun_request_id = str(uuid.uuid4()).upper()
     state = sandbox_state()
     body = request.get_data(cache=True)
     try:
@@ -430,7 +430,7 @@ def _accept(
     rows = [
         {
             "biz_id": biz_id,
-            "request_id": "",
+            "request_id": g.aliyun_request_id,
             "action": action,
             "access_key_id": state.aliyun_access_key_id,
             "phone_number": number,
