@@ -55,6 +55,7 @@ def _register_blueprints(app: Flask) -> None:
         "gateway.status",
         "gateway.cn_push",
         "gateway.cn_tencent",
+        "gateway.cn_aliyun",
         "gateway.media",
         "admin_ui",
     ):

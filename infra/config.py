@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -88,7 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PROVIDER",
         str,
         "sandbox",
-        "`sandbox` (local stand-in for Twilio), `twilio`, or `tencent` (Tencent Cloud SMS)",
+        "`sandbox` (local stand-in for Twilio), `twilio`, `aliyun` (Alibaba Cloud SMS) or "
+        "`tencent` (Tencent Cloud SMS)",
     ),
     Setting("TWILIO_ACCOUNT_SID", str, "AC" + "0" * 32, "Twilio account SID"),
     Setting("TWILIO_AUTH_TOKEN", str, "sandbox-token", "Twilio auth token; signs webhooks"),
@@ -100,6 +102,28 @@ SETTINGS: tuple[Setting, ...] = (
         "without credentials; credentials go to api.twilio.com only",
     ),
     Setting("TWILIO_FROM_NUMBER", str, "+8610690000", "the number members text and call"),
+    Setting(
+        "ALIYUN_ACCESS_KEY_ID", str, "", "Alibaba Cloud AccessKey ID (a RAM user with SMS access)"
+    ),
+    Setting(
+        "ALIYUN_ACCESS_KEY_SECRET", str, "", "Alibaba Cloud AccessKey secret; signs every API call"
+    ),
+    Setting(
+        "ALIYUN_SMS_SIGN_NAME", str, "", "the approved SMS signature (签名) sent with templates"
+    ),
+    Setting(
+        "ALIYUN_SMS_ENDPOINT",
+        str,
+        "dysmsapi.aliyuncs.com",
+        "the SMS API's host (https), or `http://host:port` of the sandbox",
+    ),
+    Setting(
+        "ALIYUN_SMS_TEMPLATES",
+        str,
+        "",
+        "JSON object: our template key -> approved Alibaba template code (until the template "
+        "registry provides them)",
+    ),
     Setting(
         "PUBLIC_BASE_URL",
         str,
@@ -209,6 +233,14 @@ REQUIRED_FOR_TENCENT = (
     "SECRET_KEY",
     "CN_CALLBACK_SECRET",
 )
+# Receipts reach us only at the push addresses, which need CN_CALLBACK_SECRET.
+REQUIRED_FOR_ALIYUN = (
+    "ALIYUN_ACCESS_KEY_ID",
+    "ALIYUN_ACCESS_KEY_SECRET",
+    "ALIYUN_SMS_SIGN_NAME",
+    "CN_CALLBACK_SECRET",
+)
+PROVIDERS = ("sandbox", "twilio", "aliyun", "tencent")
 
 # A key shorter than this, or made of few distinct characters, can be guessed offline from one
 # session cookie; 32 random hex characters (`python -c 'import secrets; print(secrets.token_hex(32))'`
@@ -319,10 +351,20 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
-    if provider not in {"sandbox", "twilio", "tencent"}:
-        raise ConfigError(f"PROVIDER must be 'sandbox', 'twilio' or 'tencent', not {provider!r}")
+    if provider not in PROVIDERS:
+        raise ConfigError(f"PROVIDER must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     if provider == "tencent":
         _check_tencent(config, explicit)
+    if provider == "aliyun":
+        missing = [name for name in REQUIRED_FOR_ALIYUN if not str(config.get(name) or "").strip()]
+        if missing:
+            raise ConfigError("PROVIDER=aliyun needs these settings: " + ", ".join(missing))
+        try:
+            templates = json.loads(config["ALIYUN_SMS_TEMPLATES"] or "{}")
+        except ValueError:
+            templates = None
+        if not isinstance(templates, dict):
+            raise ConfigError("ALIYUN_SMS_TEMPLATES must be a JSON object (key -> template code)")
     if provider == "twilio":
         missing = [
             name

@@ -27,6 +27,9 @@ class Failure(enum.StrEnum):
     RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
     OVER_CAP = "over_cap"  # the number had all the texts the provider allows today
     RETRY_LATER = "retry_later"  # a fault on the provider's side or on the way to it
+    # The provider's cap for this number (or the account's for the day) is reached; every
+    # request counts against it, so the same day's retries only make it worse.
+    OVER_CAP = "over_cap"
     REFUSED = "refused"  # anything else the provider will not do (content, account, template)
 
 

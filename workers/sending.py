@@ -469,11 +469,12 @@ def find_sent(
     created_at: datetime,
 ) -> SentMessage | None:
     """The provider's record of this row, if it has one: a message to the same number with
-    the same body, made since the row was, whose sid no other row has taken."""
+    the same body (or, where the provider keeps our id, with this row's id), made since the
+    row was, whose sid no other row has taken."""
     candidates = [
         m
         for m in provider.list_messages(phone, created_at - timedelta(minutes=1))
-        if m.body == body
+        if m.message_id == message_id or (m.message_id is None and m.body == body)
     ]
     if not candidates:
         return None

@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tencent-secret-key", default="", help="TENCENT_SECRET_KEY: checks Tencent signatures"
     )
+    parser.add_argument("--aliyun-key-id", default="", help="AccessKey ID the Alibaba API takes")
+    parser.add_argument("--aliyun-key-secret", default="", help="its AccessKey secret")
     args = parser.parse_args(argv)
     serve(
         host=args.host,
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         push_secret=args.push_secret,
         tencent_secret_id=args.tencent_secret_id,
         tencent_secret_key=args.tencent_secret_key,
+        aliyun_key=(args.aliyun_key_id, args.aliyun_key_secret),
     )
 
 

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from gunicorn.app.base import BaseApplication
 
-from devtools.sandbox import control, rest, root, tencent
+from devtools.sandbox import aliyun, control, rest, root, tencent
 from devtools.sandbox.callbacks import CallbackDispatcher
 from devtools.sandbox.state import EXTENSION_KEY, SandboxState
 from devtools.sandbox.store import SandboxStore
@@ -35,6 +35,7 @@ def create_sandbox_app(
     push_secret: str = "",
     tencent_secret_id: str | None = None,
     tencent_secret_key: str = "",
+    aliyun_key: tuple[str, str] = ("", ""),
 ) -> Flask:
     """Build the sandbox WSGI app over the SQLite store at db_path."""
     app = Flask(__name__)
@@ -42,18 +43,22 @@ def create_sandbox_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     store = SandboxStore(db_path)
     store.init_schema()
-    app.extensions[EXTENSION_KEY] = SandboxState(
+    state = SandboxState(
         store=store,
         dispatcher=CallbackDispatcher(store, auth_token, threads=callback_threads),
         auth_token=auth_token,
         account_sid=account_sid,
         push_base=push_base,
         push_secret=push_secret,
+        aliyun_access_key_id=aliyun_key[0],
+        aliyun_access_key_secret=aliyun_key[1],
     )
+    app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(root.bp)
     tencent.init_app(app, tencent_secret_id, tencent_secret_key)
+    aliyun.init_app(app, state)
     return app
 
 
@@ -88,6 +93,7 @@ def serve(
     push_secret: str = "",
     tencent_secret_id: str | None = None,
     tencent_secret_key: str = "",
+    aliyun_key: tuple[str, str] = ("", ""),
 ) -> None:
     """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped."""
     # Create the schema once here, so the workers never race to switch the file to WAL.
@@ -117,6 +123,7 @@ def serve(
             push_secret=push_secret,
             tencent_secret_id=tencent_secret_id,
             tencent_secret_key=tencent_secret_key,
+            aliyun_key=aliyun_key,
         ),
         options,
     ).run()
@@ -152,6 +159,10 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
         push_secret=str(config.get("CN_CALLBACK_SECRET") or ""),
         tencent_secret_id=config.get("TENCENT_SECRET_ID") or None,
         tencent_secret_key=str(config.get("TENCENT_SECRET_KEY") or ""),
+        aliyun_key=(
+            str(config.get("ALIYUN_ACCESS_KEY_ID") or ""),
+            str(config.get("ALIYUN_ACCESS_KEY_SECRET") or ""),
+        ),
     )
 
 

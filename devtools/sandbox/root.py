@@ -1,20 +1,26 @@
-"""POST /: where the mainland providers' SDKs send every API call, told apart by their headers."""
+"""`/` of the sandbox: where the mainland providers' SDKs post every API call.
+
+Alibaba Cloud's and Tencent Cloud's SDKs post to the root of their endpoints and name the
+action in their own headers; each provider's module says whether a request is its own.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from devtools.sandbox import tencent
+from devtools.sandbox import aliyun, tencent
 
 bp = Blueprint("sandbox_root", __name__)
 
 
-@bp.post("/")
-def provider_api() -> Response:
-    """Hand the request to the provider whose SDK made it; 404 for any other."""
+@bp.route("/", methods=["GET", "POST"])
+def api_root() -> Response:
+    """Hand the call to the provider whose headers it carries; 404 for anyone else."""
     if "X-TC-Action" in request.headers:  # Tencent Cloud API 3.0
         return tencent.api()
-    return Response("no provider API recognised at /", status=404, mimetype="text/plain")
+    if aliyun.handles(request):
+        return aliyun.dispatch()
+    return Response("no provider API answers this request", status=404, mimetype="text/plain")
 
 
 __all__ = ["bp"]

@@ -24,6 +24,9 @@ class SandboxState:
     # township configures them in those providers' consoles); None: they push nowhere.
     push_base: str | None = None
     push_secret: str = ""
+    # The AccessKey the Alibaba Cloud API checks signatures with (empty: it refuses every call).
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""
 
     def push_url(self, provider: str, feed: str) -> str | None:
         """The address a mainland provider pushes this feed to, or None when not set up."""

@@ -69,7 +69,67 @@ CREATE TABLE IF NOT EXISTS callbacks (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS callbacks_sid ON callbacks (resource_sid);
+CREATE TABLE IF NOT EXISTS aliyun_sms (
+    id INTEGER PRIMARY KEY,
+    biz_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    phone_number TEXT NOT NULL,
+    sign_name TEXT NOT NULL,
+    template_code TEXT NOT NULL,
+    template_param TEXT NOT NULL,
+    out_id TEXT,
+    send_status INTEGER NOT NULL,
+    err_code TEXT,
+    created_at REAL NOT NULL,
+    reported_at REAL
+);
+CREATE INDEX IF NOT EXISTS aliyun_sms_phone ON aliyun_sms (phone_number, created_at);
+CREATE TABLE IF NOT EXISTS aliyun_faults (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    remaining INTEGER
+);
+CREATE TABLE IF NOT EXISTS aliyun_pushes (
+    id INTEGER PRIMARY KEY,
+    feed TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    http_status INTEGER,
+    answer TEXT,
+    attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
 """
+# The Alibaba Cloud side's tables, which its control endpoints may list and clear.
+ALIYUN_TABLES = ("aliyun_sms", "aliyun_faults", "aliyun_pushes")
+_ALIYUN_SMS_COLUMNS = (
+    "biz_id",
+    "request_id",
+    "action",
+    "access_key_id",
+    "phone_number",
+    "sign_name",
+    "template_code",
+    "template_param",
+    "out_id",
+    "send_status",
+    "err_code",
+    "created_at",
+    "reported_at",
+)
+_ALIYUN_PUSH_COLUMNS = (
+    "feed",
+    "url",
+    "body",
+    "outcome",
+    "http_status",
+    "answer",
+    "attempts",
+    "created_at",
+)
 
 # Tencent Cloud SMS (devtools/sandbox/tencent.py): what SendSms took, replies, switches, rules
 # and how each push ended.
@@ -358,6 +418,120 @@ class SandboxStore:
             item["params"] = json.loads(item["params"])
             result.append(item)
         return result
+
+    # Alibaba Cloud SMS (devtools.sandbox.aliyun)
+
+    def insert_aliyun_sms(self, rows: list[dict[str, Any]]) -> None:
+        """Record the messages one SendSms or SendBatchSms accepted, in one transaction."""
+        names = _ALIYUN_SMS_COLUMNS
+        sql = (
+            f"INSERT INTO aliyun_sms ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+        )
+        with _transaction(self.conn):
+            self.conn.executemany(sql, [tuple(row.get(name) for name in names) for row in rows])
+
+    def report_aliyun_sms(
+        self, biz_id: str, phone: str, status: int, err_code: str, at: float
+    ) -> None:
+        """A message's receipt: its SendStatus (3 delivered, 2 failed) and code."""
+        self.conn.execute(
+            "UPDATE aliyun_sms SET send_status = ?, err_code = ?, reported_at = ? "
+            "WHERE biz_id = ? AND phone_number = ?",
+            (status, err_code, at, biz_id, phone),
+        )
+
+    def aliyun_sms(
+        self,
+        phone: str | None = None,
+        *,
+        created_from: float | None = None,
+        created_until: float | None = None,
+        biz_id: str | None = None,
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[dict[str, Any]]:
+        """Messages sent through the Alibaba API, oldest first, filtered by what is given."""
+        where, args = ["1 = 1"], []
+        for clause, value in (
+            ("phone_number = ?", phone),
+            ("created_at >= ?", created_from),
+            ("created_at < ?", created_until),
+            ("biz_id = ?", biz_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = f"SELECT * FROM aliyun_sms WHERE {' AND '.join(where)} ORDER BY id LIMIT ? OFFSET ?"
+        return [dict(row) for row in self.conn.execute(sql, (*args, limit, offset))]
+
+    def count_aliyun_sms(self, phone: str, created_from: float, created_until: float) -> int:
+        """How many messages one number was sent in [from, until)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM aliyun_sms WHERE phone_number = ? AND created_at >= ? "
+            "AND created_at < ?",
+            (phone, created_from, created_until),
+        ).fetchone()
+        return int(row[0])
+
+    def add_aliyun_fault(self, rule: dict[str, Any]) -> int:
+        """Store a checked Alibaba fault rule; return its id."""
+        cursor = self.conn.execute(
+            "INSERT INTO aliyun_faults (rule, remaining) VALUES (?, ?)",
+            (json.dumps(rule, ensure_ascii=False), rule.get("count")),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def aliyun_faults(self) -> list[tuple[int, dict[str, Any], int | None]]:
+        """Alibaba fault rules that still apply, oldest first: (id, rule, remaining)."""
+        rows = self.conn.execute(
+            "SELECT id, rule, remaining FROM aliyun_faults "
+            "WHERE remaining IS NULL OR remaining > 0 ORDER BY id"
+        )
+        return [(row[0], json.loads(row[1]), row[2]) for row in rows]
+
+    def consume_aliyun_fault(self, fault_id: int, remaining: int | None) -> bool:
+        """Use an Alibaba rule once; False when its last count is gone."""
+        if remaining is None:
+            return True
+        cursor = self.conn.execute(
+            "UPDATE aliyun_faults SET remaining = remaining - 1 WHERE id = ? AND remaining > 0",
+            (fault_id,),
+        )
+        return cursor.rowcount == 1
+
+    def record_aliyun_push(self, row: dict[str, Any]) -> None:
+        """How one push to the app ended (delivered or dropped), with what was sent."""
+        _insert(self.conn, "aliyun_pushes", _ALIYUN_PUSH_COLUMNS, row)
+
+    def aliyun_pushes(self, feed: str | None = None) -> list[dict[str, Any]]:
+        """Pushes in the order they ended, optionally of one feed."""
+        if feed is None:
+            rows = self.conn.execute("SELECT * FROM aliyun_pushes ORDER BY id")
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM aliyun_pushes WHERE feed = ? ORDER BY id", (feed,)
+            )
+        return [{**dict(row), "body": json.loads(row["body"])} for row in rows]
+
+    def clear_aliyun(self, table: str) -> int:
+        """Delete every row of one of the Alibaba tables; return how many went."""
+        if table not in ALIYUN_TABLES:
+            raise ValueError(table)
+        return self.conn.execute(f"DELETE FROM {table}").rowcount
+
+
+class _transaction:
+    """BEGIN ... COMMIT on an autocommit connection (ROLLBACK if the block raises)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 @lru_cache(maxsize=256)

@@ -21,13 +21,18 @@ from models.delivery import Failure
 
 
 def build_provider(config: Mapping[str, Any]) -> Provider:
-    """The provider the settings name (`twilio`, or `sandbox`: Twilio's API served locally;
-    `tencent`: Tencent Cloud SMS, or the sandbox speaking its API)."""
+    """The provider the settings name (`twilio`, `sandbox`: Twilio's API served locally,
+    `aliyun`: Alibaba Cloud SMS, `tencent`: Tencent Cloud SMS; the last two against the
+    provider or the sandbox's copy of its API)."""
     kind = str(config["PROVIDER"])
     if kind in ("twilio", "sandbox"):
         from infra.providers import twilio
 
         return twilio.from_config(config)
+    if kind == "aliyun":
+        from infra.providers import aliyun
+
+        return aliyun.from_config(config)
     if kind == "tencent":
         from infra.providers import tencent
 

@@ -52,6 +52,9 @@ class SentMessage:
     date_created: datetime | None
     error_code: str | None = None
     failure: Failure | None = None
+    # Our row id, when the provider keeps it (Alibaba's OutId): a lookup then finds the row
+    # by it instead of by the text, which a template provider renders its own way.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,17 @@ class PushedText:
     text: str
     sent_at: datetime  # when the member sent it, aware UTC
     key: str
+
+
+@dataclass(frozen=True)
+class PushedText:
+    """A member's text that a provider pushed to us (a mainland provider's SMS reply)."""
+
+    provider: str
+    phone: str  # E.164
+    text: str
+    sent_at: datetime | None  # UTC; None when the provider's time could not be read
+    key: str  # the provider's identity for it: a repeat of the same text has the same key
 
 
 @dataclass(frozen=True)

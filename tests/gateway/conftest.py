@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra.providers.twilio import TwilioProvider, build_twilio
+from tests.gateway.aliyun_sandbox import AliyunSandbox, running_aliyun_sandbox
 from tests.gateway.sandbox_api import (
     FROM_NUMBER,
     SANDBOX_ACCOUNT,
@@ -54,3 +55,18 @@ def sandbox_provider(sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver)
         sandbox_url=sandbox_api.url,
         timeout=5.0,
     )
+
+
+@pytest.fixture(scope="session")
+def aliyun_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AliyunSandbox]:
+    """A sandbox answering Alibaba Cloud's SMS API, pushing to a port kept for the app."""
+    with running_aliyun_sandbox(tmp_path_factory.mktemp("aliyun") / "sandbox.db") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def aliyun_sandbox(aliyun_sandbox_server: AliyunSandbox) -> Iterator[AliyunSandbox]:
+    """The Alibaba sandbox with its messages, faults and pushes cleared around the test."""
+    aliyun_sandbox_server.reset()
+    yield aliyun_sandbox_server
+    aliyun_sandbox_server.reset()

@@ -48,11 +48,11 @@ def running_sandbox(
     db_path: Path,
     auth_token: str = SANDBOX_TOKEN,
     account_sid: str = SANDBOX_ACCOUNT,
-    extra: Sequence[str] = (),
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Run `python -m devtools.sandbox` (gunicorn, two workers) on a free port; yield its URL.
 
-    `extra`: more command-line options (the push base, the Tencent key pair)."""
+    `extra_args` go on its command line (push addresses, the mainland providers' keys)."""
     log_path = db_path.with_suffix(".log")
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port()
@@ -62,7 +62,7 @@ def running_sandbox(
                     *(sys.executable, "-m", "devtools.sandbox", "--host", "127.0.0.1"),
                     *("--port", str(port), "--db", str(db_path), "--auth-token", auth_token),
                     *("--account-sid", account_sid, "--workers", "2", "--threads", "8"),
-                    *extra,
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

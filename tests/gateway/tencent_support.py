@@ -75,7 +75,7 @@ def tencent_sandbox(db_path: Path, push_base: str | None = None) -> Iterator[str
     extra = ["--tencent-secret-id", SECRET_ID, "--tencent-secret-key", SECRET_KEY]
     if push_base is not None:
         extra += ["--push-base", push_base, "--push-secret", PUSH_SECRET]
-    with running_sandbox(db_path, extra=extra) as url:
+    with running_sandbox(db_path, extra_args=tuple(extra)) as url:
         yield url
 
 

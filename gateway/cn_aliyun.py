@@ -1,0 +1,152 @@
+"""Alibaba Cloud's pushes: SmsReport (receipts) and SmsUp (members' texts).
+
+Alibaba pushes each as a JSON array to the address set in its console (通用配置 > HTTP批量推送:
+`/cn/aliyun/sms-report/<secret>` and `/cn/aliyun/sms-up/<secret>`) and wants exactly
+`{"code":0,"msg":"接收成功"}` back; it retries after 1, 5 and 10 minutes when it does not get
+an HTTP 200 (https://help.aliyun.com/zh/sms/developer-reference/smsreport-2, .../smsup-http).
+The shared push route (gateway.cn_push) stores each item once under its key; these feeds say
+how Alibaba's items are read and what each does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response
+from sqlalchemy.orm import Session
+
+from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
+from infra.providers.aliyun import (
+    PROVIDER,
+    beijing_time,
+    from_aliyun_number,
+    lookup_sid,
+    sms_report_receipt,
+)
+from infra.providers.base import PushedText
+from models.delivery import record_receipt
+from models.push import ProviderPush
+
+# Alibaba checks only that `code` is a number; this is the body its documentation shows.
+ACK = {"code": 0, "msg": "接收成功"}
+# Our answer when some items could not be read (the others are kept): not 0, and saying which.
+BAD_ITEMS_CODE = 1
+
+
+def answer(problems: list[str]) -> Response:
+    """Alibaba's acknowledgement, byte for byte; with problems, a non-zero code naming them."""
+    body = ACK if not problems else {"code": BAD_ITEMS_CODE, "msg": "; ".join(problems)}
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, mimetype="application/json")
+
+
+def _batch(body: Any) -> list[Any]:
+    if not isinstance(body, list):
+        raise BadBatch("not a JSON array")
+    return body
+
+
+def _text(raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise BadItem(f"no {name}")
+    return value.strip()
+
+
+class SmsReportFeed:
+    """SmsReport: one delivery receipt per item, keyed by BizId and number."""
+
+    provider = PROVIDER
+    name = "sms-report"
+
+    def batch(self, body: Any) -> list[Any]:
+        """The items of the pushed array."""
+        return _batch(body)
+
+    def read(self, raw: Any) -> PushItem:
+        """An item with a biz_id, a phone_number and a boolean success."""
+        if not isinstance(raw, dict):
+            raise BadItem("not an object")
+        biz_id, phone = _text(raw, "biz_id"), _text(raw, "phone_number")
+        if not isinstance(raw.get("success"), bool):
+            raise BadItem("success is not true or false")
+        # A message has one final report; a batch's messages share a BizId, not a number.
+        return PushItem(key=f"{biz_id}:{phone}", payload=raw)
+
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
+        """Move the message the receipt is about (found by BizId, else by our OutId)."""
+        receipt = sms_report_receipt(item.payload)
+        if record_receipt(session, receipt, now) or receipt.message_id is None:
+            return
+        # A row the reconciliation found by its OutId (QuerySendDetails gives no BizId) holds
+        # the sid it adopted then.
+        record_receipt(session, replace(receipt, sid=lookup_sid(receipt.message_id)), now)
+
+    def answer(self, problems: list[str]) -> Response:
+        """Alibaba's acknowledgement."""
+        return answer(problems)
+
+
+def pushed_text(payload: dict[str, Any], key: str) -> PushedText:
+    """An SmsUp item as the domain's PushedText."""
+    return PushedText(
+        provider=PROVIDER,
+        phone=from_aliyun_number(str(payload["phone_number"])),
+        text=str(payload["content"]),
+        sent_at=beijing_time(payload.get("send_time")),
+        key=key,
+    )
+
+
+class SmsUpFeed:
+    """SmsUp: a member's text, keyed by Alibaba's sequence_id (else number, time and text).
+
+    Each text is stored (models.push) and read into a PushedText; it is not yet handed to the
+    conversation, so nothing answers it from here.
+    """
+
+    provider = PROVIDER
+    name = "sms-up"
+
+    def batch(self, body: Any) -> list[Any]:
+        """The items of the pushed array."""
+        return _batch(body)
+
+    def read(self, raw: Any) -> PushItem:
+        """An item with a phone_number and a content."""
+        if not isinstance(raw, dict):
+            raise BadItem("not an object")
+        phone, content = _text(raw, "phone_number"), raw.get("content")
+        if not isinstance(content, str):
+            raise BadItem("no content")
+        sequence = raw.get("sequence_id")
+        if isinstance(sequence, (int, str)) and not isinstance(sequence, bool) and str(sequence):
+            key = f"seq:{sequence}"
+        else:
+            seen = f"{phone}|{raw.get('send_time', '')}|{content}".encode()
+            key = "sha256:" + hashlib.sha256(seen).hexdigest()
+        pushed_text(raw, key)  # every item that is kept can be read as a text
+        return PushItem(key=key, payload=raw)
+
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
+        """Nothing yet beyond keeping it: the conversation takes pushed texts later."""
+        pushed_text(item.payload, item.key)
+
+    def answer(self, problems: list[str]) -> Response:
+        """Alibaba's acknowledgement."""
+        return answer(problems)
+
+
+def init_app(app: Flask) -> None:
+    """Serve Alibaba's two SMS pushes."""
+    register_feed(app, SmsReportFeed())
+    register_feed(app, SmsUpFeed())
+
+
+__all__ = ["ACK", "SmsReportFeed", "SmsUpFeed", "init_app", "pushed_text"]

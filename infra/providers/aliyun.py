@@ -1,0 +1,441 @@
+"""Alibaba Cloud SMS (阿里云短信, dysmsapi 2017-05-25) through its official SDK.
+
+Everything Alibaba-specific lives here: the AccessKey, the endpoint (Alibaba's, or the sandbox's
+`host:port` over http), the template book that turns our template keys into approved template
+codes and a signature (签名), Alibaba's error codes read into the domain's Failure, its phone
+number format, and its pushed receipts (SmsReport) read into a Receipt.
+
+Alibaba signs nothing it pushes and sends no free text: a message is a template code, a sign
+name and the template's parameters as JSON. Our row's id goes out as `OutId` and comes back in
+every receipt and in QuerySendDetails, so a receipt finds its row even before the BizId is
+stored, and a row stuck in `sending` is found again by its id, not by its text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+# The SDK is imported where it is used: it takes longer to import than the rest of the app's
+# providers together, and a web process only reads Alibaba's pushes (no SDK needed).
+from infra.providers.base import (
+    OutboundCall,
+    OutboundSms,
+    ProviderError,
+    Receipt,
+    RecordingAudio,
+    RecordingRefused,
+    SentMessage,
+)
+from models.delivery import Failure
+from models.message import MessageStatus
+from models.numbers import parse_int
+
+PROVIDER = "aliyun"
+DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
+# Alibaba's times (SendDate, send_time, report_time) are Beijing time without an offset.
+BEIJING = ZoneInfo("Asia/Shanghai")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# QuerySendDetails: one number, one day (yyyyMMdd) and at most 50 records a page.
+QUERY_PAGE_SIZE = 50
+QUERY_MAX_PAGES = 20
+# Alibaba keeps send details for 30 days.
+QUERY_MAX_DAYS = 30
+OK = "OK"
+# What our receipt feed stores in Message.error_code when the template book refused a row.
+TEMPLATE_ERROR_CODE = "template"
+
+# Alibaba's API error codes (国内消息API错误码,
+# https://help.aliyun.com/zh/sms/developer-reference/api-error-codes, and the gateway's common
+# codes such as Throttling.User and SignatureDoesNotMatch) read into the domain's Failure.
+# Anything not listed is REFUSED: the account, signature, template or content, which no retry
+# fixes; the code is kept on the row for someone to read.
+FAILURES: dict[str, Failure] = {
+    "isv.MOBILE_NUMBER_ILLEGAL": Failure.INVALID_NUMBER,  # 手机号码格式错误
+    "isv.PHONE_NUMBER_ILLEGAL": Failure.INVALID_NUMBER,
+    "isv.DOMESTIC_NUMBER_NOT_SUPPORTED": Failure.INVALID_NUMBER,
+    # Per number and signature: 1 a minute, 5 an hour, 10 (notices: 50 per template) a day for
+    # verification codes. Every accepted request counts, so sending again only adds to it:
+    # the cap is read as "not before tomorrow" (OVER_CAP, never retried the same day).
+    "isv.BUSINESS_LIMIT_CONTROL": Failure.OVER_CAP,
+    "isv.DAY_LIMIT_CONTROL": Failure.OVER_CAP,  # the account's own daily total (console)
+    "isv.MONTH_LIMIT_CONTROL": Failure.REFUSED,  # the account's monthly total: a person decides
+    # The API's queries per second: slow down and try again in a moment.
+    "Throttling.User": Failure.RATE_LIMITED,
+    "Throttling": Failure.RATE_LIMITED,
+    "Throttling.Api": Failure.RATE_LIMITED,
+    "isp.SYSTEM_ERROR": Failure.RETRY_LATER,  # 系统错误: try again
+    "isp.GATEWAY_ERROR": Failure.RETRY_LATER,
+    "ServiceUnavailable": Failure.RETRY_LATER,
+    "InternalError": Failure.RETRY_LATER,
+    # Refusals spelled out for the reader (REFUSED is also the default).
+    "isp.RAM_PERMISSION_DENY": Failure.REFUSED,  # the AccessKey lacks AliyunDysmsFullAccess
+    "isv.SMS_TEMPLATE_ILLEGAL": Failure.REFUSED,  # template not found or not approved
+    "isv.SMS_SIGNATURE_ILLEGAL": Failure.REFUSED,  # signature not found or not approved
+    "isv.SMS_SIGNATURE_SCENE_ILLEGAL": Failure.REFUSED,
+    "isv.TEMPLATE_MISSING_PARAMETERS": Failure.REFUSED,
+    "isv.TEMPLATE_PARAMS_ILLEGAL": Failure.REFUSED,
+    "isv.PARAM_LENGTH_LIMIT": Failure.REFUSED,
+    "isv.SMS_CONTENT_ILLEGAL": Failure.REFUSED,
+    "isv.OUT_OF_SERVICE": Failure.REFUSED,  # balance exhausted
+    "isv.AMOUNT_NOT_ENOUGH": Failure.REFUSED,
+    "SignatureDoesNotMatch": Failure.REFUSED,  # our AccessKey secret is wrong
+    "InvalidAccessKeyId.NotFound": Failure.REFUSED,
+}
+
+# Receipt codes (回执错误码) that say something lasting about the number.
+DELIVERY_FAILURES: dict[str, Failure] = {
+    "MOBILE_NOT_ON_SERVICE": Failure.INVALID_NUMBER,  # 停机
+    "MOBILE_NUMBER_ILLEGAL": Failure.INVALID_NUMBER,
+    "MOBILE_IN_BLACK": Failure.OPTED_OUT,  # the member is on the carrier's do-not-send list
+    "MOBILE_ACCOUNT_ABNORMAL": Failure.UNREACHABLE,
+    "MOBILE_TERMINAL_ERROR": Failure.UNREACHABLE,
+    "SUBSCRIBER_FAILURE": Failure.UNREACHABLE,
+    "ERRNUM_OUT_OF_RANGE": Failure.INVALID_NUMBER,
+}
+# QuerySendDetails' SendStatus: 1 waiting for the receipt, 2 failed, 3 delivered.
+SEND_STATUSES: dict[int, MessageStatus] = {
+    1: MessageStatus.SENT,
+    2: MessageStatus.UNDELIVERED,
+    3: MessageStatus.DELIVERED,
+}
+
+
+def failure_of(code: str | None, status: int | None = None) -> Failure:
+    """The domain's reading of a refusal: by Alibaba's code first, then by the HTTP status."""
+    known = FAILURES.get(code or "")
+    if known is not None:
+        return known
+    if status == 429:
+        return Failure.RATE_LIMITED
+    if status is not None and status >= 500:
+        return Failure.RETRY_LATER
+    return Failure.REFUSED
+
+
+def delivery_failure(code: str | None) -> Failure | None:
+    """What a receipt's err_code on an undelivered message says about the recipient."""
+    return DELIVERY_FAILURES.get(code or "")
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    """An approved template as Alibaba takes it: its code, the signature and the parameters."""
+
+    code: str
+    sign_name: str | None  # None: the account's ALIYUN_SMS_SIGN_NAME
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class TemplateUnavailable(LookupError):
+    """No approved template can carry this message (unknown key, not approved, bad params)."""
+
+
+class TemplateBook(Protocol):
+    """Where a template key and its parameters become an approved template for a provider."""
+
+    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
+        """The template to send; TemplateUnavailable (with the reason) when there is none."""
+        ...
+
+
+class MappedTemplates:
+    """A book from a plain mapping (our key -> Alibaba template code); parameters as given.
+
+    ALIYUN_SMS_TEMPLATES fills it until the template registry, which checks each parameter
+    against Alibaba's limits, takes its place.
+    """
+
+    def __init__(self, codes: Mapping[str, str], sign_name: str | None = None) -> None:
+        self.codes = dict(codes)
+        self.sign_name = sign_name
+
+    @classmethod
+    def from_setting(cls, setting: str) -> MappedTemplates:
+        """ALIYUN_SMS_TEMPLATES: a JSON object of template key -> template code ('' for none)."""
+        codes = json.loads(setting) if setting.strip() else {}
+        if not isinstance(codes, dict) or not all(
+            isinstance(key, str) and isinstance(code, str) for key, code in codes.items()
+        ):
+            raise ValueError("ALIYUN_SMS_TEMPLATES must be a JSON object of key -> template code")
+        return cls(codes)
+
+    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
+        """The mapped code with every parameter as text."""
+        code = self.codes.get(key)
+        if not code:
+            raise TemplateUnavailable(f"no approved {provider} template for {key!r}")
+        return ResolvedTemplate(
+            code, self.sign_name, {name: str(value) for name, value in params.items()}
+        )
+
+
+def to_aliyun_number(phone: str) -> str:
+    """E.164 as Alibaba takes it: 11 digits for the mainland, country code and number else."""
+    digits = phone.strip().removeprefix("+")
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+
+
+def from_aliyun_number(number: str) -> str:
+    """A number Alibaba gave back (11 mainland digits, or with its country code) as E.164."""
+    digits = str(number).strip().removeprefix("+")
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+86" + digits
+    return "+" + digits
+
+
+def beijing_time(text: str | None) -> datetime | None:
+    """`2017-01-01 00:00:00` (Beijing time) as a UTC datetime."""
+    if not text:
+        return None
+    try:
+        local = datetime.strptime(str(text).strip(), TIME_FORMAT).replace(tzinfo=BEIJING)
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
+
+
+def lookup_sid(out_id: int | str) -> str:
+    """The sid a row adopts when QuerySendDetails found it by OutId (it gives no BizId)."""
+    return f"out:{out_id}"
+
+
+class AliyunProvider:
+    """The provider over a dysmsapi `Client`, whichever endpoint that client points at."""
+
+    def __init__(
+        self,
+        client: Any,  # alibabacloud_dysmsapi20170525.client.Client
+        templates: TemplateBook,
+        sign_name: str,
+        *,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.templates = templates
+        self.sign_name = sign_name
+        self.timeout_ms = timeout_ms
+
+    def _runtime(self) -> Any:
+        from darabonba.runtime import RuntimeOptions
+
+        # No retries inside the SDK: the outbox decides what is retried, and a send is not
+        # idempotent at Alibaba.
+        return RuntimeOptions(
+            read_timeout=self.timeout_ms, connect_timeout=self.timeout_ms, autoretry=False
+        )
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        """SendSms with the approved template, the sign name, the params and OutId = our id."""
+        if not sms.template:
+            raise ProviderError(
+                "Alibaba Cloud sends templates only; this message has none",
+                code=TEMPLATE_ERROR_CODE,
+            )
+        try:
+            template = self.templates.resolve(PROVIDER, sms.template, sms.params)
+        except TemplateUnavailable as exc:
+            raise ProviderError(str(exc), code=TEMPLATE_ERROR_CODE) from exc
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
+        request = sms_models.SendSmsRequest(
+            phone_numbers=to_aliyun_number(sms.to),
+            sign_name=template.sign_name or self.sign_name,
+            template_code=template.code,
+            template_param=json.dumps(template.params, ensure_ascii=False),
+            out_id=str(sms.message_id),
+        )
+        body = self._call(self.client.send_sms_with_options, request)
+        return SentMessage(
+            sid=str(body.biz_id),
+            to=sms.to,
+            body=sms.body,
+            delivery=MessageStatus.SENT,
+            date_created=datetime.now(UTC),
+        )
+
+    def place_call(self, call: OutboundCall) -> str:
+        """Voice goes through Alibaba's dyvms API, which this provider does not speak yet."""
+        raise ProviderError("calls through Alibaba Cloud are not available yet")
+
+    def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
+        """QuerySendDetails for `to`, one Beijing day at a time from `sent_after`, every page."""
+        if sent_after.tzinfo is None:
+            sent_after = sent_after.replace(tzinfo=UTC)
+        now = datetime.now(UTC)
+        day = max(sent_after, now - timedelta(days=QUERY_MAX_DAYS - 1)).astimezone(BEIJING).date()
+        last = now.astimezone(BEIJING).date()
+        floor = sent_after.astimezone(UTC)
+        found: list[SentMessage] = []
+        while day <= last:
+            for detail in self._details(to, day.strftime("%Y%m%d")):
+                message = _sent_message(detail, to)
+                if message.message_id is None:
+                    continue  # not sent by us: every send of ours carries OutId
+                if message.date_created is None or message.date_created >= floor:
+                    found.append(message)
+            day += timedelta(days=1)
+        return found
+
+    def _details(self, to: str, send_date: str) -> list[Any]:
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
+        details: list[Any] = []
+        for page in range(1, QUERY_MAX_PAGES + 1):
+            request = sms_models.QuerySendDetailsRequest(
+                phone_number=to_aliyun_number(to),
+                send_date=send_date,
+                page_size=QUERY_PAGE_SIZE,
+                current_page=page,
+            )
+            body = self._call(self.client.query_send_details_with_options, request)
+            dtos = body.sms_send_detail_dtos
+            items = list(getattr(dtos, "sms_send_detail_dto", None) or [])
+            details.extend(items)
+            total = parse_int(body.total_count) or 0
+            if not items or len(details) >= total:
+                break
+        return details
+
+    def recording_url_allowed(self, url: str) -> bool:
+        """No recordings come from Alibaba's SMS service."""
+        return False
+
+    def fetch_recording(self, url: str) -> RecordingAudio:
+        """Refused: Alibaba's SMS service has no recordings to fetch."""
+        raise RecordingRefused("recording URL is not the provider's")
+
+    def _call(self, method: Callable[[Any, Any], Any], request: Any) -> Any:
+        """Run one SDK call; its body when Code is OK, else a ProviderError with the reading."""
+        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+        from darabonba.exceptions import UnretryableException
+
+        try:
+            response = method(request, self._runtime())
+        except AlibabaCloudException as exc:
+            code = str(exc.code) if exc.code else None
+            status = parse_int(getattr(exc, "status_code", None))
+            data = getattr(exc, "data", None) or {}
+            message = str(data.get("Message") or exc.message or "Alibaba Cloud error")
+            raise ProviderError(
+                message, status=status, code=code, failure=failure_of(code, status)
+            ) from exc
+        except UnretryableException as exc:
+            # The connection failed or timed out: the request may have reached Alibaba.
+            raise ProviderError(
+                f"provider unreachable: {exc}", failure=Failure.RETRY_LATER, connection_error=True
+            ) from exc
+        body = response.body
+        code = str(body.code or "")
+        if code != OK:
+            raise ProviderError(
+                str(body.message or "Alibaba Cloud refused the request"),
+                status=parse_int(response.status_code),
+                code=code or None,
+                failure=failure_of(code),
+            )
+        return body
+
+
+def _sent_message(detail: Any, to: str) -> SentMessage:
+    """One SmsSendDetailDTO as a SentMessage: found by our OutId, since it carries no BizId."""
+    status = SEND_STATUSES.get(parse_int(detail.send_status) or 0)
+    code = str(detail.err_code) if detail.err_code and detail.err_code != "DELIVERED" else None
+    out_id = parse_int(detail.out_id)
+    return SentMessage(
+        sid=lookup_sid(out_id if out_id is not None else ""),
+        to=from_aliyun_number(detail.phone_num) if detail.phone_num else to,
+        body=str(detail.content or ""),
+        delivery=status,
+        date_created=beijing_time(detail.send_date),
+        error_code=code if status is MessageStatus.UNDELIVERED else None,
+        failure=delivery_failure(code) if status is MessageStatus.UNDELIVERED else None,
+        message_id=out_id,
+    )
+
+
+def sms_report_receipt(item: Mapping[str, Any]) -> Receipt:
+    """One SmsReport item as a Receipt: sid the BizId, our row id the OutId.
+
+    A delivered message says `success: true`; a failed one names the carrier's err_code, read
+    into a Failure where it says something about the number (else undelivered, no failure).
+    """
+    success = item.get("success")
+    code = None if success is True else (str(item.get("err_code") or "") or None)
+    failure = delivery_failure(code)
+    if success is True:
+        delivery = MessageStatus.DELIVERED
+    elif failure is Failure.INVALID_NUMBER:
+        delivery = MessageStatus.FAILED
+    else:
+        delivery = MessageStatus.UNDELIVERED
+    return Receipt(
+        sid=str(item["biz_id"])[:64],
+        delivery=delivery,
+        to=from_aliyun_number(str(item.get("phone_number") or "")),
+        message_id=parse_int(item.get("out_id")),
+        error_code=code[:64] if code else None,
+        failure=failure,
+    )
+
+
+def build_aliyun(
+    *,
+    access_key_id: str,
+    access_key_secret: str,
+    sign_name: str,
+    endpoint: str = DEFAULT_ENDPOINT,
+    templates: TemplateBook,
+    timeout_ms: int = 10_000,
+) -> AliyunProvider:
+    """The provider: the official client for `endpoint` (`http://host:port` for the sandbox)."""
+    from alibabacloud_dysmsapi20170525.client import Client
+    from alibabacloud_tea_openapi import utils_models as open_api_models
+
+    protocol = "https"
+    if endpoint.startswith(("http://", "https://")):
+        protocol, _, endpoint = endpoint.partition("://")
+    config = open_api_models.Config(
+        access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
+        endpoint=endpoint.rstrip("/"),
+        protocol=protocol,
+        read_timeout=timeout_ms,
+        connect_timeout=timeout_ms,
+    )
+    return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms)
+
+
+def from_config(config: Mapping[str, Any], templates: TemplateBook | None = None) -> AliyunProvider:
+    """The provider the app's settings describe (PROVIDER=aliyun)."""
+    book = templates or MappedTemplates.from_setting(str(config.get("ALIYUN_SMS_TEMPLATES", "")))
+    return build_aliyun(
+        access_key_id=str(config["ALIYUN_ACCESS_KEY_ID"]),
+        access_key_secret=str(config["ALIYUN_ACCESS_KEY_SECRET"]),
+        sign_name=str(config["ALIYUN_SMS_SIGN_NAME"]),
+        endpoint=str(config["ALIYUN_SMS_ENDPOINT"]),
+        templates=book,
+    )
+
+
+__all__ = [
+    "DELIVERY_FAILURES",
+    "FAILURES",
+    "AliyunProvider",
+    "MappedTemplates",
+    "ResolvedTemplate",
+    "TemplateBook",
+    "TemplateUnavailable",
+    "build_aliyun",
+    "delivery_failure",
+    "failure_of",
+    "from_aliyun_number",
+    "from_config",
+    "lookup_sid",
+    "sms_report_receipt",
+    "to_aliyun_number",
+]
