@@ -25,10 +25,9 @@ class Failure(enum.StrEnum):
     INVALID_NUMBER = "invalid_number"  # not a (mobile) number: sending again cannot succeed
     UNREACHABLE = "unreachable"  # a valid number that could not be reached this time
     RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
-    OVER_CAP = "over_cap"  # the number had all the texts the provider allows today
     RETRY_LATER = "retry_later"  # a fault on the provider's side or on the way to it
     # The provider's cap for this number (or the account's for the day) is reached; every
-    # request counts against it, so the same day's retries only make it worse.
+    # request counts against it, so the row waits for the next day's window.
     OVER_CAP = "over_cap"
     REFUSED = "refused"  # anything else the provider will not do (content, account, template)
 

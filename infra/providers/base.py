@@ -60,18 +60,7 @@ class SentMessage:
 @dataclass(frozen=True)
 class PushedText:
     """A member's text that a mainland provider pushed to us (its reply callback), read alike
-    whoever pushed it; `key` is the provider's identity for it, shared by repeats."""
-
-    provider: str
-    phone: str  # E.164
-    text: str
-    sent_at: datetime  # when the member sent it, aware UTC
-    key: str
-
-
-@dataclass(frozen=True)
-class PushedText:
-    """A member's text that a provider pushed to us (a mainland provider's SMS reply)."""
+    whoever pushed it."""
 
     provider: str
     phone: str  # E.164
