@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import secrets
@@ -116,13 +115,6 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "dysmsapi.aliyuncs.com",
         "the SMS API's host (https), or `http://host:port` of the sandbox",
-    ),
-    Setting(
-        "ALIYUN_SMS_TEMPLATES",
-        str,
-        "",
-        "JSON object: our template key -> approved Alibaba template code (until the template "
-        "registry provides them)",
     ),
     Setting(
         "PUBLIC_BASE_URL",
@@ -359,12 +351,6 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
         missing = [name for name in REQUIRED_FOR_ALIYUN if not str(config.get(name) or "").strip()]
         if missing:
             raise ConfigError("PROVIDER=aliyun needs these settings: " + ", ".join(missing))
-        try:
-            templates = json.loads(config["ALIYUN_SMS_TEMPLATES"] or "{}")
-        except ValueError:
-            templates = None
-        if not isinstance(templates, dict):
-            raise ConfigError("ALIYUN_SMS_TEMPLATES must be a JSON object (key -> template code)")
     if provider == "twilio":
         missing = [
             name
@@ -443,15 +429,20 @@ def _weak_secrets(config: Mapping[str, Any]) -> list[str]:
 
 
 def uses_sandbox(config: Mapping[str, Any]) -> bool:
-    """Whether the provider is the sandbox: PROVIDER=sandbox, or tencent at an endpoint that
-    is not Tencent's own (then the development tools, `flask sandbox serve` among them, load)."""
+    """Whether the provider is the sandbox: PROVIDER=sandbox, or a mainland provider at an
+    endpoint that is not its own (then the development tools, `flask sandbox serve` among
+    them, load)."""
     if config["PROVIDER"] == "sandbox":
         return True
-    if config["PROVIDER"] != "tencent":
-        return False
-    from infra.providers.tencent import Endpoint
+    if config["PROVIDER"] == "tencent":
+        from infra.providers import tencent
 
-    return not Endpoint.parse(str(config["TENCENT_SMS_ENDPOINT"])).is_tencent
+        return tencent.is_sandbox(config)
+    if config["PROVIDER"] == "aliyun":
+        from infra.providers import aliyun
+
+        return aliyun.is_sandbox(config)
+    return False
 
 
 def settings_table() -> str:

@@ -16,6 +16,9 @@ from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.outbox import TEMPLATE_RULES_KEY
+from models.sms_templates import TemplateRules
+
 # SQLite's busy timeout where no timeouts are given (migrations, scripts).
 DEFAULT_BUSY_TIMEOUT_S = 30
 
@@ -119,7 +122,12 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], timeouts)
     app.extensions["db_engine"] = engine
     app.extensions["db_timeouts"] = timeouts
-    app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    # A template provider's limits ride on every session, so the outbox checks a row's
+    # parameters as it is queued, whoever queues it (models.outbox.queue_sms).
+    info = {TEMPLATE_RULES_KEY: TemplateRules.from_config(app.config)}
+    app.extensions["db_sessionmaker"] = sessionmaker(
+        bind=engine, expire_on_commit=False, info=info
+    )
     app.extensions["db_write_gate"] = WriteGate.for_engine(engine)
     app.teardown_appcontext(_close_session)
 

@@ -15,6 +15,10 @@ from models.sms_templates import TemplateError, TemplateRules, prepare
 from models.templates import render
 
 
+# Where a session carries the template provider's rules (set by the app's session factory).
+TEMPLATE_RULES_KEY = "template_rules"
+
+
 def queue_sms(
     session: Session,
     *,
@@ -30,7 +34,8 @@ def queue_sms(
     """Write an outbound message to the outbox, rendered in the member's language.
 
     Non-essential messages to an opted-out member are written as skipped, never sent. With a
-    template provider's `rules` (`TemplateRules.from_config`), the parameters are checked
+    template provider's `rules` (given, or those the session carries under
+    TEMPLATE_RULES_KEY), the parameters are checked
     against its limits first: the body is then the provider's template text as the member
     will read it, counted with the signature, and a row that cannot be sent is written as
     failed with the reason as its error code (`TemplateError.code`), never truncated.
@@ -38,6 +43,8 @@ def queue_sms(
     to = phone or (member.phone if member else None)
     if not to:
         raise ValueError("queue_sms needs a member or a phone")
+    if rules is None:
+        rules = session.info.get(TEMPLATE_RULES_KEY)
     language = member.language.value if member else None
     body = render(template_key, language, **params)
     segments = count_segments(body).segments

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # The SDK is imported where it is used: it takes longer to import than the rest of the app's
@@ -29,8 +28,12 @@ from infra.providers.base import (
     Receipt,
     RecordingAudio,
     RecordingRefused,
+    ResolvedTemplate,
     SentMessage,
+    TemplateBook,
+    TemplateUnavailable,
 )
+from infra.providers.templates import book_for
 from models.delivery import Failure
 from models.message import MessageStatus
 from models.numbers import parse_int
@@ -120,58 +123,6 @@ def failure_of(code: str | None, status: int | None = None) -> Failure:
 def delivery_failure(code: str | None) -> Failure | None:
     """What a receipt's err_code on an undelivered message says about the recipient."""
     return DELIVERY_FAILURES.get(code or "")
-
-
-@dataclass(frozen=True)
-class ResolvedTemplate:
-    """An approved template as Alibaba takes it: its code, the signature and the parameters."""
-
-    code: str
-    sign_name: str | None  # None: the account's ALIYUN_SMS_SIGN_NAME
-    params: dict[str, str] = field(default_factory=dict)
-
-
-class TemplateUnavailable(LookupError):
-    """No approved template can carry this message (unknown key, not approved, bad params)."""
-
-
-class TemplateBook(Protocol):
-    """Where a template key and its parameters become an approved template for a provider."""
-
-    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
-        """The template to send; TemplateUnavailable (with the reason) when there is none."""
-        ...
-
-
-class MappedTemplates:
-    """A book from a plain mapping (our key -> Alibaba template code); parameters as given.
-
-    ALIYUN_SMS_TEMPLATES fills it until the template registry, which checks each parameter
-    against Alibaba's limits, takes its place.
-    """
-
-    def __init__(self, codes: Mapping[str, str], sign_name: str | None = None) -> None:
-        self.codes = dict(codes)
-        self.sign_name = sign_name
-
-    @classmethod
-    def from_setting(cls, setting: str) -> MappedTemplates:
-        """ALIYUN_SMS_TEMPLATES: a JSON object of template key -> template code ('' for none)."""
-        codes = json.loads(setting) if setting.strip() else {}
-        if not isinstance(codes, dict) or not all(
-            isinstance(key, str) and isinstance(code, str) for key, code in codes.items()
-        ):
-            raise ValueError("ALIYUN_SMS_TEMPLATES must be a JSON object of key -> template code")
-        return cls(codes)
-
-    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
-        """The mapped code with every parameter as text."""
-        code = self.codes.get(key)
-        if not code:
-            raise TemplateUnavailable(f"no approved {provider} template for {key!r}")
-        return ResolvedTemplate(
-            code, self.sign_name, {name: str(value) for name, value in params.items()}
-        )
 
 
 def to_aliyun_number(phone: str) -> str:
@@ -410,9 +361,18 @@ def build_aliyun(
     return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms)
 
 
+def is_sandbox(config: Mapping[str, Any]) -> bool:
+    """Whether ALIYUN_SMS_ENDPOINT is not one of Alibaba's hosts (the sandbox's copy of its API)."""
+    endpoint = str(config["ALIYUN_SMS_ENDPOINT"]).partition("://")[2] or str(
+        config["ALIYUN_SMS_ENDPOINT"]
+    )
+    host = endpoint.split("/")[0].split(":")[0].lower()
+    return not (host == "aliyuncs.com" or host.endswith(".aliyuncs.com"))
+
+
 def from_config(config: Mapping[str, Any], templates: TemplateBook | None = None) -> AliyunProvider:
     """The provider the app's settings describe (PROVIDER=aliyun)."""
-    book = templates or MappedTemplates.from_setting(str(config.get("ALIYUN_SMS_TEMPLATES", "")))
+    book = templates or book_for(config, sandbox=is_sandbox(config))
     return build_aliyun(
         access_key_id=str(config["ALIYUN_ACCESS_KEY_ID"]),
         access_key_secret=str(config["ALIYUN_ACCESS_KEY_SECRET"]),
@@ -426,7 +386,6 @@ __all__ = [
     "DELIVERY_FAILURES",
     "FAILURES",
     "AliyunProvider",
-    "MappedTemplates",
     "ResolvedTemplate",
     "TemplateBook",
     "TemplateUnavailable",

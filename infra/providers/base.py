@@ -8,6 +8,7 @@ codes, URLs or credentials.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -67,6 +68,37 @@ class PushedText:
     text: str
     sent_at: datetime | None  # UTC; None when the provider's time could not be read
     key: str  # the provider's identity for it: a repeat of the same text has the same key
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    """An approved template as a template provider takes it: its code, the signature (None:
+    the account's own), and the parameters (by name for Alibaba, by position for Tencent)."""
+
+    code: str
+    sign_name: str | None
+    params: Mapping[str, str] | Sequence[str]
+
+
+class TemplateUnavailable(Exception):
+    """No approved template can carry this row (unknown key, not approved, a value that does
+    not fit); `code` is kept on the row (Message.error_code) as the reason it failed."""
+
+    def __init__(self, message: str, code: str = "template.unavailable") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TemplateBook(Protocol):
+    """Where a row's template key and parameters become a provider's approved template."""
+
+    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
+        """The template to send; TemplateUnavailable, with the reason, when there is none."""
+        ...
+
+
+# The app setting a template book may be passed in under (tests); else the registry's.
+TEMPLATE_BOOK_KEY = "SMS_TEMPLATE_BOOK"
 
 
 @dataclass(frozen=True)
@@ -152,6 +184,7 @@ class Provider(Protocol):
 
 
 __all__ = [
+    "TEMPLATE_BOOK_KEY",
     "TRANSIENT_FAILURES",
     "Failure",
     "OutboundCall",
@@ -163,5 +196,8 @@ __all__ = [
     "RecordingAudio",
     "RecordingRefused",
     "RedirectRefused",
+    "ResolvedTemplate",
     "SentMessage",
+    "TemplateBook",
+    "TemplateUnavailable",
 ]

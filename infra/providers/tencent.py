@@ -14,10 +14,10 @@ send returned), so receipts are matched by the sid the worker stored.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from tencentcloud.common.credential import Credential
@@ -28,6 +28,7 @@ from tencentcloud.sms.v20210111 import models as sms_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
 from infra.providers.base import (
+    TEMPLATE_BOOK_KEY,
     OutboundCall,
     OutboundSms,
     ProviderError,
@@ -35,8 +36,12 @@ from infra.providers.base import (
     Receipt,
     RecordingAudio,
     RecordingRefused,
+    ResolvedTemplate,
     SentMessage,
+    TemplateBook,
+    TemplateUnavailable,
 )
+from infra.providers.templates import book_for, registry_book
 from models.clock import utcnow
 from models.delivery import Failure
 from models.message import MessageStatus
@@ -48,7 +53,7 @@ OK = "Ok"  # SendStatus.Code of a number Tencent took
 PULL_WINDOW = timedelta(days=7)  # how far back Tencent's status records go
 PULL_LIMIT = 100
 # Where the template book's refusal is kept (Message.error_code) when it names no code.
-TEMPLATE_ERROR = "template.unavailable"
+TEMPLATE_ERROR = "template.unavailable"  # a row with no template key at all
 
 # Tencent's codes, as listed in "错误码" (https://cloud.tencent.com/document/api/382/59177,
 # SMS API 3.0 send error codes) and the common error codes
@@ -102,47 +107,6 @@ REPORT_DELIVERIES: dict[str, MessageStatus] = {
     "SUCCESS": MessageStatus.DELIVERED,
     "FAIL": MessageStatus.UNDELIVERED,
 }
-
-
-@dataclass(frozen=True)
-class ResolvedTemplate:
-    """An approved template as Tencent takes it: its id, the signature, positional params."""
-
-    code: str
-    sign_name: str | None
-    params: Sequence[str]
-
-
-class TemplateUnavailable(Exception):
-    """The book has no approved Tencent template for this key, or the params do not fit it.
-
-    `code` is kept on the row (Message.error_code) as the reason it failed.
-    """
-
-    def __init__(self, message: str, code: str = TEMPLATE_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TemplateBook(Protocol):
-    """Where a template key becomes a provider's approved template (models' registry)."""
-
-    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
-        """The approved template for `key` with `params` in its slots; TemplateUnavailable if
-        there is none or the params do not fit."""
-        ...
-
-
-class NoTemplateBook:
-    """The book until the registry is wired in: every key is refused, saying so."""
-
-    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
-        """Refuse: no registry is wired in for this provider."""
-        raise TemplateUnavailable(f"no template registry for {provider}", "template.registry")
-
-
-# The app setting a template book is passed in under (a test or the app factory sets it).
-TEMPLATE_BOOK_KEY = "SMS_TEMPLATE_BOOK"
 
 
 @dataclass(frozen=True)
@@ -332,7 +296,8 @@ def build_tencent(
     http.keepAlive = True
     profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
     client = SmsClient(Credential(secret_id, secret_key), region, profile)
-    return TencentProvider(client, sdk_app_id, sign_name, templates or NoTemplateBook())
+    book = templates or registry_book(PROVIDER, sandbox=not where.is_tencent)
+    return TencentProvider(client, sdk_app_id, sign_name, book)
 
 
 def from_config(config: Mapping[str, Any]) -> TencentProvider:
@@ -344,8 +309,13 @@ def from_config(config: Mapping[str, Any]) -> TencentProvider:
         sign_name=str(config["TENCENT_SMS_SIGN_NAME"]),
         region=str(config["TENCENT_REGION"]),
         endpoint=str(config["TENCENT_SMS_ENDPOINT"]),
-        templates=config.get(TEMPLATE_BOOK_KEY),
+        templates=book_for(config, sandbox=is_sandbox(config)),
     )
+
+
+def is_sandbox(config: Mapping[str, Any]) -> bool:
+    """Whether TENCENT_SMS_ENDPOINT is not Tencent's own host (the sandbox's copy of its API)."""
+    return not Endpoint.parse(str(config["TENCENT_SMS_ENDPOINT"])).is_tencent
 
 
 def national_to_e164(nationcode: str, mobile: str) -> str:
@@ -411,7 +381,6 @@ __all__ = [
     "PROVIDER",
     "TEMPLATE_BOOK_KEY",
     "Endpoint",
-    "NoTemplateBook",
     "ResolvedTemplate",
     "TemplateBook",
     "TemplateUnavailable",

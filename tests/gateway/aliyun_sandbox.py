@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,8 @@ from typing import Any
 import requests
 
 from devtools.servers import free_port
-from infra.providers.aliyun import AliyunProvider, MappedTemplates, build_aliyun
+from infra.providers.aliyun import AliyunProvider, build_aliyun
+from infra.providers.base import TEMPLATE_BOOK_KEY, ResolvedTemplate, TemplateUnavailable
 from tests.gateway.sandbox_api import running_sandbox
 
 KEY_ID = "LTAI5tSandboxTestKey0001"
@@ -21,6 +21,19 @@ SIGN_NAME = "青山镇党委"
 PUSH_SECRET = "aliyun-push-" + "4" * 24
 # Our template keys and the codes Alibaba approved for them, as the tests' template book.
 TEMPLATES = {"broadcast": "SMS_465880001", "reminder": "SMS_465880002"}
+
+
+class MappedTemplates:
+    """The tests' template book: our key -> an Alibaba template code, parameters as given."""
+
+    def __init__(self, codes: Mapping[str, str]) -> None:
+        self.codes = dict(codes)
+
+    def resolve(self, provider: str, key: str, params: Mapping[str, Any]) -> ResolvedTemplate:
+        code = self.codes.get(key)
+        if not code:
+            raise TemplateUnavailable(f"no approved {provider} template for {key!r}", "template")
+        return ResolvedTemplate(code, None, {name: str(value) for name, value in params.items()})
 
 
 @dataclass
@@ -55,7 +68,7 @@ class AliyunSandbox:
             "ALIYUN_ACCESS_KEY_SECRET": KEY_SECRET,
             "ALIYUN_SMS_SIGN_NAME": SIGN_NAME,
             "ALIYUN_SMS_ENDPOINT": self.url,
-            "ALIYUN_SMS_TEMPLATES": json.dumps(TEMPLATES),
+            TEMPLATE_BOOK_KEY: MappedTemplates(TEMPLATES),
             "CN_CALLBACK_SECRET": PUSH_SECRET,
         }
 
