@@ -125,9 +125,7 @@ def init_app(app: Flask) -> None:
     # A template provider's limits ride on every session, so the outbox checks a row's
     # parameters as it is queued, whoever queues it (models.outbox.queue_sms).
     info = {TEMPLATE_RULES_KEY: TemplateRules.from_config(app.config)}
-    app.extensions["db_sessionmaker"] = sessionmaker(
-        bind=engine, expire_on_commit=False, info=info
-    )
+    app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False, info=info)
     app.extensions["db_write_gate"] = WriteGate.for_engine(engine)
     app.teardown_appcontext(_close_session)
 

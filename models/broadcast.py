@@ -34,7 +34,9 @@ from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
 from models.member import Member
 from models.message import Direction, Message, MessageStatus
 from models.org import Organization, OrgKind, township_of
-from models.segments import count_segments
+from models.outbox import TEMPLATE_RULES_KEY
+from models.segments import count_segments, signed_text
+from models.sms_templates import PreparedSms, TemplateError, TemplateRules, prepare, registry
 from models.sql import Raw, Sql
 from models.targets import (
     BilingualError,
@@ -89,6 +91,57 @@ class BroadcastError(BilingualError):
     """A broadcast that cannot be sent as asked (message in Chinese, then English)."""
 
 
+# Why a template provider cannot carry a notice, for the composer (models.sms_templates' reasons).
+_TEMPLATE_REASONS = {
+    "link": (
+        "通知中不能含有网址:模板短信不允许链接",
+        "A notice sent by template may not hold a link",
+    ),
+    "brackets": ("通知中不能含有【】", "A notice sent by template may not hold 【 or 】"),
+    "message_too_long": (
+        "通知太长:模板短信连签名最多500字",
+        "The notice is too long: a template text holds at most 500 characters with the signature",
+    ),
+    "too_long": (
+        "通知中有一句话太长,模板短信放不下:请用标点分成短句",
+        "A sentence of the notice is too long for the template: split it with punctuation",
+    ),
+}
+
+
+def broadcast_template(session: Session, text: str) -> PreparedSms | None:
+    """The notice as the township's template provider would send it (None: it sends text);
+    BroadcastError when no template can carry it."""
+    rules: TemplateRules | None = session.info.get(TEMPLATE_RULES_KEY)
+    if rules is None:
+        return None
+    try:
+        return prepare(rules, "broadcast", {"text": text})
+    except TemplateError as exc:
+        zh, en = _TEMPLATE_REASONS.get(
+            exc.reason, ("通知无法用短信模板发送", "No approved template can carry this notice")
+        )
+        raise BroadcastError(f"{zh}({exc.code})", f"{en} ({exc.code})") from exc
+
+
+def composer_wrap(session: Session, sign_name: str) -> str | None:
+    """What a member reads around a notice under a template provider (`{text}` where the
+    notice goes, the signature first), for the composer's count; None when it sends text."""
+    rules: TemplateRules | None = session.info.get(TEMPLATE_RULES_KEY)
+    if rules is None:
+        return None
+    forms = registry().forms(rules.provider, "broadcast")
+    if not forms:
+        return None
+    return signed_text(sign_name, forms[0].fill({name: "{text}" for name in forms[0].variables}))
+
+
+def broadcast_segments(session: Session, text: str) -> int:
+    """The segments each member's copy of a notice costs (with the signature, for templates)."""
+    prepared = broadcast_template(session, text)
+    return count_segments(text).segments if prepared is None else prepared.segments.segments
+
+
 def create_broadcast(
     session: Session,
     *,
@@ -124,6 +177,7 @@ def create_broadcast(
         raise BroadcastError(
             "只有乡镇党委可以发送紧急通知", "Only a township may send an urgent notice"
         )
+    segments = broadcast_segments(session, text)
     resolved, total = resolve_reachable(
         session,
         org,
@@ -139,7 +193,7 @@ def create_broadcast(
         status=BroadcastStatus.SCHEDULED,
         scheduled_at=max(when, now),
         recipients=total,
-        segments=count_segments(text).segments,
+        segments=segments,
         urgent=urgent,
         created_at=now,
     )
@@ -278,14 +332,21 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
     if not members:
         return 0
     bodies: dict[str, tuple[str, int]] = {}
+    try:
+        prepared = broadcast_template(session, broadcast.text)
+    except BroadcastError:
+        prepared = None  # the registry changed since: each row fails at sending, with why
     windows = Windows(session)
     not_before: dict[tuple[int, str | None, str | None], datetime | None] = {}
     rows = []
     for member in members:
         language = member.language.value
         if language not in bodies:
-            body = render("broadcast", language, text=broadcast.text)
-            bodies[language] = (body, count_segments(body).segments)
+            if prepared is not None:  # one approved template, whatever the member's language
+                bodies[language] = (prepared.text, prepared.segments.segments)
+            else:
+                body = render("broadcast", language, text=broadcast.text)
+                bodies[language] = (body, count_segments(body).segments)
         body, segments = bodies[language]
         blocked = (
             member.opted_out_at is not None

@@ -14,7 +14,6 @@ from models.segments import count_segments
 from models.sms_templates import TemplateError, TemplateRules, prepare
 from models.templates import render
 
-
 # Where a session carries the template provider's rules (set by the app's session factory).
 TEMPLATE_RULES_KEY = "template_rules"
 

@@ -179,13 +179,15 @@ class TemplateRules:
 
     provider: str
     max_value: int | None
+    # The account's approved signature ({PROVIDER}_SMS_SIGN_NAME); '' : the registry's.
+    sign_name: str = ""
 
     @classmethod
-    def for_provider(cls, provider: str) -> TemplateRules:
+    def for_provider(cls, provider: str, sign_name: str = "") -> TemplateRules:
         """The provider's documented limits."""
         if provider not in PROVIDERS:
             raise ValueError(f"not a template provider: {provider!r}")
-        return cls(provider, DEFAULT_MAX_VALUE[provider])
+        return cls(provider, DEFAULT_MAX_VALUE[provider], sign_name)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TemplateRules | None:
@@ -197,10 +199,11 @@ class TemplateRules:
         provider = str(config.get("PROVIDER", ""))
         if provider not in PROVIDERS:
             return None
+        sign_name = str(config.get(f"{provider.upper()}_SMS_SIGN_NAME") or "")
         setting = config.get(f"{provider.upper()}_SMS_PARAM_MAX")
         if setting is None:
-            return cls.for_provider(provider)
-        return cls(provider, int(setting) or None)
+            return cls.for_provider(provider, sign_name)
+        return cls(provider, int(setting) or None, sign_name)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ class PreparedSms:
 
     template: ProviderTemplate
     values: Mapping[str, str]  # by variable name, in the template's order
+    sign_name: str = ""  # the signature it goes under ('' : the template's)
 
     @property
     def params(self) -> dict[str, str] | list[str]:
@@ -225,7 +229,7 @@ class PreparedSms:
     @property
     def segments(self) -> SegmentInfo:
         """Its length and messages counted with the signature, as the provider bills it."""
-        return count_template_segments(self.template.sign_name, self.text)
+        return count_template_segments(self.sign_name or self.template.sign_name, self.text)
 
 
 # --- Reading the registry --------------------------------------------------------------------
@@ -357,6 +361,14 @@ def provider_params(
     return prepare(rules, key, params).params
 
 
+def _signature(rules: TemplateRules, template: ProviderTemplate) -> str:
+    """The template's own signature where its entry names one, else the account's."""
+    default = registry().sign_names.get(template.provider, "")
+    if template.sign_name and template.sign_name != default:
+        return template.sign_name
+    return rules.sign_name or template.sign_name
+
+
 def prepare(
     rules: TemplateRules,
     key: str,
@@ -391,7 +403,7 @@ def prepare(
         for slot, piece in zip(_slot_names(template), pieces, strict=True):
             values[slot] = piece
     ordered = {name: values[name] for name in template.variables}
-    prepared = PreparedSms(template, ordered)
+    prepared = PreparedSms(template, ordered, _signature(rules, template))
     length = prepared.segments.characters
     if length > MAX_MESSAGE:
         raise TemplateError(

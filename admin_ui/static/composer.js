@@ -8,10 +8,19 @@
   var estimateUrl = form.dataset.estimate;
   var reachable = parseInt(form.dataset.reachable || "0", 10);
   var out = function (id, value) { document.getElementById(id).textContent = value; };
+  // Under a template provider: what the member reads around the notice, signature first.
+  var wrap = form.dataset.wrap;
+
+  function count(value) {
+    if (!wrap) return window.countSegments(value);
+    var info = window.countSegments(wrap.replace("{text}", value));
+    info.encoding = form.dataset.encoding;
+    return info;
+  }
 
   function refresh() {
     // The phone gets LF line ends, as the server stores them.
-    var info = window.countSegments(text.value.replace(/\r\n/g, "\n"));
+    var info = count(text.value.replace(/\r\n/g, "\n"));
     out("f-characters", info.characters);
     out("f-encoding", info.encoding);
     out("f-segments", info.segments);

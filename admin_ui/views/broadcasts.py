@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,7 @@ from models.broadcast import (
     BroadcastStatus,
     broadcast_progress,
     broadcast_send_times,
+    composer_wrap,
     create_broadcast,
     send_times,
 )
@@ -45,6 +47,12 @@ def _price() -> Decimal:
         return Decimal(str(current_app.config.get("PRICE_PER_SEGMENT", "0")))
     except InvalidOperation:
         return Decimal(0)
+
+
+def _sign_name() -> str:
+    """The township's approved SMS signature at its template provider ('' for text providers)."""
+    provider = str(current_app.config["PROVIDER"]).upper()
+    return str(current_app.config.get(f"{provider}_SMS_SIGN_NAME") or "")
 
 
 def _composer_form(form: BroadcastForm | None = None) -> BroadcastForm:
@@ -120,7 +128,11 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
     db = get_session()
     everyone = resolve_target(db, _org(), {})
     total, reachable = count_targeted(db, _org().id, everyone)
-    info = count_segments(form.text.data or "")
+    wrap = composer_wrap(db, _sign_name())
+    text = form.text.data or ""
+    info = count_segments(text) if wrap is None else count_segments(wrap.replace("{text}", text))
+    if wrap is not None:
+        info = replace(info, encoding=_("template"), units=info.characters)
     now = utcnow()
     first, last = send_times(db, _org().id, everyone, now)
     return (
@@ -135,6 +147,7 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
             timezone=scope.timezone,
             may_send_urgent=_may_send_urgent(),
             send_note=send_note(first, last, now, False),
+            wrap=wrap,
         ),
         status,
     )

@@ -21,7 +21,7 @@ from infra.providers.base import (
     TemplateBook,
     TemplateUnavailable,
 )
-from models.sms_templates import TemplateError, TemplateRules, prepare
+from models.sms_templates import TemplateError, TemplateRules, prepare, registry
 
 
 class RegistryBook:
@@ -49,7 +49,11 @@ class RegistryBook:
                     f"template:unapproved:{template.name}"[:64],
                 )
             code = template.name
-        return ResolvedTemplate(code, template.sign_name or None, prepared.params)
+        # The registry's own signature only where an entry names one; else the account's.
+        own = (
+            template.sign_name if template.sign_name != registry().sign_names.get(provider) else ""
+        )
+        return ResolvedTemplate(code, own or None, prepared.params)
 
 
 def registry_book(provider: str, *, sandbox: bool = False) -> RegistryBook:
