@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 from flask import Response, abort, request, url_for
 
-from models.admin import MAX_PERIODS, periods_between
 from models.exports import write_csv, write_workbook
 from models.numbers import parse_int
 from models.period import parse_period, shift_period
+from models.reads.common import MAX_PERIODS, periods_between
 from models.scope import Scope
 
 

@@ -100,7 +100,7 @@ class NonReporter(Base):
 class ReportTally(Base):
     """One branch's figures for a settled period, counted once so trend charts read few rows.
 
-    Written by models.admin when a period is first charted after it settled; the live
+    Written by the period-close job once the period settled (`models.tally`); the live
     tables stay the truth (a late report after that only shows in the grid and lists).
     """
 

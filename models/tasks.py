@@ -11,9 +11,9 @@ from datetime import date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from models.admin import Page
 from models.contact import MAX_NOTE_CHARS, ContactKind, ContactLog, log_contact
 from models.member import Member
+from models.reads.common import Page
 from models.scope import Scope
 
 PER_PAGE = 50

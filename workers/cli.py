@@ -23,6 +23,7 @@ from models.broadcast import (
 from models.cycle import CycleError, close_period
 from models.lesson import CampaignError, campaign_progress, create_campaign
 from models.org import township_of
+from models.tally import tally_period
 from models.targets import BilingualError
 from workers.broadcasts import start_broadcast
 from workers.campaigns import start_campaign
@@ -284,13 +285,7 @@ def reminders_tick(now_iso: str | None, as_json: bool) -> None:
 def reminders_close_period(period: str, org_name: str | None) -> None:
     """Fix the non-reporters of a finished period (YYYY-MM); closing twice adds nobody."""
     session = get_session()
-    if org_name is not None:
-        org = _org(session, org_name)
-        townships = [township_of(session, org)]
-    else:
-        townships = list(
-            session.scalars(select(Organization).where(Organization.kind == OrgKind.TOWNSHIP))
-        )
+    townships = _townships(session, org_name)
     now = utcnow()
     for township in townships:
         try:
@@ -299,6 +294,34 @@ def reminders_close_period(period: str, org_name: str | None) -> None:
             raise _fail(session, exc) from None
         click.echo(f"{township.name}: {added}")
     session.commit()
+
+
+@reminders_cli.command("tally")
+@click.argument("period")
+@click.option("--org", "org_name", default=None, help="One township (default: every township).")
+def reminders_tally(period: str, org_name: str | None) -> None:
+    """Count a settled period's figures per branch (YYYY-MM) again, for the trend chart.
+
+    The hourly close job tallies each period once it settles, back two years; this recounts
+    one period, older ones too.
+    """
+    session = get_session()
+    townships = _townships(session, org_name)
+    now = utcnow()
+    for township in townships:
+        try:
+            written = tally_period(session, township, period, now)
+        except CycleError as exc:
+            raise _fail(session, exc) from None
+        click.echo(f"{township.name}: {written}")
+    session.commit()
+
+
+def _townships(session: Session, org_name: str | None) -> list[Organization]:
+    """The township of the organisation named, or every township."""
+    if org_name is not None:
+        return [township_of(session, _org(session, org_name))]
+    return list(session.scalars(select(Organization).where(Organization.kind == OrgKind.TOWNSHIP)))
 
 
 __all__ = ["broadcast_cli", "campaign_cli", "reminders_cli"]

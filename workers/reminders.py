@@ -1,4 +1,5 @@
-"""The monthly cycle's jobs: the escalation tick and closing a finished period."""
+"""The monthly cycle's jobs: the escalation tick, and closing a finished period (its
+non-reporters, then its tallies once its figures settle)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from models.cycle import (
 )
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
+from models.tally import tally_settled
 from models.tasks import open_liaison_task
 from models.voice import queue_outbound_call
 from workers.calls import enqueue_call
@@ -100,7 +102,10 @@ def tick(now_iso: str | None = None) -> dict[str, int]:
 
 
 def close_periods(now_iso: str | None = None) -> dict[str, int]:
-    """Job (cron): in the first days of a month, fix last month's non-reporters everywhere."""
+    """Job (cron): in the first days of a month, fix last month's non-reporters everywhere;
+    and tally each period whose figures have settled (`models.tally.tally_settled`: the
+    period that settled a week after it ended, and any an earlier run missed), so the pages
+    only read them. Returns the non-reporters added per township closed."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     closed: dict[str, int] = {}
     with app_context() as session:
@@ -109,10 +114,10 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
         ).all()
         for township in townships:
             zone = rules_for(township).timezone
-            if now.astimezone(zone).day > CLOSE_ON_DAYS:
-                continue
-            period = previous_period(period_of(now, str(zone)))
-            closed[township.name] = close_period(session, township, period, now)
+            if now.astimezone(zone).day <= CLOSE_ON_DAYS:
+                period = previous_period(period_of(now, str(zone)))
+                closed[township.name] = close_period(session, township, period, now)
+            tally_settled(session, township, now)
             session.commit()
     return closed
 

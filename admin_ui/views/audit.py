@@ -9,7 +9,7 @@ from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_int, arg_page
 from admin_ui.i18n import AUDIT_ACTION_LABELS
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.scope import visible_users
 
 
@@ -21,7 +21,7 @@ def audit() -> str:
     db = get_session()
     action = request.args.get("action", "")[:32]
     user_id = arg_int("user")
-    page = admin.audit_entries(db, scope, action=action, user_id=user_id, page=arg_page())
+    page = reads.audit_log.audit_entries(db, scope, action=action, user_id=user_id, page=arg_page())
     users = visible_users(db, scope)
     record("view", "audit", {"page": page.page})
     db.commit()

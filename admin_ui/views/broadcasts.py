@@ -19,7 +19,7 @@ from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.templating import format_datetime
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.base import utcnow
 from models.broadcast import (
     REPLY_LINK_DAYS,
@@ -60,11 +60,12 @@ def _composer_form(form: BroadcastForm | None = None) -> BroadcastForm:
     db = get_session()
     form = form or BroadcastForm()
     form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
-    form.cities.choices = options((c, c) for c in admin.member_cities(db, scope))
+    form.cities.choices = options((c, c) for c in reads.members.member_cities(db, scope))
     form.hosts.choices = options(
-        (h.id, h.name + (f" ({h.city})" if h.city else "")) for h in admin.member_hosts(db, scope)
+        (h.id, h.name + (f" ({h.city})" if h.city else ""))
+        for h in reads.members.member_hosts(db, scope)
     )
-    form.industries.choices = options((i, i) for i in admin.member_industries(db, scope))
+    form.industries.choices = options((i, i) for i in reads.members.member_industries(db, scope))
     return form
 
 
@@ -119,7 +120,7 @@ def _org() -> Organization:
 def broadcasts() -> str:
     """The organisation's broadcasts, newest first."""
     db = get_session()
-    page = admin.broadcasts(db, current_scope(), page=arg_page())
+    page = reads.notices.broadcasts(db, current_scope(), page=arg_page())
     return render_template("admin/broadcasts.html", page=page)
 
 
@@ -262,14 +263,16 @@ def _progress(broadcast_id: int) -> dict[str, Any]:
 def broadcast_detail(broadcast_id: int) -> str:
     """A notice's progress and the status of each recipient."""
     db = get_session()
-    broadcast = admin.visible_broadcast(db, current_scope(), broadcast_id)
+    broadcast = reads.notices.visible_broadcast(db, current_scope(), broadcast_id)
     if broadcast is None:
         abort(404)
     status = request.args.get("status", "")
-    recipients = admin.broadcast_recipients(db, broadcast.id, status=status, page=arg_page())
-    members = admin.members_by_id(db, {m.member_id for m in recipients.items})
-    replies, replies_total = admin.notice_replies(db, current_scope(), broadcast.id)
-    members.update(admin.members_by_id(db, {m.member_id for m in replies}))
+    recipients = reads.notices.broadcast_recipients(
+        db, broadcast.id, status=status, page=arg_page()
+    )
+    members = reads.common.members_by_id(db, {m.member_id for m in recipients.items})
+    replies, replies_total = reads.notices.notice_replies(db, current_scope(), broadcast.id)
+    members.update(reads.common.members_by_id(db, {m.member_id for m in replies}))
     record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
     db.commit()
     note = ""
@@ -296,7 +299,7 @@ def broadcast_detail(broadcast_id: int) -> str:
 def broadcast_progress_json(broadcast_id: int) -> Response:
     """The notice's counts and share done, polled by the progress bar."""
     db = get_session()
-    broadcast = admin.visible_broadcast(db, current_scope(), broadcast_id)
+    broadcast = reads.notices.visible_broadcast(db, current_scope(), broadcast_id)
     if broadcast is None:
         abort(404)
     data = _progress(broadcast.id)

@@ -11,7 +11,7 @@ from admin_ui.charts import trend_svg
 from admin_ui.forms import FeedbackForm
 from admin_ui.helpers import arg_page
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.user import Role
 
 
@@ -25,14 +25,14 @@ def dashboard() -> str:
     scope = current_scope()
     db = get_session()
     if scope.role is Role.HOST:
-        period = admin.current_period(scope)
-        rows = admin.host_members(db, scope, period, page=arg_page())
+        period = reads.common.current_period(scope)
+        rows = reads.hosts.host_members(db, scope, period, page=arg_page())
         record("view", "host_members", {"period": period, "page": rows.page})
         db.commit()
         return render_template(
             "admin/host_dashboard.html", rows=rows, period=period, form=FeedbackForm()
         )
-    data = admin.dashboard(db, scope, page=arg_page())
+    data = reads.dashboard.dashboard(db, scope, page=arg_page())
     record("view", "dashboard", {"period": data.period})
     db.commit()
     chart = trend_svg(data.trend, _("Reported"), _("Studied"), _("Month in progress"))

@@ -13,7 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import AssignForm, NoteForm, ResolveForm, options
 from admin_ui.helpers import arg_page
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.help import (
     HelpCategory,
     HelpRequest,
@@ -37,9 +37,11 @@ def help_list() -> str:
     category_arg = request.args.get("category", "")
     status = HelpStatus(status_arg) if status_arg in set(HelpStatus) else None
     category = HelpCategory(category_arg) if category_arg in set(HelpCategory) else None
-    page = admin.help_requests(db, scope, status=status, category=category, page=arg_page())
-    members = admin.members_by_id(db, {h.member_id for h in page.items})
-    assignees = admin.user_names(db, {h.assignee_id for h in page.items})
+    page = reads.help_requests.help_requests(
+        db, scope, status=status, category=category, page=arg_page()
+    )
+    members = reads.common.members_by_id(db, {h.member_id for h in page.items})
+    assignees = reads.common.user_names(db, {h.assignee_id for h in page.items})
     record("view", "help", {"status": status_arg, "category": category_arg, "page": page.page})
     db.commit()
     return render_template(
@@ -55,7 +57,7 @@ def help_list() -> str:
 
 
 def _request_or_404(request_id: int) -> HelpRequest:
-    found = admin.visible_help_request(get_session(), current_scope(), request_id)
+    found = reads.help_requests.visible_help_request(get_session(), current_scope(), request_id)
     if found is None:
         abort(404)
     return found
@@ -73,9 +75,9 @@ def _assign_form(form: AssignForm | None = None) -> AssignForm:
 def _detail(help_request: HelpRequest, status: int = 200, **forms: Any) -> tuple[str, int]:
     db = get_session()
     member = db.get(Member, help_request.member_id)
-    notes = admin.help_notes(db, help_request.id)
-    recordings = admin.help_recordings(db, help_request.id)
-    names = admin.user_names(db, {n.user_id for n in notes} | {help_request.assignee_id})
+    notes = reads.help_requests.help_notes(db, help_request.id)
+    recordings = reads.help_requests.help_recordings(db, help_request.id)
+    names = reads.common.user_names(db, {n.user_id for n in notes} | {help_request.assignee_id})
     record("view", f"help:{help_request.id}")
     db.commit()
     assign_form = _assign_form(forms.get("assign_form"))

@@ -13,7 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import HandledForm, LinkForm
 from admin_ui.helpers import arg_page
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.call import link_unknown_recordings, mark_recordings_handled
 from models.member import PhoneTaken, change_phone
 from models.message import link_unmatched, mark_handled
@@ -36,16 +36,18 @@ def inbox() -> str:
         tab = "texts"
     page: Any
     if tab == "texts":
-        page = admin.inbox_texts(db, scope, page=arg_page())
+        page = reads.inbox.inbox_texts(db, scope, page=arg_page())
     elif tab == "recordings":
-        page = admin.inbox_recordings(db, scope, page=arg_page())
+        page = reads.inbox.inbox_recordings(db, scope, page=arg_page())
     elif tab == "unmatched":
-        page = admin.unmatched_numbers(db, scope, page=arg_page())
+        page = reads.inbox.unmatched_numbers(db, scope, page=arg_page())
     else:
-        page = admin.broadcast_replies(db, scope, page=arg_page())
-    members = admin.members_by_id(db, {getattr(item, "member_id", None) for item in page.items})
+        page = reads.inbox.broadcast_replies(db, scope, page=arg_page())
+    members = reads.common.members_by_id(
+        db, {getattr(item, "member_id", None) for item in page.items}
+    )
     # The notice each reply answers, named beside it.
-    notices = admin.broadcasts_by_id(
+    notices = reads.inbox.broadcasts_by_id(
         db, {item.broadcast_id for item in page.items} if tab == "replies" else set()
     )
     record("view", f"inbox:{tab}", {"page": page.page})
@@ -57,7 +59,7 @@ def inbox() -> str:
         page=page,
         members=members,
         notices=notices,
-        counts=admin.inbox_counts(db, scope),
+        counts=reads.inbox.inbox_counts(db, scope),
         handled_form=HandledForm(),
         link_form=LinkForm(),
     )
@@ -72,8 +74,8 @@ def inbox_handled() -> Response:
     form = HandledForm()
     tab = request.form.get("tab", "texts")
     if form.validate_on_submit():
-        messages = admin.visible_messages(db, scope, form.message_ids.data or [])
-        recordings = admin.visible_recordings(db, scope, form.recording_ids.data or [])
+        messages = reads.inbox.visible_messages(db, scope, form.message_ids.data or [])
+        recordings = reads.inbox.visible_recordings(db, scope, form.recording_ids.data or [])
         changed = mark_handled(db, messages) + mark_recordings_handled(db, recordings)
         record(
             "handle",
@@ -98,11 +100,11 @@ def inbox_link_search() -> str:
     q = request.args.get("q", "").strip()[:64]
     results = []
     if q:
-        results = admin.search_members(
-            db, scope, admin.MemberFilter(q=q, active=None), per_page=LINK_RESULTS
+        results = reads.members.search_members(
+            db, scope, reads.members.MemberFilter(q=q, active=None), per_page=LINK_RESULTS
         ).items
-    texts = admin.unmatched_texts_of(db, scope, phone) if phone else []
-    recordings = admin.unknown_recordings_of(db, scope, phone) if phone else []
+    texts = reads.inbox.unmatched_texts_of(db, scope, phone) if phone else []
+    recordings = reads.inbox.unknown_recordings_of(db, scope, phone) if phone else []
     record("view", "inbox:link", {"phone": phone, "q": q, "found": len(results)})
     db.commit()
     return render_template(
@@ -133,7 +135,7 @@ def inbox_link() -> Response:
             for error in errors:
                 flash(str(error), "error")
         return redirect(back)
-    member = admin.visible_member(db, scope, form.member_id.data or 0)
+    member = reads.members.visible_member(db, scope, form.member_id.data or 0)
     if member is None:
         flash(_("No such member in your organisation."), "error")
         return redirect(back)

@@ -17,7 +17,7 @@ from admin_ui.i18n import bilingual
 from admin_ui.uploads import UploadError, store_lesson_audio
 from gateway.limits import accepts_upload
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.base import utcnow
 from models.lesson import (
     CampaignError,
@@ -45,7 +45,7 @@ def _campaign_form(form: CampaignForm | None = None) -> CampaignForm:
     form = form or CampaignForm()
     form.lesson_id.choices = options(
         (row.lesson.id, _("Lesson %(number)s", number=row.lesson.id) + " " + row.lesson.title)
-        for row in admin.lessons(db, scope, per_page=100).items
+        for row in reads.lessons.lessons(db, scope, per_page=100).items
     )
     form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
     return form
@@ -54,8 +54,8 @@ def _campaign_form(form: CampaignForm | None = None) -> CampaignForm:
 def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
     scope = current_scope()
     db = get_session()
-    page = admin.lessons(db, scope, page=arg_page())
-    campaigns = admin.campaigns(db, scope, per_page=10)
+    page = reads.lessons.lessons(db, scope, page=arg_page())
+    campaigns = reads.lessons.campaigns(db, scope, per_page=10)
     progress = {c.id: campaign_progress(db, c.id) for c in campaigns.items}
     titles = {row.lesson.id: row.lesson.title for row in page.items}
     return (
@@ -117,7 +117,7 @@ def lesson_upload() -> Any:
 @require(*STAFF)
 def lesson_audio(lesson_id: int) -> Response:
     """Play a lesson's audio."""
-    lesson = admin.visible_lesson(get_session(), current_scope(), lesson_id)
+    lesson = reads.lessons.visible_lesson(get_session(), current_scope(), lesson_id)
     if lesson is None or not lesson.audio_path:
         abort(404)
     return send_from_directory(

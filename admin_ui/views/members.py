@@ -35,7 +35,7 @@ from admin_ui.helpers import arg_branch, arg_page
 from infra.clients import provider
 from infra.db import get_session
 from infra.providers import ProviderError, RecordingRefused, RedirectRefused
-from models import admin
+from models import reads
 from models.call import Recording
 from models.contact import ContactKind, log_contact
 from models.member import (
@@ -55,7 +55,7 @@ from models.user import Role
 
 
 def _member_or_404(member_id: int) -> Member:
-    member = admin.visible_member(get_session(), current_scope(), member_id)
+    member = reads.members.visible_member(get_session(), current_scope(), member_id)
     if member is None:
         abort(404)
     return member
@@ -67,9 +67,9 @@ def members() -> str:
     """The scope's members: search by name, phone or card number; filter; page."""
     scope = current_scope()
     db = get_session()
-    period = parse_period(request.args.get("period")) or admin.current_period(scope)
+    period = parse_period(request.args.get("period")) or reads.common.current_period(scope)
     reported_arg = request.args.get("reported", "")
-    filters = admin.MemberFilter(
+    filters = reads.members.MemberFilter(
         q=request.args.get("q", "")[:64],
         branch_id=arg_branch(scope),
         city=request.args.get("city", "")[:64],
@@ -80,7 +80,7 @@ def members() -> str:
         period=period,
         active=request.args.get("inactive") != "1",
     )
-    page = admin.search_members(db, scope, filters, page=arg_page())
+    page = reads.members.search_members(db, scope, filters, page=arg_page())
     record(
         "view",
         "members",
@@ -93,21 +93,21 @@ def members() -> str:
         filters=filters,
         reported=reported_arg,
         branches=visible_branches(db, scope),
-        cities=admin.member_cities(db, scope),
+        cities=reads.members.member_cities(db, scope),
     )
 
 
 def _file_page(member: Member, status: int = 200, **forms: Any) -> tuple[str, int]:
     scope = current_scope()
     db = get_session()
-    data = admin.member_file(db, scope, member)
+    data = reads.member_file.member_file(db, scope, member)
     record("view", f"member:{member.id}")
     db.commit()
     role = current_account().role
     ratings = member_ratings(db, member.id) if role in STAFF else []
     context: dict[str, Any] = {
         "ratings": ratings,
-        "raters": admin.user_names(db, {r.rater_id for r in ratings}),
+        "raters": reads.common.user_names(db, {r.rater_id for r in ratings}),
         "file": data,
         "can_edit": role in STAFF,
         "can_log": role in FOLLOW_UP,
@@ -128,14 +128,15 @@ def member_file(member_id: int) -> tuple[str, int]:
 
 def _edit_choices(form: MemberForm, member: Member) -> None:
     db = get_session()
-    offered = admin.host_choices(db, current_scope())
+    offered = reads.members.host_choices(db, current_scope())
     if member.host_org_id is not None and member.host_org_id not in {h.id for h in offered}:
         # The member's present host stays a choice (saving the form must not detach them).
         current = db.get(Organization, member.host_org_id)
         offered = [current, *offered] if current is not None else offered
     hosts = [(h.id, h.name + (f" ({h.city})" if h.city else "")) for h in offered]
     liaisons = [
-        (u.id, u.display_name or u.username) for u in admin.liaison_choices(db, member.branch_id)
+        (u.id, u.display_name or u.username)
+        for u in reads.members.liaison_choices(db, member.branch_id)
     ]
     form.host_org_id.choices = options([(None, "-"), *hosts])
     form.liaison_id.choices = options([(None, "-"), *liaisons])

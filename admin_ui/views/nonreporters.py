@@ -14,7 +14,7 @@ from admin_ui.forms import AttendanceForm, FlagForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.makeup import MakeupError, flag_for_makeup, mark_attended
 from models.period import Period, shift_period
 from models.scope import Scope, visible_branches
@@ -24,7 +24,7 @@ RANGE_MONTHS = 12
 
 def default_season(scope: Scope) -> str:
     """The coming Spring Festival's season name: 春节 falls in January or February."""
-    period = Period.parse(admin.current_period(scope))
+    period = Period.parse(reads.common.current_period(scope))
     return f"{period.year if period.month <= 2 else period.year + 1}春节"
 
 
@@ -34,12 +34,12 @@ def nonreporters() -> str:
     """Who missed how many months (and lessons) in a range; select them to flag."""
     scope = current_scope()
     db = get_session()
-    last_closed = shift_period(admin.current_period(scope), -1)
+    last_closed = shift_period(reads.common.current_period(scope), -1)
     periods, range_error = arg_periods(last_closed, RANGE_MONTHS)
     branch_id = arg_branch(scope)
     min_missed = max(1, min(len(periods), arg_int("min", 1) or 1))
     season = (request.args.get("season") or default_season(scope)).strip()[:32]
-    page = admin.non_reporters(
+    page = reads.nonreporters.non_reporters(
         db,
         scope,
         periods,
@@ -65,8 +65,8 @@ def nonreporters() -> str:
         season=season,
         form=form,
         range_error=range_error,
-        seasons=admin.makeup_seasons(db, scope),
-        running=admin.current_period(scope),
+        seasons=reads.roster.makeup_seasons(db, scope),
+        running=reads.common.current_period(scope),
     )
 
 
@@ -84,7 +84,7 @@ def nonreporters_flag() -> Response:
             for error in errors:
                 flash(str(error), "error")
         return redirect(back)
-    ids = admin.visible_member_ids(db, scope, form.member_ids.data or [])
+    ids = reads.members.visible_member_ids(db, scope, form.member_ids.data or [])
     reason = request.form.get("reason", "")[:200]
     try:
         added = flag_for_makeup(
@@ -111,7 +111,7 @@ def roster() -> str:
     """The members flagged in a season, to export and to mark who attended."""
     scope, season, branch_id = _roster_args()
     db = get_session()
-    page = admin.makeup_roster(db, scope, season, branch_id=branch_id, page=arg_page())
+    page = reads.roster.makeup_roster(db, scope, season, branch_id=branch_id, page=arg_page())
     record("view", f"makeup:{season}", {"page": page.page})
     db.commit()
     return render_template(
@@ -120,7 +120,7 @@ def roster() -> str:
         season=season,
         branch_id=branch_id,
         branches=visible_branches(db, scope),
-        seasons=admin.makeup_seasons(db, scope),
+        seasons=reads.roster.makeup_seasons(db, scope),
         form=AttendanceForm(),
     )
 
@@ -134,7 +134,7 @@ def roster_attendance() -> Response:
     form = AttendanceForm()
     season = request.form.get("season", "")
     if form.validate_on_submit():
-        flags = admin.visible_flags(db, scope, form.flag_ids.data or [])
+        flags = reads.roster.visible_flags(db, scope, form.flag_ids.data or [])
         attended = request.form.get("attended", "1") == "1"
         changed = mark_attended(db, flags, attended=attended)
         record("attend", f"makeup:{season}", {"flags": [f.id for f in flags], "attended": attended})
@@ -169,7 +169,9 @@ def _roster_rows(scope: Scope, season: str, branch_id: int | None) -> list[list[
             row.flag.created_at,
             row.flag.attended_at,
         ]
-        for row in admin.iter_makeup_roster(get_session(), scope, season, branch_id=branch_id)
+        for row in reads.roster.iter_makeup_roster(
+            get_session(), scope, season, branch_id=branch_id
+        )
     ]
 
 

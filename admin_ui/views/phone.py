@@ -15,7 +15,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import SimCallForm, SimTextForm
 from devtools import phone_sim
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.member import Member
 from models.phones import try_normalize
 
@@ -37,7 +37,9 @@ def sandbox_only(view: F) -> F:
 def _page(status: int = 200, text_form: SimTextForm | None = None) -> tuple[str, int]:
     state = phone_sim.load_state(current_account().id)
     db = get_session()
-    members = admin.search_members(db, current_scope(), admin.MemberFilter(), per_page=100)
+    members = reads.members.search_members(
+        db, current_scope(), reads.members.MemberFilter(), per_page=100
+    )
     return (
         render_template(
             "admin/phone.html",

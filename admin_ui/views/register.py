@@ -25,7 +25,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import RegisterApplyForm, RegisterUploadForm
 from gateway.limits import accepts_upload
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.register import (
     MEMBER_COLUMNS,
     REQUIRED_MEMBER,
@@ -52,7 +52,7 @@ def _limit_mb() -> int:
 
 def _township_hosts() -> list[int]:
     """The host organisations a register upload may attach members to: the township's."""
-    return [host.id for host in admin.host_choices(get_session(), current_scope())]
+    return [host.id for host in reads.members.host_choices(get_session(), current_scope())]
 
 
 def _check(path: Path) -> ImportResult:

@@ -14,7 +14,7 @@ from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_branch, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import DEFAULT_LANGUAGE, export_header, label
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.exports import REPORT_HEADER, report_rows
 from models.period import parse_period
 from models.scope import visible_branches
@@ -28,9 +28,9 @@ def reports() -> str:
     """Members by months for a range (12 months to now by default), one branch or all."""
     scope = current_scope()
     db = get_session()
-    periods, range_error = arg_periods(admin.current_period(scope), GRID_MONTHS)
+    periods, range_error = arg_periods(reads.common.current_period(scope), GRID_MONTHS)
     branch_id = arg_branch(scope)
-    grid = admin.reports_grid(db, scope, periods, branch_id=branch_id, page=arg_page())
+    grid = reads.reports_grid.reports_grid(db, scope, periods, branch_id=branch_id, page=arg_page())
     record(
         "view",
         "reports",
@@ -44,7 +44,7 @@ def reports() -> str:
         branch_id=branch_id,
         branches=visible_branches(db, scope),
         range_error=range_error,
-        running=admin.current_period(scope),
+        running=reads.common.current_period(scope),
     )
 
 
@@ -68,9 +68,9 @@ def reports_export(fmt: str) -> Response:
     """One month's reports of the members the user sees (one branch or all), CSV or XLSX."""
     scope = current_scope()
     db = get_session()
-    period = parse_period(request.args.get("period")) or admin.current_period(scope)
+    period = parse_period(request.args.get("period")) or reads.common.current_period(scope)
     branch_id = arg_branch(scope)
-    clause = admin.member_scope(scope, branch_id)
+    clause = reads.common.member_scope(scope, branch_id)
     with force_locale(DEFAULT_LANGUAGE):
         rows = [_in_words(row) for row in report_rows(db, period, None, clause)]
     record("export", f"reports:{period}:{fmt}", {"branch": branch_id, "rows": len(rows)})

@@ -14,7 +14,7 @@ from admin_ui.forms import RatingForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header, label
 from infra.db import get_session
-from models import admin
+from models import reads
 from models.period import Period
 from models.rating import GRADE_ZH, Grade, RatingError, rate_member
 from models.scope import Scope, visible_branches
@@ -42,11 +42,11 @@ GRADES = tuple(g.value for g in Grade)
 def _grade() -> str | None:
     """The rating filter: a grade, UNRATED, or None for everyone."""
     grade = request.args.get("rating", "").strip()
-    return grade if grade in GRADES or grade == admin.UNRATED else None
+    return grade if grade in GRADES or grade == reads.review.UNRATED else None
 
 
 def _year(scope: Scope) -> int:
-    current = Period.parse(admin.current_period(scope)).year
+    current = Period.parse(reads.common.current_period(scope)).year
     year = arg_int("year", current) or current
     return year if 2000 <= year <= current else current
 
@@ -60,10 +60,12 @@ def review() -> str:
     year = _year(scope)
     branch_id = arg_branch(scope)
     grade = _grade()
-    page = admin.yearly_review(db, scope, year, branch_id=branch_id, grade=grade, page=arg_page())
+    page = reads.review.yearly_review(
+        db, scope, year, branch_id=branch_id, grade=grade, page=arg_page()
+    )
     record("view", f"review:{year}", {"branch": branch_id, "rating": grade, "page": page.page})
     db.commit()
-    current = Period.parse(admin.current_period(scope)).year
+    current = Period.parse(reads.common.current_period(scope)).year
     return render_template(
         "admin/review.html",
         page=page,
@@ -72,7 +74,7 @@ def review() -> str:
         branch_id=branch_id,
         branches=visible_branches(db, scope),
         grade=grade,
-        unrated=admin.UNRATED,
+        unrated=reads.review.UNRATED,
         rating_form=RatingForm(),
     )
 
@@ -91,10 +93,10 @@ def review_rate() -> Response:
             for error in errors:
                 flash(str(error), "error")
         return redirect(request.form.get("next") or back)
-    member = admin.visible_member(db, scope, form.member_id.data or 0)
+    member = reads.members.visible_member(db, scope, form.member_id.data or 0)
     if member is None:
         abort(404)
-    current = Period.parse(admin.current_period(scope)).year
+    current = Period.parse(reads.common.current_period(scope)).year
     if not 2000 <= (year or 0) <= current:
         flash(_("A rating is for this year or an earlier one."), "error")
         return redirect(back)
@@ -159,7 +161,7 @@ def review_export(fmt: str) -> Response:
             r.rating.rated_at if r.rating else "",
             r.rating.reason if r.rating else "",
         ]
-        for r in admin.iter_yearly_review(db, scope, year, branch_id=branch_id, grade=grade)
+        for r in reads.review.iter_yearly_review(db, scope, year, branch_id=branch_id, grade=grade)
     ]
     record(
         "export",

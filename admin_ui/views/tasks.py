@@ -14,7 +14,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import TaskDoneForm
 from admin_ui.helpers import arg_page
 from infra.db import get_session
-from models import admin, utcnow
+from models import reads, utcnow
 from models.tasks import complete_task, visible_task
 from models.tasks import tasks as list_tasks
 
@@ -32,7 +32,7 @@ def _page(status: int = 200, failed: tuple[int, TaskDoneForm] | None = None) -> 
     page = list_tasks(
         db, scope, done=show == "done", unassigned_only=show == "branch", page=arg_page()
     )
-    names = admin.user_names(
+    names = reads.common.user_names(
         db, {row.liaison_id for row in page.items} | {row.task.user_id for row in page.items}
     )
     record("view", "tasks", {"show": show, "page": page.page})

@@ -27,7 +27,7 @@ from models import (
     utcnow,
 )
 from models.audit import AuditLog
-from models.report import NonReporter
+from models.report import NonReporter, ReportTally
 from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.support import TwilioClient
@@ -195,6 +195,30 @@ def test_reminders_tick_and_close_period(session: Session, runner: FlaskCliRunne
     early = runner.invoke(args=["reminders", "close-period", "2999-01"])
     assert early.exit_code == 1
     assert "not over yet" in early.output
+
+
+def test_reminders_tally_counts_a_settled_month_again(
+    session: Session, runner: FlaskCliRunner
+) -> None:
+    """`reminders tally` writes a settled month's tallies for each branch, again if asked;
+    a month not settled is refused and nothing is written."""
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch, created_at=datetime(2024, 6, 1, tzinfo=UTC))
+    record_report(session, member, period="2025-01", studied=True, channel=Channel.SMS)
+    session.commit()
+    for _ in range(2):
+        tallied = runner.invoke(args=["reminders", "tally", "2025-01", "--org", "东村党支部"])
+        assert tallied.exit_code == 0, tallied.output
+        assert tallied.output == "青山镇: 2\n"
+    session.expire_all()
+    rows = session.execute(
+        select(ReportTally.branch_id, ReportTally.members, ReportTally.reported)
+    ).all()
+    assert (branch.id, 1, 1) in rows and len(rows) == 2
+    early = runner.invoke(args=["reminders", "tally", "2999-01"])
+    assert early.exit_code == 1
+    assert "not settled" in early.output
+    assert session.scalar(select(func.count(ReportTally.id))) == 2
 
 
 def _window_in_three_hours(township: Organization) -> datetime:

@@ -24,7 +24,8 @@ from models import (
     record_report,
 )
 from models.cycle import record_step
-from models.report import NonReporter
+from models.reads.dashboard import reporting_trend
+from models.report import NonReporter, ReportTally
 from models.scope import scope_for
 from models.tasks import tasks
 from tests.factories import make_member, make_tree, make_user
@@ -193,3 +194,43 @@ def test_close_periods_fixes_last_months_non_reporters_early_in_the_month(
     session.expire_all()
     assert session.scalars(select(NonReporter.member_id)).all() == [member.id]
     assert session.scalars(select(NonReporter.period)).all() == ["2026-10"]
+
+
+def test_close_periods_tallies_a_period_once_it_has_settled(session: Session) -> None:
+    """October is counted live while it settles; the hourly job that closes periods tallies
+    it once a week has passed (and the earlier months it never tallied), and the trend then
+    shows the figures the live count showed."""
+    township, east, west = make_tree(session)
+    studied = make_member(session, east, created_at=at(1, 9, month=9))
+    make_member(session, east, created_at=at(1, 9, month=9))
+    make_member(session, west, created_at=at(1, 9, month=9))
+    record_report(session, studied, period="2026-10", studied=True, channel=Channel.SMS)
+    scope = scope_for(session, make_user(session, township, Role.TOWNSHIP))
+    session.commit()
+    months = ["2026-09", "2026-10"]
+
+    def figures(now: datetime) -> list[tuple[str, int, int, int]]:
+        trend = reporting_trend(session, scope, months, now=now)
+        return [(p.period, p.members, p.reported, p.studied) for p in trend]
+
+    def tallied() -> set[str]:
+        session.expire_all()
+        return set(
+            session.scalars(select(ReportTally.period).where(ReportTally.period.in_(months)))
+        )
+
+    live = figures(at(8, 1))
+    assert live == [("2026-09", 3, 0, 0), ("2026-10", 3, 1, 1)]
+    assert reminders.close_periods(at(2, 1).isoformat()) == {"青山镇": 2}
+    assert tallied() == {"2026-09"}  # October ended on 1 November: not settled yet
+    assert reminders.close_periods(at(7, 23).isoformat()) == {}
+    assert tallied() == {"2026-09"}
+    assert reminders.close_periods(at(8, 1).isoformat()) == {}
+    assert tallied() == set(months)
+    rows = session.execute(
+        select(ReportTally.branch_id, ReportTally.members, ReportTally.reported).where(
+            ReportTally.period == "2026-10"
+        )
+    ).all()
+    assert sorted(rows) == sorted([(east.id, 2, 1), (west.id, 1, 0)])
+    assert figures(at(8, 1)) == live

@@ -1,4 +1,4 @@
-"""The admin's read-side queries: rates, trend, non-reporters, grid, review."""
+"""The admin pages' read queries (models.reads): rates, trend, non-reporters, grid, review."""
 
 from __future__ import annotations
 
@@ -22,20 +22,17 @@ from models import (
     open_help_request,
     record_report,
 )
-from models.admin import (
-    MemberFilter,
-    branch_rates,
-    non_reporters,
-    periods_between,
-    reporting_trend,
-    reports_grid,
-    search_members,
-    yearly_review,
-)
 from models.lesson import Lesson, LessonListen
 from models.period import period_bounds, shift_period
+from models.reads.common import periods_between
+from models.reads.dashboard import branch_rates, reporting_trend
+from models.reads.members import MemberFilter, search_members
+from models.reads.nonreporters import non_reporters
+from models.reads.reports_grid import reports_grid
+from models.reads.review import yearly_review
 from models.report import ReportTally
 from models.scope import Scope, scope_for
+from models.tally import tally_settled
 from tests.factories import make_member, make_tree, make_user
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -84,21 +81,27 @@ def test_branch_rates_count_reports_and_study_lowest_first(session: Session) -> 
 
 
 def test_trend_counts_settled_months_once_and_the_running_month_live(session: Session) -> None:
-    """Months ended over a week ago are tallied once; the running month stays live."""
+    """Months ended over a week ago are read from the tallies the close job wrote, counted
+    once; the running month stays live; the trend itself writes nothing."""
     scope, east, _ = _township_scope(session)
     a = _member(session, east, "甲")
     b = _member(session, east, "乙")
     record_report(session, a, period="2026-01", studied=True, channel=Channel.SMS)
     record_report(session, a, period="2026-03", studied=False, channel=Channel.SMS)
     periods = ["2026-01", "2026-02", "2026-03"]
-    trend = reporting_trend(session, scope, periods, now=NOW)
-    assert [(p.period, p.members, p.reported, p.studied) for p in trend] == [
+    expected = [
         ("2026-01", 2, 1, 1),
         ("2026-02", 2, 0, 0),
         ("2026-03", 2, 1, 0),
     ]
-    tallied = set(session.scalars(select(ReportTally.period)))
-    assert tallied == {"2026-01", "2026-02"}
+    trend = reporting_trend(session, scope, periods, now=NOW)
+    assert [(p.period, p.members, p.reported, p.studied) for p in trend] == expected
+    assert session.scalar(select(func.count(ReportTally.id))) == 0
+    township = session.get(Organization, scope.township_id)
+    assert township is not None
+    assert {"2026-01", "2026-02"} <= set(tally_settled(session, township, NOW))
+    trend = reporting_trend(session, scope, periods, now=NOW)
+    assert [(p.period, p.members, p.reported, p.studied) for p in trend] == expected
     # A settled month is not counted again; the running month moves with each report.
     record_report(session, b, period="2026-01", studied=True, channel=Channel.SMS)
     record_report(session, b, period="2026-03", studied=True, channel=Channel.SMS)
@@ -207,15 +210,28 @@ def test_the_month_a_register_is_loaded_is_not_missed(session: Session) -> None:
     record_report(session, new[0], period="2026-03", studied=True, channel=Channel.SMS)
     periods = ["2026-01", "2026-02", "2026-03"]
     early_april = datetime(2026, 4, 3, tzinfo=UTC)  # February settled, March not yet
-    for _ in range(2):  # counted live and tallied, then read from the tallies
+    township = session.get(Organization, scope.township_id)
+    assert township is not None
+    for tally in (False, True):  # counted live, then read from the tallies
+        if tally:
+            tally_settled(session, township, early_april)
         trend = reporting_trend(session, scope, periods, now=early_april)
         assert [(p.period, p.members, p.reported, p.running) for p in trend] == [
             ("2026-01", 1, 0, False),
             ("2026-02", 1, 1, False),
             ("2026-03", 6, 1, False),
         ]
-    tallies = session.execute(select(ReportTally.period, ReportTally.members)).all()
-    assert sorted(tallies) == [("2026-01", 1), ("2026-02", 1)]
+    tallies = session.execute(
+        select(ReportTally.period, ReportTally.branch_id, ReportTally.members).where(
+            ReportTally.period.in_(periods)
+        )
+    ).all()
+    assert sorted(tallies) == [
+        ("2026-01", east.id, 1),
+        ("2026-01", west.id, 0),
+        ("2026-02", east.id, 1),
+        ("2026-02", west.id, 0),
+    ]
     trend = reporting_trend(session, scope, ["2026-03"], now=NOW)
     assert (trend[0].members, trend[0].running) == (6, True)
     rates = branch_rates(session, scope, "2026-02")

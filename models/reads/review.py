@@ -1,0 +1,182 @@
+"""The yearly review (一年一评): each member's year and current rating."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from models.contact import ContactKind, ContactLog
+from models.cycle import is_due
+from models.help import HelpRequest
+from models.member import Member
+from models.period import period_bounds
+from models.rating import MemberRating
+from models.reads.common import (
+    PER_PAGE,
+    Page,
+    branch_clause,
+    current_period,
+    listens_by_member,
+    org_names,
+    paginate,
+    user_names,
+)
+from models.report import Report
+from models.scope import Scope
+from models.tally import studied_sum
+
+UNRATED = "none"  # the review's rating filter for members not yet rated
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One member's year for the yearly review (一年一评)."""
+
+    member: Member
+    branch_name: str
+    reports: int
+    studied: int
+    lessons: int
+    help_requests: int
+    contacts: int
+    home_visits: int
+    feedback: int
+    due: int = 12  # months of the year (so far) the member was due to report in
+    rating: MemberRating | None = None
+    rater: str = ""
+
+
+def _rated(year: int, grade: str) -> ColumnElement[bool]:
+    """Members whose current rating for the year is this grade (or who have none)."""
+    current = select(MemberRating.member_id).where(
+        MemberRating.year == year, MemberRating.superseded_at.is_(None)
+    )
+    if grade == UNRATED:
+        return Member.id.not_in(current)
+    return Member.id.in_(current.where(MemberRating.grade == grade))
+
+
+def yearly_review(
+    session: Session,
+    scope: Scope,
+    year: int,
+    *,
+    branch_id: int | None = None,
+    grade: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page[ReviewRow]:
+    """Per member: the year's reports, lessons, help requests, contact log and rating.
+
+    `grade` keeps the members with that current rating (UNRATED: those with none).
+    """
+    query = (
+        select(Member)
+        .where(branch_clause(scope, branch_id), Member.active.is_(True))
+        .order_by(Member.branch_id, Member.id)
+    )
+    if grade:
+        query = query.where(_rated(year, grade))
+    members = paginate(session, query, page, per_page)
+    return Page(
+        _review_rows(session, scope, year, members.items),
+        members.page,
+        members.per_page,
+        members.total,
+    )
+
+
+def iter_yearly_review(
+    session: Session,
+    scope: Scope,
+    year: int,
+    *,
+    branch_id: int | None = None,
+    grade: str | None = None,
+) -> Iterator[ReviewRow]:
+    """The whole review, for export, read a chunk at a time."""
+    page = 1
+    while True:
+        chunk = yearly_review(
+            session, scope, year, branch_id=branch_id, grade=grade, page=page, per_page=500
+        )
+        yield from chunk.items
+        if not chunk.has_next:
+            return
+        page += 1
+
+
+def _review_rows(
+    session: Session, scope: Scope, year: int, members: list[Member]
+) -> list[ReviewRow]:
+    ids = [m.id for m in members]
+    if not ids:
+        return []
+    periods = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
+    start, _ = period_bounds(periods[0], scope.timezone)
+    _, end = period_bounds(periods[-1], scope.timezone)
+    reports = {
+        mid: (int(n), int(s))
+        for mid, n, s in session.execute(
+            select(Report.member_id, func.count(), studied_sum())
+            .where(Report.member_id.in_(ids), Report.period.in_(periods))
+            .group_by(Report.member_id)
+        ).all()
+    }
+    lessons = listens_by_member(session, ids, start, end)
+    helps = dict(
+        session.execute(
+            select(HelpRequest.member_id, func.count())
+            .where(
+                HelpRequest.member_id.in_(ids),
+                HelpRequest.created_at >= start,
+                HelpRequest.created_at < end,
+            )
+            .group_by(HelpRequest.member_id)
+        ).all()
+    )
+    contacts: dict[tuple[int, ContactKind], int] = defaultdict(int)
+    for mid, kind, n in session.execute(
+        select(ContactLog.member_id, ContactLog.kind, func.count())
+        .where(ContactLog.member_id.in_(ids), ContactLog.period.in_(periods))
+        .group_by(ContactLog.member_id, ContactLog.kind)
+    ).all():
+        contacts[(mid, kind)] = int(n)
+    names = org_names(session, {m.branch_id for m in members})
+    running = current_period(scope)
+    starts = [period_bounds(p, scope.timezone)[0] for p in periods if p <= running]
+    ratings = {
+        r.member_id: r
+        for r in session.scalars(
+            select(MemberRating).where(
+                MemberRating.member_id.in_(ids),
+                MemberRating.year == year,
+                MemberRating.superseded_at.is_(None),
+            )
+        )
+    }
+    raters = user_names(session, {r.rater_id for r in ratings.values()})
+    return [
+        ReviewRow(
+            member=m,
+            branch_name=names.get(m.branch_id, ""),
+            reports=reports.get(m.id, (0, 0))[0],
+            studied=reports.get(m.id, (0, 0))[1],
+            lessons=int(lessons.get(m.id, 0)),
+            help_requests=int(helps.get(m.id, 0)),
+            contacts=contacts[(m.id, ContactKind.MONTHLY_CONTACT)],
+            home_visits=contacts[(m.id, ContactKind.HOME_VISIT)],
+            feedback=contacts[(m.id, ContactKind.HOST_FEEDBACK)],
+            due=sum(is_due(m.created_at, start) for start in starts),
+            rating=ratings.get(m.id),
+            rater=raters.get(ratings[m.id].rater_id or 0, "") if m.id in ratings else "",
+        )
+        for m in members
+    ]
+
+
+__all__ = ["UNRATED", "ReviewRow", "iter_yearly_review", "yearly_review"]
