@@ -22,6 +22,7 @@ from gateway.cn_aliyun import pushed_text
 from infra.providers import OutboundSms, PushedText
 from infra.providers.aliyun import lookup_sid
 from models import Member, Message, MessageStatus, ProviderPush, utcnow
+from models.caps import HoldReason
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.gateway.aliyun_sandbox import PUSH_SECRET, TEMPLATES, AliyunSandbox
@@ -305,13 +306,30 @@ def test_a_failed_delivery_comes_back_as_undelivered(
 def test_a_refusal_at_send_fails_the_row_with_alibabas_code(
     session: Session, aliyun_sandbox: AliyunSandbox
 ) -> None:
-    """Over the cap: the row fails now (not retried the same day) with the code kept."""
+    """A template Alibaba will not send: the row fails now with Alibaba's code kept."""
+    member = make_member(session)
+    aliyun_sandbox.fault(to=member.phone, kind="template_not_approved")
+    message = queue_sms(session, template_key="broadcast", params={"text": "x"}, member=member)
+    session.commit()
+    assert sending.send_message(message.id) == "failed"
+    assert _row(session, message).error_code == "isv.SMS_TEMPLATE_ILLEGAL"
+
+
+def test_over_alibabas_cap_the_row_waits_for_the_next_day(
+    session: Session, aliyun_sandbox: AliyunSandbox
+) -> None:
+    """Over the cap the request only counts against it again: the row waits, unattempted."""
     member = make_member(session)
     aliyun_sandbox.fault(to=member.phone, kind="over_cap")
     message = queue_sms(session, template_key="broadcast", params={"text": "x"}, member=member)
     session.commit()
-    assert sending.send_message(message.id) == "failed"
-    assert _row(session, message).error_code == "isv.BUSINESS_LIMIT_CONTROL"
+    assert sending.send_message(message.id) == "held"
+    row = _row(session, message)
+    assert (row.status, row.attempts, row.hold_reason) == (
+        MessageStatus.QUEUED,
+        0,
+        HoldReason.DAILY_CAP,
+    )
 
 
 def test_a_malformed_push_is_retried_then_dropped_and_nothing_is_stored(
