@@ -304,7 +304,8 @@ def stranger_step(phone: str, command: Command, now: datetime, facts: Facts) -> 
         if change is not None:
             if change.code != command.answer or change.expires_at < now:
                 return Outcome(Reply("phone_code_wrong"), "phone")
-            if change.language is not None:
+            # Another member may have taken the number since the code was sent.
+            if change.language is not None and not facts.phone_taken(phone):
                 return Outcome(
                     Reply("phone_changed", {"phone": phone}),
                     "phone",

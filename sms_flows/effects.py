@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -261,6 +261,8 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
                 done.callback_ids.append(callback.id)
         elif isinstance(effect, KeepWithNotice):
             done.broadcast_id = effect.broadcast_id
+        else:  # mypy checks that every kind of effect has its branch above
+            assert_never(effect)
     learned[Learned.CITY], learned[Learned.EMPLOYER] = place[0] or "", place[1] or ""
     ctx.flush()
     done.reply = outcome.reply.filled(learned)

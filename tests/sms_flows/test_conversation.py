@@ -240,6 +240,14 @@ def test_a_stranger_confirming_a_phone_change() -> None:
     assert wrong == Outcome(Reply("phone_code_wrong"), "phone")
 
 
+def test_a_phone_taken_since_the_code_was_sent_is_not_switched() -> None:
+    """Another member has the new number by now: nothing changes, the text is unmatched."""
+    change = PendingChange(3, 7, "123456", NOW + timedelta(days=1), "en")
+    facts = FixedFacts(changes={"+8613912345678": change}, taken=frozenset({"+8613912345678"}))
+    outcome = stranger_step("+8613912345678", parse("123456"), NOW, facts)
+    assert outcome == Outcome(Reply("unmatched"), "unmatched", handled=False)
+
+
 def test_a_stranger_is_told_how_to_register() -> None:
     """Any other text from an unknown number: how to register, kept as unmatched."""
     outcome = stranger_step("+8613999999999", parse("HB 1"), NOW, FixedFacts())
