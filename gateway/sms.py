@@ -85,7 +85,7 @@ def receive_sms(
         phone = _normalize_sender(phone, current_app.config["DEFAULT_REGION"])
         if phone != inbound.sender:
             sender = find_sender(raw, phone, now)
-    done = _failed(sender)
+    done: Done | None = None
     if handle:
         try:
             done = _act(connection, raw, phone, sender, parse(inbound.body), now)
@@ -97,7 +97,8 @@ def receive_sms(
             connection.rollback()
             connection.begin()
             raw.begin_write()
-            done = _failed(sender)
+    if done is None:
+        done = _failed(sender)
     reply_body = done.reply.render(done.language)
     store_inbound(
         raw,

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from models import HelpCategory, period_of, try_normalize
@@ -121,13 +122,13 @@ class Reply:
 
     def filled(self, learned: Mapping[Learned, Any]) -> Reply:
         """The reply with each Learned parameter replaced by what the effects told."""
-        if not any(isinstance(value, Learned) for value in self.params.values()):
-            return self
-        params = {
-            key: learned[value] if isinstance(value, Learned) else value
-            for key, value in self.params.items()
-        }
-        return Reply(self.template_key, params)
+        params: dict[str, Any] | None = None
+        for key, value in self.params.items():
+            if isinstance(value, Learned):
+                if params is None:
+                    params = dict(self.params)
+                params[key] = learned[value]
+        return self if params is None else Reply(self.template_key, params)
 
     def render(self, language: str | None) -> str:
         """The reply text in the member's language."""
@@ -280,6 +281,7 @@ class _Turn:
     def language(self) -> str:
         return self.sender.language
 
+    @cached_property
     def period(self) -> str:
         """The reporting period now, in the member's branch's time zone."""
         return period_of(self.now, self.sender.timezone)
@@ -354,7 +356,7 @@ def _ask(question: Question, reply: Reply, command: str, *, handled: bool = True
 
 def _report(turn: _Turn, command: Command) -> Outcome:
     if command.studied is None:
-        params = {"name": turn.sender.name, "month": month_label(turn.period(), turn.language)}
+        params = {"name": turn.sender.name, "month": month_label(turn.period, turn.language)}
         return _ask(
             Question(Topic.REPORT, Step.STUDIED), Reply("report_ask_studied", params), "report"
         )
@@ -371,7 +373,7 @@ def _record(
     same: bool | None = None,
 ) -> Outcome:
     sender = turn.sender
-    save = SaveReport(turn.period(), studied, city, employer, same)
+    save = SaveReport(turn.period, studied, city, employer, same)
     if not final:  # the first answer: studied or not; no place given, so none changes
         question = Question(Topic.REPORT, Step.SAME, ReportAnswers(studied))
         where = {"city": sender.city or "", "employer": sender.employer or ""}
@@ -380,7 +382,7 @@ def _record(
         )
     params: dict[str, Any] = {
         "name": sender.name,
-        "month": month_label(turn.period(), turn.language),
+        "month": month_label(turn.period, turn.language),
         "receipt": Learned.RECEIPT,
     }
     return Outcome(Reply("report_done", params), "report", effects=(save, *turn.close()))
