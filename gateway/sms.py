@@ -8,7 +8,6 @@ from functools import lru_cache
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
 from gateway.twiml import message_twiml, twilio_signed
@@ -16,7 +15,8 @@ from infra.db import write_gate, write_gate_timeout
 from models import try_normalize, utcnow
 from models.inbound import Sender, find_sender, store_inbound, stored_reply
 from models.sql import Raw
-from sms_flows.conversation import Context, Reply, handle_sms, handle_unmatched
+from sms_flows.conversation import Reply
+from sms_flows.effects import Context, Done, handle_sms
 from sms_flows.keywords import Command, parse
 
 bp = Blueprint("sms", __name__)
@@ -70,11 +70,12 @@ def inbound_sms() -> Response:
 
 def receive_sms(
     connection: Connection, raw: Raw, inbound: InboundSms, now: datetime, *, handle: bool = True
-) -> tuple[str, Reply]:
+) -> tuple[str, Done]:
     """Store an inbound SMS and (unless `handle` is False) act on it; commit is the caller's.
 
-    Returns the reply text and the reply, whose outbox rows and callbacks go to the workers.
-    If handling fails, its work is rolled back and the text is still stored, with the menu.
+    Returns the reply text and what was done, whose outbox rows and callbacks go to the
+    workers. If handling fails, its work is rolled back and the text is still stored, with
+    the menu.
     """
     # Members' phones are stored in E.164, as Twilio sends From: a number found as it came is
     # in that form already. Only others are normalized (parsing one costs ~0.1 ms).
@@ -84,14 +85,10 @@ def receive_sms(
         phone = _normalize_sender(phone, current_app.config["DEFAULT_REGION"])
         if phone != inbound.sender:
             sender = find_sender(raw, phone, now)
-    reply = Reply("menu", handled=False, command="error")
-    member_id, language = (sender.id, sender.language) if sender is not None else (None, None)
-    broadcast_id: int | None = None
+    done: Done | None = None
     if handle:
         try:
-            reply, member_id, language, broadcast_id = _act(
-                connection, raw, phone, sender, parse(inbound.body), now
-            )
+            done = _act(connection, raw, phone, sender, parse(inbound.body), now)
         except (IntegrityError, raw.integrity_error):
             raise  # a concurrent text of the same member: the webhook tries again
         except Exception:
@@ -100,21 +97,28 @@ def receive_sms(
             connection.rollback()
             connection.begin()
             raw.begin_write()
-            reply = Reply("menu", handled=False, command="error")
-    reply_body = reply.render(language)
+    if done is None:
+        done = _failed(sender)
+    reply_body = done.reply.render(done.language)
     store_inbound(
         raw,
         sid=inbound.sid,
         phone=phone,
         body=inbound.body,
-        member_id=member_id,
-        broadcast_id=broadcast_id,
-        command=reply.command,
-        handled=reply.handled,
+        member_id=done.member_id,
+        broadcast_id=done.broadcast_id,
+        command=done.command,
+        handled=done.handled,
         reply_body=reply_body,
         at=now,
     )
-    return reply_body, reply
+    return reply_body, done
+
+
+def _failed(sender: Sender | None) -> Done:
+    """A text not carried out (or not to be): kept for the branch, answered with the menu."""
+    member_id, language = (sender.id, sender.language) if sender is not None else (None, None)
+    return Done(Reply("menu"), "error", handled=False, member_id=member_id, language=language)
 
 
 def _act(
@@ -124,19 +128,13 @@ def _act(
     sender: Sender | None,
     command: Command,
     now: datetime,
-) -> tuple[Reply, int | None, str | None, int | None]:
-    """Carry out a text: the reply, and the member, language and broadcast it belongs to."""
-    if sender is None:  # a stranger, or a member's new phone sending its confirmation code
-        with Session(bind=connection) as session:
-            reply, confirmed = handle_unmatched(session, phone, command=command, now=now)
-            session.flush()
-            if confirmed is None:
-                return reply, None, None, None
-            return reply, confirmed.id, confirmed.language.value, None
+) -> Done:
+    """Carry out a text of a member, or of a number no member has (sms_flows.effects)."""
     config = current_app.config
     context = Context(
         raw=raw,
         connection=connection,
+        phone=phone,
         sender=sender,
         now=now,
         ttl_hours=config["CONVERSATION_TTL_HOURS"],
@@ -144,12 +142,9 @@ def _act(
         callbacks_per_day=config["CALLBACKS_PER_DAY"],
     )
     try:
-        reply = handle_sms(context, command)
-        context.flush()
+        return handle_sms(context, command)
     finally:
         context.release()
-    # A reply to a notice is kept with it (sms_flows.conversation decides which texts are).
-    return reply, sender.id, sender.language, reply.broadcast_id
 
 
 @lru_cache(maxsize=4096)
@@ -157,7 +152,7 @@ def _normalize_sender(sender: str, region: str) -> str:
     return try_normalize(sender, region) or sender
 
 
-def _hand_on(jobs: Reply) -> None:
+def _hand_on(jobs: Done) -> None:
     """Give the committed work to the workers; if Redis is down the periodic sweeps do it."""
     try:
         from workers.callbacks import place_callback_soon

@@ -51,6 +51,7 @@ from models.call import CALL_FINAL
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
+from models.question import HelpAsked, Question, Step, Topic
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
@@ -359,9 +360,7 @@ def _confirm_help(session: Session, member: Member, request: HelpRequest, now: d
     open_conversation(
         session,
         member.id,
-        topic="help",
-        step="details",
-        data={"request": request.id},
+        Question(Topic.HELP, Step.DETAILS, HelpAsked(request.id)),
         now=now,
         ttl_hours=current_app.config["CONVERSATION_TTL_HOURS"],
     )

@@ -160,6 +160,23 @@ def add_help_details(raw: Raw, request_id: int, member_id: int, text: str) -> bo
     return row is not None
 
 
+_TAKES_DETAILS = Sql(
+    """SELECT id FROM help_requests
+    WHERE id = :request_id AND member_id = :member_id AND status <> :resolved"""
+)
+
+
+def takes_details(raw: Raw, request_id: int, member_id: int) -> bool:
+    """Whether `add_help_details` would add a member's text to this request: it is the
+    member's own and not resolved (read ahead by the SMS step that chooses the reply)."""
+    params = {
+        "request_id": request_id,
+        "member_id": member_id,
+        "resolved": HelpStatus.RESOLVED.value,
+    }
+    return raw.one(_TAKES_DETAILS, params) is not None
+
+
 def ref_of(request_id: int) -> str:
     """The reference a member is given for a request: by SMS, read out by phone, on the page."""
     return f"QZ{request_id}"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from models.message import Direction, MessageStatus
+from models.question import Question, read_question
 from models.sql import Raw, Sql
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Sender:
-    """The member a text came from, as read at the start of handling it."""
+    """The member a text came from, as read at the start of handling it (never changed)."""
 
     id: int
     name: str
@@ -27,10 +27,9 @@ class Sender:
     language: str
     opted_out: bool
     timezone: str
-    # The open question, if any: topic, step, its data and when it expires.
-    topic: str | None
-    step: str | None
-    data: dict[str, Any]
+    # The open question, if any (a stored one that cannot be read is none), and when it
+    # expires.
+    question: Question | None
     expires_at: datetime | None
     # When the open question was asked (a notice sent later is the newer question).
     asked_at: datetime | None = None
@@ -50,6 +49,7 @@ def find_sender(raw: Raw, phone: str, now: datetime) -> Sender | None:
     row = raw.one(_SENDER, {"phone": phone})
     if row is None:
         return None
+    question = None if row[8] is None else read_question(row[8], row[9], row[10])
     return Sender(
         id=row[0],
         name=row[1],
@@ -59,11 +59,9 @@ def find_sender(raw: Raw, phone: str, now: datetime) -> Sender | None:
         language=row[5],
         opted_out=row[6] is not None,
         timezone=row[7],
-        topic=row[8],
-        step=row[9],
-        data=raw.read_json(row[10]) or {},
-        expires_at=raw.read_time(row[11]),
-        asked_at=raw.read_time(row[12]),
+        question=question,
+        expires_at=None if question is None else raw.read_time(row[11]),
+        asked_at=None if question is None else raw.read_time(row[12]),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 from models.caps import HoldReason
+from models.question import Question, Step, Topic
 from models.sql import Raw, Sql
 
 # A provider's own error code, kept as text (the mainland providers' codes are words).
@@ -107,14 +108,17 @@ class Message(Base):
 
 
 class Conversation(Base):
-    """An open question the system asked a member by SMS, answered by digits alone."""
+    """An open question the system asked a member by SMS, answered by digits alone.
+
+    Read and written as a typed `models.question.Question` (`open_question`, `find_sender`).
+    """
 
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
-    topic: Mapped[str] = mapped_column(String(24))  # report, phone_change, ...
-    step: Mapped[str] = mapped_column(String(24))
+    topic: Mapped[Topic] = mapped_column(enum_type(Topic))
+    step: Mapped[Step] = mapped_column(enum_type(Step))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     expires_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -144,14 +148,7 @@ _FORGET = Sql("DELETE FROM conversations WHERE member_id = :member_id")
 
 
 def open_question(
-    raw: Raw,
-    member_id: int,
-    *,
-    topic: str,
-    step: str,
-    data: dict[str, Any] | None = None,
-    now: datetime,
-    ttl_hours: int,
+    raw: Raw, member_id: int, question: Question, *, now: datetime, ttl_hours: int
 ) -> datetime:
     """Ask a member a question by SMS: digits alone will answer it until it expires (returned).
 
@@ -162,9 +159,9 @@ def open_question(
         _ASK,
         {
             "member_id": member_id,
-            "topic": topic,
-            "step": step,
-            "data": raw.json(dict(data or {})),
+            "topic": question.topic.value,
+            "step": question.step.value,
+            "data": raw.json(question.stored_data()),
             "expires_at": raw.time(expires_at),
             "at": raw.time(now),
         },
@@ -178,26 +175,11 @@ def forget_question(raw: Raw, member_id: int) -> None:
 
 
 def open_conversation(
-    session: Session,
-    member_id: int,
-    *,
-    topic: str,
-    step: str,
-    data: dict[str, Any] | None = None,
-    now: datetime,
-    ttl_hours: int,
+    session: Session, member_id: int, question: Question, *, now: datetime, ttl_hours: int
 ) -> None:
-    """`open_question` for callers working with a Session (the reminder jobs)."""
+    """`open_question` for callers working with a Session (the reminder jobs, the voice flow)."""
     session.flush()
-    open_question(
-        Raw.of(session.connection()),
-        member_id,
-        topic=topic,
-        step=step,
-        data=data,
-        now=now,
-        ttl_hours=ttl_hours,
-    )
+    open_question(Raw.of(session.connection()), member_id, question, now=now, ttl_hours=ttl_hours)
 
 
 def mark_handled(session: Session, messages: list[Message]) -> int:

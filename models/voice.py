@@ -354,26 +354,10 @@ def request_callback(
     None when the member already asked `per_day` times today (township time). Asking again
     for a callback that is still waiting returns that one and does not count again.
     """
-    waiting = session.scalar(
-        select(CallbackRequest).where(
-            CallbackRequest.member_id == member.id,
-            CallbackRequest.status == CallbackStatus.PENDING.value,
-            CallbackRequest.reason == reason,
-            CallbackRequest.lesson_id.is_(None)
-            if lesson_id is None
-            else CallbackRequest.lesson_id == lesson_id,
-        )
-    )
+    waiting = _waiting_callback(session, member, lesson_id, reason)
     if waiting is not None:
         return waiting
-    zone = member_rules(session, member).timezone
-    today = session.scalar(
-        select(func.count(CallbackRequest.id)).where(
-            CallbackRequest.member_id == member.id,
-            CallbackRequest.requested_at >= local_day_start(now, zone),
-        )
-    )
-    if (today or 0) >= per_day:
+    if not _callbacks_left_today(session, member, now, per_day):
         return None
     callback = CallbackRequest(
         member_id=member.id,
@@ -386,6 +370,50 @@ def request_callback(
     session.add(callback)
     session.flush()
     return callback
+
+
+def may_call_back(
+    session: Session,
+    member: Member,
+    lesson_id: int | None,
+    reason: str,
+    now: datetime,
+    *,
+    per_day: int = DEFAULT_CALLBACKS_PER_DAY,
+) -> bool:
+    """Whether `request_callback` would give a callback now (a waiting one, or a new one
+    within the day's limit); it reads and writes nothing else."""
+    return _waiting_callback(session, member, lesson_id, reason) is not None or (
+        _callbacks_left_today(session, member, now, per_day)
+    )
+
+
+def _waiting_callback(
+    session: Session, member: Member, lesson_id: int | None, reason: str
+) -> CallbackRequest | None:
+    """The member's pending callback for the same reason and lesson, if one waits."""
+    return session.scalar(
+        select(CallbackRequest).where(
+            CallbackRequest.member_id == member.id,
+            CallbackRequest.status == CallbackStatus.PENDING.value,
+            CallbackRequest.reason == reason,
+            CallbackRequest.lesson_id.is_(None)
+            if lesson_id is None
+            else CallbackRequest.lesson_id == lesson_id,
+        )
+    )
+
+
+def _callbacks_left_today(session: Session, member: Member, now: datetime, per_day: int) -> bool:
+    """Whether the member asked fewer than `per_day` callbacks today (township time)."""
+    zone = member_rules(session, member).timezone
+    today = session.scalar(
+        select(func.count(CallbackRequest.id)).where(
+            CallbackRequest.member_id == member.id,
+            CallbackRequest.requested_at >= local_day_start(now, zone),
+        )
+    )
+    return (today or 0) < per_day
 
 
 def due_callbacks(session: Session, now: datetime, limit: int = 500) -> list[int]:
@@ -496,6 +524,7 @@ __all__ = [
     "find_call",
     "find_lesson",
     "mark_for_retry",
+    "may_call_back",
     "newest_lessons",
     "next_contact_time",
     "open_inbound_call",

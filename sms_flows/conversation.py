@@ -1,64 +1,54 @@
 """What an inbound SMS means for a member, in the context of the question last asked.
 
-`handle_sms` turns a parsed command into domain operations and names the reply template.
-It never commits: the webhook commits once, then jobs go out.
+A step is a pure function, as a voice step is (ivr_flows.engine): `step(sender, command,
+now, facts)` for a member's text and `stranger_step(phone, command, now, facts)` for a
+number no member has. It reads only its arguments (the `Sender` with its open question, the
+parsed `Command`, the time, and `Facts`: read-only lookups) and changes nothing. It returns an
+`Outcome`: the reply (a template and its parameters), what the text was understood as, and
+the effects (dataclasses) that `sms_flows.effects.carry_out` carries out, in order, in the
+webhook's transaction. A step is never given a session or a connection.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session
-
-from models import (
-    Channel,
-    HelpCategory,
-    Lesson,
-    Member,
-    PhoneChange,
-    change_phone,
-    period_of,
-    try_normalize,
-)
-from models.broadcast import NoticeSent, notice_awaiting_reply
-from models.help import add_help_details, help_category_name, ref_of, save_help_request
+from models import HelpCategory, period_of, try_normalize
+from models.broadcast import NoticeSent
+from models.help import help_category_name, ref_of
 from models.inbound import Sender
-from models.member import PhoneTaken, move_member, phone_taken, set_opted_out
-from models.message import forget_question, open_question
-from models.outbox import queue_sms
 from models.period import month_label
-from models.report import save_report
+from models.phone_change import PendingChange
+from models.question import HelpAsked, Question, ReportAnswers, Step, Topic
 from models.segments import count_segments
-from models.sql import Raw
 from models.templates import render
-from models.voice import request_callback
 from sms_flows.keywords import Command, Kind, parse
 
-PHONE_CODE_TTL = timedelta(days=3)
-# A conversation's topic tells how to read a reply that carries no keyword.
-TOPIC_KEYWORD = {"status": "DT", "help": "QZ", "phone": "HH"}
-# Every question the system asks by SMS, and the conversation state it opens: a reply
-# without a keyword is read in that state, and must accept every answer the question offers
+# A question's topic tells how to read a reply that carries no keyword.
+TOPIC_KEYWORD = {Topic.STATUS: "DT", Topic.HELP: "QZ", Topic.PHONE: "HH"}
+# Every question the system asks by SMS, and the question it opens: a reply without a
+# keyword is read in that state, and must accept every answer the question offers
 # (tests/gateway/test_questions.py checks each against the template's text).
-QUESTIONS: dict[str, tuple[str, str]] = {
-    "reminder": ("report", "studied"),
-    "reminder_second": ("report", "studied"),
-    "report_ask_studied": ("report", "studied"),
-    "answer_invalid": ("report", "studied"),
-    "report_ask_same": ("report", "same"),
-    "report_same_invalid": ("report", "same"),
-    "report_ask_place": ("report", "place"),
-    "status_ask": ("status", "place"),
-    "help_ask_category": ("help", "category"),
-    "help_ask_details": ("help", "details"),
-    "help_details_added": ("help", "details"),
-    "help_done": ("help", "details"),
-    "phone_ask": ("phone", "number"),
-    "phone_invalid": ("phone", "number"),
+QUESTIONS: dict[str, tuple[Topic, Step]] = {
+    "reminder": (Topic.REPORT, Step.STUDIED),
+    "reminder_second": (Topic.REPORT, Step.STUDIED),
+    "report_ask_studied": (Topic.REPORT, Step.STUDIED),
+    "answer_invalid": (Topic.REPORT, Step.STUDIED),
+    "report_ask_same": (Topic.REPORT, Step.SAME),
+    "report_same_invalid": (Topic.REPORT, Step.SAME),
+    "report_ask_place": (Topic.REPORT, Step.PLACE),
+    "status_ask": (Topic.STATUS, Step.PLACE),
+    "help_ask_category": (Topic.HELP, Step.CATEGORY),
+    "help_ask_details": (Topic.HELP, Step.DETAILS),
+    "help_details_added": (Topic.HELP, Step.DETAILS),
+    "help_done": (Topic.HELP, Step.DETAILS),
+    "phone_ask": (Topic.PHONE, Step.NUMBER),
+    "phone_invalid": (Topic.PHONE, Step.NUMBER),
 }
 # Words that answer "still in ... ?" with "yes, unchanged" (1 and 是 are answers already),
 # so that 没变 is never taken for the name of a new employer.
@@ -68,399 +58,476 @@ SAME_WORDS = frozenset(
 # Words that answer "still in ... ?" with "no, it changed" (2 and 否 are answers already).
 _END_MARKS = " .!。,"  # marks a member may end a word with
 CHANGED_WORDS = frozenset({"变了", "变", "换了", "变化了", "有变化", "变动了", "改了", "CHANGED"})
+LESSONS_LISTED = 4  # at most, newest first, as many as fit one segment
 
 
-@dataclass
+# What a step may read
+
+
+class Facts(Protocol):
+    """What a step may look up while it decides, read-only (never written)."""
+
+    @property
+    def region(self) -> str:
+        """The region of phone numbers written without a country code."""
+        ...
+
+    def notice(self) -> NoticeSent | None:
+        """The notice the member's text now may answer (models.broadcast)."""
+        ...
+
+    def phone_taken(self, phone: str) -> bool:
+        """Whether a member already has this E.164 number."""
+        ...
+
+    def takes_details(self, request_id: int) -> bool:
+        """Whether the member's help request still takes details (theirs, not resolved)."""
+        ...
+
+    def lesson_exists(self, number: int) -> bool:
+        """Whether there is a lesson with this number."""
+        ...
+
+    def newest_lessons(self, limit: int) -> Sequence[tuple[int, str]]:
+        """(number, title) of the newest lessons, newest first."""
+        ...
+
+    def may_call_back(self, lesson_id: int) -> bool:
+        """Whether a call back with this lesson may be queued now (the day's limit)."""
+        ...
+
+    def pending_phone_change(self, phone: str) -> PendingChange | None:
+        """The newest unconfirmed change of a member's phone to this number."""
+        ...
+
+
+# What a step answers
+
+
+class Learned(enum.Enum):
+    """A reply parameter only carrying out the effects tells (a receipt, a reference)."""
+
+    RECEIPT = "receipt"  # of the report saved (SaveReport)
+    CITY = "city"  # where the member now is, after SaveReport or MoveMember
+    EMPLOYER = "employer"
+    HELP_REF = "ref"  # of the help request opened (OpenHelpRequest)
+
+
+@dataclass(frozen=True)
 class Reply:
-    """The reply to send back, and what the inbound message was understood as."""
+    """The SMS to answer with: a template and its parameters, some perhaps still to learn."""
 
     template_key: str
-    params: dict[str, Any] = field(default_factory=dict)
-    handled: bool = True
-    command: str = ""
-    outbox_ids: list[int] = field(default_factory=list)
-    callback_ids: list[int] = field(default_factory=list)
-    # The notice this text answers, if it is a reply to one.
-    broadcast_id: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def filled(self, learned: Mapping[Learned, Any]) -> Reply:
+        """The reply with each Learned parameter replaced by what the effects told."""
+        params: dict[str, Any] | None = None
+        for key, value in self.params.items():
+            if isinstance(value, Learned):
+                if params is None:
+                    params = dict(self.params)
+                params[key] = learned[value]
+        return self if params is None else Reply(self.template_key, params)
 
     def render(self, language: str | None) -> str:
         """The reply text in the member's language."""
         return render(self.template_key, language, **self.params)
 
 
-@dataclass
-class Context:
-    """Everything a handler needs about the sender and the moment.
+# Effects: the domain operations a step asks for, carried out in this order
 
-    The common commands write through the raw connection (models.sql); the rare ones (phone
-    change, lessons) use ORM objects from a session on the same connection and transaction.
-    """
 
-    raw: Raw
-    connection: Connection
+@dataclass(frozen=True)
+class SaveReport:
+    """Save the member's report for a period (a new place given moves the member)."""
+
+    period: str
+    studied: bool | None
+    city: str | None = None
+    employer: str | None = None
+    same: bool | None = None  # the member said the city and job are the same
+
+
+@dataclass(frozen=True)
+class MoveMember:
+    """Move the member to a new city and/or employer, with history."""
+
+    city: str | None
+    employer: str | None
+
+
+@dataclass(frozen=True)
+class AskQuestion:
+    """Open (or move on) the member's SMS question."""
+
+    question: Question
+
+
+@dataclass(frozen=True)
+class CloseQuestion:
+    """Forget the member's open question."""
+
+
+@dataclass(frozen=True)
+class OpenHelpRequest:
+    """Open a help request; texts without a keyword in the next days join it (the question
+    `help / details` is opened on it)."""
+
+    category: HelpCategory
+    text: str
+
+
+@dataclass(frozen=True)
+class AddHelpDetails:
+    """Add a follow-up text to the member's open help request."""
+
+    request_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """Stop non-essential messages to the member (TD)."""
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """Resume messages to the member (DY)."""
+
+
+@dataclass(frozen=True)
+class StartPhoneChange:
+    """Keep a pending change to a new number and text the code to it."""
+
+    new_phone: str
+
+
+@dataclass(frozen=True)
+class ConfirmPhoneChange:
+    """The code came back from the new phone: switch the member's number."""
+
+    change_id: int
+
+
+@dataclass(frozen=True)
+class QueueCallback:
+    """Queue a call back that plays a lesson, in the member's contact window."""
+
+    lesson_id: int
+
+
+@dataclass(frozen=True)
+class KeepWithNotice:
+    """The text answers a notice: keep it with the notice for the branch to read."""
+
+    broadcast_id: int
+
+
+Effect = (
+    SaveReport
+    | MoveMember
+    | AskQuestion
+    | CloseQuestion
+    | OpenHelpRequest
+    | AddHelpDetails
+    | OptOut
+    | OptIn
+    | StartPhoneChange
+    | ConfirmPhoneChange
+    | QueueCallback
+    | KeepWithNotice
+)
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """A member a stranger's text turned out to come from: whose, and their language."""
+
+    id: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A step's answer: the reply, what the text was understood as (`command`; `handled`
+    False keeps it for the branch to read), and the effects to carry out, in order."""
+
+    reply: Reply
+    command: str
+    handled: bool = True
+    effects: tuple[Effect, ...] = ()
+    # Only for a stranger's text: the member whose new phone it came from.
+    member: MemberRef | None = None
+
+    def after(self, *effects: Effect) -> Outcome:
+        """The same outcome with these effects carried out first."""
+        return replace(self, effects=(*effects, *self.effects)) if effects else self
+
+
+# The steps
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What every handler reads: the sender, the question still open, the time, the facts."""
+
     sender: Sender
+    question: Question | None
     now: datetime
-    ttl_hours: int
-    region: str
-    callbacks_per_day: int
-    _session: Session | None = field(default=None, repr=False)
+    facts: Facts
 
     @property
     def language(self) -> str:
-        """The member's language code."""
         return self.sender.language
 
-    @property
+    @cached_property
     def period(self) -> str:
         """The reporting period now, in the member's branch's time zone."""
         return period_of(self.now, self.sender.timezone)
 
-    @property
-    def session(self) -> Session:
-        """An ORM session in this transaction, made when a handler first needs one."""
-        if self._session is None:
-            self._session = Session(bind=self.connection, autoflush=True)
-        return self._session
-
-    def member(self) -> Member:
-        """The sender as an ORM object (read in this transaction)."""
-        member = self.session.get(Member, self.sender.id)
-        assert member is not None
-        return member
-
-    def flush(self) -> None:
-        """Write what the ORM session holds, before the text is stored and committed."""
-        if self._session is not None:
-            self._session.flush()
-
-    def release(self) -> None:
-        """Close the ORM session, if one was made (the transaction is the webhook's)."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    def open_question(self, topic: str, step: str, **data: Any) -> None:
-        """Open (or move on) the member's SMS question."""
-        sender = self.sender
-        sender.expires_at = open_question(
-            self.raw,
-            sender.id,
-            topic=topic,
-            step=step,
-            data=data,
-            now=self.now,
-            ttl_hours=self.ttl_hours,
-        )
-        sender.topic, sender.step, sender.data, sender.asked_at = topic, step, data, self.now
-
-    def notice(self) -> NoticeSent | None:
-        """The notice a reply now may answer (see models.broadcast.notice_awaiting_reply)."""
-        return notice_awaiting_reply(self.raw, self.sender.id, self.now)
-
-    def close(self) -> None:
-        """Forget the open question."""
-        sender = self.sender
-        if sender.topic is not None:
-            forget_question(self.raw, sender.id)
-            sender.topic = sender.step = sender.expires_at = sender.asked_at = None
-            sender.data = {}
+    def close(self) -> tuple[Effect, ...]:
+        """Forget the open question, if one is open."""
+        return (CloseQuestion(),) if self.question is not None else ()
 
 
-def handle_unmatched(
-    session: Session, phone: str, command: Command, now: datetime
-) -> tuple[Reply, Member | None]:
+def step(sender: Sender, command: Command, now: datetime, facts: Facts) -> Outcome:
+    """What a member's text asks for: the reply and the effects to carry out."""
+    question = sender.question
+    if question is not None and sender.expires_at is not None and sender.expires_at < now:
+        return _handle(_Turn(sender, None, now, facts), command).after(CloseQuestion())
+    return _handle(_Turn(sender, question, now, facts), command)
+
+
+def stranger_step(phone: str, command: Command, now: datetime, facts: Facts) -> Outcome:
     """A number no member has: it may be confirming a phone change, else how to register."""
     if command.kind is Kind.ANSWER and command.answer:
-        change = session.scalar(
-            select(PhoneChange)
-            .where(PhoneChange.new_phone == phone, PhoneChange.confirmed_at.is_(None))
-            .order_by(PhoneChange.created_at.desc())
-            .limit(1)
-        )
+        change = facts.pending_phone_change(phone)
         if change is not None:
             if change.code != command.answer or change.expires_at < now:
-                return Reply("phone_code_wrong", handled=True, command="phone"), None
-            member = session.get(Member, change.member_id)
-            if member is not None:
-                try:
-                    change_phone(session, member, phone, source="sms", at=now)
-                except PhoneTaken:  # another member took the number since the code was sent
-                    return Reply("unmatched", handled=False, command="unmatched"), None
-                change.confirmed_at = now
-                return Reply("phone_changed", {"phone": phone}, command="phone"), member
-    return Reply("unmatched", handled=False, command="unmatched"), None
+                return Outcome(Reply("phone_code_wrong"), "phone")
+            # Another member may have taken the number since the code was sent.
+            if change.language is not None and not facts.phone_taken(phone):
+                return Outcome(
+                    Reply("phone_changed", {"phone": phone}),
+                    "phone",
+                    effects=(ConfirmPhoneChange(change.id),),
+                    member=MemberRef(change.member_id, change.language),
+                )
+    return Outcome(Reply("unmatched"), "unmatched", handled=False)
 
 
-def handle_sms(ctx: Context, command: Command) -> Reply:
-    """Carry out what a member's text asks for and choose the reply."""
-    sender = ctx.sender
-    if sender.topic is not None and sender.expires_at is not None and sender.expires_at < ctx.now:
-        ctx.close()
+def _handle(turn: _Turn, command: Command) -> Outcome:
     if command.kind in (Kind.ANSWER, Kind.UNKNOWN):
-        reply = _notice_reply(ctx)
-        if reply is not None:
-            return reply
-        if sender.topic is not None:
-            return _answer(ctx, command)
+        notice = _notice_reply(turn)
+        if notice is not None:
+            return notice
+        if turn.question is not None:
+            return _answer(turn, turn.question, command)
     handler = _HANDLERS.get(command.kind)
     if handler is None:  # UNKNOWN or EMPTY: the menu, kept for the branch to read
-        return Reply("menu", handled=False, command=command.kind.value)
-    return handler(ctx, command)
+        return Outcome(Reply("menu"), command.kind.value, handled=False)
+    return handler(turn, command)
 
 
-def _notice_reply(ctx: Context) -> Reply | None:
+def _notice_reply(turn: _Turn) -> Outcome | None:
     """A text with no keyword answers the newest notice that asked for answers, unless a
     question asked after that notice is open: the question last asked takes the answer.
 
     The text is kept for the branch with the notice; the member is thanked, not sent the menu.
     """
-    notice = ctx.notice()
+    notice = turn.facts.notice()
     if notice is None:
         return None
-    asked_at = ctx.sender.asked_at if ctx.sender.topic is not None else None
+    asked_at = turn.sender.asked_at if turn.question is not None else None
     if asked_at is not None and asked_at > notice.sent_at:
         return None
-    return Reply(
-        "notice_reply_ack", handled=False, command="notice", broadcast_id=notice.broadcast_id
+    return Outcome(
+        Reply("notice_reply_ack"),
+        "notice",
+        handled=False,
+        effects=(KeepWithNotice(notice.broadcast_id),),
     )
 
 
-def _report(ctx: Context, command: Command) -> Reply:
+def _ask(question: Question, reply: Reply, command: str, *, handled: bool = True) -> Outcome:
+    return Outcome(reply, command, handled, (AskQuestion(question),))
+
+
+def _report(turn: _Turn, command: Command) -> Outcome:
     if command.studied is None:
-        ctx.open_question("report", "studied")
-        return Reply(
-            "report_ask_studied",
-            {"name": ctx.sender.name, "month": month_label(ctx.period, ctx.language)},
-            command="report",
+        params = {"name": turn.sender.name, "month": month_label(turn.period, turn.language)}
+        return _ask(
+            Question(Topic.REPORT, Step.STUDIED), Reply("report_ask_studied", params), "report"
         )
-    return _record(ctx, command.studied, command.city, command.employer, final=True)
+    return _record(turn, command.studied, command.city, command.employer, final=True)
 
 
 def _record(
-    ctx: Context,
+    turn: _Turn,
     studied: bool | None,
     city: str | None,
     employer: str | None,
     *,
     final: bool,
     same: bool | None = None,
-) -> Reply:
-    sender = ctx.sender
-    report = save_report(
-        ctx.raw,
-        sender.id,
-        current=(sender.city, sender.employer),
-        period=ctx.period,
-        studied=studied,
-        channel=Channel.SMS,
-        city=city,
-        employer=employer,
-        same_city=same,
-        same_employer=same,
-        at=ctx.now,
-    )
-    sender.city, sender.employer = report.city, report.employer
-    if not final:
-        ctx.open_question("report", "same", studied=studied)
-        return Reply(
-            "report_ask_same",
-            {"city": sender.city or "", "employer": sender.employer or ""},
-            command="report",
+) -> Outcome:
+    sender = turn.sender
+    save = SaveReport(turn.period, studied, city, employer, same)
+    if not final:  # the first answer: studied or not; no place given, so none changes
+        question = Question(Topic.REPORT, Step.SAME, ReportAnswers(studied))
+        where = {"city": sender.city or "", "employer": sender.employer or ""}
+        return Outcome(
+            Reply("report_ask_same", where), "report", effects=(save, AskQuestion(question))
         )
-    ctx.close()
-    return Reply(
-        "report_done",
-        {
-            "name": sender.name,
-            "month": month_label(ctx.period, ctx.language),
-            "receipt": report.receipt,
-        },
-        command="report",
-    )
+    params: dict[str, Any] = {
+        "name": sender.name,
+        "month": month_label(turn.period, turn.language),
+        "receipt": Learned.RECEIPT,
+    }
+    return Outcome(Reply("report_done", params), "report", effects=(save, *turn.close()))
 
 
-def _status(ctx: Context, command: Command) -> Reply:
+def _status(turn: _Turn, command: Command) -> Outcome:
     city, employer = command.city, command.employer
     if not city and not employer:
-        ctx.open_question("status", "place")
-        return Reply("status_ask", command="status")
-    sender = ctx.sender
-    sender.city, sender.employer = move_member(
-        ctx.raw,
-        sender.id,
-        current=(sender.city, sender.employer),
-        city=city,
-        employer=employer,
-        source="sms",
-        at=ctx.now,
-    )
-    ctx.close()
-    return Reply(
-        "status_done",
-        {"city": sender.city or "", "employer": sender.employer or ""},
-        command="status",
+        return _ask(Question(Topic.STATUS, Step.PLACE), Reply("status_ask"), "status")
+    params = {"city": Learned.CITY, "employer": Learned.EMPLOYER}
+    return Outcome(
+        Reply("status_done", params),
+        "status",
+        effects=(MoveMember(city, employer), *turn.close()),
     )
 
 
-def _phone(ctx: Context, command: Command) -> Reply:
+def _phone(turn: _Turn, command: Command) -> Outcome:
+    asking = Question(Topic.PHONE, Step.NUMBER)
     if not command.new_phone:
-        ctx.open_question("phone", "number")
-        return Reply("phone_ask", command="phone")
+        return _ask(asking, Reply("phone_ask"), "phone")
     shown = command.new_phone[:20]
-    new_phone = try_normalize(command.new_phone, ctx.region)
+    new_phone = try_normalize(command.new_phone, turn.facts.region)
     if new_phone is None:
-        ctx.open_question("phone", "number")
-        return Reply("phone_invalid", {"phone": shown}, command="phone")
-    if new_phone == ctx.sender.phone or phone_taken(ctx.raw, new_phone):
-        ctx.close()
-        return Reply("phone_taken", {"phone": new_phone}, command="phone")
-    code = f"{secrets.randbelow(1_000_000):06d}"
-    ctx.session.add(
-        PhoneChange(
-            member_id=ctx.sender.id,
-            new_phone=new_phone,
-            code=code,
-            expires_at=ctx.now + PHONE_CODE_TTL,
-            created_at=ctx.now,
-        )
+        return _ask(asking, Reply("phone_invalid", {"phone": shown}), "phone")
+    if new_phone == turn.sender.phone or turn.facts.phone_taken(new_phone):
+        return Outcome(Reply("phone_taken", {"phone": new_phone}), "phone", effects=turn.close())
+    return Outcome(
+        Reply("phone_code_sent", {"phone": new_phone}),
+        "phone",
+        effects=(StartPhoneChange(new_phone), *turn.close()),
     )
-    message = queue_sms(
-        ctx.session,
-        template_key="phone_code",
-        params={"code": code},
-        phone=new_phone,
-        member=None,
-        essential=True,
-        at=ctx.now,
-    )
-    ctx.close()
-    return Reply("phone_code_sent", {"phone": new_phone}, command="phone", outbox_ids=[message.id])
 
 
-def _help(ctx: Context, command: Command) -> Reply:
-    """Open a help request; the conversation stays open so follow-up texts join it."""
+def _help(turn: _Turn, command: Command) -> Outcome:
+    """Open a help request; the question stays open so follow-up texts join it."""
     if command.category is None and not command.text:
-        ctx.open_question("help", "category")
-        return Reply("help_ask_category", command="help")
+        return _ask(Question(Topic.HELP, Step.CATEGORY), Reply("help_ask_category"), "help")
     category = command.category or HelpCategory.OTHER
-    request_id = save_help_request(
-        ctx.raw,
-        ctx.sender.id,
-        category=category,
-        text=command.text or "",
-        channel=Channel.SMS.value,
-        at=ctx.now,
-    )
-    ctx.open_question("help", "details", request=request_id)
-    params = {"category": help_category_name(category, ctx.language), "ref": ref_of(request_id)}
-    if not command.text:
-        return Reply("help_ask_details", params, command="help")
-    return Reply("help_done", params, command="help")
-
-
-def _help_details(ctx: Context, command: Command) -> Reply | None:
-    """A follow-up text joins the open help request; None when the request is closed."""
-    request_id = int(ctx.sender.data.get("request") or 0)
-    if not add_help_details(ctx.raw, request_id, ctx.sender.id, command.normalized):
-        ctx.close()
-        return None
-    ctx.open_question("help", "details", request=request_id)  # later texts join it too
-    return Reply("help_details_added", {"ref": ref_of(request_id)}, command="help")
-
-
-def _lessons(ctx: Context, command: Command) -> Reply:
-    if command.lesson_no is None:
-        return _lesson_list(ctx)
-    lesson = ctx.session.get(Lesson, command.lesson_no)
-    if lesson is None:
-        return Reply("lesson_unknown", {"number": command.lesson_no}, command="lessons")
-    callback = request_callback(
-        ctx.session,
-        ctx.member(),
-        lesson_id=lesson.id,
-        reason="lesson",
-        now=ctx.now,
-        per_day=ctx.callbacks_per_day,
-    )
-    if callback is None:
-        return Reply("callback_limit", command="lessons")
-    return Reply(
-        "lesson_callback", {"number": lesson.id}, command="lessons", callback_ids=[callback.id]
+    params = {
+        "category": help_category_name(category, turn.language),
+        "ref": Learned.HELP_REF,
+    }
+    key = "help_done" if command.text else "help_ask_details"
+    return Outcome(
+        Reply(key, params), "help", effects=(OpenHelpRequest(category, command.text or ""),)
     )
 
 
-def _lesson_list(ctx: Context) -> Reply:
-    lessons = ctx.session.scalars(select(Lesson).order_by(Lesson.id.desc()).limit(4)).all()
+def _help_details(turn: _Turn, request_id: int, command: Command) -> Outcome:
+    """A follow-up text joins the open help request; the menu when the request is closed."""
+    text = command.normalized
+    if not text.strip() or not turn.facts.takes_details(request_id):
+        return Outcome(Reply("menu"), command.kind.value, handled=False, effects=turn.close())
+    question = Question(Topic.HELP, Step.DETAILS, HelpAsked(request_id))  # later texts too
+    return Outcome(
+        Reply("help_details_added", {"ref": ref_of(request_id)}),
+        "help",
+        effects=(AddHelpDetails(request_id, text), AskQuestion(question)),
+    )
+
+
+def _lessons(turn: _Turn, command: Command) -> Outcome:
+    number = command.lesson_no
+    if number is None:
+        return _lesson_list(turn)
+    if not turn.facts.lesson_exists(number):
+        return Outcome(Reply("lesson_unknown", {"number": number}), "lessons")
+    if not turn.facts.may_call_back(number):
+        return Outcome(Reply("callback_limit"), "lessons")
+    return Outcome(
+        Reply("lesson_callback", {"number": number}),
+        "lessons",
+        effects=(QueueCallback(number),),
+    )
+
+
+def _lesson_list(turn: _Turn) -> Outcome:
+    lessons = turn.facts.newest_lessons(LESSONS_LISTED)
     if not lessons:
-        return Reply("lessons_none", command="lessons")
+        return Outcome(Reply("lessons_none"), "lessons")
     items: list[str] = []
-    for lesson in lessons:
-        candidate = [*items, f"{lesson.id}.{lesson.title[:10]}"]
-        text = render("lessons_list", ctx.language, items=" ".join(candidate))
+    for number, title in lessons:
+        candidate = [*items, f"{number}.{title[:10]}"]
+        text = render("lessons_list", turn.language, items=" ".join(candidate))
         if items and count_segments(text).segments > 1:
             break
         items = candidate
     # A single long title is cut until the reply fits one segment.
     while len(items) == 1 and len(items[0]) > 4:
-        text = render("lessons_list", ctx.language, items=items[0])
+        text = render("lessons_list", turn.language, items=items[0])
         if count_segments(text).segments == 1:
             break
         items = [items[0][:-1]]
-    return Reply("lessons_list", {"items": " ".join(items)}, command="lessons")
+    return Outcome(Reply("lessons_list", {"items": " ".join(items)}), "lessons")
 
 
-def _opt_out(ctx: Context, command: Command) -> Reply:
-    set_opted_out(ctx.raw, ctx.sender.id, ctx.now)
-    ctx.close()
-    return Reply("opted_out", command="opt_out")
+def _opt_out(turn: _Turn, command: Command) -> Outcome:
+    return Outcome(Reply("opted_out"), "opt_out", effects=(OptOut(), *turn.close()))
 
 
-def _opt_in(ctx: Context, command: Command) -> Reply:
-    set_opted_out(ctx.raw, ctx.sender.id, None)
-    return Reply("opted_in", command="opt_in")
+def _opt_in(turn: _Turn, command: Command) -> Outcome:
+    return Outcome(Reply("opted_in"), "opt_in", effects=(OptIn(),))
 
 
-def _menu(ctx: Context, command: Command) -> Reply:
-    return Reply("menu", command="menu")
+def _menu(turn: _Turn, command: Command) -> Outcome:
+    return Outcome(Reply("menu"), "menu")
 
 
-def _stray_answer(ctx: Context, command: Command) -> Reply:
-    return Reply("answer_no_question", handled=False, command="answer")
+def _stray_answer(turn: _Turn, command: Command) -> Outcome:
+    return Outcome(Reply("answer_no_question"), "answer", handled=False)
 
 
-def _answer(ctx: Context, command: Command) -> Reply:
+def _answer(turn: _Turn, question: Question, command: Command) -> Outcome:
     """Digits or free text answering the open question."""
-    topic, step = ctx.sender.topic, ctx.sender.step
-    if topic == "report" and step == "studied":
+    topic, at = question.topic, question.step
+    if topic is Topic.REPORT and at is Step.STUDIED:
         if command.answer in ("1", "2"):
-            return _record(ctx, command.answer == "1", None, None, final=False)
+            return _record(turn, command.answer == "1", None, None, final=False)
         again = parse("HB " + command.normalized)
         if again.studied is not None:
-            return _record(ctx, again.studied, again.city, again.employer, final=True)
-        return Reply("answer_invalid", handled=False, command="report")
-    if topic == "report" and step in ("same", "place"):
-        studied = ctx.sender.data.get("studied")
-        if step == "same" and (command.answer == "1" or _word(command) in SAME_WORDS):
-            return _record(ctx, studied, None, None, final=True, same=True)
-        if step == "same" and _changed(command):
-            ctx.open_question("report", "place", studied=studied)
-            return Reply("report_ask_place", command="report")
-        place = parse("DT " + command.normalized)
-        if command.answer is None and (place.city or place.employer):
-            return _record(ctx, studied, place.city, place.employer, final=True)
-        question = "report_same_invalid" if step == "same" else "report_ask_place"
-        return Reply(question, handled=False, command="report")
-    if topic == "help" and step == "details":
-        reply = _help_details(ctx, command)
-        if reply is not None:
-            return reply
-        return Reply("menu", handled=False, command=command.kind.value)
-    keyword = TOPIC_KEYWORD.get(topic or "")
+            return _record(turn, again.studied, again.city, again.employer, final=True)
+        return Outcome(Reply("answer_invalid"), "report", handled=False)
+    if topic is Topic.REPORT:  # still the same place? or: where now?
+        studied = question.data.studied if isinstance(question.data, ReportAnswers) else None
+        if at is Step.SAME and (command.answer == "1" or _word(command) in SAME_WORDS):
+            return _record(turn, studied, None, None, final=True, same=True)
+        if at is Step.SAME and _changed(command):
+            place = Question(Topic.REPORT, Step.PLACE, ReportAnswers(studied))
+            return _ask(place, Reply("report_ask_place"), "report")
+        given = parse("DT " + command.normalized)
+        if command.answer is None and (given.city or given.employer):
+            return _record(turn, studied, given.city, given.employer, final=True)
+        again_key = "report_same_invalid" if at is Step.SAME else "report_ask_place"
+        return Outcome(Reply(again_key), "report", handled=False)
+    request_id = question.data.request_id if isinstance(question.data, HelpAsked) else None
+    if at is Step.DETAILS and request_id is not None:
+        return _help_details(turn, request_id, command)
+    keyword = TOPIC_KEYWORD.get(topic)
     if keyword is not None:
         # The open question is reused or closed by the command's own handler.
-        return handle_sms(ctx, parse(f"{keyword} {command.normalized}"))
-    ctx.close()
-    return Reply("menu", handled=False, command="answer")
+        return _handle(turn, parse(f"{keyword} {command.normalized}"))
+    return Outcome(  # pragma: no cover - every topic is read above
+        Reply("menu"), "answer", handled=False, effects=turn.close()
+    )
 
 
 def _changed(command: Command) -> bool:
@@ -475,7 +542,7 @@ def _word(command: Command) -> str:
     return command.normalized.strip(_END_MARKS).upper()
 
 
-_HANDLERS = {
+_HANDLERS: dict[Kind, Callable[[_Turn, Command], Outcome]] = {
     Kind.REPORT: _report,
     Kind.STATUS: _status,
     Kind.PHONE: _phone,

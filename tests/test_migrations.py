@@ -109,3 +109,46 @@ def test_a_database_made_at_0001_upgrades_keeping_its_users(empty_url: str, engi
             ("township", 1)
         ]
     assert differences(engine) == []
+
+
+def test_questions_of_unknown_topics_are_dropped_and_checked_from_then_on(
+    empty_url: str, engine: Engine
+) -> None:
+    """Upgrading keeps the questions the code can read, removes the others, and the CHECK
+    constraints then refuse a topic or step that is not one of the enums' values."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade(empty_url, "0002")
+    insert = text(
+        "INSERT INTO conversations (member_id, topic, step, data, expires_at, updated_at) "
+        "VALUES (:member, :topic, :step, '{}', '2026-11-02 00:00:00', '2026-11-01 00:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organizations (id, name, kind, timezone, settings) "
+                "VALUES (1, '东村党支部', 'branch', 'Asia/Shanghai', '{}')"
+            )
+        )
+        for member in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO members (id, name, phone, branch_id, language, status, "
+                    "active, created_at) VALUES (:id, '王', :phone, 1, 'zh_CN', 'full', "
+                    "true, '2026-11-01 00:00:00')"
+                ),
+                {"id": member, "phone": f"+861380000000{member}"},
+            )
+        conn.execute(insert, {"member": 1, "topic": "report", "step": "studied"})
+        conn.execute(insert, {"member": 2, "topic": "phone_change", "step": "code"})
+        conn.execute(insert, {"member": 3, "topic": "report", "step": "city"})
+    upgrade(empty_url)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT member_id, topic, step FROM conversations")).all()
+    assert kept == [(1, "report", "studied")]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"member": 2, "topic": "phone_change", "step": "number"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"member": 2, "topic": "phone", "step": "code"})
+    assert differences(engine) == []

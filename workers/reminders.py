@@ -27,6 +27,7 @@ from models.cycle import (
 )
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
+from models.question import Question, ReportAnswers, Step, Topic
 from models.tally import tally_settled
 from models.tasks import open_liaison_task
 from models.voice import queue_outbound_call
@@ -57,9 +58,7 @@ def take_step(session: Session, due: DueStep, now: datetime, zone: ZoneInfo) -> 
         open_conversation(
             session,
             member.id,
-            topic="report",
-            step="studied",
-            data={"period": due.period},
+            Question(Topic.REPORT, Step.STUDIED, ReportAnswers(period=due.period)),
             now=now,
             ttl_hours=current_app.config["CONVERSATION_TTL_HOURS"],
         )

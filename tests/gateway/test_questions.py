@@ -26,6 +26,7 @@ from models import (
     open_help_request,
     utcnow,
 )
+from models.question import STEPS, Step, Topic
 from models.templates import TEMPLATES
 from sms_flows.conversation import QUESTIONS
 from tests.factories import make_member, make_tree
@@ -39,8 +40,8 @@ NOT_QUESTIONS = {
     "not_understood": "points to the menu",
     "lessons_list": "names the XX command",
     "lesson_unknown": "names the XX command",
-    "phone_code": "the code is texted back from the new phone (handle_unmatched)",
-    "phone_code_sent": "the code is texted back from the new phone (handle_unmatched)",
+    "phone_code": "the code is texted back from the new phone (stranger_step)",
+    "phone_code_sent": "the code is texted back from the new phone (stranger_step)",
     "phone_code_wrong": "names the HH command",
     "opted_out": "names the DY command",
     "opted_in": "points to the menu",
@@ -97,13 +98,16 @@ def test_every_template_that_says_reply_is_classified() -> None:
 
 def test_every_state_the_code_opens_has_its_question() -> None:
     """Each conversation state the SMS handler, the reminders or the voice flow opens is the
-    state of a question in the table, so its answers are audited too."""
+    state of a question in the table, so its answers are audited too: a question can only be
+    built in a state of models.question.STEPS, and each such state has its template."""
+    every_state = {(topic, step) for topic, steps in STEPS.items() for step in steps}
+    assert set(QUESTIONS.values()) == every_state
     root = Path(__file__).resolve().parents[2]
-    opened: set[tuple[str, str]] = set()
+    opened: set[tuple[Topic, Step]] = set()
     for path in ("sms_flows/conversation.py", "gateway/voice.py", "workers/reminders.py"):
         source = (root / path).read_text()
-        opened |= set(re.findall(r'ctx\.open_question\("(\w+)", "(\w+)"', source))
-        opened |= set(re.findall(r'topic="(\w+)",\s*step="(\w+)"', source))
+        found = re.findall(r"Question\(\s*Topic\.(\w+),\s*Step\.(\w+)", source)
+        opened |= {(Topic[topic], Step[step]) for topic, step in found}
     assert len(opened) >= 7  # the search still finds them
     assert opened <= set(QUESTIONS.values())
 

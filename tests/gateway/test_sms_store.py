@@ -33,7 +33,7 @@ from models import (
 )
 from models.sql import Sql
 from models.templates import render
-from sms_flows.conversation import Context, Reply
+from sms_flows.effects import Context, Done
 from sms_flows.keywords import Command
 from tests.factories import make_member, make_tree
 from tests.support import AUTH_TOKEN, PUBLIC_BASE_URL, TwilioClient
@@ -76,7 +76,7 @@ def test_failed_handling_keeps_the_text_and_answers_with_the_menu(
 ) -> None:
     """A handler that fails halfway: its writes are undone, the text is stored, the menu sent."""
 
-    def half_done(ctx: Context, command: Command) -> Reply:
+    def half_done(ctx: Context, command: Command) -> Done:
         record_report(
             ctx.session, ctx.member(), period="2025-03", studied=True, channel=Channel.SMS
         )
@@ -106,7 +106,7 @@ def test_unique_conflict_on_the_first_try_is_handled_again(
         VALUES (:member_id, 'report', 'studied', '{}', :at, :at)"""
     )
 
-    def racing(ctx: Context, command: Command) -> Reply:
+    def racing(ctx: Context, command: Command) -> Done:
         calls.append(command.kind.value)
         reply = real(ctx, command)
         if len(calls) == 1:  # a question the other request asked meanwhile: one per member
@@ -202,7 +202,7 @@ def test_same_sid_stored_meanwhile_gets_that_reply_and_nothing_new(
         # PostgreSQL: it lands while this request handles the text; the INSERT then fails.
         real = gateway.sms.handle_sms
 
-        def overtaken(ctx: Context, command: Command) -> Reply:
+        def overtaken(ctx: Context, command: Command) -> Done:
             other_worker_stores()
             return real(ctx, command)
 

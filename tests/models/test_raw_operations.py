@@ -29,6 +29,7 @@ from models.broadcast import create_broadcast, next_part, notice_awaiting_reply,
 from models.inbound import find_sender
 from models.member import set_opted_out
 from models.message import forget_question, open_question
+from models.question import HelpAsked, Question, ReportAnswers, Step, Topic
 from models.report import save_report
 from models.sql import Raw
 from tests.factories import make_member, make_tree
@@ -250,21 +251,19 @@ def test_asking_again_replaces_the_question_and_forgetting_removes_it(
     now = utcnow()
     raw = raw_of(session)
     open_question(
-        raw, member.id, topic="report", step="studied", data={"a": 1}, now=now, ttl_hours=72
-    )
-    expires_at = open_question(
         raw,
         member.id,
-        topic="phone_change",
-        step="code",
-        data={"phone": "+8613900000002"},
+        Question(Topic.REPORT, Step.SAME, ReportAnswers(studied=True)),
         now=now,
-        ttl_hours=1,
+        ttl_hours=72,
+    )
+    expires_at = open_question(
+        raw, member.id, Question(Topic.HELP, Step.DETAILS, HelpAsked(7)), now=now, ttl_hours=1
     )
     session.commit()
     [conversation] = session.scalars(select(Conversation)).all()
-    assert (conversation.topic, conversation.step) == ("phone_change", "code")
-    assert conversation.data == {"phone": "+8613900000002"}
+    assert (conversation.topic, conversation.step) == ("help", "details")
+    assert conversation.data == {"request": 7}
     assert conversation.expires_at == expires_at == now + timedelta(hours=1)
     forget_question(raw_of(session), member.id)
     session.commit()
@@ -282,15 +281,8 @@ def test_find_sender_reads_member_branch_and_question(
     session.commit()
     now = utcnow()
     raw = raw_of(session)
-    expires_at = open_question(
-        raw,
-        member.id,
-        topic="report",
-        step="city",
-        data={"studied": True, "城市": "东莞"},
-        now=now,
-        ttl_hours=72,
-    )
+    asked = Question(Topic.REPORT, Step.SAME, ReportAnswers(studied=True, period="2026-11"))
+    expires_at = open_question(raw, member.id, asked, now=now, ttl_hours=72)
     set_opted_out(raw, member.id, now)
     sender = find_sender(raw, "+8613800000009", now)
     assert sender is not None
@@ -298,8 +290,7 @@ def test_find_sender_reads_member_branch_and_question(
     assert (sender.city, sender.employer) == ("苏州", None)
     assert sender.language == "en" and sender.timezone == "Asia/Urumqi"
     assert sender.opted_out is True
-    assert (sender.topic, sender.step) == ("report", "city")
-    assert sender.data == {"studied": True, "城市": "东莞"}
+    assert sender.question == asked
     assert sender.expires_at == expires_at
     assert sender.asked_at == now
 
@@ -307,11 +298,12 @@ def test_find_sender_reads_member_branch_and_question(
 def test_find_sender_without_a_question(session: Session, member: Member) -> None:
     """A member with no open question has no topic, step or expiry and empty data."""
     raw = raw_of(session)
-    open_question(raw, member.id, topic="report", step="studied", now=utcnow(), ttl_hours=72)
+    question = Question(Topic.REPORT, Step.STUDIED)
+    open_question(raw, member.id, question, now=utcnow(), ttl_hours=72)
     forget_question(raw, member.id)
     sender = find_sender(raw, member.phone, utcnow())
     assert sender is not None and sender.id == member.id
-    assert (sender.topic, sender.step, sender.data, sender.expires_at) == (None, None, {}, None)
+    assert (sender.question, sender.expires_at, sender.asked_at) == (None, None, None)
     assert sender.language == "zh_CN" and sender.timezone == "Asia/Shanghai"
     assert sender.opted_out is False
 

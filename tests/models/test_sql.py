@@ -15,6 +15,7 @@ from infra.db import make_engine
 from models import Conversation, Member, utcnow
 from models.inbound import store_inbound
 from models.message import open_question
+from models.question import Question, Step, Topic
 from models.sql import Raw, Sql
 from tests.factories import make_member, make_tree
 
@@ -125,7 +126,7 @@ def test_raw_time_is_what_the_orm_reads(session: Session, member: Member) -> Non
     """A conversation asked through raw SQL has the expiry and update time the ORM reads back."""
     raw = raw_of(session)
     expires_at = open_question(
-        raw, member.id, topic="report", step="studied", now=BEIJING_NOON, ttl_hours=5
+        raw, member.id, Question(Topic.REPORT, Step.STUDIED), now=BEIJING_NOON, ttl_hours=5
     )
     assert expires_at == BEIJING_NOON + timedelta(hours=5)
     session.commit()
@@ -172,8 +173,12 @@ def test_raw_json_is_read_by_the_orm_as_the_dict(session: Session, member: Membe
     """JSON written with Raw.json is the same dict through the ORM and through read_json."""
     raw = raw_of(session)
     data = {"studied": True, "city": "东莞", "answers": [1, None, "二"], "nested": {"k": 1.5}}
-    open_question(
-        raw, member.id, topic="report", step="city", data=data, now=utcnow(), ttl_hours=72
+    raw.run(
+        Sql(
+            """INSERT INTO conversations (member_id, topic, step, data, expires_at, updated_at)
+            VALUES (:member_id, 'report', 'same', :data, :at, :at)"""
+        ),
+        {"member_id": member.id, "data": Raw.json(data), "at": raw.time(utcnow())},
     )
     (stored,) = raw.one(
         Sql("SELECT data FROM conversations WHERE member_id = :id"), {"id": member.id}
