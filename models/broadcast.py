@@ -481,8 +481,8 @@ class NoticeSent:
 _SENT_TO = Sql(
     """SELECT m.broadcast_id, COALESCE(m.sent_at, m.created_at) AS reached, b.text
     FROM messages m JOIN broadcasts b ON b.id = m.broadcast_id
-    WHERE m.member_id = :member_id AND m.direction = 'out' AND m.broadcast_id IS NOT NULL
-        AND m.status IN ('sending', 'sent', 'delivered') AND m.created_at >= :oldest
+    WHERE m.member_id = :member_id AND m.direction = :out AND m.broadcast_id IS NOT NULL
+        AND m.status IN (:sending, :sent, :delivered) AND m.created_at >= :oldest
         AND COALESCE(m.sent_at, m.created_at) >= :since AND COALESCE(m.sent_at, m.created_at) <= :now
     ORDER BY reached DESC, m.id DESC"""
 )
@@ -503,6 +503,10 @@ def notice_awaiting_reply(raw: Raw, member_id: int, now: datetime) -> NoticeSent
         _SENT_TO,
         {
             "member_id": member_id,
+            "out": Direction.OUT.value,
+            "sending": MessageStatus.SENDING.value,
+            "sent": MessageStatus.SENT.value,
+            "delivered": MessageStatus.DELIVERED.value,
             "oldest": raw.time(since - _OUTBOX_WAIT),
             "since": raw.time(since),
             "now": raw.time(now),

@@ -12,7 +12,7 @@ from models.base import Base, enum_type, utcnow
 from models.member import Member
 from models.message import Message
 from models.outbox import queue_sms
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into
 
 
 class HelpCategory(enum.StrEnum):
@@ -111,25 +111,21 @@ def open_help_request(
     return request
 
 
-_OPEN = Sql(
-    """INSERT INTO help_requests (member_id, category, text, channel, status, created_at)
-    VALUES (:member_id, :category, :text, :channel, :status, :at) RETURNING id"""
-)
+_OPEN = insert_into(HelpRequest, returning=("id",))
 
 
 def save_help_request(
     raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: str, at: datetime
 ) -> int:
     """Open a help request for the branch to follow up, on the raw connection; returns its id."""
-    row = raw.one(
-        _OPEN,
+    row = _OPEN.one(
+        raw,
         {
             "member_id": member_id,
             "category": category.value,
             "text": text,
             "channel": channel,
-            "status": HelpStatus.OPEN.value,
-            "at": raw.time(at),
+            "created_at": raw.time(at),
         },
     )
     return int(row[0])

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into
 
 
 class Direction(enum.StrEnum):
@@ -128,11 +128,10 @@ class PhoneChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-_ASK = Sql(
-    """INSERT INTO conversations (member_id, topic, step, data, expires_at, updated_at)
-    VALUES (:member_id, :topic, :step, :data, :expires_at, :at)
-    ON CONFLICT (member_id) DO UPDATE SET topic = excluded.topic, step = excluded.step,
-        data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at"""
+_ASK = insert_into(
+    Conversation,
+    conflict=("member_id",),
+    update=("topic", "step", "data", "expires_at", "updated_at"),
 )
 _FORGET = Sql("DELETE FROM conversations WHERE member_id = :member_id")
 
@@ -152,15 +151,15 @@ def open_question(
     A member has at most one open question; a new one replaces the old.
     """
     expires_at = now + timedelta(hours=ttl_hours)
-    raw.run(
-        _ASK,
+    _ASK.run(
+        raw,
         {
             "member_id": member_id,
             "topic": topic,
             "step": step,
             "data": raw.json(dict(data or {})),
             "expires_at": raw.time(expires_at),
-            "at": raw.time(now),
+            "updated_at": raw.time(now),
         },
     )
     return expires_at
