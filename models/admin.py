@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.audit import AuditLog
+from models.audit import AuditAction, AuditLog
 from models.base import utcnow
 from models.broadcast import Broadcast
 from models.call import Call, Recording
@@ -1685,7 +1685,7 @@ def audit_entries(
         whose = or_(whose, and_(no_user, AuditLog.org_id.is_(None)))
     query = select(AuditLog).where(whose)
     if action:
-        query = query.where(AuditLog.action == action)
+        query = query.where(AuditLog.action == AuditAction.of(action))  # unknown: none
     if user_id is not None:
         query = query.where(AuditLog.user_id == user_id)
     return _paginate(

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.base import Base, enum_type, utcnow
 from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
 from models.member import Member
@@ -147,7 +147,7 @@ def create_broadcast(
     detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
     if via:
         detail["via"] = via
-    audit(session, author_id, "send", f"broadcast:{broadcast.id}", detail, org_id=org.id)
+    audit(session, author_id, AuditAction.SEND, f"broadcast:{broadcast.id}", detail, org_id=org.id)
     return broadcast
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 from models.member import Member
 from models.message import Message
 from models.outbox import queue_sms
+from models.report import Channel
 from models.sql import Raw, Sql, insert_into
 
 
@@ -67,7 +68,7 @@ class HelpRequest(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     category: Mapped[HelpCategory] = mapped_column(enum_type(HelpCategory))
     text: Mapped[str] = mapped_column(Text, default="")
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(enum_type(Channel, 8))
     status: Mapped[HelpStatus] = mapped_column(enum_type(HelpStatus), default=HelpStatus.OPEN)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(Text)
@@ -93,7 +94,7 @@ def open_help_request(
     *,
     category: HelpCategory,
     text: str,
-    channel: str,
+    channel: Channel,
     at: datetime | None = None,
 ) -> HelpRequest:
     """Open a help request for the branch to follow up (save_help_request for ORM callers)."""
@@ -115,7 +116,7 @@ _OPEN = insert_into(HelpRequest, returning=("id",))
 
 
 def save_help_request(
-    raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: str, at: datetime
+    raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: Channel, at: datetime
 ) -> int:
     """Open a help request for the branch to follow up, on the raw connection; returns its id."""
     row = _OPEN.one(
@@ -124,7 +125,7 @@ def save_help_request(
             "member_id": member_id,
             "category": category.value,
             "text": text,
-            "channel": channel,
+            "channel": channel.value,
             "created_at": raw.time(at),
         },
     )

@@ -17,6 +17,15 @@ from models.places import city_key, province_of
 from models.sql import Raw, Sql, insert_into, update_of
 
 
+class ChangeSource(enum.StrEnum):
+    """How a change of a member's details came in (a report's or request's Channel, or more)."""
+
+    SMS = "sms"
+    IVR = "ivr"
+    ADMIN = "admin"
+    IMPORT = "import"  # a register upload
+
+
 class MembershipStatus(enum.StrEnum):
     """Full or probationary Party member."""
 
@@ -94,7 +103,7 @@ class MemberChange(Base):
     field: Mapped[ChangeField] = mapped_column(enum_type(ChangeField))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(16))  # sms, ivr, admin, import
+    source: Mapped[ChangeSource] = mapped_column(enum_type(ChangeSource, 16))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -109,7 +118,12 @@ def differs(old: object, new: object) -> bool:
 
 
 def _record(
-    session: Session, member: Member, field: ChangeField, new: str | None, source: str, at: datetime
+    session: Session,
+    member: Member,
+    field: ChangeField,
+    new: str | None,
+    source: ChangeSource,
+    at: datetime,
 ) -> bool:
     old = getattr(member, field.value if field is not ChangeField.HOST_ORG else "host_org_id")
     old_text = None if old is None else str(old)
@@ -130,7 +144,7 @@ def change_status(
     city: str | None = None,
     employer: str | None = None,
     host_org_id: int | None = None,
-    source: str,
+    source: ChangeSource,
     at: datetime | None = None,
 ) -> list[ChangeField]:
     """Move a member to a new city, employer or host organisation, keeping the history.
@@ -185,7 +199,7 @@ def record_change(
     old: str | None,
     new: str | None,
     *,
-    source: str,
+    source: ChangeSource,
     at: datetime,
 ) -> None:
     """Write one line of a member's history (the one statement every change is kept by)."""
@@ -196,7 +210,7 @@ def record_change(
             "field": field.value,
             "old_value": old,
             "new_value": new,
-            "source": source,
+            "source": source.value,
             "changed_at": raw.time(at),
         },
     )
@@ -209,7 +223,7 @@ def move_member(
     current: tuple[str | None, str | None],
     city: str | None,
     employer: str | None,
-    source: str,
+    source: ChangeSource,
     at: datetime,
     review_host: bool = True,
 ) -> tuple[str | None, str | None]:
@@ -308,7 +322,12 @@ class PhoneTaken(ValueError):
 
 
 def change_phone(
-    session: Session, member: Member, new_phone: str, *, source: str, at: datetime | None = None
+    session: Session,
+    member: Member,
+    new_phone: str,
+    *,
+    source: ChangeSource,
+    at: datetime | None = None,
 ) -> bool:
     """Give a member a new registered phone (E.164), keeping the old one in the history.
 
@@ -373,7 +392,7 @@ def update_member(
     member: Member,
     details: dict[str, object],
     *,
-    source: str,
+    source: ChangeSource,
     at: datetime | None = None,
 ) -> list[str]:
     """Apply an edit of a member's details; returns the names of the fields that changed.

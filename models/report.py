@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import Base, enum_type, utcnow
-from models.member import Member, move_member
+from models.member import ChangeSource, Member, move_member
 from models.sql import Raw, insert_into
 
 
@@ -163,7 +163,13 @@ def save_report(
     if employer:
         same_employer = employer == current[1] if same_employer is None else same_employer
     now_city, now_employer = move_member(
-        raw, member_id, current=current, city=city, employer=employer, source=channel.value, at=at
+        raw,
+        member_id,
+        current=current,
+        city=city,
+        employer=employer,
+        source=ChangeSource(channel.value),
+        at=at,
     )
     data = {
         "studied": studied,

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from models import (
+    CallbackReason,
+    ChangeSource,
     Channel,
     HelpCategory,
     Lesson,
@@ -183,7 +185,7 @@ def handle_unmatched(
             member = session.get(Member, change.member_id)
             if member is not None:
                 try:
-                    change_phone(session, member, phone, source="sms", at=now)
+                    change_phone(session, member, phone, source=ChangeSource.SMS, at=now)
                 except PhoneTaken:  # another member took the number since the code was sent
                     return Reply("unmatched", handled=False, command="unmatched"), None
                 change.confirmed_at = now
@@ -291,7 +293,7 @@ def _status(ctx: Context, command: Command) -> Reply:
         current=(sender.city, sender.employer),
         city=city,
         employer=employer,
-        source="sms",
+        source=ChangeSource.SMS,
         at=ctx.now,
     )
     ctx.close()
@@ -348,7 +350,7 @@ def _help(ctx: Context, command: Command) -> Reply:
         ctx.sender.id,
         category=category,
         text=command.text or "",
-        channel=Channel.SMS.value,
+        channel=Channel.SMS,
         at=ctx.now,
     )
     ctx.open_question("help", "details", request=request_id)
@@ -378,7 +380,7 @@ def _lessons(ctx: Context, command: Command) -> Reply:
         ctx.session,
         ctx.member(),
         lesson_id=lesson.id,
-        reason="lesson",
+        reason=CallbackReason.LESSON,
         now=ctx.now,
         per_day=ctx.callbacks_per_day,
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ivr_flows.prompts import text
 from models import (
     Call,
+    CallbackReason,
     CallStatus,
     Channel,
     HelpCategory,
@@ -568,7 +569,9 @@ def test_status_callbacks_never_move_a_call_back(
 def _outbound_call(
     session: Session, member: Member, lesson_id: int | None
 ) -> tuple[Call, CallbackRequest]:
-    callback = voice.request_callback(session, member, lesson_id, "lesson", utcnow(), per_day=10)
+    callback = voice.request_callback(
+        session, member, lesson_id, CallbackReason.LESSON, utcnow(), per_day=10
+    )
     assert callback is not None
     callback.status = CallbackStatus.PLACED.value
     call = voice.start_callback_call(session, callback, member, utcnow())
