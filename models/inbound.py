@@ -76,8 +76,10 @@ def stored_reply(raw: Raw, sid: str) -> tuple[bool, str | None]:
     return (False, None) if row is None else (True, row[0])
 
 
-# Every other column takes the model's default (segments 1, attempts 0, ...).
-_STORE = insert_into(Message)
+# Every other column takes the model's default (segments 1, attempts 0, ...) or stays NULL.
+_STORE = insert_into(
+    Message, given=("member_id", "provider_sid", "broadcast_id", "command", "reply_body")
+)
 
 
 def store_inbound(

@@ -180,7 +180,7 @@ def change_status(
     return changed
 
 
-_CHANGE = insert_into(MemberChange)
+_CHANGE = insert_into(MemberChange, given=("old_value", "new_value"))
 _MOVE = update_of(Member, set=("city", "employer"), where=("id",))
 _MOVE_CITY = update_of(Member, set=("city", "employer", "province", "host_org_id"), where=("id",))
 _PLACE = Sql(

@@ -165,19 +165,27 @@ def _maker(column: Column[Any]) -> Callable[[Raw], Any]:
 
 @dataclass(frozen=True, slots=True)
 class Insert:
-    """An INSERT of every column of a table, with the model's defaults for those not given.
+    """An INSERT of a table's row, with the model's defaults for the columns not given.
 
-    Parameters are named after the columns. `defaults` holds the scalar defaults (and None for
-    nullable columns without one) in stored form; `computed` the callable defaults.
+    Parameters are named after the columns. `defaults` holds the scalar defaults in stored
+    form, `computed` the callable defaults; `names` are the columns the statement writes.
     """
 
     table: Table
     sql: Sql
+    names: frozenset[str]
     defaults: Mapping[str, Any]
     computed: tuple[tuple[str, Callable[[Raw], Any]], ...]
 
     def params(self, raw: Raw, values: Mapping[str, Any]) -> dict[str, Any]:
-        """The statement's parameters: the values given, the defaults for the rest."""
+        """The statement's parameters: the values given, the defaults for the rest.
+
+        A value for a column the statement does not write is refused (the drivers would
+        drop it without a word).
+        """
+        if not values.keys() <= self.names:
+            unknown = sorted(values.keys() - self.names)
+            raise KeyError(f"INSERT INTO {self.table.name} writes no {unknown}")
         params = dict(self.defaults)
         params.update(values)
         for name, make in self.computed:
@@ -197,6 +205,7 @@ class Insert:
 def insert_into(
     of: Table | type[Any],
     *,
+    given: Iterable[str] = (),
     conflict: Iterable[str] = (),
     update: Iterable[str] = (),
     also: Mapping[str, str] | None = None,
@@ -204,13 +213,24 @@ def insert_into(
 ) -> Insert:
     """Build the INSERT of a row of `table`, once, at import.
 
-    Every column but an autoincrement key is written. `conflict` names a unique key; on a
-    conflict the `update` columns take the new row's values (`excluded`) and `also` sets
-    columns to SQL expressions of their own. `returning` names columns to return.
+    The statement writes every column that is not null or has a default (the model's, which
+    fills it when the caller gives none), and the nullable columns named in `given` or
+    `update`; the others are left to the database, NULL, as the ORM leaves them (a column
+    fewer to bind on every text). `conflict` names a unique key; on a conflict the `update`
+    columns take the new row's values (`excluded`) and `also` sets columns to SQL expressions
+    of their own. `returning` names columns to return.
     """
     table = _table_of(of)
     key = table.autoincrement_column
-    columns = [column for column in table.columns if column is not key]
+    updated = _columns(table, update)
+    optional = {column.name for column in _columns(table, given)}
+    optional |= {column.name for column in updated}
+    columns = [
+        column
+        for column in table.columns
+        if column is not key
+        and (column.name in optional or not column.nullable or column.default is not None)
+    ]
     defaults: dict[str, Any] = {}
     computed: list[tuple[str, Callable[[Raw], Any]]] = []
     for column in columns:
@@ -228,7 +248,7 @@ def insert_into(
     values = ", ".join(f":{column.name}" for column in columns)
     text = f"INSERT INTO {table.name} ({names}) VALUES ({values})"
     conflict_columns = _columns(table, conflict)
-    sets = [f"{column.name} = excluded.{column.name}" for column in _columns(table, update)]
+    sets = [f"{column.name} = excluded.{column.name}" for column in updated]
     sets += [f"{column.name} = {expression}" for column, expression in _extra(table, also)]
     if conflict_columns:
         keys = ", ".join(column.name for column in conflict_columns)
@@ -238,7 +258,8 @@ def insert_into(
     returned = _columns(table, returning)
     if returned:
         text += " RETURNING " + ", ".join(column.name for column in returned)
-    return Insert(table, Sql(text), defaults, tuple(computed))
+    written = frozenset(column.name for column in columns)
+    return Insert(table, Sql(text), written, defaults, tuple(computed))
 
 
 def _extra(table: Table, also: Mapping[str, str] | None) -> list[tuple[Column[Any], str]]:

@@ -114,17 +114,28 @@ _THINGS = Table(
 )
 
 
-def test_insert_writes_every_column_but_the_key_with_the_models_defaults() -> None:
-    """The column list is the table's; scalar defaults are rendered once (an enum as its
-    value), a nullable column without one is NULL, callables are left to each row."""
+def test_insert_writes_the_columns_with_defaults_and_the_given_ones() -> None:
+    """The column list is the table's: the key left out, a nullable column without a default
+    only when named as given; scalar defaults are rendered once (an enum as its value),
+    callables are left to each row."""
     built = insert_into(_THINGS)
+    with_note = insert_into(_THINGS, given=("note",))
 
     assert built.sql.text == (
-        "INSERT INTO things (name, count, state, note, at, data) "
-        "VALUES (:name, :count, :state, :note, :at, :data)"
+        "INSERT INTO things (name, count, state, at, data) "
+        "VALUES (:name, :count, :state, :at, :data)"
     )
-    assert built.defaults == {"count": 7, "state": "queued", "note": None}
+    assert built.defaults == {"count": 7, "state": "queued"}
     assert [name for name, _ in built.computed] == ["at", "data"]
+    assert "note" in with_note.names and with_note.defaults["note"] is None
+
+
+def test_insert_refuses_a_value_for_a_column_it_does_not_write(session: Session) -> None:
+    """The drivers would drop an extra parameter without a word; the statement refuses it."""
+    built = insert_into(_THINGS)
+
+    with pytest.raises(KeyError, match="writes no"):
+        built.params(raw_of(session), {"name": "a", "note": "lost"})
 
 
 def test_insert_params_give_the_values_and_compute_only_the_missing_defaults(
