@@ -36,7 +36,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import LoginForm, PasswordForm
 from infra import clients
 from infra.db import get_session
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.scope import Scope, scope_for
 from models.user import Role, User, check_password, end_sessions, set_password
 
@@ -156,10 +156,13 @@ def require(*roles: Role) -> Callable[[F], F]:
     return decorator
 
 
-def record(action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-    """Write an audit entry for the logged-in user (committed with the request's work)."""
+def record(action: AuditAction | str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """Write an audit entry for the logged-in user (committed with the request's work).
+
+    An action given by its value must be one of AuditAction's (ValueError otherwise).
+    """
     user_id = current_account().id if current_user.is_authenticated else None
-    audit(get_session(), user_id, action, target, detail, ip=request.remote_addr)
+    audit(get_session(), user_id, AuditAction(action), target, detail, ip=request.remote_addr)
 
 
 # --- failed logins ---------------------------------------------------------------------
@@ -308,11 +311,17 @@ def login() -> str | Response | tuple[str, int]:
                 if language:
                     session["lang"] = language
                 login_user(Account(user))
-                audit(db, user.id, "login", f"user:{user.id}", ip=request.remote_addr)
+                audit(db, user.id, AuditAction.LOGIN, f"user:{user.id}", ip=request.remote_addr)
                 db.commit()
                 return redirect(_safe_next(request.args.get("next")))
             note_failure(username)
-            audit(db, None, "login_failed", f"username:{username[:40]}", ip=request.remote_addr)
+            audit(
+                db,
+                None,
+                AuditAction.LOGIN_FAILED,
+                f"username:{username[:40]}",
+                ip=request.remote_addr,
+            )
             db.commit()
             form.password.errors.append(str(_l("Wrong username or password.")))
     return render_template("admin/login.html", form=form, too_many=False)

@@ -329,7 +329,7 @@ class SettingsForm(FlaskForm):
 
     def validate_liaison_task(self, field: Any) -> None:
         """The four days come one after the other."""
-        days = {name: getattr(self, name).data for name in STEPS}
+        days = {name.value: getattr(self, name).data for name in STEPS}
         if any(value is None for value in days.values()):
             return  # each missing day already has its own message
         try:

@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from infra.db import get_session
 from models import (
     Call,
+    CallDirection,
     CallStatus,
     Channel,
     ContactKind,
     ContactLog,
     Direction,
     HelpCategory,
+    HostKind,
     Lesson,
     LessonCategory,
     Member,
@@ -43,9 +45,9 @@ DEMO_PASSWORD = "demo1234"
 TOWNSHIP = "青山镇党委"
 BRANCHES = ("东村党支部", "西村党支部", "南村党支部")
 HOSTS = (
-    ("广州白云区流动党员党支部", "migrant_branch", "广州"),
-    ("深圳宝安电子行业联合党支部", "joint_industry", "深圳"),
-    ("东莞长安镇社区党委", "community", "东莞"),
+    ("广州白云区流动党员党支部", HostKind.MIGRANT_BRANCH, "广州"),
+    ("深圳宝安电子行业联合党支部", HostKind.JOINT_INDUSTRY, "深圳"),
+    ("东莞长安镇社区党委", HostKind.COMMUNITY, "东莞"),
 )
 # username, role, organisation, display name
 LOGINS = (
@@ -211,7 +213,7 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
                 else:
                     session.add(
                         Call(
-                            direction="inbound",
+                            direction=CallDirection.INBOUND,
                             member_id=member.id,
                             phone=member.phone,
                             flow="report",
@@ -235,7 +237,7 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
             member,
             category=help_category,
             text=text,
-            channel="sms",
+            channel=Channel.SMS,
             at=now - timedelta(days=3 + index * 5),
         )
     session.add(
@@ -250,7 +252,7 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
         )
     )
     recording_call = Call(
-        direction="inbound",
+        direction=CallDirection.INBOUND,
         member_id=members[1].id,
         phone=members[1].phone,
         flow="message",

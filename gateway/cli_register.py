@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from infra.db import get_session
 from models import Role, User, find_org
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.register import ImportFileError, ImportResult, import_members, import_orgs, read_table
 from models.user import deactivate_user, set_password
 
@@ -123,7 +123,7 @@ def password_command(username: str, password: str) -> None:
     if len(password) < 8:
         raise click.ClickException("密码至少8位 password must have at least 8 characters")
     set_password(user, password)
-    audit(session, None, "password_changed", f"user:{user.id}")
+    audit(session, None, AuditAction.PASSWORD_CHANGED, f"user:{user.id}")
     session.commit()
     click.echo(f"password changed for {username}; their sessions are logged out")
 
@@ -135,6 +135,6 @@ def disable_command(username: str) -> None:
     session = get_session()
     user = _user(session, username)
     deactivate_user(user)
-    audit(session, None, "user_disabled", f"user:{user.id}")
+    audit(session, None, AuditAction.USER_DISABLED, f"user:{user.id}")
     session.commit()
     click.echo(f"disabled {username}; their sessions are logged out")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from infra.db import get_session
 from models import Organization, find_org
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.exports import REPORT_HEADER, report_rows, write_csv, write_workbook
 
 reports_cli = AppGroup("reports", help="Monthly reports.")
@@ -62,7 +62,7 @@ def export_command(period: str, org_name: str | None, out: Path | None) -> None:
     audit(
         session,
         None,
-        "export",
+        AuditAction.EXPORT,
         f"reports:{period}:{fmt.lstrip('.')}",
         {
             "rows": count,

@@ -47,7 +47,7 @@ from models import (
     utcnow,
     voice,
 )
-from models.call import CALL_FINAL
+from models.call import CALL_FINAL, CallbackReason, CallDirection, CallPurpose
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
@@ -169,7 +169,7 @@ def outbound() -> Response:
     call = session.get(Call, call_id) if call_id is not None else None
     if call is None and hook.call_sid:
         call = voice.find_call(session, hook.call_sid)
-    if call is None or call.direction != "outbound":
+    if call is None or call.direction is not CallDirection.OUTBOUND:
         return _ended(None)
     if call.call_sid is None and hook.call_sid:
         call.call_sid = hook.call_sid
@@ -209,7 +209,7 @@ def call_status() -> Response:
         member = _member(session, call)
         owed = ivr_flows.on_hangup(_stored_state(call), now.timestamp())
         _carry_out(session, call, member, owed, now)
-        if call.direction == "outbound" and status in UNANSWERED:
+        if call.direction is CallDirection.OUTBOUND and status in UNANSWERED:
             voice.mark_for_retry(session, call, now)
         if call.campaign_id is not None:
             from workers.campaigns import follow_up_after_commit
@@ -231,7 +231,11 @@ def missed_call() -> Response:
         return twiml(response)
     session, now = get_session(), utcnow()
     call, member, created = voice.open_inbound_call(
-        session, call_sid=hook.call_sid, phone=_phone(hook.caller), at=now, purpose="missed_call"
+        session,
+        call_sid=hook.call_sid,
+        phone=_phone(hook.caller),
+        at=now,
+        purpose=CallPurpose.MISSED_CALL,
     )
     if created:
         voice.update_call_status(session, call, CallStatus.BUSY, duration=0, at=now)
@@ -240,7 +244,7 @@ def missed_call() -> Response:
                 session,
                 member,
                 None,
-                "missed_call",
+                CallbackReason.MISSED_CALL,
                 now,
                 per_day=current_app.config["CALLBACKS_PER_DAY"],
             )
@@ -333,7 +337,7 @@ def _carry_out(
                 member,
                 category=effect.category,
                 text="",
-                channel=Channel.IVR.value,
+                channel=Channel.IVR,
                 at=now,
             )
             ref = help_ref(request)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from models.audit import AuditLog, audit
+from models.audit import AuditAction, AuditLog, audit
 from models.base import Base, utcnow
 from models.broadcast import Broadcast, BroadcastStatus
 from models.call import (
     Call,
+    CallbackReason,
     CallbackRequest,
+    CallbackStatus,
+    CallDirection,
+    CallPurpose,
     CallStatus,
     Recording,
     RecordingKind,
@@ -19,6 +23,7 @@ from models.lesson import CampaignStatus, Lesson, LessonCampaign, LessonCategory
 from models.makeup import MakeupFlag
 from models.member import (
     ChangeField,
+    ChangeSource,
     Language,
     Member,
     MemberChange,
@@ -38,35 +43,43 @@ from models.message import (
     can_move,
     open_conversation,
 )
-from models.org import Organization, OrgKind, find_org, subtree_ids
+from models.org import HostKind, Organization, OrgKind, find_org, subtree_ids
 from models.period import Period, period_of
 from models.phones import InvalidPhone, normalize_phone, try_normalize
 from models.push import ProviderPush
 from models.rating import Grade, MemberRating
-from models.reminder import ReminderStep
+from models.reminder import EscalationStep, ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, record_report
 from models.user import Role, User
 
 __all__ = [
+    "AuditAction",
     "AuditLog",
     "Base",
     "Broadcast",
     "BroadcastStatus",
     "Call",
+    "CallDirection",
+    "CallPurpose",
     "CallStatus",
+    "CallbackReason",
     "CallbackRequest",
+    "CallbackStatus",
     "CampaignStatus",
     "ChangeField",
+    "ChangeSource",
     "Channel",
     "ContactKind",
     "ContactLog",
     "Conversation",
     "Direction",
+    "EscalationStep",
     "Grade",
     "HelpCategory",
     "HelpNote",
     "HelpRequest",
     "HelpStatus",
+    "HostKind",
     "InvalidPhone",
     "Language",
     "Lesson",

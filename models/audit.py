@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base, enum_type, utcnow
+
+
+class AuditAction(enum.StrEnum):
+    """What an audited user did."""
+
+    VIEW = "view"
+    EXPORT = "export"
+    PLAY = "play"
+    EDIT = "edit"
+    CONTACT = "contact"
+    FLAG = "flag"
+    ATTEND = "attend"
+    SEND = "send"
+    UPLOAD = "upload"
+    RESOLVE = "resolve"
+    NOTE = "note"
+    ASSIGN = "assign"
+    LINK = "link"
+    HANDLE = "handle"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    LOGIN_FAILED = "login_failed"
+    PASSWORD_CHANGED = "password_changed"
+    USER_DISABLED = "user_disabled"
+    SIMULATE = "simulate"
+    CHECK = "check"
+    IMPORT = "import"
+    RATE = "rate"
+    SETTINGS = "settings"
+
+    @classmethod
+    def of(cls, text: str) -> AuditAction | None:
+        """The action written so (a filter typed in a URL), or None."""
+        try:
+            return cls(text)
+        except ValueError:
+            return None
 
 
 class AuditLog(Base):
@@ -21,7 +59,7 @@ class AuditLog(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # The organisation acted for, when no admin user did (a command line): whose log shows it.
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
-    action: Mapped[str] = mapped_column(String(32))  # view, export, edit, flag, send ...
+    action: Mapped[AuditAction] = mapped_column(enum_type(AuditAction, 32))
     target: Mapped[str] = mapped_column(String(64))  # "member:12", "nonreporters:csv"
     detail: Mapped[dict[str, Any] | None]
     ip: Mapped[str | None] = mapped_column(String(45))
@@ -31,7 +69,7 @@ class AuditLog(Base):
 def audit(
     session: Session,
     user_id: int | None,
-    action: str,
+    action: AuditAction,
     target: str,
     detail: dict[str, Any] | None = None,
     ip: str | None = None,

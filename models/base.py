@@ -15,7 +15,8 @@ from models.clock import utcnow as utcnow  # the one clock, re-exported for the 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    # Every CHECK is an enum column's: named after its table and column (ck_calls_purpose).
+    "ck": "ck_%(table_name)s_%(column_0_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
@@ -41,14 +42,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def enum_type(enum_cls: type[enum.Enum], length: int = 24) -> Enum:
-    """A portable enum column: stored as its value in a VARCHAR with a CHECK constraint."""
+    """A portable enum column: stored as its value in a VARCHAR with a CHECK constraint.
+
+    The CHECK is named by NAMING after the table and the column, not the enum class (name=None),
+    so two columns of one enum in a table get two constraints and renaming a class renames none.
+    """
     return Enum(
         enum_cls,
+        name=None,
         native_enum=False,
         length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
-        create_constraint=False,
+        create_constraint=True,
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.base import Base, enum_type, utcnow
 from models.caps import HoldReason
 from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
@@ -202,7 +202,7 @@ def create_broadcast(
     detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
     if via:
         detail["via"] = via
-    audit(session, author_id, "send", f"broadcast:{broadcast.id}", detail, org_id=org.id)
+    audit(session, author_id, AuditAction.SEND, f"broadcast:{broadcast.id}", detail, org_id=org.id)
     return broadcast
 
 
@@ -546,8 +546,8 @@ class NoticeSent:
 _SENT_TO = Sql(
     """SELECT m.broadcast_id, COALESCE(m.sent_at, m.created_at) AS reached, b.text
     FROM messages m JOIN broadcasts b ON b.id = m.broadcast_id
-    WHERE m.member_id = :member_id AND m.direction = 'out' AND m.broadcast_id IS NOT NULL
-        AND m.status IN ('sending', 'sent', 'delivered') AND m.created_at >= :oldest
+    WHERE m.member_id = :member_id AND m.direction = :out AND m.broadcast_id IS NOT NULL
+        AND m.status IN (:sending, :sent, :delivered) AND m.created_at >= :oldest
         AND COALESCE(m.sent_at, m.created_at) >= :since AND COALESCE(m.sent_at, m.created_at) <= :now
     ORDER BY reached DESC, m.id DESC"""
 )
@@ -568,6 +568,10 @@ def notice_awaiting_reply(raw: Raw, member_id: int, now: datetime) -> NoticeSent
         _SENT_TO,
         {
             "member_id": member_id,
+            "out": Direction.OUT.value,
+            "sending": MessageStatus.SENDING.value,
+            "sent": MessageStatus.SENT.value,
+            "delivered": MessageStatus.DELIVERED.value,
             "oldest": raw.time(since - _OUTBOX_WAIT),
             "since": raw.time(since),
             "now": raw.time(now),

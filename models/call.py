@@ -41,6 +41,23 @@ def call_can_move(current: CallStatus, new: CallStatus) -> bool:
     return _CALL_ORDER[new] > _CALL_ORDER[current]
 
 
+class CallDirection(enum.StrEnum):
+    """Who rang: the member (inbound) or we (outbound). Stored as written, unlike texts' in/out."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallPurpose(enum.StrEnum):
+    """What a call is for."""
+
+    MENU = "menu"  # the hotline, or a callback with the menu
+    LESSON = "lesson"  # a lesson campaign's call, or a callback that plays a lesson
+    REMINDER = "reminder"  # the escalation's call to a member who has not reported
+    MISSED_CALL = "missed_call"  # a member rang the callback number and was rejected
+    CALLBACK = "callback"
+
+
 class Call(Base):
     """One phone call, inbound or outbound, with the IVR state keyed by its CallSid."""
 
@@ -49,10 +66,10 @@ class Call(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    direction: Mapped[str] = mapped_column(String(16))  # inbound, outbound
+    direction: Mapped[CallDirection] = mapped_column(enum_type(CallDirection, 16))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     phone: Mapped[str] = mapped_column(String(32))
-    purpose: Mapped[str] = mapped_column(String(24), default="menu")  # menu, lesson, reminder
+    purpose: Mapped[CallPurpose] = mapped_column(enum_type(CallPurpose), default=CallPurpose.MENU)
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("lesson_campaigns.id"), index=True)
     flow: Mapped[str | None] = mapped_column(String(24))
@@ -100,6 +117,13 @@ class Recording(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CallbackReason(enum.StrEnum):
+    """Why a member is to be called back."""
+
+    MISSED_CALL = "missed_call"  # the member rang the callback number
+    LESSON = "lesson"  # `XX 3`: call me with lesson 3
+
+
 class CallbackStatus(enum.StrEnum):
     """Where a requested callback is: waiting for the window, being placed, placed, or given up."""
 
@@ -118,9 +142,9 @@ class CallbackRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"))
-    reason: Mapped[str] = mapped_column(String(24))  # missed_call, lesson
-    status: Mapped[str] = mapped_column(
-        String(16), default=CallbackStatus.PENDING.value, index=True
+    reason: Mapped[CallbackReason] = mapped_column(enum_type(CallbackReason))
+    status: Mapped[CallbackStatus] = mapped_column(
+        enum_type(CallbackStatus, 16), default=CallbackStatus.PENDING, index=True
     )
     scheduled_for: Mapped[datetime | None]
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))

@@ -11,21 +11,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, lazyload
 
+from models.call import CallPurpose
 from models.member import Member
 from models.org import Organization, OrgKind, subtree_ids, township_of
 from models.period import period_bounds, period_of
-from models.reminder import ReminderStep
+from models.reminder import EscalationStep, ReminderStep
 from models.report import NonReporter, Report
 from models.targets import BilingualError
 
-STEPS = ("reminder", "second_reminder", "ivr_call", "liaison_task")
+S = EscalationStep
+STEPS = tuple(EscalationStep)
 # Steps that reach the member, so only inside the member's window; a liaison task does not.
-CONTACT_STEPS = frozenset({"reminder", "second_reminder", "ivr_call"})
+CONTACT_STEPS = frozenset({S.REMINDER, S.SECOND_REMINDER, S.IVR_CALL})
 # Steps that are texts. A member who opted out (TD) is not texted, but is still called, and
 # the liaison's task still happens: TD stops texts, not calls, not the branch's duties.
-TEXT_STEPS = frozenset({"reminder", "second_reminder"})
+TEXT_STEPS = frozenset({S.REMINDER, S.SECOND_REMINDER})
 # The purpose of the escalation's call (Call.purpose).
-REMINDER_CALL = "reminder"
+REMINDER_CALL = CallPurpose.REMINDER
 
 
 class CycleError(BilingualError):
@@ -149,7 +151,7 @@ def next_contact_time(member: HasWindow, rules: CycleRules, after: datetime) -> 
     return after + timedelta(days=1)  # a window wholly inside quiet hours: try again tomorrow
 
 
-def skipped_steps(member: Member) -> frozenset[str]:
+def skipped_steps(member: Member) -> frozenset[EscalationStep]:
     """The escalation steps a member is not given: nothing that reaches an invalid number,
     no texts after TD."""
     if member.phone_invalid_at is not None:
@@ -159,7 +161,7 @@ def skipped_steps(member: Member) -> frozenset[str]:
     return frozenset()
 
 
-def may_place_call(member: Member | None, purpose: str, *, asked: bool = False) -> bool:
+def may_place_call(member: Member | None, purpose: CallPurpose, *, asked: bool = False) -> bool:
     """Whether an outbound call may go to a member now: never to one who left or whose number
     is invalid; after TD (which stops texts) only the escalation's reminder call and the calls
     back the member asked for since (`asked`)."""
@@ -205,7 +207,7 @@ class DueStep:
     """One member due one escalation step now."""
 
     member: Member
-    step: str
+    step: EscalationStep
     period: str
 
 
@@ -243,7 +245,7 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
     )
     if not members:
         return []
-    done: dict[int, set[str]] = {}
+    done: dict[int, set[EscalationStep]] = {}
     last_day: dict[int, date] = {}
     for member_id, step, done_at in session.execute(
         select(ReminderStep.member_id, ReminderStep.step, ReminderStep.done_at).where(
@@ -272,7 +274,9 @@ def due_steps(session: Session, township: Organization, now: datetime) -> list[D
     return due
 
 
-def record_step(session: Session, member_id: int, period: str, step: str, now: datetime) -> None:
+def record_step(
+    session: Session, member_id: int, period: str, step: EscalationStep, now: datetime
+) -> None:
     """Note that a member was given an escalation step this period."""
     session.add(ReminderStep(member_id=member_id, period=period, step=step, done_at=now))
 

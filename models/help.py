@@ -5,14 +5,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 from models.member import Member
 from models.message import Message
 from models.outbox import queue_sms
-from models.sql import Raw, Sql
+from models.report import Channel
+from models.sql import Raw, Sql, insert_into
 
 
 class HelpCategory(enum.StrEnum):
@@ -67,7 +68,7 @@ class HelpRequest(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     category: Mapped[HelpCategory] = mapped_column(enum_type(HelpCategory))
     text: Mapped[str] = mapped_column(Text, default="")
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[Channel] = mapped_column(enum_type(Channel, 8))
     status: Mapped[HelpStatus] = mapped_column(enum_type(HelpStatus), default=HelpStatus.OPEN)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(Text)
@@ -93,7 +94,7 @@ def open_help_request(
     *,
     category: HelpCategory,
     text: str,
-    channel: str,
+    channel: Channel,
     at: datetime | None = None,
 ) -> HelpRequest:
     """Open a help request for the branch to follow up (save_help_request for ORM callers)."""
@@ -111,25 +112,21 @@ def open_help_request(
     return request
 
 
-_OPEN = Sql(
-    """INSERT INTO help_requests (member_id, category, text, channel, status, created_at)
-    VALUES (:member_id, :category, :text, :channel, :status, :at) RETURNING id"""
-)
+_OPEN = insert_into(HelpRequest, returning=("id",))
 
 
 def save_help_request(
-    raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: str, at: datetime
+    raw: Raw, member_id: int, *, category: HelpCategory, text: str, channel: Channel, at: datetime
 ) -> int:
     """Open a help request for the branch to follow up, on the raw connection; returns its id."""
-    row = raw.one(
-        _OPEN,
+    row = _OPEN.one(
+        raw,
         {
             "member_id": member_id,
             "category": category.value,
             "text": text,
-            "channel": channel,
-            "status": HelpStatus.OPEN.value,
-            "at": raw.time(at),
+            "channel": channel.value,
+            "created_at": raw.time(at),
         },
     )
     return int(row[0])

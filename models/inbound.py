@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.message import Direction, MessageStatus
+from models.message import Direction, Message, MessageStatus
 from models.question import Question, read_question
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +74,9 @@ def stored_reply(raw: Raw, sid: str) -> tuple[bool, str | None]:
     return (False, None) if row is None else (True, row[0])
 
 
-_STORE = Sql(
-    """INSERT INTO messages (direction, member_id, phone, body, provider_sid, status, segments,
-        essential, broadcast_id, command, reply_body, handled, attempts, created_at)
-    VALUES (:direction, :member_id, :phone, :body, :sid, :status, 1,
-        :essential, :broadcast_id, :command, :reply_body, :handled, 0, :at)"""
+# Every other column takes the model's default (segments 1, attempts 0, ...) or stays NULL.
+_STORE = insert_into(
+    Message, given=("member_id", "provider_sid", "broadcast_id", "command", "reply_body")
 )
 
 
@@ -96,20 +94,19 @@ def store_inbound(
     at: datetime,
 ) -> None:
     """Keep a text for the branch to read, with what it was understood as and our reply."""
-    raw.run(
-        _STORE,
+    _STORE.run(
+        raw,
         {
             "direction": Direction.IN.value,
             "member_id": member_id,
             "phone": phone,
             "body": body,
-            "sid": sid,
+            "provider_sid": sid,
             "status": MessageStatus.RECEIVED.value,
-            "essential": False,
             "broadcast_id": broadcast_id,
             "command": command,
             "reply_body": reply_body,
             "handled": handled,
-            "at": raw.time(at),
+            "created_at": raw.time(at),
         },
     )

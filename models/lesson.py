@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.audit import audit
+from models.audit import AuditAction, audit
 from models.base import Base, enum_type, utcnow
 from models.cycle import CycleRules, next_contact_time
 from models.member import Member
@@ -179,7 +179,7 @@ def create_campaign(
     detail: dict[str, Any] = {"lesson": lesson.id}
     if via:
         detail["via"] = via
-    audit(session, author_id, "send", f"campaign:{campaign.id}", detail, org_id=org.id)
+    audit(session, author_id, AuditAction.SEND, f"campaign:{campaign.id}", detail, org_id=org.id)
     return campaign
 
 
@@ -297,5 +297,5 @@ def create_lesson(
     )
     session.add(lesson)
     session.flush()
-    audit(session, author_id, "upload", f"lesson:{lesson.id}", {"title": lesson.title})
+    audit(session, author_id, AuditAction.UPLOAD, f"lesson:{lesson.id}", {"title": lesson.title})
     return lesson

@@ -10,10 +10,20 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, enum_type, utcnow
+from models.contact import ContactKind, ContactLog
 from models.org import Organization
 from models.period import Period
 from models.places import city_key, province_of
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into, update_of
+
+
+class ChangeSource(enum.StrEnum):
+    """How a change of a member's details came in (a report's or request's Channel, or more)."""
+
+    SMS = "sms"
+    IVR = "ivr"
+    ADMIN = "admin"
+    IMPORT = "import"  # a register upload
 
 
 class MembershipStatus(enum.StrEnum):
@@ -93,7 +103,7 @@ class MemberChange(Base):
     field: Mapped[ChangeField] = mapped_column(enum_type(ChangeField))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(16))  # sms, ivr, admin, import
+    source: Mapped[ChangeSource] = mapped_column(enum_type(ChangeSource, 16))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -108,22 +118,21 @@ def differs(old: object, new: object) -> bool:
 
 
 def _record(
-    session: Session, member: Member, field: ChangeField, new: str | None, source: str, at: datetime
+    session: Session,
+    member: Member,
+    field: ChangeField,
+    new: str | None,
+    source: ChangeSource,
+    at: datetime,
 ) -> bool:
     old = getattr(member, field.value if field is not ChangeField.HOST_ORG else "host_org_id")
     old_text = None if old is None else str(old)
     new_text = None if new is None else str(new)
     if not differs(old_text, new_text):
         return False
-    session.add(
-        MemberChange(
-            member_id=member.id,
-            field=field,
-            old_value=old_text,
-            new_value=new_text,
-            source=source,
-            changed_at=at,
-        )
+    session.flush()  # the member first: the line of history refers to it
+    record_change(
+        Raw.of(session.connection()), member.id, field, old_text, new_text, source=source, at=at
     )
     return True
 
@@ -135,7 +144,7 @@ def change_status(
     city: str | None = None,
     employer: str | None = None,
     host_org_id: int | None = None,
-    source: str,
+    source: ChangeSource,
     at: datetime | None = None,
 ) -> list[ChangeField]:
     """Move a member to a new city, employer or host organisation, keeping the history.
@@ -171,26 +180,40 @@ def change_status(
     return changed
 
 
-_CHANGE = Sql(
-    """INSERT INTO member_changes (member_id, field, old_value, new_value, source, changed_at)
-    VALUES (:member_id, :field, :old, :new, :source, :at)"""
-)
-_MOVE = Sql("UPDATE members SET city = :city, employer = :employer WHERE id = :member_id")
-_MOVE_CITY = Sql(
-    """UPDATE members SET city = :city, employer = :employer, province = :province,
-        host_org_id = :host_org_id WHERE id = :member_id"""
-)
+_CHANGE = insert_into(MemberChange, given=("old_value", "new_value"))
+_MOVE = update_of(Member, set=("city", "employer"), where=("id",))
+_MOVE_CITY = update_of(Member, set=("city", "employer", "province", "host_org_id"), where=("id",))
 _PLACE = Sql(
     """SELECT m.host_org_id, h.city, h.name, b.timezone FROM members m
     JOIN organizations b ON b.id = m.branch_id
     LEFT JOIN organizations h ON h.id = m.host_org_id
     WHERE m.id = :member_id"""
 )
-_BRANCH_TASK = Sql(
-    """INSERT INTO contact_logs (member_id, user_id, kind, period, contact_date, note, done,
-        created_at)
-    VALUES (:member_id, NULL, 'liaison_task', :period, :day, :note, :done, :at)"""
-)
+_BRANCH_TASK = insert_into(ContactLog)
+
+
+def record_change(
+    raw: Raw,
+    member_id: int,
+    field: ChangeField,
+    old: str | None,
+    new: str | None,
+    *,
+    source: ChangeSource,
+    at: datetime,
+) -> None:
+    """Write one line of a member's history (the one statement every change is kept by)."""
+    _CHANGE.run(
+        raw,
+        {
+            "member_id": member_id,
+            "field": field.value,
+            "old_value": old,
+            "new_value": new,
+            "source": source.value,
+            "changed_at": raw.time(at),
+        },
+    )
 
 
 def move_member(
@@ -200,7 +223,7 @@ def move_member(
     current: tuple[str | None, str | None],
     city: str | None,
     employer: str | None,
-    source: str,
+    source: ChangeSource,
     at: datetime,
     review_host: bool = True,
 ) -> tuple[str | None, str | None]:
@@ -218,15 +241,14 @@ def move_member(
     new_employer = employer if employer and differs(old_employer, employer) else old_employer
     if (new_city, new_employer) == current:
         return current
-    params = {"member_id": member_id, "source": source, "at": raw.time(at)}
     for field, old, new in (
         (ChangeField.CITY, old_city, new_city),
         (ChangeField.EMPLOYER, old_employer, new_employer),
     ):
         if new != old:
-            raw.run(_CHANGE, {**params, "field": field.value, "old": old, "new": new})
+            record_change(raw, member_id, field, old, new, source=source, at=at)
     if new_city == old_city:
-        raw.run(_MOVE, {"member_id": member_id, "city": new_city, "employer": new_employer})
+        raw.run(_MOVE, {"id": member_id, "city": new_city, "employer": new_employer})
         return new_city, new_employer
     host_id, host_city, host_name, timezone = raw.one(_PLACE, {"member_id": member_id})
     if (
@@ -235,28 +257,28 @@ def move_member(
         and host_city
         and city_key(host_city) != city_key(new_city)
     ):
-        raw.run(
-            _CHANGE,
-            {**params, "field": ChangeField.HOST_ORG.value, "old": str(host_id), "new": None},
+        record_change(
+            raw, member_id, ChangeField.HOST_ORG, str(host_id), None, source=source, at=at
         )
         day = at.astimezone(ZoneInfo(timezone)).date()
-        raw.run(
-            _BRANCH_TASK,
+        _BRANCH_TASK.run(
+            raw,
             {
                 "member_id": member_id,
+                "kind": ContactKind.LIAISON_TASK.value,
                 "period": str(Period(day.year, day.month)),
-                "day": day,
+                "contact_date": day,
                 "note": f"已迁往{new_city},原流入地党组织“{host_name}”不再对接,"
                 f"请为其对接{new_city}的流入地党组织。",
                 "done": False,
-                "at": raw.time(at),
+                "created_at": raw.time(at),
             },
         )
         host_id = None
     raw.run(
         _MOVE_CITY,
         {
-            "member_id": member_id,
+            "id": member_id,
             "city": new_city,
             "employer": new_employer,
             "province": province_of(new_city),
@@ -266,18 +288,16 @@ def move_member(
     return new_city, new_employer
 
 
-_OPT_OUT = Sql(
-    "UPDATE members SET opted_out_at = COALESCE(opted_out_at, :at) WHERE id = :member_id"
-)
-_OPT_IN = Sql("UPDATE members SET opted_out_at = NULL WHERE id = :member_id")
+_OPT_OUT = update_of(Member, also={"opted_out_at": "COALESCE(opted_out_at, :at)"}, where=("id",))
+_OPT_IN = update_of(Member, set=("opted_out_at",), where=("id",))
 
 
 def set_opted_out(raw: Raw, member_id: int, at: datetime | None) -> None:
     """opt_out (a time) or opt_in (None) on the raw connection; an earlier opt-out time stays."""
     if at is None:
-        raw.run(_OPT_IN, {"member_id": member_id})
+        raw.run(_OPT_IN, {"id": member_id, "opted_out_at": None})
     else:
-        raw.run(_OPT_OUT, {"member_id": member_id, "at": raw.time(at)})
+        raw.run(_OPT_OUT, {"id": member_id, "at": raw.time(at)})
 
 
 _PHONE_TAKEN = Sql("SELECT id FROM members WHERE phone = :phone")
@@ -302,7 +322,12 @@ class PhoneTaken(ValueError):
 
 
 def change_phone(
-    session: Session, member: Member, new_phone: str, *, source: str, at: datetime | None = None
+    session: Session,
+    member: Member,
+    new_phone: str,
+    *,
+    source: ChangeSource,
+    at: datetime | None = None,
 ) -> bool:
     """Give a member a new registered phone (E.164), keeping the old one in the history.
 
@@ -367,7 +392,7 @@ def update_member(
     member: Member,
     details: dict[str, object],
     *,
-    source: str,
+    source: ChangeSource,
     at: datetime | None = None,
 ) -> list[str]:
     """Apply an edit of a member's details; returns the names of the fields that changed.
@@ -401,15 +426,15 @@ def update_member(
         setattr(member, "province", details["province"])  # noqa: B010 - a detail of any type
     if "host_org_id" in details and host is None and member.host_org_id is not None:
         # change_status only records moves to a host; leaving every host is a change too.
-        session.add(
-            MemberChange(
-                member_id=member.id,
-                field=ChangeField.HOST_ORG,
-                old_value=str(member.host_org_id),
-                new_value=None,
-                source=source,
-                changed_at=at or utcnow(),
-            )
+        session.flush()
+        record_change(
+            Raw.of(session.connection()),
+            member.id,
+            ChangeField.HOST_ORG,
+            str(member.host_org_id),
+            None,
+            source=source,
+            at=at or utcnow(),
         )
         member.host_org_id = None
         moved.append(ChangeField.HOST_ORG)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base, enum_type, utcnow
 from models.caps import HoldReason
 from models.question import Question, Step, Topic
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into
 
 # A provider's own error code, kept as text (the mainland providers' codes are words).
 ERROR_CODE_LENGTH = 64
@@ -138,11 +138,10 @@ class PhoneChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-_ASK = Sql(
-    """INSERT INTO conversations (member_id, topic, step, data, expires_at, updated_at)
-    VALUES (:member_id, :topic, :step, :data, :expires_at, :at)
-    ON CONFLICT (member_id) DO UPDATE SET topic = excluded.topic, step = excluded.step,
-        data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at"""
+_ASK = insert_into(
+    Conversation,
+    conflict=("member_id",),
+    update=("topic", "step", "data", "expires_at", "updated_at"),
 )
 _FORGET = Sql("DELETE FROM conversations WHERE member_id = :member_id")
 
@@ -155,15 +154,15 @@ def open_question(
     A member has at most one open question; a new one replaces the old.
     """
     expires_at = now + timedelta(hours=ttl_hours)
-    raw.run(
-        _ASK,
+    _ASK.run(
+        raw,
         {
             "member_id": member_id,
             "topic": question.topic.value,
             "step": question.step.value,
             "data": raw.json(question.stored_data()),
             "expires_at": raw.time(expires_at),
-            "at": raw.time(now),
+            "updated_at": raw.time(now),
         },
     )
     return expires_at

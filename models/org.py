@@ -19,6 +19,14 @@ class OrgKind(enum.StrEnum):
     HOST = "host"
 
 
+class HostKind(enum.StrEnum):
+    """What a host organisation is."""
+
+    MIGRANT_BRANCH = "migrant_branch"  # 流动党员党支部
+    JOINT_INDUSTRY = "joint_industry"  # 行业联合党支部
+    COMMUNITY = "community"  # 社区党委
+
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     # Escalation days of the monthly cycle: reminder, second reminder, IVR call, liaison task.
     "escalation_days": {"reminder": 1, "second_reminder": 5, "ivr_call": 10, "liaison_task": 15},
@@ -40,7 +48,7 @@ class Organization(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     # For hosts: migrant branch, joint industry branch or community.
-    host_kind: Mapped[str | None] = mapped_column(String(32))
+    host_kind: Mapped[HostKind | None] = mapped_column(enum_type(HostKind, 32))
     city: Mapped[str | None] = mapped_column(String(64))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

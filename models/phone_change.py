@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.member import Member, change_phone
+from models.member import ChangeSource, Member, change_phone
 from models.message import Message, PhoneChange
 from models.outbox import queue_sms
 
@@ -81,5 +81,5 @@ def confirm_phone_change(session: Session, change_id: int, now: datetime) -> Non
     assert change is not None
     member = session.get(Member, change.member_id)
     assert member is not None
-    change_phone(session, member, change.new_phone, source="sms", at=now)
+    change_phone(session, member, change.new_phone, source=ChangeSource.SMS, at=now)
     change.confirmed_at = now

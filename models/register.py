@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models.member import (
+    ChangeSource,
     Language,
     Member,
     MembershipStatus,
@@ -571,9 +572,9 @@ def _apply(session: Session, member: Member, values: dict[str, Any], dry_run: bo
         if dry_run:
             continue
         if key == "phone":
-            change_phone(session, member, value, source="import")
+            change_phone(session, member, value, source=ChangeSource.IMPORT)
         elif key in _TRACKED:
-            change_status(session, member, source="import", **{key: value})
+            change_status(session, member, source=ChangeSource.IMPORT, **{key: value})
         else:
             setattr(member, key, value)
     return changed

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import Base, enum_type, utcnow
-from models.member import Member, move_member
-from models.sql import Raw, Sql
+from models.member import ChangeSource, Member, move_member
+from models.sql import Raw, insert_into
 
 
 class Channel(enum.StrEnum):
@@ -129,21 +129,14 @@ class SavedReport:
 
 # One statement creates the period's report or replaces it, keeping its receipt: two texts of
 # one member racing each other cannot make two reports.
-_SAVE = Sql(
-    """INSERT INTO reports (member_id, period, studied, same_city, same_employer, city, employer,
-        channel, receipt, revision, received_at)
-    VALUES (:member_id, :period, :studied, :same_city, :same_employer, :city, :employer,
-        :channel, :receipt, 1, :at)
-    ON CONFLICT (member_id, period) DO UPDATE SET studied = excluded.studied,
-        same_city = excluded.same_city, same_employer = excluded.same_employer,
-        city = excluded.city, employer = excluded.employer, channel = excluded.channel,
-        revision = reports.revision + 1, received_at = excluded.received_at
-    RETURNING id, receipt, revision"""
+_SAVE = insert_into(
+    Report,
+    conflict=("member_id", "period"),
+    update=("studied", "same_city", "same_employer", "city", "employer", "channel", "received_at"),
+    also={"revision": "reports.revision + 1"},
+    returning=("id", "receipt", "revision"),
 )
-_REVISION = Sql(
-    """INSERT INTO report_revisions (report_id, revision, data, channel, received_at)
-    VALUES (:report_id, :revision, :data, :channel, :at)"""
-)
+_REVISION = insert_into(ReportRevision)
 
 
 def save_report(
@@ -170,7 +163,13 @@ def save_report(
     if employer:
         same_employer = employer == current[1] if same_employer is None else same_employer
     now_city, now_employer = move_member(
-        raw, member_id, current=current, city=city, employer=employer, source=channel.value, at=at
+        raw,
+        member_id,
+        current=current,
+        city=city,
+        employer=employer,
+        source=ChangeSource(channel.value),
+        at=at,
     )
     data = {
         "studied": studied,
@@ -180,25 +179,25 @@ def save_report(
         "employer": employer or now_employer,
     }
     when = raw.time(at)
-    report_id, receipt, revision = raw.one(
-        _SAVE,
+    report_id, receipt, revision = _SAVE.one(
+        raw,
         {
             **data,
             "member_id": member_id,
             "period": period,
             "channel": channel.value,
             "receipt": _receipt(),
-            "at": when,
+            "received_at": when,
         },
     )
-    raw.run(
-        _REVISION,
+    _REVISION.run(
+        raw,
         {
             "report_id": report_id,
             "revision": revision,
             "data": raw.json(data),
             "channel": channel.value,
-            "at": when,
+            "received_at": when,
         },
     )
     return SavedReport(report_id, receipt, revision, now_city, now_employer)

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session
 from models.call import (
     CALL_FINAL,
     Call,
+    CallbackReason,
     CallbackRequest,
     CallbackStatus,
+    CallDirection,
+    CallPurpose,
     CallStatus,
     Recording,
     RecordingKind,
@@ -52,7 +55,7 @@ def adopt_placed_call(session: Session, call_id: int | None, call_sid: str, to: 
     if call_id is None:
         return None
     call = session.get(Call, call_id)
-    if call is None or call.direction != "outbound" or call.call_sid is not None:
+    if call is None or call.direction is not CallDirection.OUTBOUND or call.call_sid is not None:
         return None
     if call.phone != to:
         return None
@@ -66,7 +69,7 @@ def open_inbound_call(
     call_sid: str,
     phone: str,
     at: datetime,
-    purpose: str = "menu",
+    purpose: CallPurpose = CallPurpose.MENU,
 ) -> tuple[Call, Member | None, bool]:
     """The Call row for an inbound CallSid (created if new) and its caller; True when created."""
     member = session.scalar(select(Member).where(Member.phone == phone))
@@ -76,7 +79,7 @@ def open_inbound_call(
         return call, known, False
     call = Call(
         call_sid=call_sid,
-        direction="inbound",
+        direction=CallDirection.INBOUND,
         member_id=member.id if member is not None else None,
         phone=phone,
         purpose=purpose,
@@ -239,7 +242,7 @@ def help_request_of_call(session: Session, call: Call, member: Member) -> int | 
         select(HelpRequest.id)
         .where(
             HelpRequest.member_id == member.id,
-            HelpRequest.channel == Channel.IVR.value,
+            HelpRequest.channel == Channel.IVR,
             HelpRequest.created_at >= call.created_at,
         )
         .order_by(HelpRequest.id.desc())
@@ -315,13 +318,13 @@ def mark_for_retry(session: Session, call: Call, at: datetime) -> None:
     if callback is None or callback.status != CallbackStatus.PLACED:
         return
     if call.attempt >= MAX_CALLBACK_ATTEMPTS:
-        callback.status = CallbackStatus.FAILED.value
+        callback.status = CallbackStatus.FAILED
         return
     member = session.get(Member, callback.member_id)
     if member is None:
-        callback.status = CallbackStatus.FAILED.value
+        callback.status = CallbackStatus.FAILED
         return
-    callback.status = CallbackStatus.PENDING.value
+    callback.status = CallbackStatus.PENDING
     callback.scheduled_for = next_contact_time(session, member, at + CALLBACK_RETRY_AFTER)
 
 
@@ -344,7 +347,7 @@ def request_callback(
     session: Session,
     member: Member,
     lesson_id: int | None,
-    reason: str,
+    reason: CallbackReason,
     now: datetime,
     *,
     per_day: int = DEFAULT_CALLBACKS_PER_DAY,
@@ -363,7 +366,7 @@ def request_callback(
         member_id=member.id,
         lesson_id=lesson_id,
         reason=reason,
-        status=CallbackStatus.PENDING.value,
+        status=CallbackStatus.PENDING,
         scheduled_for=next_contact_time(session, member, now),
         requested_at=now,
     )
@@ -422,7 +425,7 @@ def due_callbacks(session: Session, now: datetime, limit: int = 500) -> list[int
         session.scalars(
             select(CallbackRequest.id)
             .where(
-                CallbackRequest.status == CallbackStatus.PENDING.value,
+                CallbackRequest.status == CallbackStatus.PENDING,
                 CallbackRequest.scheduled_for <= now,
             )
             .order_by(CallbackRequest.scheduled_for, CallbackRequest.id)
@@ -437,10 +440,10 @@ def claim_callback(session: Session, callback_id: int, now: datetime) -> bool:
         update(CallbackRequest)
         .where(
             CallbackRequest.id == callback_id,
-            CallbackRequest.status == CallbackStatus.PENDING.value,
+            CallbackRequest.status == CallbackStatus.PENDING,
             CallbackRequest.scheduled_for <= now,
         )
-        .values(status=CallbackStatus.CALLING.value)
+        .values(status=CallbackStatus.CALLING)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)
@@ -450,7 +453,7 @@ def queue_outbound_call(
     session: Session,
     member: Member,
     *,
-    purpose: str,
+    purpose: CallPurpose,
     at: datetime,
     lesson_id: int | None = None,
     campaign_id: int | None = None,
@@ -459,7 +462,7 @@ def queue_outbound_call(
     """A new outbound Call row, queued for `workers.calls.place_call` (the one place such rows
     are made: the escalation's reminder call, a campaign's lesson call, a callback)."""
     call = Call(
-        direction="outbound",
+        direction=CallDirection.OUTBOUND,
         member_id=member.id,
         phone=member.phone,
         purpose=purpose,
@@ -484,13 +487,13 @@ def start_callback_call(
     call = queue_outbound_call(
         session,
         member,
-        purpose="lesson" if callback.lesson_id is not None else "menu",
+        purpose=CallPurpose.LESSON if callback.lesson_id is not None else CallPurpose.MENU,
         lesson_id=callback.lesson_id,
         attempt=previous.attempt + 1 if previous is not None else 1,
         at=at,
     )
     callback.call_id = call.id
-    callback.status = CallbackStatus.PLACED.value
+    callback.status = CallbackStatus.PLACED
     return call
 
 
@@ -508,9 +511,9 @@ def call_not_placed(session: Session, call_id: int, *, transient: bool, at: date
         return
     member = session.get(Member, callback.member_id)
     if not transient or member is None:
-        callback.status = CallbackStatus.FAILED.value
+        callback.status = CallbackStatus.FAILED
         return
-    callback.status = CallbackStatus.PENDING.value
+    callback.status = CallbackStatus.PENDING
     callback.scheduled_for = next_contact_time(session, member, at + PROVIDER_RETRY_AFTER)
 
 

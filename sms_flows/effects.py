@@ -17,7 +17,7 @@ from typing import Any, assert_never
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from models import Channel, Lesson, Member
+from models import CallbackReason, ChangeSource, Channel, Lesson, Member
 from models.broadcast import NoticeSent, notice_awaiting_reply
 from models.help import add_help_details, ref_of, save_help_request, takes_details
 from models.inbound import Sender
@@ -54,7 +54,7 @@ from sms_flows.conversation import (
 )
 from sms_flows.keywords import Command
 
-CALLBACK_REASON = "lesson"  # the reason of a call back asked for by `XX n`
+CALLBACK_REASON = CallbackReason.LESSON  # the reason of a call back asked for by `XX n`
 
 
 @dataclass
@@ -221,7 +221,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
                 current=place,
                 city=effect.city,
                 employer=effect.employer,
-                source=Channel.SMS.value,
+                source=ChangeSource.SMS,
                 at=now,
             )
         elif isinstance(effect, AskQuestion):
@@ -234,7 +234,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
                 sender.id,
                 category=effect.category,
                 text=effect.text,
-                channel=Channel.SMS.value,
+                channel=Channel.SMS,
                 at=now,
             )
             _ask(ctx, sender, Question(Topic.HELP, Step.DETAILS, HelpAsked(request_id)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Dialect, Engine, Enum, inspect
+from sqlalchemy.schema import CreateTable
 
 from gateway.migrate import MIGRATIONS, alembic_config, upgrade
 from infra.db import make_engine
@@ -37,6 +39,58 @@ def differences(engine: Engine) -> list[object]:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
+
+
+def checks_in(engine: Engine) -> set[tuple[str, str]]:
+    """The CHECK constraints of the database, as (table, name)."""
+    inspector = inspect(engine)
+    return {
+        (table, str(check["name"]))
+        for table in inspector.get_table_names()
+        for check in inspector.get_check_constraints(table)
+    }
+
+
+def checks_of_models(dialect: Dialect) -> set[tuple[str, str]]:
+    """The CHECK constraints the models would create, named as NAMING names them."""
+    return {
+        (table.name, name)
+        for table in Base.metadata.tables.values()
+        for name in re.findall(
+            r"CONSTRAINT (\w+) CHECK", str(CreateTable(table).compile(dialect=dialect))
+        )
+    }
+
+
+def test_every_enum_column_has_a_check_named_after_its_table_and_column(
+    empty_url: str, engine: Engine
+) -> None:
+    """`upgrade head` creates exactly the CHECKs the models declare, one per enum column,
+    named ck_<table>_<column> (autogenerate compares no CHECKs, so this is their test)."""
+    upgrade(empty_url)
+
+    enum_columns = {
+        (table.name, f"ck_{table.name}_{column.name}")
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, Enum)
+    }
+    assert checks_in(engine) == checks_of_models(engine.dialect) == enum_columns
+
+
+def test_downgrading_0003_removes_the_checks_and_upgrading_restores_them(
+    empty_url: str, engine: Engine
+) -> None:
+    """0003 goes back down to no CHECK at all, and up again."""
+    from alembic import command
+
+    upgrade(empty_url)
+    command.downgrade(alembic_config(empty_url), "0002")
+    left = checks_in(engine)
+    upgrade(empty_url)
+
+    assert left == set()
+    assert checks_in(engine) == checks_of_models(engine.dialect)
 
 
 def test_upgrade_head_gives_exactly_the_models_schema(empty_url: str, engine: Engine) -> None:

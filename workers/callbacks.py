@@ -54,12 +54,12 @@ def place_callback(callback_id: int) -> str | None:
         assert callback is not None  # just claimed
         member = session.get(Member, callback.member_id)
         if member is None or not member.active or member.phone_invalid_at is not None:
-            callback.status = CallbackStatus.FAILED.value
+            callback.status = CallbackStatus.FAILED
             session.commit()
             return None
         start = voice.next_contact_time(session, member, now)
         if start > now:
-            callback.status = CallbackStatus.PENDING.value
+            callback.status = CallbackStatus.PENDING
             callback.scheduled_for = start
             session.commit()
             return None

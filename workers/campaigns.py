@@ -26,7 +26,7 @@ from models import (
     Organization,
     utcnow,
 )
-from models.call import CALL_FINAL
+from models.call import CALL_FINAL, CallPurpose
 from models.cycle import (
     CycleRules,
     in_busy_season,
@@ -212,7 +212,7 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         member = session.get(Member, entry.member_id)
         assert member is not None  # a foreign key
         entry.updated_at = now
-        if not may_place_call(member, "lesson"):
+        if not may_place_call(member, CallPurpose.LESSON):
             entry.status = CampaignMemberStatus.SKIPPED
             counts["skipped"] += 1
             continue
@@ -242,7 +242,7 @@ def _place_due(session: Session, rules: _Rules, now: datetime) -> Counter[str]:
         call = queue_outbound_call(
             session,
             member,
-            purpose="lesson",
+            purpose=CallPurpose.LESSON,
             lesson_id=campaign.lesson_id,
             campaign_id=campaign.id,
             attempt=attempt,
@@ -295,7 +295,7 @@ def _requeue_lost_calls(session: Session, now: datetime) -> None:
     for call_id in session.scalars(
         select(Call.id).where(
             Call.status == CallStatus.QUEUED,
-            Call.campaign_id.is_not(None) | (Call.purpose == "reminder"),
+            Call.campaign_id.is_not(None) | (Call.purpose == CallPurpose.REMINDER),
             Call.created_at < now - timedelta(minutes=2),
         )
     ):

@@ -15,7 +15,7 @@ from admin_ui.helpers import arg_page
 from infra.db import get_session
 from models import reads
 from models.call import link_unknown_recordings, mark_recordings_handled
-from models.member import PhoneTaken, change_phone
+from models.member import ChangeSource, PhoneTaken, change_phone
 from models.message import link_unmatched, mark_handled
 from models.phones import try_normalize
 from models.scope import visible_branches
@@ -147,7 +147,7 @@ def inbox_link() -> Response:
         try:
             if normalized is None:
                 raise PhoneTaken(phone)
-            if change_phone(db, member, normalized, source="admin"):
+            if change_phone(db, member, normalized, source=ChangeSource.ADMIN):
                 detail["phone_changed"] = True
         except PhoneTaken:
             flash(_("The number could not become the member's phone: invalid or taken."), "error")

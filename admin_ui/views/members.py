@@ -39,6 +39,7 @@ from models import reads
 from models.call import Recording
 from models.contact import ContactKind, log_contact
 from models.member import (
+    ChangeSource,
     Language,
     Member,
     MembershipStatus,
@@ -184,7 +185,7 @@ def member_edit(member_id: int) -> Any:
         details["employer"] = (form.employer.data or "").strip() or None
         details["host_org_id"] = form.host_org_id.data
         db = get_session()
-        changed = update_member(db, member, details, source="admin")
+        changed = update_member(db, member, details, source=ChangeSource.ADMIN)
         record("edit", f"member:{member.id}", {"fields": changed})
         db.commit()
         flash(_("Saved."), "success")
@@ -203,7 +204,7 @@ def member_phone(member_id: int) -> Any:
         db = get_session()
         phone = normalize_phone(form.phone.data, current_app.config.get("DEFAULT_REGION", "CN"))
         try:
-            changed = change_phone(db, member, phone, source="admin")
+            changed = change_phone(db, member, phone, source=ChangeSource.ADMIN)
         except PhoneTaken:
             form.phone.errors.append(_("Another member already has this number."))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from models.audit import AuditLog
+from models.audit import AuditAction, AuditLog
 from models.reads.common import PER_PAGE, Page, paginate
 from models.scope import Scope
 from models.user import Role, User
@@ -34,7 +34,7 @@ def audit_entries(
         whose = or_(whose, and_(no_user, AuditLog.org_id.is_(None)))
     query = select(AuditLog).where(whose)
     if action:
-        query = query.where(AuditLog.action == action)
+        query = query.where(AuditLog.action == AuditAction.of(action))  # unknown: none
     if user_id is not None:
         query = query.where(AuditLog.user_id == user_id)
     return paginate(session, query.order_by(AuditLog.at.desc(), AuditLog.id.desc()), page, per_page)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from models import (
     AuditLog,
+    CallDirection,
     HelpNote,
     HelpRequest,
     HelpStatus,
@@ -213,7 +214,7 @@ def test_help_page_plays_the_recording_of_a_keypad_request(
         member = session.get(Member, world.alice)
         assert member is not None
         call = Call(
-            direction="inbound",
+            direction=CallDirection.INBOUND,
             member_id=member.id,
             phone=member.phone,
             status=CallStatus.COMPLETED,

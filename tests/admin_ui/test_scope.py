@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from infra.db import get_session
 from models import (
     Call,
+    CallDirection,
     CallStatus,
     Direction,
     Member,
@@ -73,7 +74,7 @@ def test_the_phone_simulator_acts_only_as_members_the_user_sees(
 def _unknown_recording(app: Flask) -> int:
     with app.app_context():
         session = get_session()
-        call = Call(direction="inbound", phone=STRANGER, status=CallStatus.COMPLETED)
+        call = Call(direction=CallDirection.INBOUND, phone=STRANGER, status=CallStatus.COMPLETED)
         session.add(call)
         session.flush()
         recording = Recording(

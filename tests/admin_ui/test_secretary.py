@@ -14,7 +14,16 @@ from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from models import AuditLog, Call, CallStatus, Member, Message, Organization, Recording
+from models import (
+    AuditLog,
+    Call,
+    CallDirection,
+    CallStatus,
+    Member,
+    Message,
+    Organization,
+    Recording,
+)
 from models.call import RecordingKind
 from models.caps import SendCaps, caps_for
 from models.cycle import rules_for
@@ -466,7 +475,7 @@ def test_linking_an_unknown_caller_attaches_the_recordings(
     """The caller's recording and call go to the chosen member, with the number made theirs."""
     phone = "+8613900000077"
     with db(app) as session:
-        call = Call(direction="inbound", phone=phone, status=CallStatus.COMPLETED)
+        call = Call(direction=CallDirection.INBOUND, phone=phone, status=CallStatus.COMPLETED)
         session.add(call)
         session.flush()
         session.add(

@@ -19,6 +19,7 @@ from infra.db import get_session
 from models import (
     Broadcast,
     Call,
+    CallDirection,
     CallStatus,
     Channel,
     ContactKind,
@@ -100,10 +101,13 @@ def build_world(session: Session) -> World:
         session, alice, period=shift_period(period, -1), studied=False, channel=Channel.IVR
     )
     request = open_help_request(
-        session, alice, category=HelpCategory.WAGES, text="工资拖欠三个月", channel="sms"
+        session, alice, category=HelpCategory.WAGES, text="工资拖欠三个月", channel=Channel.SMS
     )
     call = Call(
-        direction="inbound", member_id=alice.id, phone=alice.phone, status=CallStatus.COMPLETED
+        direction=CallDirection.INBOUND,
+        member_id=alice.id,
+        phone=alice.phone,
+        status=CallStatus.COMPLETED,
     )
     session.add(call)
     session.flush()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
+    Channel,
     Conversation,
     Direction,
     HelpCategory,
@@ -137,7 +138,7 @@ def _open(session: Session, member: Member, key: str) -> None:
         data["studied"] = True
     if topic == "help" and step == "details":
         request = open_help_request(
-            session, member, category=HelpCategory.WAGES, text="", channel="sms"
+            session, member, category=HelpCategory.WAGES, text="", channel=Channel.SMS
         )
         data["request"] = request.id
     session.add(

@@ -17,6 +17,7 @@ from ivr_flows.prompts import text
 from ivr_flows.state import CallState
 from models import (
     Call,
+    CallbackReason,
     CallStatus,
     Channel,
     HelpCategory,
@@ -569,7 +570,9 @@ def test_status_callbacks_never_move_a_call_back(
 def _outbound_call(
     session: Session, member: Member, lesson_id: int | None
 ) -> tuple[Call, CallbackRequest]:
-    callback = voice.request_callback(session, member, lesson_id, "lesson", utcnow(), per_day=10)
+    callback = voice.request_callback(
+        session, member, lesson_id, CallbackReason.LESSON, utcnow(), per_day=10
+    )
     assert callback is not None
     callback.status = CallbackStatus.PLACED.value
     call = voice.start_callback_call(session, callback, member, utcnow())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Call, CallStatus, Lesson, LessonCategory, utcnow
+from models import Call, CallDirection, CallPurpose, CallStatus, Lesson, LessonCategory, utcnow
 from models.lesson import (
     CampaignMember,
     CampaignMemberStatus,
@@ -45,10 +45,10 @@ def test_a_campaign_counts_its_members_once_however_often_they_were_called(
         for attempt in range(1, calls + 1):
             session.add(
                 Call(
-                    direction="outbound",
+                    direction=CallDirection.OUTBOUND,
                     member_id=member,
                     phone=f"+8613900000{member:03d}",
-                    purpose="lesson",
+                    purpose=CallPurpose.LESSON,
                     lesson_id=lesson.id,
                     campaign_id=campaign.id,
                     status=CallStatus.BUSY,

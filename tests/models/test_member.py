@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     ChangeField,
+    ChangeSource,
     MemberChange,
     OrgKind,
     change_phone,
@@ -42,7 +43,13 @@ def test_change_status_moves_the_member_and_records_each_change(session: Session
     member = make_member(session, city="广州", employer="电子厂")
 
     changed = change_status(
-        session, member, city="深圳", employer="富士康", host_org_id=host.id, source="sms", at=AT
+        session,
+        member,
+        city="深圳",
+        employer="富士康",
+        host_org_id=host.id,
+        source=ChangeSource.SMS,
+        at=AT,
     )
     session.commit()
 
@@ -62,8 +69,8 @@ def test_each_move_is_a_new_record_never_an_overwrite(session: Session) -> None:
     member = make_member(session, city="广州")
     later = datetime(2025, 6, 1, tzinfo=UTC)
 
-    change_status(session, member, city="深圳", source="sms", at=AT)
-    change_status(session, member, city="东莞", source="ivr", at=later)
+    change_status(session, member, city="深圳", source=ChangeSource.SMS, at=AT)
+    change_status(session, member, city="东莞", source=ChangeSource.IVR, at=later)
     session.commit()
 
     assert history(session, member.id) == [
@@ -79,8 +86,10 @@ def test_same_values_or_nothing_given_record_nothing(session: Session) -> None:
     """Reporting the city and employer one already has is not a change."""
     member = make_member(session, city="广州", employer="电子厂")
 
-    changed = change_status(session, member, city="广州", employer="电子厂", source="sms")
-    nothing = change_status(session, member, source="sms")
+    changed = change_status(
+        session, member, city="广州", employer="电子厂", source=ChangeSource.SMS
+    )
+    nothing = change_status(session, member, source=ChangeSource.SMS)
     session.flush()
 
     assert (changed, nothing) == ([], [])
@@ -92,7 +101,7 @@ def test_change_phone_keeps_the_old_number(session: Session) -> None:
     member = make_member(session, phone="+8613800138000")
     member.phone_invalid_at = AT
 
-    assert change_phone(session, member, "+8613900139000", source="admin", at=AT)
+    assert change_phone(session, member, "+8613900139000", source=ChangeSource.ADMIN, at=AT)
     session.commit()
 
     assert (member.phone, member.other_phone) == ("+8613900139000", "+8613800138000")
@@ -108,7 +117,7 @@ def test_change_phone_refuses_another_members_number(session: Session) -> None:
     make_member(session, member.branch, phone="+8613900139000")
 
     with pytest.raises(PhoneTaken):
-        change_phone(session, member, "+8613900139000", source="import", at=AT)
+        change_phone(session, member, "+8613900139000", source=ChangeSource.IMPORT, at=AT)
     session.flush()
 
     assert (member.phone, member.other_phone) == ("+8613800138000", None)
@@ -119,7 +128,7 @@ def test_change_phone_to_the_same_number_is_no_change(session: Session) -> None:
     """Giving the number a member already has changes and records nothing."""
     member = make_member(session, phone="+8613800138000")
 
-    assert not change_phone(session, member, "+8613800138000", source="sms")
+    assert not change_phone(session, member, "+8613800138000", source=ChangeSource.SMS)
     session.flush()
 
     assert member.other_phone is None

@@ -284,7 +284,7 @@ def test_yearly_review_counts_the_year(session: Session) -> None:
         a,
         category=HelpCategory.JOBS,
         text="找工作",
-        channel="sms",
+        channel=Channel.SMS,
         at=datetime(2025, 6, 1, tzinfo=UTC),
     )
     session.add_all(

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import JSON, Column, Engine, Integer, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
 from infra.db import make_engine
-from models import Conversation, Member, utcnow
-from models.inbound import store_inbound
+from models import Conversation, Member, Message, MessageStatus, Report, utcnow
+from models.base import UTCDateTime, enum_type
+from models.inbound import _STORE, store_inbound
 from models.message import open_question
 from models.question import Question, Step, Topic
-from models.sql import Raw, Sql
+from models.sql import Raw, Sql, insert_into, update_of
 from tests.factories import make_member, make_tree
 
 # A non-UTC instant with microseconds: both must survive the trip.
@@ -96,6 +97,110 @@ def test_same_statement_runs_on_both_backends(session: Session) -> None:
     assert raw.one(Sql("SELECT :a + :b, :name"), {"a": 40, "b": 2, "name": "汇报"}) == (42, "汇报")
     assert raw.one(Sql("SELECT 1 WHERE 1 = :x"), {"x": 2}) is None
     assert raw.run(Sql("SELECT :x UNION ALL SELECT :x"), {"x": 7}).fetchall() == [(7,), (7,)]
+
+
+# --- statements built from a table -------------------------------------------------------------
+
+_SPEC = MetaData()
+_THINGS = Table(
+    "things",
+    _SPEC,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(8), nullable=False),
+    Column("count", Integer, default=7),
+    Column("state", enum_type(MessageStatus), default=MessageStatus.QUEUED),
+    Column("note", String(8)),
+    Column("at", UTCDateTime, default=utcnow),
+    Column("data", JSON, default=dict),
+)
+
+
+def test_insert_writes_the_columns_with_defaults_and_the_given_ones() -> None:
+    """The column list is the table's: the key left out, a nullable column without a default
+    only when named as given; scalar defaults are rendered once (an enum as its value),
+    callables are left to each row."""
+    built = insert_into(_THINGS)
+    with_note = insert_into(_THINGS, given=("note",))
+
+    assert built.sql.text == (
+        "INSERT INTO things (name, count, state, at, data) "
+        "VALUES (:name, :count, :state, :at, :data)"
+    )
+    assert built.defaults == {"count": 7, "state": "queued"}
+    assert [name for name, _ in built.computed] == ["at", "data"]
+    assert "note" in with_note.names and with_note.defaults["note"] is None
+
+
+def test_insert_refuses_a_value_for_a_column_it_does_not_write(session: Session) -> None:
+    """The drivers would drop an extra parameter without a word; the statement refuses it."""
+    built = insert_into(_THINGS)
+
+    with pytest.raises(KeyError, match="writes no"):
+        built.params(raw_of(session), {"name": "a", "note": "lost"})
+
+
+def test_insert_params_give_the_values_and_compute_only_the_missing_defaults(
+    session: Session,
+) -> None:
+    """Given values win; a callable default is called per row and stored as its column stores
+    it (a time as Raw.time, JSON as text); one given is not called."""
+    raw = raw_of(session)
+    built = insert_into(_THINGS)
+
+    params = built.params(raw, {"name": "a", "count": 2})
+    assert (params["name"], params["count"], params["state"]) == ("a", 2, "queued")
+    assert params["data"] == "{}"
+    assert raw.read_time(params["at"]) is not None
+    assert built.params(raw, {"name": "a", "at": "given"})["at"] == "given"
+
+
+def test_insert_with_conflict_and_returning_names_columns_of_the_table() -> None:
+    """An upsert sets the listed columns from `excluded` and the others by expression."""
+    built = insert_into(
+        _THINGS,
+        conflict=("name",),
+        update=("note",),
+        also={"count": "things.count + 1"},
+        returning=("id",),
+    )
+
+    assert built.sql.text.endswith(
+        "ON CONFLICT (name) DO UPDATE SET note = excluded.note, count = things.count + 1 "
+        "RETURNING id"
+    )
+
+
+def test_update_sets_and_matches_columns_by_their_names() -> None:
+    """`set` columns take parameters of their names, `where` columns are matched by theirs."""
+    built = update_of(_THINGS, set=("note",), also={"count": "count + :step"}, where=("id",))
+
+    assert built.text == "UPDATE things SET note = :note, count = count + :step WHERE id = :id"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: insert_into(Message, returning=("nope",)),
+        lambda: insert_into(Report, conflict=("member_id", "month"), update=("studied",)),
+        lambda: insert_into(Report, conflict=("member_id",), update=("studyed",)),
+        lambda: insert_into(Conversation, conflict=("member_id",), also={"stage": "1"}),
+        lambda: update_of(Member, set=("citty",), where=("id",)),
+        lambda: update_of(Member, set=("city",), where=("member",)),
+    ],
+)
+def test_a_statement_naming_a_column_that_does_not_exist_fails_when_built(
+    build: Callable[[], object],
+) -> None:
+    """Statements are built at import, so a misspelt column stops the import, not a text."""
+    with pytest.raises(KeyError, match="has no column"):
+        build()
+
+
+def test_the_webhooks_statements_are_built_from_their_tables() -> None:
+    """The inbound INSERT names every column of messages and copies no default by hand."""
+    assert _STORE.table is Message.__table__
+    assert _STORE.defaults["segments"] == 1 and _STORE.defaults["attempts"] == 0
+    assert "'" not in _STORE.sql.text  # no value typed into the SQL
 
 
 # --- times ------------------------------------------------------------------------------------

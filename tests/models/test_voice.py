@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from models import (
     Call,
+    CallbackReason,
+    CallDirection,
     CallStatus,
     Channel,
     HelpCategory,
@@ -38,7 +40,7 @@ MORNING = datetime(2025, 3, 5, 2, 0, tzinfo=UTC)
 def _call(session: Session, member_id: int | None, phone: str, at: datetime = IN_WINDOW) -> Call:
     call = Call(
         call_sid=f"CA{at.timestamp():.0f}{phone[-4:]}",
-        direction="inbound",
+        direction=CallDirection.INBOUND,
         member_id=member_id,
         phone=phone,
         status=CallStatus.IN_PROGRESS,
@@ -84,7 +86,7 @@ def test_a_callback_waits_out_quiet_hours(session: Session) -> None:
     township.settings = {"contact_window": ["19:00", "23:00"], "quiet_hours": ["21:30", "08:00"]}
     member = make_member(session, branch)
     late = datetime(2025, 3, 5, 22, 30, tzinfo=SHANGHAI)
-    callback = voice.request_callback(session, member, None, "missed_call", late)
+    callback = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, late)
     assert callback is not None
     assert callback.scheduled_for == datetime(2025, 3, 6, 19, 0, tzinfo=SHANGHAI)
     assert voice.next_contact_time(session, member, late) == rules_next(session, member, late)
@@ -110,14 +112,14 @@ def test_a_callback_is_scheduled_inside_the_contact_window(session: Session) -> 
     """Asked in the morning, the call back waits for the evening window; asked in it, now."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    later = voice.request_callback(session, member, None, "missed_call", MORNING)
+    later = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, MORNING)
     assert later is not None
     assert later.scheduled_for == datetime(2025, 3, 5, 19, 0, tzinfo=SHANGHAI)
     member.window_start, member.window_end = "08:00", "12:00"
     lesson = Lesson(org_id=branch.id, title="课", category=LessonCategory.POLICY)
     session.add(lesson)
     session.flush()
-    now = voice.request_callback(session, member, lesson.id, "lesson", MORNING)
+    now = voice.request_callback(session, member, lesson.id, CallbackReason.LESSON, MORNING)
     assert now is not None
     assert now.scheduled_for == MORNING
     assert now.status == CallbackStatus.PENDING
@@ -129,24 +131,32 @@ def test_callbacks_are_capped_per_member_per_day(session: Session) -> None:
     member = make_member(session, branch)
     for minutes in (0, 10):
         callback = voice.request_callback(
-            session, member, None, "missed_call", IN_WINDOW + timedelta(minutes=minutes)
+            session,
+            member,
+            None,
+            CallbackReason.MISSED_CALL,
+            IN_WINDOW + timedelta(minutes=minutes),
         )
         assert callback is not None
         callback.status = CallbackStatus.PLACED.value  # called back already
     third = IN_WINDOW + timedelta(minutes=20)
-    assert voice.request_callback(session, member, None, "missed_call", third) is None
-    assert voice.request_callback(session, member, None, "missed_call", third, per_day=3)
+    assert voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, third) is None
+    assert voice.request_callback(
+        session, member, None, CallbackReason.MISSED_CALL, third, per_day=3
+    )
     # Midnight in Shanghai is 16:00 UTC.
     tomorrow = datetime(2025, 3, 5, 16, 5, tzinfo=UTC)
-    assert voice.request_callback(session, member, None, "lesson", tomorrow) is not None
+    assert (
+        voice.request_callback(session, member, None, CallbackReason.LESSON, tomorrow) is not None
+    )
 
 
 def test_asking_again_while_a_callback_waits_does_not_count_twice(session: Session) -> None:
     """A second missed call before the first is placed returns the same request."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    first = voice.request_callback(session, member, None, "missed_call", MORNING)
-    again = voice.request_callback(session, member, None, "missed_call", MORNING)
+    first = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, MORNING)
+    again = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, MORNING)
     assert first is not None and again is not None
     assert again.id == first.id
     count = session.scalar(select(func.count(CallbackRequest.id)))
@@ -157,9 +167,9 @@ def test_due_callbacks_are_claimed_once(session: Session) -> None:
     """Only due pending callbacks are listed, and only one claim of each succeeds."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    due = voice.request_callback(session, member, None, "missed_call", IN_WINDOW)
+    due = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, IN_WINDOW)
     other = make_member(session, branch, window_start="08:00", window_end="09:00")
-    waiting = voice.request_callback(session, other, None, "missed_call", IN_WINDOW)
+    waiting = voice.request_callback(session, other, None, CallbackReason.MISSED_CALL, IN_WINDOW)
     assert due is not None and waiting is not None
     assert voice.due_callbacks(session, IN_WINDOW) == [due.id]
     assert voice.claim_callback(session, due.id, IN_WINDOW)
@@ -205,7 +215,7 @@ def test_recordings_attach_to_the_report_or_help_request_once(session: Session) 
         member,
         category=HelpCategory.WAGES,
         text="",
-        channel=Channel.IVR.value,
+        channel=Channel.IVR,
         at=IN_WINDOW,
     )
     thought = voice.store_recording(
@@ -300,7 +310,7 @@ def test_an_unanswered_callback_is_tried_once_more_then_given_up(session: Sessio
     """No answer: pending again 30 minutes later inside the window; the second miss fails it."""
     _, branch, _ = make_tree(session)
     member = make_member(session, branch)
-    callback = voice.request_callback(session, member, None, "missed_call", IN_WINDOW)
+    callback = voice.request_callback(session, member, None, CallbackReason.MISSED_CALL, IN_WINDOW)
     assert callback is not None
     callback.status = CallbackStatus.PLACED.value
     call = voice.start_callback_call(session, callback, member, IN_WINDOW)

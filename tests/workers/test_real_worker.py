@@ -17,6 +17,8 @@ from devtools.servers import free_port
 from infra import clients
 from models import (
     Call,
+    CallDirection,
+    CallPurpose,
     CallStatus,
     Lesson,
     LessonCampaign,
@@ -238,10 +240,10 @@ def _case_follow_up_call(session: Session) -> JobCase:
     (entry,) = entries(session, campaign)
     now = utcnow()
     call = Call(
-        direction="outbound",
+        direction=CallDirection.OUTBOUND,
         member_id=entry.member_id,
         phone=session.get(Member, entry.member_id).phone,  # type: ignore[union-attr]
-        purpose="lesson",
+        purpose=CallPurpose.LESSON,
         campaign_id=campaign.id,
         status=CallStatus.BUSY,
         attempt=1,
@@ -260,10 +262,10 @@ def _case_follow_up_call(session: Session) -> JobCase:
 def _case_place_call(session: Session) -> JobCase:
     (member,) = open_window(session, 1)
     call = Call(
-        direction="outbound",
+        direction=CallDirection.OUTBOUND,
         member_id=member.id,
         phone=member.phone,
-        purpose="reminder",
+        purpose=CallPurpose.REMINDER,
         status=CallStatus.QUEUED,
         attempt=1,
         state={},
