@@ -54,6 +54,7 @@ def _register_blueprints(app: Flask) -> None:
         "gateway.voice",
         "gateway.status",
         "gateway.cn_push",
+        "gateway.cn_texts",
         "gateway.cn_tencent",
         "gateway.cn_aliyun",
         "gateway.media",

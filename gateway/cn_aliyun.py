@@ -30,6 +30,7 @@ from infra.providers.aliyun import (
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
 from models.push import ProviderPush
+from workers.pushes import hand_on_text
 
 # Alibaba checks only that `code` is a number; this is the body its documentation shows.
 ACK = {"code": 0, "msg": "接收成功"}
@@ -107,8 +108,8 @@ def pushed_text(payload: dict[str, Any], key: str) -> PushedText:
 class SmsUpFeed:
     """SmsUp: a member's text, keyed by Alibaba's sequence_id (else number, time and text).
 
-    Each text is stored (models.push) and read into a PushedText; it is not yet handed to the
-    conversation, so nothing answers it from here.
+    Each text is stored (models.push) and handed to the SMS conversation by a job
+    (gateway/cn_texts.py), whose reply goes out as a template SMS.
     """
 
     provider = PROVIDER
@@ -134,9 +135,14 @@ class SmsUpFeed:
         pushed_text(raw, key)  # every item that is kept can be read as a text
         return PushItem(key=key, payload=raw)
 
-    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
-        """Nothing yet beyond keeping it: the conversation takes pushed texts later."""
-        pushed_text(item.payload, item.key)
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> bool:
+        """Hand the text to the conversation (a job, once the push is committed)."""
+        hand_on_text(session, push)
+        return False
+
+    def pushed_text(self, push: ProviderPush) -> PushedText:
+        """A stored SmsUp item as the member's text."""
+        return pushed_text(push.payload, push.key)
 
     def answer(self, problems: list[str]) -> Response:
         """Alibaba's acknowledgement."""

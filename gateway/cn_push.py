@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from infra.db import get_session
 from models import utcnow
 from models.push import ProviderPush, store_push
+from workers.pushes import FEEDS_KEY
 
 bp = Blueprint("cn_push", __name__)
-EXTENSION_KEY = "cn_feeds"
+EXTENSION_KEY = FEEDS_KEY  # where the app keeps its feeds (the workers' sweep reads them)
 ERROR_LENGTH = 500
 
 
@@ -65,8 +66,11 @@ class Feed(Protocol):
         """One item; BadItem if it cannot be read."""
         ...
 
-    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
-        """Act on a newly stored item (never twice for one key); commit is the caller's."""
+    def apply(
+        self, session: Session, push: ProviderPush, item: PushItem, now: datetime
+    ) -> bool | None:
+        """Act on a newly stored item (never twice for one key); commit is the caller's.
+        False: handed on to a job, which marks it handled (a member's text)."""
         ...
 
     def answer(self, problems: list[str]) -> Response:
@@ -138,8 +142,9 @@ def push(provider: str, feed_name: str, secret: str) -> Response:
             continue  # pushed before: acted on then
         try:
             with session.begin_nested():
-                feed.apply(session, stored, item, now)
-            stored.handled_at = now
+                handed_on = feed.apply(session, stored, item, now) is False
+            if not handed_on:
+                stored.handled_at = now
         except Exception as exc:
             current_app.logger.exception("%s %s item %s failed", provider, feed_name, item.key)
             stored.error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]

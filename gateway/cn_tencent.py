@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
 from infra.providers import Receipt
+from infra.providers.base import PushedText
 from infra.providers.tencent import PROVIDER, reply_text, status_receipt
 from models.delivery import record_receipt
 from models.message import Direction, Message, MessageStatus
 from models.push import ProviderPush
+from workers.pushes import hand_on_text
 
 
 def answer(problems: list[str]) -> Response:
@@ -125,9 +127,14 @@ class ReplyFeed:
             raise BadItem(str(exc)) from None
         return PushItem(key=text.key, payload=raw)
 
-    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
-        """Nothing more than the storing cn_push did: replies are not yet handed on."""
-        reply_text(item.payload)
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> bool:
+        """Hand the text to the conversation (a job, once the push is committed)."""
+        hand_on_text(session, push)
+        return False
+
+    def pushed_text(self, push: ProviderPush) -> PushedText:
+        """A stored reply as the member's text."""
+        return reply_text(push.payload)
 
     def answer(self, problems: list[str]) -> Response:
         """Tencent's acknowledgement."""

@@ -64,7 +64,7 @@ def inbound_sms() -> Response:
         else:  # pragma: no cover - storing alone conflicts only on the MessageSid, caught above
             raise RuntimeError(f"could not store SMS {inbound.sid}")
     if jobs.outbox_ids or jobs.callback_ids:
-        _hand_on(jobs)
+        hand_on(jobs)
     return message_twiml(reply_body)
 
 
@@ -152,7 +152,7 @@ def _normalize_sender(sender: str, region: str) -> str:
     return try_normalize(sender, region) or sender
 
 
-def _hand_on(jobs: Done) -> None:
+def hand_on(jobs: Done) -> None:
     """Give the committed work to the workers; if Redis is down the periodic sweeps do it."""
     try:
         from workers.callbacks import place_callback_soon

@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.cn_aliyun import pushed_text
 from infra.providers import OutboundSms, PushedText
 from infra.providers.aliyun import lookup_sid
-from models import Member, Message, MessageStatus, ProviderPush, utcnow
+from models import Direction, Member, Message, MessageStatus, ProviderPush, Report, utcnow
 from models.caps import HoldReason
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.gateway.aliyun_sandbox import PUSH_SECRET, TEMPLATES, AliyunSandbox
 from tests.live_server import serve
 from tests.support import wait_until
+from tests.workers.jobs import run_jobs
 from workers import sending
 from workers.reconcile import reconcile_message
 
@@ -364,6 +366,50 @@ def test_a_members_text_pushed_by_the_sandbox_is_kept(
     [push] = _pushes(session, "sms-up")
     assert push.key == f"seq:{item['sequence_id']}"
     assert pushed_text(push.payload, push.key).phone == "+8613800001234"
+
+
+def test_a_members_text_gets_the_conversations_reply_as_a_template_sms(
+    app: Flask,
+    session: Session,
+    redis_client: Redis,
+    aliyun_sandbox: AliyunSandbox,
+    live_app: str,
+) -> None:
+    """The whole way: the sandbox pushes `HB 1`, a job carries it out as /sms would (the
+    report saved), and the reply goes back through Alibaba as a template SMS; pushed again,
+    the text changes nothing and is not answered twice."""
+    app.config.pop("SMS_TEMPLATE_BOOK")  # the registry's book, as in production
+    app.extensions.pop("provider", None)
+    member = make_member(session, phone="+8613800004321")
+    session.commit()
+    item = aliyun_sandbox.post("sms-up", {"from": member.phone, "text": "HB 1"})
+    wait_until(lambda: len(_pushes(session, "sms-up")) == 1)
+    run_jobs(redis_client)  # the text's job, then the reply's send
+
+    session.expire_all()
+    [push] = _pushes(session, "sms-up")
+    assert push.handled_at is not None and push.error is None
+    inbound = session.get(Message, push.message_id)
+    assert inbound is not None
+    assert (inbound.body, inbound.member_id, inbound.provider_sid) == (
+        "HB 1",
+        member.id,
+        f"aliyun:seq:{item['sequence_id']}",
+    )
+    assert session.scalar(select(func.count(Report.id)).where(Report.member_id == member.id)) == 1
+    reply = session.scalar(
+        select(Message).where(Message.member_id == member.id, Message.direction == Direction.OUT)
+    )
+    assert reply is not None and reply.status is MessageStatus.SENT
+    [sent] = aliyun_sandbox.get("messages", to=member.phone)
+    assert sent["template_code"] == reply.template_key
+    assert sent["out_id"] == str(reply.id)
+
+    again = {**item, "sequence_id": item["sequence_id"]}
+    aliyun_sandbox.post("push", {"feed": "sms-up", "body": [again]})
+    run_jobs(redis_client)
+    assert len(aliyun_sandbox.get("messages", to=member.phone)) == 1
+    assert len(_pushes(session, "sms-up")) == 1
 
 
 def test_a_row_stuck_in_sending_is_found_by_its_out_id_and_its_receipt_still_applies(

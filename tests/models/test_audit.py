@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.admin import audit_entries
+from models.reads.audit_log import audit_entries
 from sqlalchemy.orm import Session
 
 from models import Role
