@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devtools.servers import free_port
 from infra.providers import PushedText
 from infra.providers.tencent import reply_text
-from models import Member, Message, MessageStatus, ProviderPush
+from models import Direction, Member, Message, MessageStatus, ProviderPush
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.gateway.tencent_support import (
@@ -33,6 +34,7 @@ from tests.gateway.tencent_support import (
 )
 from tests.live_server import serve
 from tests.support import wait_until
+from tests.workers.jobs import run_jobs
 from workers import sending
 
 STATUS_URL = f"/cn/tencent/sms-status/{PUSH_SECRET}"
@@ -231,6 +233,35 @@ def test_a_reply_is_one_object_stored_once(client: FlaskClient, session: Session
         key=push.key,
     )
     assert int(text.sent_at.timestamp()) == 1_780_000_000
+
+
+def test_a_td_reply_opts_the_member_out_and_the_confirmation_still_goes(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    redis_client: Redis,
+    tencent_api: TencentSandboxAPI,
+) -> None:
+    """The reply goes through the SMS conversation in a job: TD opts the member out, and the
+    confirmation, an essential row, goes back through Tencent as a template SMS."""
+    app.config.pop("SMS_TEMPLATE_BOOK")  # the registry's book, as in production
+    app.extensions.pop("provider", None)
+    member = make_member(session, phone="+8613800138000")
+    session.commit()
+    assert _post(client, REPLY_URL, _reply("TD")).data == ACK
+    run_jobs(redis_client)
+
+    session.expire_all()
+    fresh = session.get(Member, member.id)
+    assert fresh is not None and fresh.opted_out_at is not None
+    reply = session.scalar(
+        select(Message).where(Message.member_id == member.id, Message.direction == Direction.OUT)
+    )
+    assert reply is not None and (reply.essential, reply.status) == (True, MessageStatus.SENT)
+    [sent] = tencent_api.sms(member.phone)
+    assert sent["template_id"] == reply.template_key
+    [push] = _pushes(session, "sms-reply")
+    assert push.handled_at is not None and push.message_id is not None
 
 
 def test_replies_in_an_array_are_each_kept_and_a_bad_one_named(
