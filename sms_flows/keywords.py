@@ -115,6 +115,10 @@ _KEYWORDS: dict[str, Kind] = {
 _WHOLE_MESSAGE: dict[str, Kind] = {
     "退订": Kind.OPT_OUT,
     "TD": Kind.OPT_OUT,
+    # The mainland carriers' and providers' words: marketing templates end with 拒收请回复R,
+    # and Alibaba and Tencent block a number that answered R or T.
+    "R": Kind.OPT_OUT,
+    "T": Kind.OPT_OUT,
     # Twilio's own opt-out words, so we agree with the carrier-side block.
     "STOP": Kind.OPT_OUT,
     "STOPALL": Kind.OPT_OUT,
