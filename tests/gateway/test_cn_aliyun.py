@@ -239,6 +239,8 @@ def test_a_text_goes_out_through_alibaba_and_its_receipt_comes_back(
     )
     assert _row(session, message).provider_sid == stored["biz_id"]
     wait_until(lambda: _row(session, message).status is MessageStatus.DELIVERED)
+    # The sandbox records a push once it has our answer, a moment after we applied it.
+    wait_until(lambda: len(aliyun_sandbox.get("pushes", feed="sms-report")) == 1)
     [push] = aliyun_sandbox.get("pushes", feed="sms-report")
     assert (push["outcome"], push["attempts"], push["answer"]) == ("delivered", 1, ACK)
     assert push["body"][0]["out_id"] == str(message.id)
@@ -261,7 +263,13 @@ def test_receipts_for_several_messages_come_in_one_batch(
             OutboundSms(message.id, message.phone, message.body, "broadcast", {"text": "开会"})
         )
     wait_until(lambda: all(_row(session, m).status is MessageStatus.DELIVERED for m in messages))
-    pushes = aliyun_sandbox.get("pushes", feed="sms-report")
+
+    def recorded() -> list[Any]:
+        found: list[Any] = aliyun_sandbox.get("pushes", feed="sms-report")
+        return found
+
+    wait_until(lambda: sum(len(push["body"]) for push in recorded()) == len(messages))
+    pushes = recorded()
     # Each of the sandbox's two processes batches what it accepted.
     assert len(pushes) < len(messages)
     out_ids = sorted(item["out_id"] for push in pushes for item in push["body"])

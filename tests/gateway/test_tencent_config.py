@@ -6,7 +6,9 @@ import pytest
 
 from infra.config import ConfigError, load_config, uses_sandbox
 from infra.providers import build_provider
-from infra.providers.tencent import NoTemplateBook, TencentProvider
+from infra.providers.templates import RegistryBook
+from infra.providers.tencent import TencentProvider
+from models.sms_templates import TemplateRules
 
 REAL = {
     "PROVIDER": "tencent",
@@ -55,7 +57,8 @@ def test_against_the_sandbox_the_defaults_do() -> None:
     )
     provider = build_provider(config)
     assert isinstance(provider, TencentProvider)
-    assert isinstance(provider.templates, NoTemplateBook)
+    # The registry's book, sending unapproved templates under their names to the sandbox.
+    assert isinstance(provider.templates, RegistryBook) and provider.templates.sandbox
     assert provider.sign_name == "sandbox"
 
 
@@ -65,7 +68,7 @@ def test_an_endpoint_that_is_not_one_stops_the_app() -> None:
 
 
 def test_the_template_book_is_the_one_passed_in() -> None:
-    book = NoTemplateBook()
+    book = RegistryBook(TemplateRules.for_provider("tencent"))
     config = load_config({"SMS_TEMPLATE_BOOK": book}, environ=REAL)
     provider = build_provider(config)
     assert isinstance(provider, TencentProvider) and provider.templates is book

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from models.reads.audit_log import audit_entries
 from sqlalchemy.orm import Session
 
 from models import Role
 from models.audit import AuditAction, audit
+from models.reads.audit_log import audit_entries
 from models.scope import scope_for
 from tests.factories import make_tree, make_user
 

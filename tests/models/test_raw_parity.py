@@ -40,6 +40,7 @@ from models.help import save_help_request
 from models.inbound import store_inbound
 from models.member import move_member
 from models.message import open_question
+from models.question import Question, ReportAnswers, Step, Topic
 from models.report import save_report
 from models.sql import Raw
 from tests.factories import make_member, make_org, make_tree
@@ -206,23 +207,17 @@ def test_a_question_by_orm_and_by_raw_sql_stores_the_same(
     session: Session, pair: tuple[Member, Member]
 ) -> None:
     """open_conversation (the reminder jobs) and open_question (SMS), asked twice."""
-    for step in ("studied", "same_city"):
+    for step, answers in (
+        (Step.STUDIED, ReportAnswers(period="2026-11")),
+        (Step.SAME, ReportAnswers(studied=True, period="2026-11")),
+    ):
+        question = Question(Topic.REPORT, step, answers)
 
-        def orm(m: Member, step: str = step) -> None:
-            open_conversation(
-                session, m.id, topic="report", step=step, data={"p": 1}, now=AT, ttl_hours=72
-            )
+        def orm(m: Member, question: Question = question) -> None:
+            open_conversation(session, m.id, question, now=AT, ttl_hours=72)
 
-        def raw(m: Member, step: str = step) -> None:
-            open_question(
-                raw_of(session),
-                m.id,
-                topic="report",
-                step=step,
-                data={"p": 1},
-                now=AT,
-                ttl_hours=72,
-            )
+        def raw(m: Member, question: Question = question) -> None:
+            open_question(raw_of(session), m.id, question, now=AT, ttl_hours=72)
 
         both(session, pair, orm, raw)
     first, second = (m.id for m in pair)
