@@ -8,7 +8,7 @@ from __future__ import annotations
 from rq import cron
 
 from infra.config import load_config
-from workers import callbacks, campaigns, outbox, pushes, reconcile, reminders
+from workers import callbacks, campaigns, outbox, reconcile, reminders
 from workers.queues import CALLS, DEFAULT, HIGH
 
 # Only a test that moves the shared clock (CLOCK_FILE) asks for faster ticks.
@@ -24,10 +24,9 @@ def _every(seconds: int) -> int:
 cron.register(reminders.tick, queue_name=DEFAULT, interval=_every(300))
 # Last month's non-reporters are fixed in the first days of a month; hourly is plenty.
 cron.register(reminders.close_periods, queue_name=DEFAULT, interval=_every(3600))
-# Hand on outbox rows and broadcasts whose jobs were lost (a dead worker, an emptied Redis).
+# Hand on outbox rows, broadcasts and pushed texts whose jobs were lost (a dead worker, an
+# emptied Redis).
 cron.register(outbox.sweep_outbox, queue_name=HIGH, interval=_every(60))
-# Members' texts a mainland provider pushed whose job was lost.
-cron.register(pushes.sweep_pushed_texts, queue_name=HIGH, interval=_every(60))
 # Rows stuck in `sending`: ask the provider before sending anything again.
 cron.register(reconcile.reconcile_stuck, queue_name=HIGH, interval=_every(60))
 # Lesson campaigns: follow up ended calls and place the due ones.

@@ -13,13 +13,15 @@ from sqlalchemy import or_, select
 from models import Message, MessageStatus, utcnow
 from workers.broadcasts import sweep_broadcasts
 from workers.context import app_context
+from workers.pushes import hand_on_lost_texts
 from workers.queues import DEFAULT, enqueue
 from workers.sending import JOB_TIMEOUT, RANGE_SIZE, SWEEP_GRACE, range_job_id, send_range
 
 
 def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
     """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died)
-    or whose time has come (a broadcast row waiting for its member's window).
+    or whose time has come (a broadcast row waiting for its member's window), and every text
+    a mainland provider pushed whose job was lost.
 
     Jobs still waiting or running are left alone (their ids are deterministic). `now_iso`:
     sweep as of this time instead of the clock (tests).
@@ -43,8 +45,9 @@ def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
                 send_range, first, queue=DEFAULT, job_id=range_job_id(first), timeout=JOB_TIMEOUT
             )
         parts = sweep_broadcasts(session, now, now_iso)
+        texts = hand_on_lost_texts(session, now)
         session.commit()
-        return {"ranges": len(firsts), "broadcast_parts": parts}
+        return {"ranges": len(firsts), "broadcast_parts": parts, "pushed_texts": texts}
 
 
 __all__ = ["sweep_outbox"]

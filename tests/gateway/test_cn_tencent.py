@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from devtools.servers import free_port
 from infra.providers import PushedText
 from infra.providers.tencent import reply_text
-from models import Direction, Member, Message, MessageStatus, ProviderPush
+from models import Direction, Member, Message, MessageStatus, ProviderPush, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member
 from tests.gateway.tencent_support import (
@@ -35,7 +36,7 @@ from tests.gateway.tencent_support import (
 from tests.live_server import serve
 from tests.support import wait_until
 from tests.workers.jobs import run_jobs
-from workers import sending
+from workers import outbox, sending
 
 STATUS_URL = f"/cn/tencent/sms-status/{PUSH_SECRET}"
 REPLY_URL = f"/cn/tencent/sms-reply/{PUSH_SECRET}"
@@ -262,6 +263,30 @@ def test_a_td_reply_opts_the_member_out_and_the_confirmation_still_goes(
     assert sent["template_id"] == reply.template_key
     [push] = _pushes(session, "sms-reply")
     assert push.handled_at is not None and push.message_id is not None
+
+
+def test_a_reply_whose_job_was_lost_is_answered_after_the_sweep(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    redis_client: Redis,
+    tencent_api: TencentSandboxAPI,
+) -> None:
+    """Redis lost the text's job: a minute later the outbox sweep hands the text on again."""
+    app.config.pop("SMS_TEMPLATE_BOOK")
+    app.extensions.pop("provider", None)
+    member = make_member(session, phone="+8613800138000")
+    session.commit()
+    assert _post(client, REPLY_URL, _reply("HB 1")).data == ACK
+    redis_client.flushall()
+    with app.app_context():
+        assert outbox.sweep_outbox(utcnow().isoformat())["pushed_texts"] == 0  # too soon
+        later = (utcnow() + timedelta(minutes=2)).isoformat()
+        assert outbox.sweep_outbox(later)["pushed_texts"] == 1
+    run_jobs(redis_client)
+    assert len(tencent_api.sms(member.phone)) == 1
+    [push] = _pushes(session, "sms-reply")
+    assert push.handled_at is not None
 
 
 def test_replies_in_an_array_are_each_kept_and_a_bad_one_named(
