@@ -408,7 +408,8 @@ def test_a_members_text_gets_the_conversations_reply_as_a_template_sms(
     reply = session.scalar(
         select(Message).where(Message.member_id == member.id, Message.direction == Direction.OUT)
     )
-    assert reply is not None and reply.status is MessageStatus.SENT
+    # Sent, and perhaps delivered already: the sandbox pushes the receipt to the served app.
+    assert reply is not None and reply.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
     [sent] = aliyun_sandbox.get("messages", to=member.phone)
     assert sent["template_code"] == reply.template_key
     assert sent["out_id"] == str(reply.id)
