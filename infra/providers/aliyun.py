@@ -32,6 +32,7 @@ from infra.providers.base import (
     SentMessage,
     TemplateBook,
     TemplateUnavailable,
+    failure_of_status,
 )
 from infra.providers.templates import book_for
 from models.delivery import Failure
@@ -110,14 +111,7 @@ SEND_STATUSES: dict[int, MessageStatus] = {
 
 def failure_of(code: str | None, status: int | None = None) -> Failure:
     """The domain's reading of a refusal: by Alibaba's code first, then by the HTTP status."""
-    known = FAILURES.get(code or "")
-    if known is not None:
-        return known
-    if status == 429:
-        return Failure.RATE_LIMITED
-    if status is not None and status >= 500:
-        return Failure.RETRY_LATER
-    return Failure.REFUSED
+    return FAILURES.get(code or "") or failure_of_status(status)
 
 
 def delivery_failure(code: str | None) -> Failure | None:

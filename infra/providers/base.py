@@ -109,6 +109,16 @@ class RecordingAudio:
     mimetype: str
 
 
+def failure_of_status(status: int | None) -> Failure:
+    """What an HTTP status says when the provider's own code says nothing we know: 429 slow
+    down, a server fault try later, anything else a refusal (every provider alike)."""
+    if status == 429:
+        return Failure.RATE_LIMITED
+    if status is not None and status >= 500:
+        return Failure.RETRY_LATER
+    return Failure.REFUSED
+
+
 class ProviderError(Exception):
     """The provider refused a request or could not be reached, with the domain's reading."""
 
@@ -200,4 +210,5 @@ __all__ = [
     "SentMessage",
     "TemplateBook",
     "TemplateUnavailable",
+    "failure_of_status",
 ]

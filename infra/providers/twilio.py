@@ -31,6 +31,7 @@ from infra.providers.base import (
     RecordingRefused,
     RedirectRefused,
     SentMessage,
+    failure_of_status,
 )
 from models.delivery import Failure
 from models.message import MessageStatus
@@ -80,14 +81,7 @@ DELIVERIES: dict[str, MessageStatus] = {
 
 def failure_of(status: int | None, code: str | None) -> Failure:
     """The domain's reading of a refusal: by Twilio's code first, then by the HTTP status."""
-    known = FAILURES.get(code or "")
-    if known is not None:
-        return known
-    if status == 429:
-        return Failure.RATE_LIMITED
-    if status is not None and status >= 500:
-        return Failure.RETRY_LATER
-    return Failure.REFUSED
+    return FAILURES.get(code or "") or failure_of_status(status)
 
 
 def delivery_failure(code: str | None) -> Failure | None:
