@@ -43,6 +43,7 @@ def place_call(call_id: int) -> str:
         if call is None or call.status is not CallStatus.QUEUED:
             return "nothing"
         member = session.get(Member, call.member_id) if call.member_id is not None else None
+        purpose, lesson_id = call.purpose, call.lesson_id
         asked = voice.callback_of_call(session, call_id) is not None
         if member is None or not may_place_call(member, call.purpose, asked=asked):
             _cancel(session, call_id)
@@ -59,7 +60,9 @@ def place_call(call_id: int) -> str:
         if not getattr(claimed, "rowcount", 0):
             return "nothing"
         try:
-            sid = clients.provider().place_call(OutboundCall(call_id, member.phone))
+            sid = clients.provider().place_call(
+                OutboundCall(call_id, member.phone, purpose=purpose, lesson_id=lesson_id)
+            )
         except ProviderError as exc:
             return _not_placed(session, call_id, member, exc)
         session.execute(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from models.call import CallPurpose
 from models.delivery import TRANSIENT_FAILURES, Failure, Receipt
 from models.message import ERROR_CODE_LENGTH, MessageStatus
 
@@ -35,11 +36,16 @@ class OutboundSms:
 
 @dataclass(frozen=True)
 class OutboundCall:
-    """A call to place: our Call row's id (for the provider's callbacks) and the number."""
+    """A call to place: our Call row's id (for the provider's callbacks), the number, and what
+    the call is for. A provider with a live IVR (Twilio) runs our flows from its callbacks and
+    needs no more; a provider that plays an approved prompt or file picks it by `purpose`
+    (and `lesson_id` for a lesson)."""
 
     call_id: int
     to: str
     machine_detection: bool = True
+    purpose: CallPurpose = CallPurpose.MENU
+    lesson_id: int | None = None
 
 
 @dataclass(frozen=True)

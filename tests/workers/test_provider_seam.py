@@ -183,7 +183,8 @@ def test_a_refusal_over_the_providers_cap_waits_for_the_next_day(
 def test_a_call_is_placed_by_our_row_id_and_a_refusal_fails_it(
     session: Session, scripted: ScriptedProvider
 ) -> None:
-    """The provider gets our Call id and the number, nothing else; its refusal ends the row."""
+    """The provider gets our Call id, the number and what the call is for; its refusal ends
+    the row."""
     reachable, invalid = make_member(session), make_member(session)
     scripted.refusals[invalid.phone] = ProviderError(
         "refused",
@@ -198,7 +199,9 @@ def test_a_call_is_placed_by_our_row_id_and_a_refusal_fails_it(
 
     assert [place_call(call.id) for call in calls] == ["placed", "failed"]
 
-    assert scripted.calls == [OutboundCall(call_id=calls[0].id, to=reachable.phone)]
+    assert scripted.calls == [
+        OutboundCall(call_id=calls[0].id, to=reachable.phone, purpose=REMINDER_CALL)
+    ]
     session.expire_all()
     placed, refused = (session.get(type(call), call.id) for call in calls)
     assert placed is not None and placed.call_sid == f"call-{placed.id}"
