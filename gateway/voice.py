@@ -20,6 +20,7 @@ import ivr_flows
 from gateway.twiml import twilio_signed, twiml
 from infra.clients import provider
 from infra.db import get_session
+from infra.providers import CallReceipt
 from ivr_flows.engine import (
     CallContext,
     CreditListen,
@@ -33,6 +34,7 @@ from ivr_flows.engine import (
     StoreRecording,
     goodbye,
 )
+from ivr_flows.keyed import receipt_effects
 from ivr_flows.state import CallState
 from models import (
     Call,
@@ -202,21 +204,65 @@ def call_status() -> Response:
         )
     if call is None:
         return Response(status=204)
+    end_call(session, call, status, duration=hook.duration, answered_by=hook.answered_by, at=now)
+    session.commit()
+    return Response(status=204)
+
+
+def end_call(
+    session: Session,
+    call: Call,
+    status: CallStatus,
+    *,
+    duration: int | None,
+    answered_by: str | None = None,
+    owed: Sequence[Effect] = (),
+    at: datetime,
+) -> bool:
+    """Move a call to the status its provider reported; when that ends it, carry out what the
+    call still owes (a lesson heard, the answers of a call with no live IVR: `owed`), try an
+    unanswered outbound call again later, and follow a campaign's call up. A late or repeated
+    report moves nothing and carries out nothing: returns whether the call moved."""
     moved = voice.update_call_status(
-        session, call, status, duration=hook.duration, answered_by=hook.answered_by, at=now
+        session, call, status, duration=duration, answered_by=answered_by, at=at
     )
     if moved and status in CALL_FINAL:
         member = _member(session, call)
-        owed = ivr_flows.on_hangup(_stored_state(call), now.timestamp())
-        _carry_out(session, call, member, owed, now)
+        hangup = ivr_flows.on_hangup(_stored_state(call), at.timestamp())
+        _carry_out(session, call, member, [*hangup, *owed], at)
         if call.direction is CallDirection.OUTBOUND and status in UNANSWERED:
-            voice.mark_for_retry(session, call, now)
+            voice.mark_for_retry(session, call, at)
         if call.campaign_id is not None:
             from workers.campaigns import follow_up_after_commit
 
             follow_up_after_commit(session, call.id)
-    session.commit()
-    return Response(status=204)
+    return moved
+
+
+def record_call_receipt(session: Session, receipt: CallReceipt, at: datetime) -> str:
+    """A receipt of a call placed by a provider with no live IVR (`ivr_flows.keyed`): end the
+    call and carry out what its key or its listening time gives, through `end_call`. Says what
+    became of it: "ended", "repeat" (the call had already ended) or "unknown"."""
+    call = session.get(Call, receipt.call_id) if receipt.call_id is not None else None
+    if call is None and receipt.call_sid:
+        call = voice.find_call(session, receipt.call_sid)
+    if call is None or call.direction is not CallDirection.OUTBOUND:
+        return "unknown"
+    if call.call_sid is None and receipt.call_sid:
+        call.call_sid = receipt.call_sid
+    if receipt.error_code and call.error_code is None:
+        call.error_code = receipt.error_code
+    lesson = session.get(Lesson, call.lesson_id) if call.lesson_id is not None else None
+    answered = receipt.status is CallStatus.COMPLETED
+    owed = receipt_effects(
+        call.purpose,
+        lesson_id=call.lesson_id,
+        keys=receipt.keys if answered else "",
+        seconds=(receipt.duration or 0) if answered else 0,
+        lesson_seconds=lesson.duration if lesson is not None else None,
+    )
+    moved = end_call(session, call, receipt.status, duration=receipt.duration, owed=owed, at=at)
+    return "ended" if moved else "repeat"
 
 
 @bp.post("/callback")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.providers.base import (
+    CallReceipt,
     OutboundCall,
     OutboundSms,
     Provider,
@@ -41,6 +42,7 @@ def build_provider(config: Mapping[str, Any]) -> Provider:
 
 
 __all__ = [
+    "CallReceipt",
     "Failure",
     "OutboundCall",
     "OutboundSms",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from models.call import CallPurpose
+from models.call import CallPurpose, CallStatus
 from models.delivery import TRANSIENT_FAILURES, Failure, Receipt
 from models.message import ERROR_CODE_LENGTH, MessageStatus
 
@@ -46,6 +46,20 @@ class OutboundCall:
     machine_detection: bool = True
     purpose: CallPurpose = CallPurpose.MENU
     lesson_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CallReceipt:
+    """The end of a call placed by a provider that runs no live IVR, as it reports it: our
+    Call id when it echoes it (None: find the call by `call_sid`), how the call ended, the
+    seconds the member was on the line, and the keys pressed, in order."""
+
+    call_id: int | None
+    call_sid: str | None
+    status: CallStatus  # completed, busy, no-answer or failed
+    duration: int | None
+    keys: str = ""
+    error_code: str | None = None
 
 
 @dataclass(frozen=True)
