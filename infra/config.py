@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,9 +348,7 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     if provider == "tencent":
         _check_tencent(config, explicit)
     if provider == "aliyun":
-        missing = [name for name in REQUIRED_FOR_ALIYUN if not str(config.get(name) or "").strip()]
-        if missing:
-            raise ConfigError("PROVIDER=aliyun needs these settings: " + ", ".join(missing))
+        _check_aliyun(config, explicit)
     if provider == "twilio":
         missing = [
             name
@@ -369,35 +367,56 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
 
 
 def _check_tencent(config: Mapping[str, Any], explicit: set[str]) -> None:
-    """PROVIDER=tencent: the endpoint readable; against Tencent itself, every credential set
-    explicitly and the test clock off (the sandbox endpoint runs with the defaults)."""
+    """PROVIDER=tencent: the endpoint readable, and against Tencent itself what every mainland
+    provider needs (`_check_live_mainland`; the sandbox endpoint runs with the defaults)."""
     from infra.providers.tencent import Endpoint
 
     try:
         endpoint = Endpoint.parse(config["TENCENT_SMS_ENDPOINT"])
     except ValueError as exc:
         raise ConfigError(f"TENCENT_SMS_ENDPOINT: {exc}") from None
-    if not endpoint.is_tencent:
-        return
+    if endpoint.is_tencent:
+        _check_live_mainland(config, explicit, "tencent", "Tencent Cloud", REQUIRED_FOR_TENCENT)
+
+
+def _check_aliyun(config: Mapping[str, Any], explicit: set[str]) -> None:
+    """PROVIDER=aliyun: its credentials always (the sandbox checks the signature they make), and
+    against Alibaba itself what every mainland provider needs (`_check_live_mainland`)."""
+    from infra.providers import aliyun
+
+    missing = [name for name in REQUIRED_FOR_ALIYUN if not str(config.get(name) or "").strip()]
+    if missing:
+        raise ConfigError("PROVIDER=aliyun needs these settings: " + ", ".join(missing))
+    if not aliyun.is_sandbox(config):
+        _check_live_mainland(config, explicit, "aliyun", "Alibaba Cloud", REQUIRED_FOR_ALIYUN)
+
+
+def _check_live_mainland(
+    config: Mapping[str, Any],
+    explicit: set[str],
+    provider: str,
+    title: str,
+    required: Sequence[str],
+) -> None:
+    """A mainland provider's own API (not the sandbox): every credential set explicitly, the
+    test clock off, and strong secrets (SECRET_KEY, and CN_CALLBACK_SECRET, the path segment
+    that alone keeps others from pushing receipts and replies)."""
     missing = [
         name
-        for name in REQUIRED_FOR_TENCENT
+        for name in required
         if not config.get(name) or (name != "SECRET_KEY" and name not in explicit)
     ]
     if missing:
-        raise ConfigError("PROVIDER=tencent needs these settings: " + ", ".join(missing))
+        raise ConfigError(f"PROVIDER={provider} needs these settings: " + ", ".join(missing))
     if config.get("CLOCK_FILE") or config["CRON_SPEEDUP"] != 1:
-        raise ConfigError(
-            "CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not Tencent Cloud itself"
-        )
+        raise ConfigError(f"CLOCK_FILE and CRON_SPEEDUP are for the sandbox and tests, not {title}")
     weak = _weak_secret_key(config)
     if len(str(config["CN_CALLBACK_SECRET"])) < MIN_PUSH_SECRET_LENGTH:
-        # The secret path segment is all that keeps others from pushing receipts and replies.
         weak.append(
             f"CN_CALLBACK_SECRET must be at least {MIN_PUSH_SECRET_LENGTH} random characters"
         )
     if weak:
-        raise ConfigError("PROVIDER=tencent refuses weak secrets: " + "; ".join(weak))
+        raise ConfigError(f"PROVIDER={provider} refuses weak secrets: " + "; ".join(weak))
 
 
 def _weak_secret_key(config: Mapping[str, Any]) -> list[str]:
