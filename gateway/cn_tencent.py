@@ -12,20 +12,16 @@ answers it from here.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
-from infra.providers import Receipt
 from infra.providers.base import PushedText
 from infra.providers.tencent import PROVIDER, reply_text, status_receipt
 from models.delivery import record_receipt
-from models.message import Direction, Message, MessageStatus
 from models.push import ProviderPush
 from workers.pushes import hand_on_text
 
@@ -67,40 +63,14 @@ class StatusFeed:
         return PushItem(key=f"{receipt.sid}:{raw['report_status']}", payload=raw)
 
     def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
-        """Apply the receipt to its message (see `record_tencent_receipt`)."""
-        record_tencent_receipt(session, status_receipt(item.payload), now)
+        """Apply the receipt to its message (`record_receipt`: Tencent's report names only its
+        sid, so one that beats the worker's write of the sid goes to the one row in flight to
+        that number)."""
+        record_receipt(session, status_receipt(item.payload), now)
 
     def answer(self, problems: list[str]) -> Response:
         """Tencent's acknowledgement."""
         return answer(problems)
-
-
-def record_tencent_receipt(session: Session, receipt: Receipt, now: datetime) -> bool:
-    """Apply a Tencent receipt; True if its message moved.
-
-    Tencent's report names only its sid (SerialNo), which the sending worker writes a moment
-    after Tencent answered; a report that beats that write finds no row by sid. It then goes
-    to the one outbound row to that number still in `sending` without a sid, which adopts the
-    sid; when there are several such rows it cannot tell which, and the report only stays
-    stored.
-    """
-    if record_receipt(session, receipt, now):
-        return True
-    if session.scalar(select(Message.id).where(Message.provider_sid == receipt.sid)) is not None:
-        return False  # known row: the report was older news
-    in_flight = session.scalars(
-        select(Message.id)
-        .where(
-            Message.direction == Direction.OUT,
-            Message.phone == receipt.to,
-            Message.status == MessageStatus.SENDING,
-            Message.provider_sid.is_(None),
-        )
-        .limit(2)
-    ).all()
-    if len(in_flight) != 1:
-        return False
-    return record_receipt(session, replace(receipt, message_id=in_flight[0]), now)
 
 
 class ReplyFeed:
@@ -147,4 +117,4 @@ def init_app(app: Flask) -> None:
     register_feed(app, ReplyFeed())
 
 
-__all__ = ["ReplyFeed", "StatusFeed", "answer", "init_app", "record_tencent_receipt"]
+__all__ = ["ReplyFeed", "StatusFeed", "answer", "init_app"]

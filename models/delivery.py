@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.member import Member, opt_out
-from models.message import ALLOWED_TRANSITIONS, Message, MessageStatus
+from models.message import ALLOWED_TRANSITIONS, Direction, Message, MessageStatus
 
 
 class Failure(enum.StrEnum):
@@ -101,8 +101,11 @@ def apply_failure(
 def record_receipt(session: Session, receipt: Receipt, at: datetime) -> bool:
     """Apply a delivery receipt from any provider; True if the message moved.
 
-    The message is found by the provider's sid, or (a receipt that beat the worker's own
-    write of the sid) by our row id with the same number, which then adopts the sid. The
+    The message is found by the provider's sid. A receipt that beat the worker's own write of
+    the sid finds its row by our row id with the same number when the provider echoes the id;
+    when it does not (Tencent's reports name only the sid), by the one outbound row to that
+    number still being sent without a sid; with several such rows it cannot tell which, and
+    the receipt moves nothing (the push stays stored). The row found adopts the sid. The
     status moves only forward; a failure acts on the member once, as the status moves.
     """
     if receipt.delivery is None:
@@ -110,14 +113,19 @@ def record_receipt(session: Session, receipt: Receipt, at: datetime) -> bool:
     columns = (Message.id, Message.status, Message.member_id, Message.phone)
     row = session.execute(select(*columns).where(Message.provider_sid == receipt.sid)).first()
     adopt = False
-    if row is None and receipt.message_id is not None:
-        row = session.execute(
-            select(*columns).where(
-                Message.id == receipt.message_id,
-                Message.provider_sid.is_(None),
-                Message.phone == receipt.to,
-            )
-        ).first()
+    if row is None:
+        without_sid = select(*columns).where(
+            Message.direction == Direction.OUT,
+            Message.provider_sid.is_(None),
+            Message.phone == receipt.to,
+        )
+        if receipt.message_id is not None:
+            row = session.execute(without_sid.where(Message.id == receipt.message_id)).first()
+        else:
+            in_flight = session.execute(
+                without_sid.where(Message.status == MessageStatus.SENDING).limit(2)
+            ).all()
+            row = in_flight[0] if len(in_flight) == 1 else None
         adopt = row is not None
     if row is None or row.status is receipt.delivery:
         return False
