@@ -3,7 +3,8 @@
 A worker can die after the provider accepted a message and before we stored its sid. Such a
 row stays in `sending`. Past a timeout this job lists the provider's messages to that number
 since the row was made: one with the same body whose sid no row holds is adopted (the row is
-sent); if there is none, the provider never got it and the row is queued again.
+sent); if there is none once the provider's lookup is complete (its `lookup_lag` after the
+claim), the provider never got it and the row is queued again.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ BATCH = 200
 
 
 def reconcile_message(session: Session, provider: Provider, message: Message, now: datetime) -> str:
-    """Settle one row in `sending`: 'adopted' the provider's sid, or 'requeued'.
+    """Settle one row in `sending`: 'adopted' the provider's sid, or 'requeued'; 'waiting'
+    while the provider's lookup may still not list a message it accepted (its `lookup_lag`).
 
     Raises ProviderError when the provider cannot be asked (the row stays as it is).
     """
     found = find_sent(
         session, provider, message.id, message.phone, message.body, message.created_at
     )
+    claimed = message.claimed_at or message.created_at
+    if found is None and now - claimed < provider.lookup_lag:
+        return "waiting"
     if found is not None:
         advance_status(session, message.id, MessageStatus.SENT, at=now, provider_sid=found.sid)
         session.execute(
@@ -68,7 +73,7 @@ def reconcile_stuck(stuck_after_seconds: float | None = None) -> dict[str, int]:
     stuck_after = (
         STUCK_AFTER if stuck_after_seconds is None else timedelta(seconds=stuck_after_seconds)
     )
-    counts = {"adopted": 0, "requeued": 0, "unreachable": 0}
+    counts = {"adopted": 0, "requeued": 0, "waiting": 0, "unreachable": 0}
     with app_context() as session:
         provider = clients.provider()
         last_id = 0

@@ -27,6 +27,7 @@ from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
 from models.caps import HoldReason, provider_day
 from models.delivery import Failure, advance_status, apply_failure
+from models.message import Direction
 from workers.caps import MEMBERLESS_HOUR, CapGate
 from workers.context import app_context
 from workers.queues import (
@@ -470,12 +471,20 @@ def find_sent(
 ) -> SentMessage | None:
     """The provider's record of this row, if it has one: a message to the same number with
     the same body (or, where the provider keeps our id, with this row's id), made since the
-    row was, whose sid no other row has taken."""
+    row was, whose sid no other row has taken.
+
+    A record with neither text nor our id (Tencent's) is taken only when nothing can be
+    confused: it is the one such record no row holds, and this row is the one row to that
+    number since then still without a sid.
+    """
+    since = created_at - timedelta(minutes=1)
+    listed = provider.list_messages(phone, since)
     candidates = [
-        m
-        for m in provider.list_messages(phone, created_at - timedelta(minutes=1))
-        if m.message_id == message_id or (m.message_id is None and m.body == body)
+        m for m in listed if m.message_id == message_id or (m.message_id is None and m.body == body)
     ]
+    anonymous = [m for m in listed if m.message_id is None and not m.body]
+    if not candidates and anonymous:
+        candidates = anonymous if _only_row_without_sid(session, message_id, phone, since) else []
     if not candidates:
         return None
     taken = set(
@@ -486,8 +495,25 @@ def find_sent(
         )
     )
     free = [m for m in candidates if m.sid not in taken]
+    if candidates is anonymous and len(free) != 1:
+        return None
     free.sort(key=lambda m: (m.date_created is None, m.date_created))
     return free[0] if free else None
+
+
+def _only_row_without_sid(session: Session, message_id: int, phone: str, since: datetime) -> bool:
+    others = session.scalar(
+        select(Message.id)
+        .where(
+            Message.direction == Direction.OUT,
+            Message.phone == phone,
+            Message.provider_sid.is_(None),
+            Message.created_at >= since,
+            Message.id != message_id,
+        )
+        .limit(1)
+    )
+    return others is None
 
 
 def make_sender(session: Session, now: datetime | None = None) -> SendRun:

@@ -152,6 +152,9 @@ def lookup_sid(out_id: int | str) -> str:
 class AliyunProvider:
     """The provider over a dysmsapi `Client`, whichever endpoint that client points at."""
 
+    # QuerySendDetails lists a message as soon as it is accepted (status 1, waiting).
+    lookup_lag = timedelta(0)
+
     def __init__(
         self,
         client: Any,  # alibabacloud_dysmsapi20170525.client.Client

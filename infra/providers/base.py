@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from models.call import CallPurpose, CallStatus
@@ -190,7 +190,14 @@ class RedirectRefused(RecordingRefused):
 
 
 class Provider(Protocol):
-    """What the app needs from an SMS and voice provider."""
+    """What the app needs from an SMS and voice provider.
+
+    `lookup_lag`: how long after accepting a message the provider's lookup (`list_messages`)
+    may still not list it. Reconciliation waits that long before it decides a row never
+    reached the provider and sends it again.
+    """
+
+    lookup_lag: timedelta
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
         """Hand one SMS to the provider; return it as accepted."""

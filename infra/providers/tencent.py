@@ -50,6 +50,10 @@ PROVIDER = "tencent"
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 REQUEST_TIMEOUT_S = 10
 OK = "Ok"  # SendStatus.Code of a number Tencent took
+# Tencent's status lookup lists a message only once the carrier reported on it, which takes
+# seconds to minutes; a row stuck in `sending` younger than this may have been accepted, and
+# its report (adopting the row by its number) or the lookup may still come.
+LOOKUP_LAG = timedelta(minutes=30)
 PULL_WINDOW = timedelta(days=7)  # how far back Tencent's status records go
 PULL_LIMIT = 100
 # Where the template book's refusal is kept (Message.error_code) when it names no code.
@@ -147,6 +151,9 @@ def session_context(message_id: int) -> str:
 
 class TencentProvider:
     """The provider over the SDK's SmsClient, whichever endpoint that client points at."""
+
+    # Tencent lists a message only once the carrier reported on it.
+    lookup_lag = LOOKUP_LAG
 
     def __init__(
         self, client: SmsClient, sdk_app_id: str, sign_name: str, templates: TemplateBook

@@ -11,7 +11,7 @@ import functools
 import hmac
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlparse, urlsplit
 
@@ -143,6 +143,9 @@ class TwilioProvider:
     answers with a short-lived URL of its media storage when the account requires HTTP auth
     on media. Anything else is refused before a request is made.
     """
+
+    # Twilio lists a message as soon as it is accepted.
+    lookup_lag = timedelta(0)
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra.providers import (
@@ -33,6 +34,7 @@ from models.voice import queue_outbound_call
 from tests.factories import make_member
 from workers import sending
 from workers.calls import place_call
+from workers.reconcile import reconcile_stuck
 
 PROJECT = Path(__file__).resolve().parents[2]
 PRODUCT_PACKAGES = ("gateway", "ivr_flows", "workers", "models", "admin_ui", "sms_flows", "infra")
@@ -49,6 +51,8 @@ class ScriptedProvider:
     refusals: dict[str, ProviderError] = field(default_factory=dict)
     sent: list[OutboundSms] = field(default_factory=list)
     calls: list[OutboundCall] = field(default_factory=list)
+    listed: list[SentMessage] = field(default_factory=list)
+    lookup_lag: timedelta = timedelta(0)
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
         if sms.to in self.refusals:
@@ -69,7 +73,7 @@ class ScriptedProvider:
         return f"call-{call.call_id}"
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
-        return []
+        return [m for m in self.listed if m.to == to]
 
     def recording_url_allowed(self, url: str) -> bool:
         return False
@@ -236,3 +240,56 @@ def test_only_the_twilio_provider_module_touches_twilios_client_errors_and_valid
                 offenders.append(f"{path.relative_to(PROJECT)}: {', '.join(sorted(used))}")
     assert offenders == []
     assert any(name.startswith("twilio.rest") for name in _imports(TWILIO_PROVIDER))
+
+
+def _claimed_minutes_ago(session: Session, member: Member, minutes: int) -> int:
+    """A row a worker claimed `minutes` ago and then died on."""
+    message = _queued(session, member)
+    at = utcnow() - timedelta(minutes=minutes)
+    session.execute(
+        update(Message)
+        .where(Message.id == message.id)
+        .values(status=MessageStatus.SENDING, attempts=1, claimed_at=at, created_at=at)
+    )
+    session.commit()
+    return message.id
+
+
+def _record(to: str, sid: str) -> SentMessage:
+    """A lookup record as Tencent gives it: no text, no id of ours."""
+    return SentMessage(sid=sid, to=to, body="", delivery=MessageStatus.DELIVERED, date_created=None)
+
+
+def test_a_lookup_that_lags_is_waited_for_before_anything_is_sent_again(
+    session: Session, scripted: ScriptedProvider
+) -> None:
+    """Tencent lists a message only once it is reported on: a stuck row waits out the lag, is
+    adopted by a record with no text when nothing can be confused, and is sent again only when
+    the lag has passed with nothing listed."""
+    scripted.lookup_lag = timedelta(minutes=30)
+    waiting, late = make_member(session), make_member(session)
+    young = _claimed_minutes_ago(session, waiting, 5)
+    old = _claimed_minutes_ago(session, late, 45)
+
+    assert reconcile_stuck() == {"adopted": 0, "requeued": 1, "waiting": 1, "unreachable": 0}
+    scripted.listed.append(_record(waiting.phone, "tc-serial-1"))
+    assert reconcile_stuck() == {"adopted": 1, "requeued": 0, "waiting": 0, "unreachable": 0}
+
+    session.expire_all()
+    rows = {m.id: (m.status, m.provider_sid) for m in session.scalars(select(Message))}
+    assert rows[young] == (MessageStatus.DELIVERED, "tc-serial-1")
+    assert rows[old] == (MessageStatus.QUEUED, None)
+
+
+def test_a_record_with_no_text_is_not_adopted_when_two_rows_could_own_it(
+    session: Session, scripted: ScriptedProvider
+) -> None:
+    scripted.lookup_lag = timedelta(minutes=30)
+    member = make_member(session)
+    first = _claimed_minutes_ago(session, member, 5)
+    second = _claimed_minutes_ago(session, member, 5)
+    scripted.listed.append(_record(member.phone, "tc-serial-2"))
+
+    assert reconcile_stuck()["waiting"] == 2
+    session.expire_all()
+    assert {session.get(Message, i).provider_sid for i in (first, second)} == {None}  # type: ignore[union-attr]

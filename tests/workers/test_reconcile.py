@@ -44,7 +44,7 @@ def test_a_message_the_provider_has_is_adopted_not_sent_again(
     member = make_member(session)
     message_id = _stuck(session, member, "已经发出")
     accepted = clients.provider().send_sms(OutboundSms(message_id, member.phone, "已经发出"))
-    assert reconcile_stuck() == {"adopted": 1, "requeued": 0, "unreachable": 0}
+    assert reconcile_stuck() == {"adopted": 1, "requeued": 0, "waiting": 0, "unreachable": 0}
     work()
     session.expire_all()
     row = session.get(Message, message_id)
@@ -75,7 +75,7 @@ def test_two_stuck_rows_with_one_body_share_no_sid(
     member = make_member(session)
     ids = [_stuck(session, member, "同样的话"), _stuck(session, member, "同样的话")]
     clients.provider().send_sms(OutboundSms(ids[0], member.phone, "同样的话"))
-    assert reconcile_stuck() == {"adopted": 1, "requeued": 1, "unreachable": 0}
+    assert reconcile_stuck() == {"adopted": 1, "requeued": 1, "waiting": 0, "unreachable": 0}
     work()
     session.expire_all()
     sids = session.scalars(select(Message.provider_sid).where(Message.id.in_(ids))).all()
@@ -87,7 +87,7 @@ def test_recent_rows_are_left_to_their_worker(session: Session, sandbox: Sandbox
     """A row claimed a moment ago may still be on its way: reconciliation waits."""
     member = make_member(session)
     message_id = _stuck(session, member, "刚刚认领", minutes_ago=0)
-    assert reconcile_stuck() == {"adopted": 0, "requeued": 0, "unreachable": 0}
+    assert reconcile_stuck() == {"adopted": 0, "requeued": 0, "waiting": 0, "unreachable": 0}
     session.expire_all()
     assert session.get(Message, message_id).status is MessageStatus.SENDING  # type: ignore[union-attr]
 
