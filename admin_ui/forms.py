@@ -382,6 +382,10 @@ class RatingForm(FlaskForm):
 class BroadcastForm(FlaskForm):
     """A notice and who gets it."""
 
+    # Under a template provider: the notice form chosen ('' : free text); see NOTICE_FORMS.
+    notice = SelectField(
+        _l("Notice template"), choices=options([("", "")]), default="", validate_choice=True
+    )
     text = TextAreaField(_l("Notice"), validators=[_required(), _length(1600)])
     branches = SelectMultipleField(_l("Branches"), coerce=to_int, validate_choice=True)
     cities = SelectMultipleField(_l("Cities"), validate_choice=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     Select,
+    String,
     Table,
     Text,
     and_,
@@ -36,7 +38,14 @@ from models.message import Direction, Message, MessageStatus
 from models.org import Organization, OrgKind, township_of
 from models.outbox import TEMPLATE_RULES_KEY
 from models.segments import count_segments, signed_text
-from models.sms_templates import PreparedSms, TemplateError, TemplateRules, prepare, registry
+from models.sms_templates import (
+    PreparedSms,
+    Registry,
+    TemplateError,
+    TemplateRules,
+    prepare,
+    registry,
+)
 from models.sql import Raw, Sql
 from models.targets import (
     BilingualError,
@@ -65,7 +74,10 @@ class Broadcast(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # as a member reads it (a form's, filled)
+    # A notice with fields (NOTICE_FORMS): its template key and the values; None: free text.
+    template_key: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     target: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[BroadcastStatus] = mapped_column(
         enum_type(BroadcastStatus), default=BroadcastStatus.SCHEDULED
@@ -109,14 +121,95 @@ _TEMPLATE_REASONS = {
 }
 
 
-def broadcast_template(session: Session, text: str) -> PreparedSms | None:
+@dataclass(frozen=True)
+class NoticeField:
+    """One field of a notice form: a template variable, with its label."""
+
+    name: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class NoticeForm:
+    """A notice with fields: a template key of models/templates.py, its title and fields."""
+
+    key: str
+    zh: str
+    en: str
+    fields: tuple[NoticeField, ...]
+
+
+_DATE = NoticeField("date", "时间", "When")
+_PLACE = NoticeField("place", "地点", "Where")
+# The notices with fields the composer offers; under a template provider only the approved
+# ones (`offered_notices`), so a township can send without free text being approved.
+NOTICE_FORMS: dict[str, NoticeForm] = {
+    form.key: form
+    for form in (
+        NoticeForm(
+            "notice_meeting",
+            "会议通知",
+            "Meeting",
+            (_DATE, _PLACE, NoticeField("topic", "会议内容", "What meeting")),
+        ),
+        NoticeForm(
+            "notice_deadline",
+            "截止提醒",
+            "Deadline",
+            (NoticeField("date", "截止时间", "By when"), NoticeField("task", "事项", "What to do")),
+        ),
+        NoticeForm("notice_training", "春节集中学习", "Spring Festival training", (_DATE, _PLACE)),
+    )
+}
+FREE_TEXT = "broadcast"  # the free-text notice's template key
+
+
+def offered_notices(
+    rules: TemplateRules | None, *, sandbox: bool, source: Registry | None = None
+) -> tuple[list[NoticeForm], bool]:
+    """The notice forms the composer offers, and whether it offers free text. Without a
+    template provider: free text only. Under one: the forms (and the free-text notice) whose
+    first template the provider approved; against the sandbox, all of them."""
+    if rules is None:
+        return [], True
+
+    def offered(key: str) -> bool:
+        forms = (source or registry()).forms(rules.provider, key)
+        return bool(forms) and (sandbox or forms[0].approved)
+
+    return [form for form in NOTICE_FORMS.values() if offered(form.key)], offered(FREE_TEXT)
+
+
+def notice_text(key: str, params: Mapping[str, str], language: str = "zh_CN") -> str:
+    """A notice form filled, as a member reads it after the signature."""
+    return render(key, language, **params)
+
+
+def notice_values(key: str, given: Mapping[str, str]) -> dict[str, str]:
+    """A form's values, trimmed; BroadcastError naming the first field left empty."""
+    form = NOTICE_FORMS.get(key)
+    if form is None:
+        raise BroadcastError("没有这种通知模板", f"There is no notice form {key!r}")
+    values = {}
+    for field in form.fields:
+        value = " ".join(str(given.get(field.name) or "").split())
+        if not value:
+            raise BroadcastError(f"请填写{field.zh}", f"Fill in {field.en}")
+        values[field.name] = value
+    return values
+
+
+def broadcast_template(
+    session: Session, text: str, key: str = FREE_TEXT, params: Mapping[str, str] | None = None
+) -> PreparedSms | None:
     """The notice as the township's template provider would send it (None: it sends text);
-    BroadcastError when no template can carry it."""
+    BroadcastError when no template can carry it. `key` and `params`: a notice form's."""
     rules: TemplateRules | None = session.info.get(TEMPLATE_RULES_KEY)
     if rules is None:
         return None
     try:
-        return prepare(rules, "broadcast", {"text": text})
+        return prepare(rules, key, {"text": text} if params is None else params)
     except TemplateError as exc:
         zh, en = _TEMPLATE_REASONS.get(
             exc.reason, ("通知无法用短信模板发送", "No approved template can carry this notice")
@@ -136,9 +229,11 @@ def composer_wrap(session: Session, sign_name: str) -> str | None:
     return signed_text(sign_name, forms[0].fill({name: "{text}" for name in forms[0].variables}))
 
 
-def broadcast_segments(session: Session, text: str) -> int:
+def broadcast_segments(
+    session: Session, text: str, key: str = FREE_TEXT, params: Mapping[str, str] | None = None
+) -> int:
     """The segments each member's copy of a notice costs (with the signature, for templates)."""
-    prepared = broadcast_template(session, text)
+    prepared = broadcast_template(session, text, key, params)
     return count_segments(text).segments if prepared is None else prepared.segments.segments
 
 
@@ -153,13 +248,22 @@ def create_broadcast(
     now: datetime,
     urgent: bool = False,
     via: str | None = None,
+    template_key: str | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> Broadcast:
     """Store a broadcast to be resolved at `scheduled_at` (None: now) and sent to each member
     inside their contact window; an urgent one (a township's only) to everyone at once.
 
+    A notice form (`template_key` of NOTICE_FORMS, with `params`) is sent as that template;
+    its filled text is the broadcast's text.
+
     Nothing is queued here: the caller commits, then enqueues the resolution. The audit entry
     names the author, or `via` (the command line) when there is none, and the urgent choice.
     """
+    values: dict[str, str] | None = None
+    if template_key is not None:
+        values = notice_values(template_key, params or {})
+        text = notice_text(template_key, values)
     text = (text or "").strip()
     if not text:
         raise BroadcastError("通知内容不能为空", "The notice text is empty")
@@ -177,7 +281,7 @@ def create_broadcast(
         raise BroadcastError(
             "只有乡镇党委可以发送紧急通知", "Only a township may send an urgent notice"
         )
-    segments = broadcast_segments(session, text)
+    segments = broadcast_segments(session, text, template_key or FREE_TEXT, values)
     resolved, total = resolve_reachable(
         session,
         org,
@@ -189,6 +293,8 @@ def create_broadcast(
         org_id=org.id,
         author_id=author_id,
         text=text,
+        template_key=template_key,
+        params=values or {},
         target=resolved.as_dict(),
         status=BroadcastStatus.SCHEDULED,
         scheduled_at=max(when, now),
@@ -332,8 +438,10 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
     if not members:
         return 0
     bodies: dict[str, tuple[str, int]] = {}
+    template_key = broadcast.template_key or FREE_TEXT
+    params = dict(broadcast.params) if broadcast.template_key else {"text": broadcast.text}
     try:
-        prepared = broadcast_template(session, broadcast.text)
+        prepared = broadcast_template(session, broadcast.text, template_key, params)
     except BroadcastError:
         prepared = None  # the registry changed since: each row fails at sending, with why
     windows = Windows(session)
@@ -345,7 +453,7 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
             if prepared is not None:  # one approved template, whatever the member's language
                 bodies[language] = (prepared.text, prepared.segments.segments)
             else:
-                body = render("broadcast", language, text=broadcast.text)
+                body = render(template_key, language, **params)
                 bodies[language] = (body, count_segments(body).segments)
         body, segments = bodies[language]
         blocked = (
@@ -365,8 +473,8 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
                 "member_id": member.id,
                 "phone": member.phone,
                 "body": body,
-                "template_key": "broadcast",
-                "params": {"text": broadcast.text},
+                "template_key": template_key,
+                "params": params,
                 "segments": segments,
                 "essential": False,
                 "broadcast_id": broadcast.id,

@@ -156,6 +156,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Your help request {ref} is resolved: {note}",
     },
     "broadcast": {"zh_CN": "{text}", "en": "{text}"},
+    # Notices with fields (models.broadcast.NOTICE_FORMS): a template provider sends only
+    # approved texts, so under one the composer offers these beside the free-text notice.
+    "notice_meeting": {
+        "zh_CN": "村支部通知:定于{date}在{place}召开{topic},请准时参加。",
+        "en": "Branch notice: {topic} at {place}, {date}. Please attend.",
+    },
+    "notice_deadline": {
+        "zh_CN": "村支部提醒:请于{date}前{task}。",
+        "en": "Branch reminder: please {task} by {date}.",
+    },
+    "notice_training": {
+        "zh_CN": "春节集中学习:{date}在{place}举行,回村的同志请参加。",
+        "en": "Spring Festival training: {date} at {place}. Members back home, please attend.",
+    },
 }
 
 _FORMATTER = string.Formatter()

@@ -11,7 +11,34 @@
   // Under a template provider: what the member reads around the notice, signature first.
   var wrap = form.dataset.wrap;
 
+  // Under a template provider: the notice forms with fields, one shown at a time.
+  var notice = form.querySelector("select[name=notice]");
+  var freeText = document.getElementById("free-text");
+
+  function chosenForm() {
+    if (!notice || !notice.value) return null;
+    return form.querySelector('fieldset[data-notice="' + notice.value + '"]');
+  }
+
+  function showChosen() {
+    var chosen = chosenForm();
+    form.querySelectorAll("fieldset[data-notice]").forEach(function (set) {
+      set.hidden = set !== chosen;
+    });
+    if (freeText) freeText.hidden = chosen !== null;
+  }
+
   function count(value) {
+    var chosen = chosenForm();
+    if (chosen) {
+      var filled = chosen.dataset.wrap;
+      chosen.querySelectorAll("input[data-field]").forEach(function (input) {
+        filled = filled.split("{" + input.dataset.field + "}").join(input.value.trim());
+      });
+      var counted = window.countSegments(filled);
+      counted.encoding = form.dataset.encoding || counted.encoding;
+      return counted;
+    }
     if (!wrap) return window.countSegments(value);
     var info = window.countSegments(wrap.replace("{text}", value));
     info.encoding = form.dataset.encoding;
@@ -20,7 +47,7 @@
 
   function refresh() {
     // The phone gets LF line ends, as the server stores them.
-    var info = count(text.value.replace(/\r\n/g, "\n"));
+    var info = count(text ? text.value.replace(/\r\n/g, "\n") : "");
     out("f-characters", info.characters);
     out("f-encoding", info.encoding);
     out("f-segments", info.segments);
@@ -57,7 +84,12 @@
       .catch(function () { /* a newer request replaced this one */ });
   }
 
-  text.addEventListener("input", refresh);
+  if (text) text.addEventListener("input", refresh);
+  form.querySelectorAll("input[data-field]").forEach(function (input) {
+    input.addEventListener("input", refresh);
+  });
+  if (notice) notice.addEventListener("change", function () { showChosen(); refresh(); });
+  showChosen();
   var targets = "[name=branches], [name=cities], [name=hosts], [name=industries], " +
     "[name=nonreporters], [name=scheduled_at], [name=urgent]";
   form.querySelectorAll(targets).forEach(function (el) {

@@ -9,8 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
+from wtforms.validators import Optional
 
 from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
@@ -18,23 +20,30 @@ from admin_ui.forms import BroadcastForm, options
 from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.templating import format_datetime
+from infra.config import uses_sandbox
 from infra.db import get_session
 from models import reads
 from models.base import utcnow
 from models.broadcast import (
+    NOTICE_FORMS,
     REPLY_LINK_DAYS,
     BroadcastError,
     BroadcastStatus,
+    NoticeField,
+    NoticeForm,
     broadcast_progress,
     broadcast_send_times,
     composer_wrap,
     create_broadcast,
+    notice_text,
+    offered_notices,
     send_times,
 )
 from models.numbers import parse_int
 from models.org import Organization
+from models.outbox import TEMPLATE_RULES_KEY
 from models.scope import visible_branches
-from models.segments import count_segments, estimate_cost
+from models.segments import count_segments, estimate_cost, signed_text
 from models.targets import TargetError, count_targeted, resolve_target
 from models.user import Role
 from workers.broadcasts import start_broadcast
@@ -55,10 +64,30 @@ def _sign_name() -> str:
     return str(current_app.config.get(f"{provider}_SMS_SIGN_NAME") or "")
 
 
+def _offered() -> tuple[list[NoticeForm], bool]:
+    """The notice forms the composer offers, and whether free text is offered."""
+    rules = get_session().info.get(TEMPLATE_RULES_KEY)
+    return offered_notices(rules, sandbox=uses_sandbox(current_app.config))
+
+
+def _title(item: NoticeForm | NoticeField) -> str:
+    """A notice form's or field's label in the page's language."""
+    locale = get_locale()
+    return item.en if locale is not None and locale.language == "en" else item.zh
+
+
 def _composer_form(form: BroadcastForm | None = None) -> BroadcastForm:
     scope = current_scope()
     db = get_session()
     form = form or BroadcastForm()
+    forms, free_text = _offered()
+    form.notice.choices = options(
+        [("", _("Free text"))] * free_text + [(f.key, _title(f)) for f in forms]
+    )
+    if not free_text and forms and not form.notice.data:
+        form.notice.data = forms[0].key
+    if form.notice.data or (request.method == "POST" and request.form.get("notice")):
+        form.text.validators = [Optional()]  # the fields are the notice, not the text
     form.branches.choices = options((b.id, b.name) for b in visible_branches(db, scope))
     form.cities.choices = options((c, c) for c in reads.members.member_cities(db, scope))
     form.hosts.choices = options(
@@ -130,9 +159,17 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
     everyone = resolve_target(db, _org(), {})
     total, reachable = count_targeted(db, _org().id, everyone)
     wrap = composer_wrap(db, _sign_name())
+    forms, free_text = _offered()
+    chosen = NOTICE_FORMS.get(form.notice.data or "")
     text = form.text.data or ""
-    info = count_segments(text) if wrap is None else count_segments(wrap.replace("{text}", text))
-    if wrap is not None:
+    if chosen is not None:
+        text = notice_text(chosen.key, _field_values(chosen))
+        info = count_segments(signed_text(_sign_name(), text))
+    else:
+        info = (
+            count_segments(text) if wrap is None else count_segments(wrap.replace("{text}", text))
+        )
+    if wrap is not None or chosen is not None:
         info = replace(info, encoding=_("template"), units=info.characters)
     now = utcnow()
     first, last = send_times(db, _org().id, everyone, now)
@@ -148,9 +185,26 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
             timezone=scope.timezone,
             may_send_urgent=_may_send_urgent(),
             send_note=send_note(first, last, now, False),
-            wrap=wrap,
+            wrap=wrap if free_text else None,
+            free_text=free_text,
+            notice_forms=[(f, [(x, _title(x)) for x in f.fields], _notice_wrap(f)) for f in forms],
+            values=request.form if request.method == "POST" else {},
+            title=_title,
         ),
         status,
+    )
+
+
+def _field_values(form: NoticeForm) -> dict[str, str]:
+    """A notice form's values as posted (fields named field_<name>)."""
+    return {f.name: request.form.get(f"field_{f.name}", "") for f in form.fields}
+
+
+def _notice_wrap(form: NoticeForm) -> str:
+    """A notice form as a member reads it, signature first, with {name} where each value goes
+    (the composer's script fills it to count as you type)."""
+    return signed_text(
+        _sign_name(), notice_text(form.key, {f.name: f"{{{f.name}}}" for f in form.fields})
     )
 
 
@@ -228,6 +282,12 @@ def broadcast_create() -> Response | tuple[str, int]:
         form.industries.data or [],
     )
     now = utcnow()
+    chosen = NOTICE_FORMS.get(form.notice.data or "")
+    free_text = _offered()[1]
+    if chosen is None and not free_text:
+        # No free text under this provider until its notice template is approved.
+        form.text.errors = [*form.text.errors, _("Choose one of the approved notice templates.")]
+        return _composer(form, 400)
     try:
         broadcast = create_broadcast(
             db,
@@ -238,9 +298,14 @@ def broadcast_create() -> Response | tuple[str, int]:
             scheduled_at=when,
             now=now,
             urgent=urgent,
+            template_key=chosen.key if chosen is not None else None,
+            params=_field_values(chosen) if chosen is not None else None,
         )
     except BroadcastError as exc:
-        form.text.errors = [*form.text.errors, bilingual(exc)]
+        if chosen is not None:
+            form.notice.errors = [*form.notice.errors, bilingual(exc)]
+        else:
+            form.text.errors = [*form.text.errors, bilingual(exc)]
         return _composer(form, 400)
     first, last = broadcast_send_times(db, broadcast)
     start_broadcast(db, broadcast)
