@@ -500,3 +500,30 @@ def test_a_busy_member_is_tried_again_an_hour_on(client: FlaskClient, session: S
     assert (stored.status, stored.error_code) == (CallStatus.NO_ANSWER, "2")
     assert stored.next_attempt_at is not None
     assert stored.next_attempt_at >= before + timedelta(minutes=59)
+
+
+# `flask phone call` under PROVIDER=tencent.
+
+
+def test_phone_call_answers_the_ringing_call_and_prints_what_was_heard_and_saved(
+    app: Flask, session: Session, tencent_api: TencentSandboxAPI, push_port: int
+) -> None:
+    """The call rings until the command picks it up and presses 2; the sandbox then pushes
+    the key and the status, and the command shows the report the app saved."""
+    tencent_api.script(action="ring")
+    member = make_member(session)
+    call = _reminder(session, member)
+    runner = app.test_cli_runner()
+    with serve(app, port=push_port):
+        assert place_call(call.id) == "placed"
+        result = runner.invoke(args=["phone", "call", member.phone, "--press", "2"])
+    assert result.exit_code == 0, result.output
+    assert "  hears: 您好,这里是村党支部的月度汇报电话。" in result.output
+    assert "  press 2" in result.output
+    assert f"saved: call {call.id} completed, 20 s" in result.output
+    assert "studied=False channel=ivr" in result.output
+    assert _reports(session, member) == [(False, Channel.IVR, 1)]
+    again = runner.invoke(args=["phone", "call", member.phone, "--press", "1"])
+    assert again.exit_code == 1 and "no call is ringing" in again.output
+    missed = runner.invoke(args=["phone", "call", member.phone, "--missed"])
+    assert missed.exit_code == 1 and "by SMS" in missed.output
