@@ -195,7 +195,13 @@ class VoiceFeed:
 def settle_call(session: Session, event: VoiceEvent, now: datetime) -> str:
     """Carry out what the voice items stored for this event's call say, so far: nothing while
     none says how it ended; else its receipt (end, keys, failure code) through
-    record_call_receipt. Says what became of it (record_call_receipt's word, or "waiting")."""
+    record_call_receipt. Says what became of it (record_call_receipt's word, or "waiting").
+
+    The call's row is locked first: a key and the call's end pushed at the same moment are
+    settled one after the other, the second seeing the first's item (PostgreSQL's read
+    committed), so neither is lost whichever commits first.
+    """
+    call = _call_of(session, event)
     stored = session.scalars(
         select(ProviderPush)
         .where(
@@ -208,7 +214,7 @@ def settle_call(session: Session, event: VoiceEvent, now: datetime) -> str:
     receipt = call_receipt([voice_event(push.payload) for push in stored])
     if receipt is None:
         return "waiting"
-    if _call_of(session, event) is None:
+    if call is None:
         raise LookupError(f"no outbound call with callid {event.call_sid}")
     return record_call_receipt(session, receipt, now)
 
@@ -216,7 +222,7 @@ def settle_call(session: Session, event: VoiceEvent, now: datetime) -> str:
 def _call_of(session: Session, event: VoiceEvent) -> Call | None:
     """The call by Tencent's callid; else the one call to that number placed a moment ago
     whose callid the placing job has not stored yet, which adopts it."""
-    call = session.scalar(select(Call).where(Call.call_sid == event.call_sid))
+    call = session.scalar(select(Call).where(Call.call_sid == event.call_sid).with_for_update())
     if call is not None:
         return call
     placed = session.scalars(
@@ -228,6 +234,7 @@ def _call_of(session: Session, event: VoiceEvent) -> Call | None:
             Call.call_sid.is_(None),
         )
         .limit(2)
+        .with_for_update()
     ).all()
     if len(placed) != 1:
         return None

@@ -9,18 +9,25 @@ order. Every test runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from devtools.servers import free_port
+from gateway import create_app
 from gateway.voice import ANSWER_TAKEN
+from infra.db import get_session
 from infra.providers import OutboundCall, ProviderError
 from infra.providers.tencent import LESSON_UNSUPPORTED, call_context
 from models import (
@@ -47,7 +54,7 @@ from tests.gateway.tencent_support import (
     tencent_sandbox,
 )
 from tests.live_server import serve
-from tests.support import wait_until
+from tests.support import make_config, wait_until
 from workers.calls import place_call
 
 VOICE_URL = f"/cn/tencent/voice-status/{PUSH_SECRET}"
@@ -527,3 +534,47 @@ def test_phone_call_answers_the_ringing_call_and_prints_what_was_heard_and_saved
     assert again.exit_code == 1 and "no call is ringing" in again.output
     missed = runner.invoke(args=["phone", "call", member.phone, "--missed"])
     assert missed.exit_code == 1 and "by SMS" in missed.output
+
+
+def test_a_key_and_the_end_pushed_at_once_are_settled_one_after_the_other(
+    postgres_url: str, redis_url: str, tmp_path: Path, sandbox_url: str
+) -> None:
+    """PostgreSQL: the key's request has stored its item and holds the call, uncommitted, when
+    the end's request comes: that one waits for it, then sees the key and saves the report."""
+    app = create_app(
+        {**make_config(postgres_url, redis_url, tmp_path), **tencent_config(sandbox_url)}
+    )
+    plain = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    try:
+        with app.app_context():
+            session = get_session()
+            member = make_member(session)
+            call = _placed(session, member, "vms-race")
+            call_id, member_id = call.id, member.id
+            key, status = _key(member, "vms-race", "1"), _status(member, "vms-race")
+        answers: list[Any] = []
+        with psycopg.connect(plain) as other:
+            other.execute(
+                "INSERT INTO provider_pushes (provider, feed, key, payload, received_at) "
+                "VALUES ('tencent', 'voice-status', 'vms-race:key:1', %s, now())",
+                (json.dumps(key),),
+            )
+            other.execute("SELECT id FROM calls WHERE id = %s FOR UPDATE", (call_id,))
+            ending = threading.Thread(
+                target=lambda: answers.append(_post(app.test_client(), status).data)
+            )
+            ending.start()
+            time.sleep(0.5)
+            assert ending.is_alive()  # waiting for the call the key's request holds
+            other.commit()
+            ending.join(10)
+        assert answers == [ACK]
+        with app.app_context():
+            reports = get_session().scalars(select(Report).where(Report.member_id == member_id))
+            assert [(r.studied, r.channel) for r in reports] == [(True, Channel.IVR)]
+    finally:
+        engine = app.extensions["db_engine"]
+        with engine.begin() as conn:  # as the db_url fixture leaves PostgreSQL for the next test
+            names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
+            conn.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(", ".join(names))))
+        engine.dispose()
