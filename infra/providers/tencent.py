@@ -10,6 +10,11 @@ that number was taken ("Ok"), so a refusal comes either as the SDK's exception (
 request: signature, rate, internal error) or as that per-number code; both are read alike.
 Its status callback carries no context of ours (only the `sid`, which is the `SerialNo` the
 send returned), so receipts are matched by the sid the worker stored.
+
+A call is one `SendTtsVoice` of the registry's spoken template (no live IVR: VMS speaks it and
+reports the keys pressed). Its callbacks (`voice_event`) carry only Tencent's callid, never our
+SessionContext, and come apart: a key press each, the call's status, a failure's reason;
+`call_receipt` makes the items of one call into the domain's CallReceipt.
 """
 
 from __future__ import annotations

@@ -355,6 +355,19 @@ def test_an_unapproved_template_is_refused_not_retried(
     assert tencent_api.calls() == []
 
 
+def test_a_number_tencent_cannot_call_is_refused_as_invalid(
+    app: Flask, tencent_api: TencentSandboxAPI
+) -> None:
+    """A number that is not a mainland mobile: InvalidParameterValue.CalledNumberVerifyFail."""
+    with pytest.raises(ProviderError) as refused:
+        provider(tencent_api.url).place_call(OutboundCall(8, "+861234", purpose=CallPurpose.MENU))
+    assert (refused.value.code, refused.value.failure) == (
+        "InvalidParameterValue.CalledNumberVerifyFail",
+        Failure.INVALID_NUMBER,
+    )
+    assert tencent_api.calls() == []
+
+
 # The voice-status push, posted straight at the app.
 
 
