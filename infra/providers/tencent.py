@@ -168,7 +168,10 @@ VMS_APP_MISSING = "config.vms_app_id"  # TENCENT_VMS_APP_ID is not set
 # SendTtsVoice's own codes (tencentcloud-sdk-python-vms, vms/v20200902/errorcodes.py), where
 # they read otherwise than the SMS codes of the same family.
 VOICE_FAILURES: dict[str, Failure] = {
-    # "下发语音消息时命中频率限制策略": Tencent's per-number limits; the call may go later.
+    # "下发语音消息时命中频率限制策略": Tencent's limits per called number (by default 1 in
+    # 30 s, 2 in 10 minutes, 5 notifications a day, 1 from 22:00 to 08:00: "语音消息频率限制策略
+    # 是什么?", cloud.tencent.com/document/product/1128/38004). Our own pace is not the cause,
+    # so not RATE_LIMITED (which retries in seconds): the call may go in a later window.
     "LimitExceeded.DeliveryFrequencyLimit": Failure.RETRY_LATER,
     "InvalidParameterValue.CalledNumberVerifyFail": Failure.INVALID_NUMBER,
     "FailedOperation.TemplateIncorrectOrUnapproved": Failure.REFUSED,
