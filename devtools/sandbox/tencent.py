@@ -18,6 +18,9 @@ number; off unless set), `same_content_s` (no identical content to one number wi
 seconds; Tencent's default 30), `unapproved_templates`, `push_delay_ms`, `push_twice`.
 Rules (POST /_sandbox/tencent/rules): `{"to", "code", "message", "count"}` refuses with a
 Tencent code; `{"to", "report": "FAIL", "errmsg", "count"}` makes the status report a failure.
+
+Voice messages (VMS, `SendTtsVoice`, version 2020-09-02, signatures scoped to `vms`) are
+answered by devtools/sandbox/tencent_voice.py, which registers itself in SERVICES.
 """
 
 from __future__ import annotations
