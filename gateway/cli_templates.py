@@ -11,6 +11,7 @@ from models.segments import count_template_segments, signed_text
 from models.sms_templates import (
     PROVIDERS,
     TENCENT,
+    VOICE,
     ProviderTemplate,
     Registry,
     RegistryError,
@@ -58,6 +59,12 @@ def describe(reg: Registry, template: ProviderTemplate) -> list[str]:
     state = f"code {template.code}, awaiting approval" if template.code else "not submitted"
     values = sample_values(reg, template)
     sample = template.fill(values)
+    if template.category == VOICE:
+        return [
+            f"{template.name}  {VOICE}  ({state})",
+            f"  text:      {template.text}",
+            f"  length:    {len(sample)} characters spoken",
+        ]
     info = count_template_segments(template.sign_name, sample)
     messages = "1 message" if info.segments == 1 else f"{info.segments} messages"
     lines = [

@@ -242,7 +242,12 @@ def end_call(
 def record_call_receipt(session: Session, receipt: CallReceipt, at: datetime) -> str:
     """A receipt of a call placed by a provider with no live IVR (`ivr_flows.keyed`): end the
     call and carry out what its key or its listening time gives, through `end_call`. Says what
-    became of it: "ended", "repeat" (the call had already ended) or "unknown"."""
+    became of it: "ended", "answered" (the call had ended without an answer, and this receipt
+    brings its key), "repeat" (the call had already ended) or "unknown".
+
+    A call's answer is taken once: from the first receipt that carries an answer key, whether
+    that receipt ends the call or comes after its end (a provider that pushes key presses and
+    the call's status apart, in either order)."""
     call = session.get(Call, receipt.call_id) if receipt.call_id is not None else None
     if call is None and receipt.call_sid:
         call = voice.find_call(session, receipt.call_sid)
@@ -262,7 +267,26 @@ def record_call_receipt(session: Session, receipt: CallReceipt, at: datetime) ->
         lesson_seconds=lesson.duration if lesson is not None else None,
     )
     moved = end_call(session, call, receipt.status, duration=receipt.duration, owed=owed, at=at)
-    return "ended" if moved else "repeat"
+    answer = [effect for effect in owed if isinstance(effect, RecordReport)]
+    if moved:
+        if answer:
+            _note_answer(call)
+        return "ended"
+    if answer and call.status is CallStatus.COMPLETED and not call.state.get(ANSWER_TAKEN):
+        # A key pushed apart from the call's end and after it (Tencent's key press callback):
+        # the answer the end did not have is saved now, once.
+        _carry_out(session, call, _member(session, call), answer, at)
+        _note_answer(call)
+        return "answered"
+    return "repeat"
+
+
+# Call.state: set once a receipt's key saved this call's report, so no later one saves another.
+ANSWER_TAKEN = "answer_taken"
+
+
+def _note_answer(call: Call) -> None:
+    call.state = {**(call.state or {}), ANSWER_TAKEN: True}  # a new dict: the column sees it
 
 
 @bp.post("/callback")

@@ -146,6 +146,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("TENCENT_SMS_SDK_APP_ID", str, "1400000000", "the SMS application's SdkAppId"),
     Setting("TENCENT_SMS_SIGN_NAME", str, "sandbox", "the approved SMS signature (签名), no 【】"),
+    Setting(
+        "TENCENT_VMS_APP_ID",
+        str,
+        "",
+        "the voice message (VMS) application's SdkAppid; empty: no calls through Tencent",
+    ),
     Setting("TENCENT_REGION", str, "ap-guangzhou", "the Tencent Cloud region SMS requests name"),
     Setting(
         "TENCENT_SMS_ENDPOINT",

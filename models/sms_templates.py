@@ -49,6 +49,10 @@ VERIFICATION = "verification"  # 验证码
 NOTIFICATION = "notification"  # 通知
 MARKETING = "marketing"  # 推广
 CATEGORIES = (VERIFICATION, NOTIFICATION, MARKETING)
+# A spoken template (语音通知模板): what a provider without a live IVR says on a call we place.
+VOICE = "voice"
+# Tencent Cloud VMS: "语音消息的内容长度不超过350字" (SendTtsVoice, API 2020-09-02).
+VOICE_MAX = 350
 
 # Characters a value may hold in one variable, for notification and marketing templates; None:
 # no per-variable limit. The settings ALIYUN_SMS_PARAM_MAX and TENCENT_SMS_PARAM_MAX override it.
@@ -159,6 +163,9 @@ class Registry:
     sign_names: Mapping[str, str]
     samples: Mapping[str, tuple[str, ...]]
     keys: tuple[str, ...]
+    # The spoken templates (`[voice.<key>]`), by provider and key; a provider may have none.
+    voice: Mapping[tuple[str, str], ProviderTemplate] = field(default_factory=dict)
+    voice_keys: tuple[str, ...] = ()
 
     def forms(self, provider: str, key: str) -> tuple[ProviderTemplate, ...]:
         """The provider's templates for a key, by number of slots (one unless split)."""
@@ -269,7 +276,40 @@ def build_registry(data: Mapping[str, Any]) -> Registry:
             raise RegistryError(f"templates.{key} must be a table")
         for provider in PROVIDERS:
             templates[(provider, key)] = _forms(key, entry, provider, sign_names[provider])
-    return Registry(templates, sign_names, samples, tuple(entries))
+    voice = _voice_templates(_table(data, "voice", ""))
+    voice_keys = tuple(dict.fromkeys(key for _, key in voice))
+    return Registry(templates, sign_names, samples, tuple(entries), voice, voice_keys)
+
+
+def _voice_templates(entries: Mapping[str, Any]) -> dict[tuple[str, str], ProviderTemplate]:
+    """The `[voice.<key>]` entries: a text spoken as it is (no signature), per provider that
+    has a table for it (`code`, `approved`, optionally its own `text`)."""
+    found = {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise RegistryError(f"voice.{key} must be a table")
+        for provider in PROVIDERS:
+            mine = entry.get(provider)
+            if mine is None:
+                continue
+            if not isinstance(mine, dict):
+                raise RegistryError(f"voice.{key}.{provider} must be a table")
+            source = mine.get("text", entry.get("text"))
+            if not isinstance(source, str) or not source:
+                raise RegistryError(f"voice.{key} has no text")
+            variables = tuple(m.group(1) for m in _VARIABLE.finditer(source))
+            found[(provider, key)] = ProviderTemplate(
+                provider=provider,
+                key=key,
+                category=VOICE,
+                text=_in_syntax(provider, source, variables),
+                source=source,
+                variables=variables,
+                code=str(mine.get("code", "")),
+                sign_name="",
+                approved=bool(mine.get("approved", False)),
+            )
+    return found
 
 
 def _samples(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -600,6 +640,26 @@ def problems(source: Registry | None = None) -> list[str]:
             found += _form_problems(reg, key, forms)
             for form in forms:
                 found += [f"{provider} {form.name}: {p}" for p in _template_problems(reg, form)]
+    for (provider, key), template in reg.voice.items():
+        found += [f"{provider} voice {key}: {p}" for p in _voice_problems(template)]
+    return found
+
+
+def _voice_problems(template: ProviderTemplate) -> list[str]:
+    """A spoken template: words only (a call fills no parameters), no refused word, at most
+    VOICE_MAX characters."""
+    found = []
+    if template.variables:
+        found.append("a spoken template has no variables: calls fill none")
+    found += [
+        f"contains {word!r}, which the providers refuse"
+        for word in FORBIDDEN_WORDS
+        if word in template.source
+    ]
+    if template.approved and not template.code:
+        found.append("approved but no code: record the code the provider gave")
+    if len(template.source) > VOICE_MAX:
+        found.append(f"{len(template.source)} characters: a voice template holds {VOICE_MAX}")
     return found
 
 
@@ -706,6 +766,17 @@ def sample_values(reg: Registry, template: ProviderTemplate) -> dict[str, str]:
     return values
 
 
+def voice_template(provider: str, key: str, source: Registry | None = None) -> ProviderTemplate:
+    """The provider's spoken template for a key; TemplateError if the registry has none."""
+    template = (source or registry()).voice.get((provider, key))
+    if template is None:
+        raise TemplateError(provider, key, "unknown_template", "no voice template")
+    return template
+
+
 def pending(provider: str, source: Registry | None = None) -> list[ProviderTemplate]:
-    """The provider's templates not yet approved, in the registry's order."""
-    return [form for form in (source or registry()).all(provider) if not form.approved]
+    """The provider's templates not yet approved, in the registry's order: the SMS ones, then
+    the spoken ones."""
+    reg = source or registry()
+    voice = [reg.voice[(provider, key)] for key in reg.voice_keys if (provider, key) in reg.voice]
+    return [form for form in [*reg.all(provider), *voice] if not form.approved]

@@ -18,6 +18,9 @@ number; off unless set), `same_content_s` (no identical content to one number wi
 seconds; Tencent's default 30), `unapproved_templates`, `push_delay_ms`, `push_twice`.
 Rules (POST /_sandbox/tencent/rules): `{"to", "code", "message", "count"}` refuses with a
 Tencent code; `{"to", "report": "FAIL", "errmsg", "count"}` makes the status report a failure.
+
+Voice messages (VMS, `SendTtsVoice`, version 2020-09-02, signatures scoped to `vms`) are
+answered by devtools/sandbox/tencent_voice.py, which registers itself in SERVICES.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ MESSAGES = {
     "InternalError.OtherError": "internal error",
 }
 
-_TABLES = ("tencent_sms", "tencent_replies", "tencent_settings", "tencent_rules", "tencent_pushes")
+_TABLES = ["tencent_sms", "tencent_replies", "tencent_settings", "tencent_rules", "tencent_pushes"]
 
 bp = Blueprint("sandbox_tencent", __name__, url_prefix="/_sandbox/tencent")
 
@@ -125,6 +128,8 @@ def api() -> Response:
     request_id = str(uuid.uuid4())
     body = request.get_data(cache=True)
     try:
+        # The service (sms, vms) whose scope the signature must name goes by the API version.
+        service = SERVICES.get(request.headers.get("X-TC-Version", ""), (SERVICE, {}))
         check_signature(
             request.method,
             request.path,
@@ -133,10 +138,11 @@ def api() -> Response:
             body,
             _tencent(),
             time.time(),
+            service=service[0],
         )
-        if request.headers.get("X-TC-Version") != API_VERSION:
+        if request.headers.get("X-TC-Version", "") not in SERVICES:
             raise ApiError("NoSuchVersion", "the API version does not exist")
-        action = ACTIONS.get(request.headers.get("X-TC-Action", ""))
+        action = service[1].get(request.headers.get("X-TC-Action", ""))
         if action is None:
             raise ApiError("InvalidAction", "the action does not exist")
         try:
@@ -171,6 +177,7 @@ def check_signature(
     body: bytes,
     keys: TencentSandbox,
     now: float,
+    service: str = SERVICE,
 ) -> None:
     """TC3-HMAC-SHA256 as Tencent's "签名方法 v3" describes it; ApiError (AuthFailure.*) if wrong.
 
@@ -192,7 +199,7 @@ def check_signature(
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     if (
         match["date"] != date
-        or match["service"] != SERVICE
+        or match["service"] != service
         or "host" not in signed
         or "content-type" not in signed
     ):
@@ -210,7 +217,7 @@ def check_signature(
             hashlib.sha256(body).hexdigest(),
         )
     )
-    scope = f"{date}/{SERVICE}/tc3_request"
+    scope = f"{date}/{service}/tc3_request"
     string_to_sign = "\n".join(
         (
             ALGORITHM,
@@ -220,7 +227,7 @@ def check_signature(
         )
     )
     key = _hmac(("TC3" + keys.secret_key).encode(), date)
-    key = _hmac(key, SERVICE)
+    key = _hmac(key, service)
     key = _hmac(key, "tc3_request")
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, match["signature"]):
@@ -390,6 +397,12 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "SendSms": send_sms,
     "PullSmsReplyStatus": pull_sms_reply_status,
     "PullSmsSendStatusByPhoneNumber": pull_sms_send_status_by_phone_number,
+}
+# Tencent Cloud API 3.0 services this sandbox answers, by X-TC-Version: the service its
+# signatures are scoped to, and its actions. Voice (devtools/sandbox/tencent_voice.py) adds
+# VMS's 2020-09-02.
+SERVICES: dict[str, tuple[str, dict[str, Callable[[dict[str, Any]], dict[str, Any]]]]] = {
+    API_VERSION: (SERVICE, ACTIONS)
 }
 
 
@@ -798,15 +811,16 @@ def add_reply() -> tuple[Response, int]:
 @bp.post("/push")
 def push_raw() -> tuple[Response, int]:
     """Push any body to one of the app's Tencent addresses, as a broken Tencent would (tests):
-    {"feed": "sms-status" | "sms-reply", "raw": "<text sent as is>"} or {"feed", "body": <JSON>}."""
+    {"feed": "sms-status" | "sms-reply" | "voice-status", "raw": "<text sent as is>"} or
+    {"feed", "body": <JSON>}."""
     payload = request.get_json(silent=True)
     if (
         not isinstance(payload, dict)
-        or payload.get("feed") not in ("sms-status", "sms-reply")
+        or payload.get("feed") not in ("sms-status", "sms-reply", "voice-status")
         or ("raw" in payload) == ("body" in payload)
         or ("raw" in payload and not isinstance(payload["raw"], str))
     ):
-        return jsonify({"error": 'give "feed" (sms-status or sms-reply) and "raw" or "body"'}), 400
+        return jsonify({"error": 'give "feed" (an address of ours) and "raw" or "body"'}), 400
     state = sandbox_state()
     feed = str(payload["feed"])
     url = state.push_url("tencent", feed)

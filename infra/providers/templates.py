@@ -21,7 +21,7 @@ from infra.providers.base import (
     TemplateBook,
     TemplateUnavailable,
 )
-from models.sms_templates import TemplateError, TemplateRules, prepare, registry
+from models.sms_templates import TemplateError, TemplateRules, prepare, registry, voice_template
 
 
 class RegistryBook:
@@ -56,6 +56,25 @@ class RegistryBook:
         return ResolvedTemplate(code, own or None, prepared.params)
 
 
+def spoken_template(provider: str, key: str, *, sandbox: bool = False) -> ResolvedTemplate:
+    """A spoken template of the registry (`[voice.<key>]`) as the provider takes it: its
+    approved code with no parameters; under its key against the sandbox before approval, and
+    TemplateUnavailable against the provider itself."""
+    try:
+        template = voice_template(provider, key)
+    except TemplateError as exc:
+        raise TemplateUnavailable(str(exc), exc.code) from exc
+    code = template.code if template.approved else ""
+    if not code:
+        if not sandbox:
+            raise TemplateUnavailable(
+                f"the {provider} voice template {key} is not approved yet",
+                f"template:unapproved:voice.{key}"[:64],
+            )
+        code = key
+    return ResolvedTemplate(code, None, [])
+
+
 def registry_book(provider: str, *, sandbox: bool = False) -> RegistryBook:
     """The registry's book with the provider's documented limits."""
     return RegistryBook(TemplateRules.for_provider(provider), sandbox=sandbox)
@@ -74,4 +93,4 @@ def book_for(config: Mapping[str, Any], *, sandbox: bool = False) -> TemplateBoo
     return RegistryBook(rules, sandbox=sandbox)
 
 
-__all__ = ["RegistryBook", "book_for", "registry_book"]
+__all__ = ["RegistryBook", "book_for", "registry_book", "spoken_template"]

@@ -1,4 +1,5 @@
-"""Tencent Cloud (腾讯云) SMS: template messages through the official SDK (API 2021-01-11).
+"""Tencent Cloud (腾讯云) SMS: template messages through the official SDK (API 2021-01-11),
+and voice messages (VMS, API 2020-09-02): a spoken template that asks for one key.
 
 Everything Tencent-specific lives here: the credentials and the endpoint, how a row's template
 key and parameters become a `SendSms` request (through an injected template book), Tencent's
@@ -9,12 +10,17 @@ that number was taken ("Ok"), so a refusal comes either as the SDK's exception (
 request: signature, rate, internal error) or as that per-number code; both are read alike.
 Its status callback carries no context of ours (only the `sid`, which is the `SerialNo` the
 send returned), so receipts are matched by the sid the worker stored.
+
+A call is one `SendTtsVoice` of the registry's spoken template (no live IVR: VMS speaks it and
+reports the keys pressed). Its callbacks (`voice_event`) carry only Tencent's callid, never our
+SessionContext, and come apart: a key press each, the call's status, a failure's reason;
+`call_receipt` makes the items of one call into the domain's CallReceipt.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +32,12 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models as sms_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
+from tencentcloud.vms.v20200902 import models as vms_models
+from tencentcloud.vms.v20200902.vms_client import VmsClient
 
 from infra.providers.base import (
     TEMPLATE_BOOK_KEY,
+    CallReceipt,
     OutboundCall,
     OutboundSms,
     ProviderError,
@@ -41,7 +50,8 @@ from infra.providers.base import (
     TemplateBook,
     TemplateUnavailable,
 )
-from infra.providers.templates import book_for, registry_book
+from infra.providers.templates import book_for, registry_book, spoken_template
+from models.call import CallPurpose, CallStatus
 from models.clock import utcnow
 from models.delivery import Failure
 from models.message import MessageStatus
@@ -149,6 +159,51 @@ def session_context(message_id: int) -> str:
     return f"msg:{message_id}"
 
 
+# --- Voice (VMS) constants ------------------------------------------------------------------
+
+VMS_HOST = "vms.tencentcloudapi.com"
+PLAY_TIMES = 2  # how often the prompt is spoken: Tencent's default, at most 3
+# The registry's spoken template (models/sms_templates.toml, [voice.report_call]) for a
+# reminder call and a callback: the monthly report question, keys 1 and 2.
+REPORT_CALL = "report_call"
+# Why a lesson call is refused (Call.error_code): VMS speaks templates, it plays no audio file.
+LESSON_UNSUPPORTED = "lesson.audio_unsupported"
+VMS_APP_MISSING = "config.vms_app_id"  # TENCENT_VMS_APP_ID is not set
+# SendTtsVoice's own codes (tencentcloud-sdk-python-vms, vms/v20200902/errorcodes.py), where
+# they read otherwise than the SMS codes of the same family.
+VOICE_FAILURES: dict[str, Failure] = {
+    # "下发语音消息时命中频率限制策略": Tencent's limits per called number (by default 1 in
+    # 30 s, 2 in 10 minutes, 5 notifications a day, 1 from 22:00 to 08:00: "语音消息频率限制策略
+    # 是什么?", cloud.tencent.com/document/product/1128/38004). Our own pace is not the cause,
+    # so not RATE_LIMITED (which retries in seconds): the call may go in a later window.
+    "LimitExceeded.DeliveryFrequencyLimit": Failure.RETRY_LATER,
+    "InvalidParameterValue.CalledNumberVerifyFail": Failure.INVALID_NUMBER,
+    "FailedOperation.TemplateIncorrectOrUnapproved": Failure.REFUSED,
+    "FailedOperation.AccessUpstreamTimeout": Failure.RETRY_LATER,
+}
+
+
+def voice_failure_of(code: str | None) -> Failure:
+    """The domain's reading of a SendTtsVoice error code."""
+    return VOICE_FAILURES.get(code or "") or failure_of(code)
+
+
+def call_context(call_id: int) -> str:
+    """The SessionContext of a call: our Call id, echoed in SendTtsVoice's answer."""
+    return f"call:{call_id}"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What placing a call through VMS needs: the SDK's client, the voice application's
+    SdkAppid (TENCENT_VMS_APP_ID; empty: calls are refused), and whether the client talks to
+    the sandbox (which speaks templates not approved yet, under their key)."""
+
+    client: VmsClient
+    app_id: str
+    sandbox: bool
+
+
 class TencentProvider:
     """The provider over the SDK's SmsClient, whichever endpoint that client points at."""
 
@@ -156,12 +211,18 @@ class TencentProvider:
     lookup_lag = LOOKUP_LAG
 
     def __init__(
-        self, client: SmsClient, sdk_app_id: str, sign_name: str, templates: TemplateBook
+        self,
+        client: SmsClient,
+        sdk_app_id: str,
+        sign_name: str,
+        templates: TemplateBook,
+        voice: Voice | None = None,
     ) -> None:
         self.client = client
         self.sdk_app_id = sdk_app_id
         self.sign_name = sign_name
         self.templates = templates
+        self.voice = voice
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
         """`SendSms` the row's template to its one number; ProviderError when not taken."""
@@ -211,8 +272,44 @@ class TencentProvider:
         )
 
     def place_call(self, call: OutboundCall) -> str:
-        """Voice through Tencent (VMS) is not built yet."""
-        raise ProviderError("calls through Tencent Cloud are not supported yet")
+        """`SendTtsVoice` the monthly report question to the member (a reminder call or a
+        callback); return Tencent's CallId. A lesson call is refused: VMS cannot play audio."""
+        if call.purpose is CallPurpose.LESSON:
+            raise ProviderError(
+                "Tencent Cloud voice messages speak approved templates and cannot play a "
+                "lesson's audio: lessons by phone are not available under PROVIDER=tencent",
+                code=LESSON_UNSUPPORTED,
+            )
+        voice = self.voice
+        if voice is None or not voice.app_id:
+            raise ProviderError(
+                "TENCENT_VMS_APP_ID is not set: no calls through Tencent Cloud",
+                code=VMS_APP_MISSING,
+            )
+        try:
+            template = spoken_template(PROVIDER, REPORT_CALL, sandbox=voice.sandbox)
+        except TemplateUnavailable as exc:
+            raise ProviderError(str(exc), code=exc.code) from exc
+        request = vms_models.SendTtsVoiceRequest()
+        request.TemplateId = template.code
+        request.TemplateParamSet = [str(value) for value in template.params]
+        request.CalledNumber = call.to
+        request.VoiceSdkAppid = voice.app_id
+        request.PlayTimes = PLAY_TIMES
+        request.SessionContext = call_context(call.call_id)
+        try:
+            response = voice.client.SendTtsVoice(request)
+        except TencentCloudSDKException as exc:
+            raise provider_error(exc, voice_failure_of) from exc
+        call_id = str(getattr(response.SendStatus, "CallId", None) or "")
+        if not call_id:
+            # Taken or not, we cannot tell: the call may ring without our knowing its id.
+            raise ProviderError(
+                "Tencent answered SendTtsVoice without a CallId",
+                failure=Failure.RETRY_LATER,
+                connection_error=True,
+            )
+        return call_id
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
         """Tencent's status records for `to` since `sent_after` (PullSmsSendStatusByPhoneNumber).
@@ -265,8 +362,10 @@ class TencentProvider:
         raise RecordingRefused("Tencent Cloud has no recordings to fetch")
 
 
-def provider_error(exc: TencentCloudSDKException) -> ProviderError:
-    """The SDK's exception as a ProviderError read by its code."""
+def provider_error(
+    exc: TencentCloudSDKException, read: Callable[[str | None], Failure] = failure_of
+) -> ProviderError:
+    """The SDK's exception as a ProviderError read by its code (`read`: SMS or voice codes)."""
     code = str(exc.get_code() or "") or None
     message = str(exc.get_message() or code or "Tencent Cloud error")
     if code == NETWORK_ERROR:
@@ -282,7 +381,7 @@ def provider_error(exc: TencentCloudSDKException) -> ProviderError:
             failure=Failure.RETRY_LATER,
             code=code,
         )
-    return ProviderError(message, code=code, failure=failure_of(code))
+    return ProviderError(message, code=code, failure=read(code))
 
 
 def build_tencent(
@@ -295,8 +394,10 @@ def build_tencent(
     endpoint: str = DEFAULT_ENDPOINT,
     templates: TemplateBook | None = None,
     timeout: int = REQUEST_TIMEOUT_S,
+    vms_app_id: str = "",
 ) -> TencentProvider:
-    """The provider: the SDK's SmsClient with TC3-HMAC-SHA256 signing, at `endpoint`."""
+    """The provider: the SDK's SmsClient (and VmsClient) with TC3-HMAC-SHA256 signing, at
+    `endpoint`; voice goes to Tencent's VMS host, or to the same sandbox."""
     where = Endpoint.parse(endpoint)
     http = HttpProfile(protocol=where.scheme, endpoint=where.host, reqTimeout=timeout)
     # Keep-alive between sends matters when a notice goes to many members.
@@ -304,7 +405,23 @@ def build_tencent(
     profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
     client = SmsClient(Credential(secret_id, secret_key), region, profile)
     book = templates or registry_book(PROVIDER, sandbox=not where.is_tencent)
-    return TencentProvider(client, sdk_app_id, sign_name, book)
+    voice = Voice(
+        _vms_client(where, secret_id, secret_key, region, timeout),
+        vms_app_id,
+        sandbox=not where.is_tencent,
+    )
+    return TencentProvider(client, sdk_app_id, sign_name, book, voice)
+
+
+def _vms_client(
+    sms: Endpoint, secret_id: str, secret_key: str, region: str, timeout: int
+) -> VmsClient:
+    """The voice client: Tencent's VMS host beside its SMS host, or the sandbox the SMS
+    endpoint names (one local service answers both)."""
+    host = VMS_HOST if sms.is_tencent else sms.host
+    http = HttpProfile(protocol=sms.scheme, endpoint=host, reqTimeout=timeout)
+    profile = ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http)
+    return VmsClient(Credential(secret_id, secret_key), region, profile)
 
 
 def from_config(config: Mapping[str, Any]) -> TencentProvider:
@@ -317,6 +434,7 @@ def from_config(config: Mapping[str, Any]) -> TencentProvider:
         region=str(config["TENCENT_REGION"]),
         endpoint=str(config["TENCENT_SMS_ENDPOINT"]),
         templates=book_for(config, sandbox=is_sandbox(config)),
+        vms_app_id=str(config.get("TENCENT_VMS_APP_ID") or ""),
     )
 
 
@@ -383,6 +501,113 @@ def reply_text(item: Mapping[str, Any]) -> PushedText:
     )
 
 
+# --- The voice callback (voice-status) ------------------------------------------------------
+
+# Its three kinds, each one object under its own name ("语音通知状态通知", "语音通知按键通知",
+# "语音送达失败原因通知": cloud.tencent.com/document/product/1128/51534, 51535, 51536).
+VOICE_STATUS = "voiceprompt_callback"
+VOICE_KEY = "voicekey_callback"
+VOICE_FAILURE = "voice_failure_callback"
+VOICE_KINDS = {VOICE_STATUS: "status", VOICE_KEY: "key", VOICE_FAILURE: "failure"}
+# voiceprompt_callback.result: 0 answered, 1 not answered, 2 the call failed.
+PROMPT_RESULTS = {"0": CallStatus.COMPLETED, "1": CallStatus.NO_ANSWER, "2": CallStatus.FAILED}
+# voice_failure_callback.failure_code ("推送回执相关错误码", document/api/1128/37531):
+# 2 通话中 and 10 用户正忙 are busy, 5 无人接听 and 20 无应答 no answer; the rest failed.
+FAILURE_STATUSES = {
+    2: CallStatus.BUSY,
+    10: CallStatus.BUSY,
+    5: CallStatus.NO_ANSWER,
+    20: CallStatus.NO_ANSWER,
+}
+
+
+@dataclass(frozen=True)
+class VoiceEvent:
+    """One item of Tencent's voice callback: which kind ("status", "key" or "failure"), the
+    call (Tencent's callid) and number, and what it says (how the call ended, or the key)."""
+
+    kind: str
+    call_sid: str
+    to: str  # E.164
+    status: CallStatus | None = None  # status and failure items
+    duration: int | None = None  # seconds the member was on the line (status items)
+    key: str = ""  # the key pressed (key items)
+    error_code: str | None = None  # failure_code (failure items)
+
+    @property
+    def identity(self) -> str:
+        """What a repeat of this item has the same: call, kind and what it says."""
+        said = self.key if self.kind == "key" else f"{self.status}:{self.error_code or ''}"
+        return f"{self.call_sid}:{self.kind}:{said}"
+
+
+def voice_event(item: Mapping[str, Any]) -> VoiceEvent:
+    """One voice callback object as a VoiceEvent; ValueError if it is none of the three."""
+    kinds = [name for name in VOICE_KINDS if name in item]
+    if len(kinds) != 1 or not isinstance(item[kinds[0]], Mapping):
+        raise ValueError("not one of " + ", ".join(VOICE_KINDS))
+    name = kinds[0]
+    body: Mapping[str, Any] = item[name]
+    call_sid = str(body.get("callid") or "").strip()
+    mobile = str(body.get("mobile") or "").strip()
+    if not call_sid or len(call_sid) > 64:
+        raise ValueError("no callid")
+    if not mobile.isdigit():
+        raise ValueError("no mobile number")
+    to = national_to_e164(str(body.get("nationcode") or ""), mobile)
+    kind = VOICE_KINDS[name]
+    if kind == "key":
+        key = str(body.get("keypress") or "").strip()
+        if not key or len(key) > 8:
+            raise ValueError("no keypress")
+        return VoiceEvent(kind, call_sid, to, key=key)
+    if kind == "failure":
+        code = body.get("failure_code")
+        if isinstance(code, bool) or not str(code).strip().isdigit():
+            raise ValueError("failure_code is not a number")
+        number = int(str(code).strip())
+        status = FAILURE_STATUSES.get(number, CallStatus.FAILED)
+        return VoiceEvent(kind, call_sid, to, status=status, error_code=str(number))
+    result = str(body.get("result", "")).strip()
+    if result not in PROMPT_RESULTS:
+        raise ValueError(f"result is not 0, 1 or 2: {result!r}")
+    status = PROMPT_RESULTS[result]
+    duration = 0
+    if status is CallStatus.COMPLETED:
+        accepted, ended = _seconds(body.get("accept_time")), _seconds(body.get("end_calltime"))
+        if accepted is None or ended is None:
+            raise ValueError("an answered call without accept_time and end_calltime")
+        duration = max(0, ended - accepted)
+    return VoiceEvent(kind, call_sid, to, status=status, duration=duration)
+
+
+def _seconds(value: Any) -> int | None:
+    """A Unix time Tencent sends as a string of digits (or a number)."""
+    if isinstance(value, bool) or not str(value).strip().isdigit():
+        return None
+    return int(str(value).strip())
+
+
+def call_receipt(events: Sequence[VoiceEvent]) -> CallReceipt | None:
+    """The receipt what was pushed for one call makes: how it ended (its status item, else
+    its failure item), with the keys pressed in the order they were stored; None while no
+    item has said how the call ended."""
+    ending = next((e for e in events if e.kind == "status"), None) or next(
+        (e for e in events if e.kind == "failure"), None
+    )
+    if ending is None or ending.status is None:
+        return None
+    failure = next((e for e in events if e.kind == "failure"), None)
+    return CallReceipt(
+        call_id=None,
+        call_sid=ending.call_sid,
+        status=ending.status,
+        duration=ending.duration,
+        keys="".join(e.key for e in events if e.kind == "key"),
+        error_code=failure.error_code if failure is not None else None,
+    )
+
+
 __all__ = [
     "FAILURES",
     "PROVIDER",
@@ -392,7 +617,10 @@ __all__ = [
     "TemplateBook",
     "TemplateUnavailable",
     "TencentProvider",
+    "VoiceEvent",
     "build_tencent",
+    "call_context",
+    "call_receipt",
     "failure_of",
     "from_config",
     "national_to_e164",
@@ -400,4 +628,6 @@ __all__ = [
     "reply_text",
     "session_context",
     "status_receipt",
+    "voice_event",
+    "voice_failure_of",
 ]

@@ -21,6 +21,7 @@ from tests.gateway.sandbox_api import running_sandbox
 SECRET_ID = "AKIDsandboxtest"
 SECRET_KEY = "tencent-test-secret-key"
 SDK_APP_ID = "1400123456"
+VMS_APP_ID = "1400654321"
 SIGN_NAME = "流动党员"
 PUSH_SECRET = "tencent-push-" + "5" * 20
 NOTICE_TEMPLATE = "2000001"
@@ -49,6 +50,7 @@ def tencent_config(sandbox_url: str) -> dict[str, Any]:
         "TENCENT_SMS_SDK_APP_ID": SDK_APP_ID,
         "TENCENT_SMS_SIGN_NAME": SIGN_NAME,
         "TENCENT_SMS_ENDPOINT": sandbox_url,
+        "TENCENT_VMS_APP_ID": VMS_APP_ID,
         "CN_CALLBACK_SECRET": PUSH_SECRET,
         "SMS_TEMPLATE_BOOK": TinyBook(),
     }
@@ -66,6 +68,7 @@ def provider(
         endpoint=sandbox_url,
         templates=TinyBook(),
         timeout=5,
+        vms_app_id=VMS_APP_ID,
     )
 
 
@@ -128,3 +131,14 @@ class TencentSandboxAPI:
     def push(self, feed: str, **body: Any) -> None:
         """Have the sandbox push this body (`raw` text or a JSON `body`) to the app's feed."""
         self._call("POST", "/push", json={"feed": feed, **body})
+
+    def calls(self, to: str | None = None) -> list[dict[str, Any]]:
+        """What SendTtsVoice took, oldest first."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/voice/calls", params={"to": to} if to else {}
+        )
+        return result
+
+    def script(self, **script: Any) -> None:
+        """Script what a number does on its next calls (see devtools/sandbox/tencent_voice.py)."""
+        self._call("POST", "/voice/scripts", json=script)

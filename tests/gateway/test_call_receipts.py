@@ -113,3 +113,35 @@ def test_a_lesson_call_credits_the_listening_time_of_the_receipt(session: Sessio
         (lesson.id, 300, True, call.id)
     ]
     assert session.get(CallbackRequest, callback.id).status is not CallbackStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_a_key_that_comes_after_the_end_saves_the_answer_once(session: Session) -> None:
+    """A provider that pushes the key apart from the call's end, and later: the answer the
+    end did not have is saved by the next receipt that brings it, and only once."""
+    member, _ = _member_and_lesson(session)
+    call = _reminder(session, member)
+    ended = CallReceipt(call.id, "sid-reminder", CallStatus.COMPLETED, 12)
+    assert record_call_receipt(session, ended, utcnow()) == "ended"
+    session.commit()
+    assert session.scalar(select(Report).where(Report.member_id == member.id)) is None
+
+    late = CallReceipt(call.id, "sid-reminder", CallStatus.COMPLETED, 12, keys="2")
+    assert record_call_receipt(session, late, utcnow()) == "answered"
+    session.commit()
+    assert record_call_receipt(session, late, utcnow()) == "repeat"
+    other = CallReceipt(call.id, "sid-reminder", CallStatus.COMPLETED, 12, keys="21")
+    assert record_call_receipt(session, other, utcnow()) == "repeat"
+    session.commit()
+    reports = session.scalars(select(Report).where(Report.member_id == member.id)).all()
+    assert [(r.studied, r.channel, r.revision) for r in reports] == [(False, Channel.IVR, 1)]
+
+
+def test_keys_after_an_unanswered_end_save_nothing(session: Session) -> None:
+    member, _ = _member_and_lesson(session)
+    call = _reminder(session, member)
+    missed = CallReceipt(call.id, "sid-reminder", CallStatus.NO_ANSWER, 0)
+    assert record_call_receipt(session, missed, utcnow()) == "ended"
+    late = CallReceipt(call.id, "sid-reminder", CallStatus.COMPLETED, 0, keys="1")
+    assert record_call_receipt(session, late, utcnow()) == "repeat"
+    session.commit()
+    assert session.scalar(select(Report).where(Report.member_id == member.id)) is None

@@ -143,3 +143,30 @@ def test_an_approved_code_leaves_pending_and_a_submitted_one_waits(
         == f"aliyun: {len(pending('aliyun')) - 1} templates to approve"
     )
     assert run(cli, "check", "--file", str(path)).exit_code == 0
+
+
+def test_pending_for_tencent_lists_the_spoken_report_question(cli: FlaskCliRunner) -> None:
+    """The voice template a reminder call speaks is listed to submit, with its spoken length;
+    Alibaba has none of its own yet."""
+    result = run(cli, "pending", "--provider", "tencent")
+    lines = result.output.splitlines()
+    start = lines.index("report_call  voice  (not submitted)")
+    assert lines[start + 1].startswith("  text:      您好,这里是村党支部的月度汇报电话。")
+    assert "学习了请按1,没有学习请按2" in lines[start + 1]
+    assert lines[start + 2].startswith("  length:    ") and "characters spoken" in lines[start + 2]
+    assert "report_call" not in run(cli, "pending", "--provider", "aliyun").output
+
+
+def test_check_names_a_spoken_template_with_a_variable_or_a_refused_word(
+    cli: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """A call fills no parameters, and the refused words are refused when spoken too."""
+    path = edited_file(tmp_path, "您好,这里是村党支部的月度汇报电话。", "${name}您好,维权电话。")
+    result = run(cli, "check", "--file", str(path))
+    assert result.exit_code == 1
+    assert "tencent voice report_call: a spoken template has no variables: calls fill none" in (
+        result.output
+    )
+    assert "tencent voice report_call: contains '维权', which the providers refuse" in (
+        result.output
+    )
