@@ -148,8 +148,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "{name}, we still need your {month} report: reply 1 studied or 2 not",
     },
     "lesson_missed": {
-        "zh_CN": "未能接通课程电话。拨打{number}按2可收听《{title}》",
-        "en": "We could not reach you. Call {number} and press 2 to hear {title}",
+        "zh_CN": "未能接通课程电话。回复XX {number}将回电为您播放《{title}》",
+        "en": "We could not reach you. Reply XX {number} and we will call you back with {title}",
     },
     "help_resolved": {
         "zh_CN": "您的求助{ref}已办结:{note}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, time, timedelta
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -184,8 +183,10 @@ def _text_missed(session: Session, entry: CampaignMember, member: Member, now: d
     message = queue_sms(
         session,
         template_key="lesson_missed",
+        # A call back by text (`XX n`), which every provider can place: a member cannot ring
+        # into the lesson menu through a mainland provider, and a call back costs them nothing.
         params={
-            "number": current_app.config["TWILIO_FROM_NUMBER"],
+            "number": lesson.id if lesson is not None else "",
             "title": lesson.title if lesson is not None else "",
         },
         member=member,

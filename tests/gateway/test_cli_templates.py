@@ -88,9 +88,8 @@ def test_pending_lists_every_template_to_submit_ready_to_paste(cli: FlaskCliRunn
         "  length:    33 characters with the signature, 1 message",
         "",
     ]
-    # An entry's own example (the service number) is used over the shared one (a lesson's).
     assert (
-        "  sample:    【青山镇】未能接通课程电话。拨打01012345678按2可收听《工资支付条例解读》"
+        "  sample:    【青山镇】未能接通课程电话。回复XX 12将回电为您播放《工资支付条例解读》"
         in lines
     )
     assert "broadcast.4  notification  (not submitted)" in lines

@@ -131,7 +131,7 @@ def test_calls_wait_for_the_window_then_retry_then_text(
     for member in (absent, machine):
         assert _status(session, member) is CampaignMemberStatus.MISSED
         assert [m["body"] for m in sent_to(sandbox, member.phone)] == [
-            "未能接通课程电话。拨打+8610690000按2可收听《党章学习》"
+            f"未能接通课程电话。回复XX {campaign.lesson_id}将回电为您播放《党章学习》"
         ]
     assert sent_to(sandbox, human.phone) == []
     assert len(_calls(session, human)) == 1
