@@ -16,6 +16,7 @@ from models.sms_templates import (
     RegistryError,
     load_registry,
     pending,
+    pending_voice,
     problems,
     registry,
     sample_values,
@@ -45,12 +46,22 @@ def pending_command(provider: str, path: Path | None) -> None:
     waiting = pending(provider, reg)
     if not waiting:
         click.echo(f"{provider}: every template is approved")
-        return
-    click.echo(f"{provider}: {len(waiting)} templates to approve")
+    else:
+        click.echo(f"{provider}: {len(waiting)} templates to approve")
     for template in waiting:
         click.echo("")
         for line in describe(reg, template):
             click.echo(line)
+    prompts = pending_voice(provider, reg)
+    if prompts:
+        # Voice prompts are submitted in the voice console, as text-to-speech templates.
+        click.echo("")
+        click.echo(f"{provider}: {len(prompts)} voice prompts (TTS templates) to approve")
+        for prompt in prompts:
+            state = f"code {prompt.code}, awaiting approval" if prompt.code else "not submitted"
+            click.echo("")
+            click.echo(f"voice.{prompt.key}  tts  ({state})")
+            click.echo(f"  text:      {prompt.text}")
 
 
 def describe(reg: Registry, template: ProviderTemplate) -> list[str]:

@@ -1,7 +1,9 @@
-"""Alibaba Cloud's pushes: SmsReport (receipts) and SmsUp (members' texts).
+"""Alibaba Cloud's pushes: SmsReport (receipts), SmsUp (members' texts) and VoiceReport (the
+record of a call, with the key pressed).
 
 Alibaba pushes each as a JSON array to the address set in its console (通用配置 > HTTP批量推送:
-`/cn/aliyun/sms-report/<secret>` and `/cn/aliyun/sms-up/<secret>`) and wants exactly
+`/cn/aliyun/sms-report/<secret>` and `/cn/aliyun/sms-up/<secret>`; the voice console's
+订阅回执消息 > VoiceReport: `/cn/aliyun/voice-report/<secret>`) and wants exactly
 `{"code":0,"msg":"接收成功"}` back; it retries after 1, 5 and 10 minutes when it does not get
 an HTTP 200 (https://help.aliyun.com/zh/sms/developer-reference/smsreport-2, .../smsup-http).
 The shared push route (gateway.cn_push) stores each item once under its key; these feeds say
@@ -20,6 +22,7 @@ from flask import Flask, Response
 from sqlalchemy.orm import Session
 
 from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
+from gateway.voice import record_call_receipt
 from infra.providers.aliyun import (
     PROVIDER,
     beijing_time,
@@ -27,6 +30,7 @@ from infra.providers.aliyun import (
     lookup_sid,
     sms_report_receipt,
 )
+from infra.providers.aliyun_voice import voice_report_receipt
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
 from models.push import ProviderPush
@@ -149,10 +153,45 @@ class SmsUpFeed:
         return answer(problems)
 
 
+class VoiceReportFeed:
+    """VoiceReport: the record of a call Alibaba placed (IvrCall, SingleCallByVoice), pushed
+    once the call ended, keyed by Alibaba's call_id (a call has one record).
+
+    It carries our Call id (out_id), how the call ended (status_code), the seconds on the line
+    (duration) and the keys pressed (dtmf); `gateway.voice.record_call_receipt` ends the call
+    through the same rules as Twilio's status callback: the key saves the report, the seconds
+    credit a lesson, an unanswered call is tried again.
+    """
+
+    provider = PROVIDER
+    name = "voice-report"
+
+    def batch(self, body: Any) -> list[Any]:
+        """The items of the pushed array."""
+        return _batch(body)
+
+    def read(self, raw: Any) -> PushItem:
+        """An item with a call_id and a status_code."""
+        if not isinstance(raw, dict):
+            raise BadItem("not an object")
+        call_id = _text(raw, "call_id")
+        _text(raw, "status_code")
+        return PushItem(key=f"call:{call_id}", payload=raw)
+
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
+        """End the call the record is about (found by our OutId, else by Alibaba's call_id)."""
+        record_call_receipt(session, voice_report_receipt(item.payload), now)
+
+    def answer(self, problems: list[str]) -> Response:
+        """Alibaba's acknowledgement."""
+        return answer(problems)
+
+
 def init_app(app: Flask) -> None:
-    """Serve Alibaba's two SMS pushes."""
+    """Serve Alibaba's two SMS pushes and its calls' records."""
     register_feed(app, SmsReportFeed())
     register_feed(app, SmsUpFeed())
+    register_feed(app, VoiceReportFeed())
 
 
-__all__ = ["ACK", "SmsReportFeed", "SmsUpFeed", "init_app", "pushed_text"]
+__all__ = ["ACK", "SmsReportFeed", "SmsUpFeed", "VoiceReportFeed", "init_app", "pushed_text"]

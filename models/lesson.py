@@ -42,6 +42,17 @@ class LessonCategory(enum.StrEnum):
     SCIENCE = "science"  # 5 科普文卫
 
 
+class VoiceFileState(enum.StrEnum):
+    """Where a lesson's audio stands with a provider that plays only files it approved
+    (Alibaba Cloud voice: upload, then a review of about two hours)."""
+
+    UPLOADING = "uploading"  # an upload job is on its way
+    IN_REVIEW = "in_review"  # uploaded; the provider is reviewing it
+    APPROVED = "approved"  # calls may play it
+    REJECTED = "rejected"  # the provider refused it (`voice_note` says why)
+    FAILED = "failed"  # the upload did not go through (`voice_note` says why)
+
+
 class Lesson(Base):
     """An audio lesson a township or branch published."""
 
@@ -55,6 +66,17 @@ class Lesson(Base):
     transcript: Mapped[str] = mapped_column(Text, default="")
     duration: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The audio as the township's voice provider knows it (Alibaba's voiceCode), and whether
+    # that provider approved it: a lesson call plays only an approved file.
+    voice_code: Mapped[str | None] = mapped_column(String(128))
+    voice_state: Mapped[VoiceFileState | None] = mapped_column(enum_type(VoiceFileState, 16))
+    voice_note: Mapped[str | None] = mapped_column(String(255))
+    voice_checked_at: Mapped[datetime | None]
+
+    @property
+    def approved_voice_code(self) -> str | None:
+        """The provider's code of this lesson's audio, once the provider approved it."""
+        return self.voice_code if self.voice_state is VoiceFileState.APPROVED else None
 
 
 class LessonListen(Base):

@@ -152,6 +152,27 @@ class ProviderTemplate:
 
 
 @dataclass(frozen=True)
+class VoiceTemplate:
+    """One voice prompt as one provider approved it: a text-to-speech (TTS) template the
+    provider's voice service plays in a call (Alibaba's TTS_... code), with no variables."""
+
+    provider: str
+    key: str
+    text: str
+    code: str
+    approved: bool
+
+
+# The voice prompts the system plays: the monthly report's question, and the answers to its
+# keys 1 and 2 (ivr_flows.keyed).
+VOICE_REPORT_QUESTION = "report_question"
+VOICE_ANSWERS = {"1": "report_studied", "2": "report_not_studied"}
+VOICE_KEYS = (VOICE_REPORT_QUESTION, *VOICE_ANSWERS.values())
+# The providers that play our voice prompts from the registry (Tencent's voice is its own).
+VOICE_PROVIDERS = (ALIYUN,)
+
+
+@dataclass(frozen=True)
 class Registry:
     """Every template per provider and key, with the example values `check` and `pending` use."""
 
@@ -159,6 +180,8 @@ class Registry:
     sign_names: Mapping[str, str]
     samples: Mapping[str, tuple[str, ...]]
     keys: tuple[str, ...]
+    # The voice prompts (TTS templates) by provider and key (the file's [voice] tables).
+    voice: Mapping[tuple[str, str], VoiceTemplate] = field(default_factory=dict)
 
     def forms(self, provider: str, key: str) -> tuple[ProviderTemplate, ...]:
         """The provider's templates for a key, by number of slots (one unless split)."""
@@ -269,7 +292,29 @@ def build_registry(data: Mapping[str, Any]) -> Registry:
             raise RegistryError(f"templates.{key} must be a table")
         for provider in PROVIDERS:
             templates[(provider, key)] = _forms(key, entry, provider, sign_names[provider])
-    return Registry(templates, sign_names, samples, tuple(entries))
+    return Registry(templates, sign_names, samples, tuple(entries), _voice(data))
+
+
+def _voice(data: Mapping[str, Any]) -> dict[tuple[str, str], VoiceTemplate]:
+    """The [voice] tables: one prompt per key, with each provider's code and approval."""
+    found: dict[tuple[str, str], VoiceTemplate] = {}
+    for key, entry in _table(data, "voice", "").items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise RegistryError(f"voice.{key} must be a table with a text")
+        for provider in PROVIDERS:
+            mine = entry.get(provider)
+            if mine is None:
+                continue
+            if not isinstance(mine, dict):
+                raise RegistryError(f"voice.{key}.{provider} must be a table")
+            found[(provider, key)] = VoiceTemplate(
+                provider=provider,
+                key=key,
+                text=str(mine.get("text", entry["text"])),
+                code=str(mine.get("code", "")),
+                approved=bool(mine.get("approved", False)),
+            )
+    return found
 
 
 def _samples(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -582,7 +627,7 @@ def _stretches(text: str) -> list[tuple[str, str]]:
 def problems(source: Registry | None = None) -> list[str]:
     """Every way the registry breaks the providers' rules or ours, one line each; empty if none."""
     reg = source or registry()
-    found: list[str] = []
+    found: list[str] = _voice_problems(reg)
     missing = [key for key in TEMPLATES if key not in reg.keys]
     found += [f"{key}: no entry (every key of models/templates.py needs one)" for key in missing]
     found += [
@@ -704,6 +749,37 @@ def sample_values(reg: Registry, template: ProviderTemplate) -> dict[str, str]:
         if index < len(examples):
             values[variable] = examples[index]
     return values
+
+
+def _voice_problems(reg: Registry) -> list[str]:
+    """Every voice prompt we play has an entry for each voice provider; no variables; an
+    approved one has its code."""
+    found = [
+        f"{provider} voice {key}: no prompt"
+        for provider in VOICE_PROVIDERS
+        for key in VOICE_KEYS
+        if (provider, key) not in reg.voice
+    ]
+    for (provider, key), prompt in reg.voice.items():
+        if _VARIABLE.search(prompt.text):
+            found.append(f"{provider} voice {key}: a voice prompt takes no variables")
+        if prompt.approved and not prompt.code:
+            found.append(f"{provider} voice {key}: approved but no code")
+    return found
+
+
+def voice_template(provider: str, key: str) -> VoiceTemplate:
+    """The provider's voice prompt for a key; TemplateError if the registry has none."""
+    prompt = registry().voice.get((provider, key))
+    if prompt is None:
+        raise TemplateError(provider, key, "unknown_template", "no voice prompt")
+    return prompt
+
+
+def pending_voice(provider: str, source: Registry | None = None) -> list[VoiceTemplate]:
+    """The provider's voice prompts not yet approved, in the registry's order."""
+    reg = source or registry()
+    return [p for p in reg.voice.values() if p.provider == provider and not p.approved]
 
 
 def pending(provider: str, source: Registry | None = None) -> list[ProviderTemplate]:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from infra.providers.aliyun_voice import AliyunVoice, voice_from_config
+
 # The SDK is imported where it is used: it takes longer to import than the rest of the app's
 # providers together, and a web process only reads Alibaba's pushes (no SDK needed).
 from infra.providers.base import (
@@ -159,11 +161,13 @@ class AliyunProvider:
         sign_name: str,
         *,
         timeout_ms: int = 10_000,
+        voice: AliyunVoice | None = None,
     ) -> None:
         self.client = client
         self.templates = templates
         self.sign_name = sign_name
         self.timeout_ms = timeout_ms
+        self.voice = voice  # the dyvms client (infra.providers.aliyun_voice); None: no calls
 
     def _runtime(self) -> Any:
         from darabonba.runtime import RuntimeOptions
@@ -204,8 +208,11 @@ class AliyunProvider:
         )
 
     def place_call(self, call: OutboundCall) -> str:
-        """Voice goes through Alibaba's dyvms API, which this provider does not speak yet."""
-        raise ProviderError("calls through Alibaba Cloud are not available yet")
+        """An IvrCall for the monthly report, a lesson's approved file for a lesson
+        (infra.providers.aliyun_voice); returns Alibaba's CallId."""
+        if self.voice is None:
+            raise ProviderError("this Alibaba Cloud provider has no voice client")
+        return self.voice.place_call(call, to_aliyun_number(call.to))
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
         """QuerySendDetails for `to`, one Beijing day at a time from `sent_after`, every page."""
@@ -336,6 +343,7 @@ def build_aliyun(
     endpoint: str = DEFAULT_ENDPOINT,
     templates: TemplateBook,
     timeout_ms: int = 10_000,
+    voice: AliyunVoice | None = None,
 ) -> AliyunProvider:
     """The provider: the official client for `endpoint` (`http://host:port` for the sandbox)."""
     from alibabacloud_dysmsapi20170525.client import Client
@@ -352,7 +360,7 @@ def build_aliyun(
         read_timeout=timeout_ms,
         connect_timeout=timeout_ms,
     )
-    return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms)
+    return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms, voice=voice)
 
 
 def is_sandbox(config: Mapping[str, Any]) -> bool:
@@ -373,6 +381,7 @@ def from_config(config: Mapping[str, Any], templates: TemplateBook | None = None
         sign_name=str(config["ALIYUN_SMS_SIGN_NAME"]),
         endpoint=str(config["ALIYUN_SMS_ENDPOINT"]),
         templates=book,
+        voice=voice_from_config(config),
     )
 
 

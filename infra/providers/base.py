@@ -46,6 +46,9 @@ class OutboundCall:
     machine_detection: bool = True
     purpose: CallPurpose = CallPurpose.MENU
     lesson_id: int | None = None
+    # The lesson's audio as the provider approved it (Alibaba's voiceCode); None: no approved
+    # file, and a provider that plays only files refuses the lesson call.
+    voice_code: str | None = None
 
 
 @dataclass(frozen=True)

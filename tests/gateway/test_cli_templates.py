@@ -143,3 +143,32 @@ def test_an_approved_code_leaves_pending_and_a_submitted_one_waits(
         == f"aliyun: {len(pending('aliyun')) - 1} templates to approve"
     )
     assert run(cli, "check", "--file", str(path)).exit_code == 0
+
+
+def test_pending_lists_the_voice_prompts_to_submit_with_their_text(cli: FlaskCliRunner) -> None:
+    """Alibaba's voice prompts (TTS templates) follow the SMS templates, text ready to paste."""
+    result = run(cli, "pending", "--provider", "aliyun")
+    lines = result.output.splitlines()
+    assert "aliyun: 3 voice prompts (TTS templates) to approve" in lines
+    start = lines.index("voice.report_question  tts  (not submitted)")
+    assert lines[start + 1].startswith("  text:      ") and "请按1" in lines[start + 1]
+    assert "voice.report_studied  tts  (not submitted)" in lines
+
+
+def test_check_names_a_voice_prompt_missing_or_approved_without_a_code(
+    cli: FlaskCliRunner, tmp_path: Path
+) -> None:
+    old = '[voice.report_studied]\ntext = "已记录：本月已学习。谢谢，再见。"\n'
+    old += 'aliyun = { code = "", approved = false }'
+    path = edited_file(tmp_path, old, "")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            '请按2。"\naliyun = { code = "", approved = false }',
+            '请按2。"\naliyun = { code = "", approved = true }',
+        ),
+        encoding="utf-8",
+    )
+    result = run(cli, "check", "--file", str(path))
+    assert result.exit_code == 1
+    assert "aliyun voice report_studied: no prompt" in result.output
+    assert "aliyun voice report_question: approved but no code" in result.output
