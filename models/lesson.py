@@ -321,3 +321,64 @@ def create_lesson(
     session.flush()
     audit(session, author_id, AuditAction.UPLOAD, f"lesson:{lesson.id}", {"title": lesson.title})
     return lesson
+
+
+# A lesson's audio at a provider that plays only files it approved (Alibaba Cloud voice)
+
+VOICE_NOTE_LENGTH = 255
+# States from which a new upload may start: never uploaded, refused, or failed on the way.
+UPLOADABLE = frozenset({None, VoiceFileState.REJECTED, VoiceFileState.FAILED})
+
+
+def start_voice_upload(
+    session: Session, lesson: Lesson, at: datetime, author_id: int | None = None
+) -> bool:
+    """Mark a lesson's audio as on its way to the voice provider; False when it is already
+    there, in review or approved, or the lesson has no audio (nothing to upload)."""
+    if not lesson.audio_path or lesson.voice_state not in UPLOADABLE:
+        return False
+    lesson.voice_state = VoiceFileState.UPLOADING
+    lesson.voice_code = None
+    lesson.voice_note = None
+    lesson.voice_checked_at = at
+    if author_id is not None:
+        audit(session, author_id, AuditAction.UPLOAD, f"lesson:{lesson.id}", {})
+    return True
+
+
+def voice_uploaded(session: Session, lesson: Lesson, voice_code: str, at: datetime) -> None:
+    """The provider took the file: it is in review under this code."""
+    lesson.voice_code = voice_code[:128]
+    lesson.voice_state = VoiceFileState.IN_REVIEW
+    lesson.voice_note = None
+    lesson.voice_checked_at = at
+
+
+def voice_upload_failed(session: Session, lesson: Lesson, reason: str, at: datetime) -> None:
+    """The upload did not go through; the reason is shown on the lesson page."""
+    lesson.voice_state = VoiceFileState.FAILED
+    lesson.voice_note = reason[:VOICE_NOTE_LENGTH]
+    lesson.voice_checked_at = at
+
+
+def voice_reviewed(
+    session: Session, lesson: Lesson, approved: bool | None, note: str | None, at: datetime
+) -> bool:
+    """What the provider's review said (None: still in review); returns whether it changed."""
+    lesson.voice_checked_at = at
+    if approved is None or lesson.voice_state is not VoiceFileState.IN_REVIEW:
+        return False
+    lesson.voice_state = VoiceFileState.APPROVED if approved else VoiceFileState.REJECTED
+    lesson.voice_note = note[:VOICE_NOTE_LENGTH] if note else None
+    return True
+
+
+def lessons_with_voice(session: Session, state: VoiceFileState) -> list[Lesson]:
+    """Lessons whose audio is in this state at the voice provider, longest unchecked first."""
+    return list(
+        session.scalars(
+            select(Lesson)
+            .where(Lesson.voice_state == state)
+            .order_by(Lesson.voice_checked_at, Lesson.id)
+        )
+    )

@@ -14,12 +14,12 @@ stored, and a row stuck in `sending` is found again by its id, not by its text.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from infra.providers.aliyun_voice import AliyunVoice, voice_from_config
+from infra.providers.aliyun_voice import AliyunVoice, review_of, voice_from_config
 
 # The SDK is imported where it is used: it takes longer to import than the rest of the app's
 # providers together, and a web process only reads Alibaba's pushes (no SDK needed).
@@ -34,6 +34,7 @@ from infra.providers.base import (
     SentMessage,
     TemplateBook,
     TemplateUnavailable,
+    VoiceFileReview,
     failure_of_status,
 )
 from infra.providers.templates import book_for
@@ -210,9 +211,20 @@ class AliyunProvider:
     def place_call(self, call: OutboundCall) -> str:
         """An IvrCall for the monthly report, a lesson's approved file for a lesson
         (infra.providers.aliyun_voice); returns Alibaba's CallId."""
+        return self._voice().place_call(call, to_aliyun_number(call.to))
+
+    def upload_voice_file(self, filename: str, content: bytes) -> str:
+        """Upload a lesson's audio to Alibaba's voice service; its voiceCode (then in review)."""
+        return self._voice().upload_file(filename, content)
+
+    def voice_file_reviews(self, codes: Sequence[str]) -> dict[str, VoiceFileReview]:
+        """QueryVoiceFileAuditInfo for these codes, read as reviews."""
+        return {s.voice_code: review_of(s) for s in self._voice().audit_states(list(codes))}
+
+    def _voice(self) -> AliyunVoice:
         if self.voice is None:
             raise ProviderError("this Alibaba Cloud provider has no voice client")
-        return self.voice.place_call(call, to_aliyun_number(call.to))
+        return self.voice
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
         """QuerySendDetails for `to`, one Beijing day at a time from `sent_after`, every page."""

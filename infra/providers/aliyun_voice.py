@@ -25,7 +25,13 @@ from typing import Any
 
 import requests
 
-from infra.providers.base import CallReceipt, OutboundCall, ProviderError, failure_of_status
+from infra.providers.base import (
+    CallReceipt,
+    OutboundCall,
+    ProviderError,
+    VoiceFileReview,
+    failure_of_status,
+)
 from models.call import CallPurpose, CallStatus
 from models.delivery import Failure
 from models.numbers import parse_int
@@ -147,6 +153,21 @@ def report_prompts(*, sandbox: bool) -> Prompts:
         question=code(VOICE_REPORT_QUESTION),
         answers={digit: code(key) for digit, key in VOICE_ANSWERS.items()},
     )
+
+
+# QueryVoiceFileAuditInfo's AuditState: passed, refused; anything else is still in review.
+AUDIT_PASSED = "AUDIT_STATE_PASS"
+AUDIT_REFUSED = frozenset({"AUDIT_STATE_NOT_PASS", "AUDIT_SATE_CANCEL"})
+
+
+def review_of(state: AuditState) -> VoiceFileReview:
+    """An AuditState as the domain's review: approved, refused (with Alibaba's reason), or
+    still in review."""
+    if state.state == AUDIT_PASSED:
+        return VoiceFileReview(True)
+    if state.state in AUDIT_REFUSED:
+        return VoiceFileReview(False, state.reject_info or state.state)
+    return VoiceFileReview(None)
 
 
 @dataclass(frozen=True)

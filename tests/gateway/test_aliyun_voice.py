@@ -8,16 +8,21 @@ pushed to the app served over real HTTP, on both databases.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from infra.db import get_session
 from infra.providers.aliyun_voice import (
     LESSON_NOT_APPROVED,
     call_status_of,
@@ -40,11 +45,14 @@ from models import (
 from models.call import CallbackReason, CallPurpose
 from models.delivery import Failure
 from models.lesson import VoiceFileState
+from tests.admin_ui.world import World, build_world, login_as, tone_wav
 from tests.factories import make_member, make_tree
 from tests.gateway.aliyun_sandbox import PUSH_SECRET, SHOW_NUMBER, AliyunSandbox
 from tests.live_server import serve
 from tests.support import wait_until
+from tests.workers.jobs import run_jobs
 from workers.calls import place_call
+from workers.outbox import sweep_outbox
 
 ACK = '{"code":0,"msg":"接收成功"}'
 FEED = f"/cn/aliyun/voice-report/{PUSH_SECRET}"
@@ -389,3 +397,118 @@ def test_a_lesson_without_an_approved_file_fails_clearly_and_is_not_retried(
     kept = session.get(Member, member.id)
     assert kept is not None and kept.phone_invalid_at is None
     assert session.scalar(select(func.count()).select_from(LessonListen)) == 0
+
+
+# Lessons' audio: uploaded from the lesson page, reviewed, the state shown there
+
+
+def _world(app: Flask) -> World:
+    """The admin world with its lesson's audio really in UPLOAD_DIR."""
+    target = Path(app.config["UPLOAD_DIR"]) / "lessons/policy.wav"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(tone_wav(0.2))
+    with app.app_context():
+        return build_world(get_session())
+
+
+def _jobs(app: Flask, redis: Redis) -> int:
+    """Run the queued jobs in an app context of their own (as a worker would have)."""
+    with app.app_context():
+        return run_jobs(redis)
+
+
+def _sweep(app: Flask, minutes: int = 2) -> dict[str, int]:
+    """The outbox sweep as of `minutes` from now (a review is asked about once a minute)."""
+    with app.app_context():
+        return sweep_outbox((utcnow() + timedelta(minutes=minutes)).isoformat())
+
+
+def _voice_cell(page: str, lesson_id: int) -> str:
+    row = page.split(f'id="lesson-{lesson_id}"', 1)[1].split("</tr>", 1)[0]
+    return row.split('class="voice-file"', 1)[1]
+
+
+def test_a_lesson_is_sent_for_review_from_its_page_and_shown_approved(
+    app: Flask,
+    client: FlaskClient,
+    redis_client: Redis,
+    aliyun_sandbox: AliyunSandbox,
+) -> None:
+    """The township's button (CSRF-protected) queues the upload; the job sends the file through
+    GetToken and the upload address; the outbox sweep reads the review; the page shows each
+    state (in Chinese, the UI's first language)."""
+    world = _world(app)
+    admin = login_as(client, "township")
+    page = admin.get("/admin/lessons").get_data(as_text=True)
+    assert "提交审核" in _voice_cell(page, world.lesson_id)
+
+    refused = client.post(f"/admin/lessons/{world.lesson_id}/voice-file")  # no CSRF token
+    assert refused.status_code == 400
+    response = admin.post(f"/admin/lessons/{world.lesson_id}/voice-file")
+    assert response.status_code == 302
+    assert _jobs(app, redis_client) >= 1
+
+    with app.app_context():
+        lesson = get_session().get(Lesson, world.lesson_id)
+        assert lesson is not None and lesson.voice_state is VoiceFileState.IN_REVIEW
+        code = lesson.voice_code
+    [uploaded] = aliyun_sandbox.get("voice/files")
+    assert (uploaded["voice_code"], uploaded["filename"]) == (code, f"lesson-{lesson.id}.wav")
+    cell = _voice_cell(admin.get("/admin/lessons").get_data(as_text=True), world.lesson_id)
+    assert "审核中" in cell and "提交审核" not in cell
+
+    aliyun_sandbox.post(f"voice/files/{code}/approve", {})
+    assert _sweep(app, minutes=0)["lesson_voice_files"] == 0  # asked about a minute ago
+    assert _sweep(app)["lesson_voice_files"] == 1
+    cell = _voice_cell(admin.get("/admin/lessons").get_data(as_text=True), world.lesson_id)
+    assert "已通过审核" in cell
+
+
+def test_a_refused_file_shows_alibabas_reason_and_may_be_sent_again(
+    app: Flask, client: FlaskClient, redis_client: Redis, aliyun_sandbox: AliyunSandbox
+) -> None:
+    world = _world(app)
+    admin = login_as(client, "township")
+    admin.post(f"/admin/lessons/{world.lesson_id}/voice-file")
+    _jobs(app, redis_client)
+    [uploaded] = aliyun_sandbox.get("voice/files")
+    aliyun_sandbox.post(f"voice/files/{uploaded['voice_code']}/reject", {})
+    _sweep(app)
+    cell = _voice_cell(admin.get("/admin/lessons").get_data(as_text=True), world.lesson_id)
+    assert "未通过审核" in cell and "音频内容不清晰" in cell and "提交审核" in cell
+
+
+def test_only_the_lessons_own_office_may_send_it(
+    app: Flask, client: FlaskClient, aliyun_sandbox: AliyunSandbox
+) -> None:
+    """A branch sees the township's lesson but may not send it for review."""
+    world = _world(app)
+    admin = login_as(client, "branch")
+    assert "提交审核" not in admin.get("/admin/lessons").get_data(as_text=True)
+    assert admin.post(f"/admin/lessons/{world.lesson_id}/voice-file").status_code == 404
+    with app.app_context():
+        lesson = get_session().get(Lesson, world.lesson_id)
+        assert lesson is not None and lesson.voice_state is None
+
+
+def test_a_lesson_saved_under_alibaba_is_uploaded_at_once(
+    app: Flask, client: FlaskClient, redis_client: Redis, aliyun_sandbox: AliyunSandbox
+) -> None:
+    world = _world(app)
+    admin = login_as(client, "township")
+    response = admin.post(
+        "/admin/lessons",
+        {
+            "title": "春季务工安全",
+            "category": "skills",
+            "transcript": "",
+            "audio": (io.BytesIO(tone_wav(0.2)), "safety.wav"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    _jobs(app, redis_client)
+    with app.app_context():
+        lesson = get_session().scalars(select(Lesson).where(Lesson.id != world.lesson_id)).one()
+        assert lesson.voice_state is VoiceFileState.IN_REVIEW and lesson.voice_code
+    assert len(aliyun_sandbox.get("voice/files")) == 1
