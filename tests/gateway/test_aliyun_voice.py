@@ -512,3 +512,35 @@ def test_a_lesson_saved_under_alibaba_is_uploaded_at_once(
         lesson = get_session().scalars(select(Lesson).where(Lesson.id != world.lesson_id)).one()
         assert lesson.voice_state is VoiceFileState.IN_REVIEW and lesson.voice_code
     assert len(aliyun_sandbox.get("voice/files")) == 1
+
+
+# `flask phone call` under PROVIDER=aliyun
+
+
+def test_flask_phone_call_answers_the_ringing_call_and_shows_what_was_saved(
+    app: Flask, session: Session, aliyun_sandbox: AliyunSandbox, live_app: str
+) -> None:
+    """--hold lets the next call ring; `call --press 2` answers it: the member hears the
+    question and the answer to 2, and the pushed record saved the report by ivr."""
+    runner = app.test_cli_runner()
+    member = make_member(session)
+    held = runner.invoke(args=["phone", "call", member.phone, "--hold"])
+    assert held.exit_code == 0, held.output
+    call = _reminder(session, member)
+    assert place_call(call.id) == "placed"
+
+    result = runner.invoke(args=["phone", "call", member.phone, "--press", "2"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"< IvrCall from {SHOW_NUMBER}")
+    assert lines[1].startswith("  say: 您好，这里是村党支部。本月您学习了吗？")
+    assert lines[2:4] == ["  press 2", "  say: 已记录：本月未学习。请抽空收听学习内容，再见。"]
+    assert f"saved: call {call.id} completed, 8 s" in lines
+    assert any(
+        line.startswith("saved: report ") and "did not study (ivr)" in line for line in lines
+    )
+    assert [r.studied for r in _reports(session, member)] == [False]
+
+    again = runner.invoke(args=["phone", "call", member.phone, "--press", "1"])
+    assert again.exit_code == 1 and "no call is ringing" in again.output
