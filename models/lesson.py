@@ -172,14 +172,23 @@ def create_campaign(
     target: dict[str, Any] | None,
     now: datetime,
     via: str | None = None,
+    approved_file_only: bool = False,
 ) -> LessonCampaign:
     """Store a lesson campaign; its members are written by the job that starts it.
 
     The audit entry names the author, or `via` (the command line) when there is none.
+    `approved_file_only`: the voice provider plays only files it approved (Alibaba Cloud), so
+    a lesson whose file is not approved is refused before any member is called.
     """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
+    if approved_file_only and lesson.approved_voice_code is None:
+        raise CampaignError(
+            f"第{lesson_id}课的音频尚未通过语音服务审核，审核通过后才能外呼",
+            f"Lesson {lesson_id}'s audio is not approved by the voice provider yet: "
+            "calls can start once it is",
+        )
     resolved, total = resolve_reachable(
         session,
         org,

@@ -175,6 +175,7 @@ def campaign_create() -> Any:
             author_id=current_account().id,
             target={"branches": branches} if branches else {},
             now=utcnow(),
+            approved_file_only=voice_files_provider() is not None,
         )
     except CampaignError as exc:
         form.lesson_id.errors = [*form.lesson_id.errors, bilingual(exc)]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -23,9 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.db import get_session
+from infra.providers import OutboundCall, ProviderError
 from infra.providers.aliyun_voice import (
     LESSON_NOT_APPROVED,
     call_status_of,
+    report_prompts,
     voice_failure_of,
     voice_report_receipt,
 )
@@ -34,6 +37,7 @@ from models import (
     CallStatus,
     Channel,
     Lesson,
+    LessonCampaign,
     LessonCategory,
     LessonListen,
     Member,
@@ -544,3 +548,89 @@ def test_flask_phone_call_answers_the_ringing_call_and_shows_what_was_saved(
 
     again = runner.invoke(args=["phone", "call", member.phone, "--press", "1"])
     assert again.exit_code == 1 and "no call is ringing" in again.output
+
+
+# More of what the sandbox checks and refuses
+
+
+def test_a_call_signed_with_a_wrong_secret_is_refused(aliyun_sandbox: AliyunSandbox) -> None:
+    """The voice SDK signs as the SMS one does; the sandbox checks it the same way."""
+    with pytest.raises(ProviderError) as refused:
+        aliyun_sandbox.voice(secret="not-the-secret").place_call(
+            OutboundCall(7, "+8613800001234", purpose=CallPurpose.REMINDER), "13800001234"
+        )
+    assert (refused.value.code, refused.value.failure) == ("SignatureDoesNotMatch", Failure.REFUSED)
+    assert aliyun_sandbox.get("voice/calls") == []
+
+
+def test_a_prompt_alibaba_has_not_approved_fails_the_call_but_not_the_number(
+    session: Session, aliyun_sandbox: AliyunSandbox
+) -> None:
+    member = make_member(session)
+    aliyun_sandbox.fault(to=member.phone, kind="tts_not_approved", action="IvrCall")
+    call = _reminder(session, member)
+    assert place_call(call.id) == "failed"
+    assert _call(session, call).error_code == "isv.TTS_TEMPLATE_ILLEGAL"
+    session.expire_all()
+    kept = session.get(Member, member.id)
+    assert kept is not None and kept.phone_invalid_at is None
+
+
+def test_against_alibaba_itself_unapproved_prompts_are_never_sent() -> None:
+    """The registry's prompts have no approved code yet: only the sandbox takes their names."""
+    with pytest.raises(ProviderError) as refused:
+        report_prompts(sandbox=False)
+    assert refused.value.code == "voice:unapproved:report_question"
+    assert report_prompts(sandbox=True).answers == {
+        "1": "voice.report_studied",
+        "2": "voice.report_not_studied",
+    }
+
+
+def test_single_call_by_tts_is_answered_and_its_record_pushed(
+    session: Session, aliyun_sandbox: AliyunSandbox, live_app: str
+) -> None:
+    """SingleCallByTts through the SDK: the sandbox places it and pushes its record."""
+    from alibabacloud_dyvmsapi20170525 import models as vms
+
+    client = aliyun_sandbox.voice()
+    request = vms.SingleCallByTtsRequest(
+        called_number="13800009999",
+        called_show_number=SHOW_NUMBER,
+        tts_code="TTS_10001",
+        out_id="999",
+    )
+    body = client._call(client.client.single_call_by_tts_with_options, request)
+    [stored] = aliyun_sandbox.get("voice/calls")
+    assert (stored["action"], stored["call_id"], stored["prompt"]) == (
+        "SingleCallByTts",
+        body.call_id,
+        "TTS_10001",
+    )
+    wait_until(lambda: len(_pushes(session)) == 1)
+    assert _pushes(session)[0].payload["out_id"] == "999"
+
+
+def test_the_upload_needs_the_token_of_get_token(aliyun_sandbox: AliyunSandbox) -> None:
+    response = requests.post(
+        f"{aliyun_sandbox.url}/dyvms/upload",
+        params={"filename": "x.wav"},
+        data=b"RIFF....WAVE",
+        headers={"authorization": "guessed"},
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert aliyun_sandbox.get("voice/files") == []
+
+
+def test_a_campaign_of_a_lesson_without_an_approved_file_is_refused(
+    app: Flask, client: FlaskClient, aliyun_sandbox: AliyunSandbox
+) -> None:
+    """Under Alibaba the campaign form says why before any member is called."""
+    world = _world(app)
+    admin = login_as(client, "township")
+    response = admin.post("/admin/lessons/campaigns", {"lesson_id": str(world.lesson_id)})
+    assert response.status_code == 400
+    assert "尚未通过语音服务审核" in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_session().scalar(select(func.count()).select_from(LessonCampaign)) == 0
