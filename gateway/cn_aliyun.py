@@ -30,7 +30,7 @@ from infra.providers.aliyun import (
     lookup_sid,
     sms_report_receipt,
 )
-from infra.providers.aliyun_voice import voice_report_receipt
+from infra.providers.aliyun_voice import is_final, voice_report_receipt
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
 from models.push import ProviderPush
@@ -155,7 +155,7 @@ class SmsUpFeed:
 
 class VoiceReportFeed:
     """VoiceReport: the record of a call Alibaba placed (IvrCall, SingleCallByVoice), pushed
-    once the call ended, keyed by Alibaba's call_id (a call has one record).
+    once the call ended, keyed by Alibaba's call_id and its status code (a call has one record).
 
     It carries our Call id (out_id), how the call ended (status_code), the seconds on the line
     (duration) and the keys pressed (dtmf); `gateway.voice.record_call_receipt` ends the call
@@ -174,13 +174,15 @@ class VoiceReportFeed:
         """An item with a call_id and a status_code."""
         if not isinstance(raw, dict):
             raise BadItem("not an object")
-        call_id = _text(raw, "call_id")
-        _text(raw, "status_code")
-        return PushItem(key=f"call:{call_id}", payload=raw)
+        call_id, code = _text(raw, "call_id"), _text(raw, "status_code")
+        # A call has one record; an intermediate status (if one is pushed here) has its own key.
+        return PushItem(key=f"call:{call_id}:{code}", payload=raw)
 
     def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
-        """End the call the record is about (found by our OutId, else by Alibaba's call_id)."""
-        record_call_receipt(session, voice_report_receipt(item.payload), now)
+        """End the call the record is about (found by our OutId, else by Alibaba's call_id);
+        an intermediate status (ringing, answered) is kept and changes nothing."""
+        if is_final(item.payload):
+            record_call_receipt(session, voice_report_receipt(item.payload), now)
 
     def answer(self, problems: list[str]) -> Response:
         """Alibaba's acknowledgement."""

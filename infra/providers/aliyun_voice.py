@@ -85,15 +85,19 @@ VOICE_FAILURES: dict[str, Failure] = {
 ANSWERED_CODES = frozenset({"200000", "200001", "200008", "200100"})
 BUSY_CODES = frozenset({"200002", "200112"})
 NO_ANSWER_CODES = frozenset({"200003", "200005", "200007", "200010", "200113", "200111", "200120"})
-# Codes that say the number itself is wrong (空号, 停机): kept on the call, not retried alike.
-INVALID_NUMBER_CODES = frozenset({"200004", "200011", "200116"})
-# The DTMF message of the intermediate report (VoiceCallReport): keys, not an ending.
-DTMF_CODE = "300000"
+# Codes of the intermediate messages (VoiceCallReport: calling, ringing, answered, a DTMF key):
+# a call's progress, not its end. Pushed to this address by mistake, they are kept, not acted on.
+INTERMEDIATE_CODES = frozenset({"200101", "200201", "200102", "300000"})
 
 
 def voice_failure_of(code: str | None, status: int | None = None) -> Failure:
     """The domain's reading of a voice API refusal: by Alibaba's code, then the HTTP status."""
     return VOICE_FAILURES.get(code or "") or failure_of_status(status)
+
+
+def is_final(item: Mapping[str, Any]) -> bool:
+    """Whether a pushed item is a call's record (VoiceReport), not an intermediate status."""
+    return str(item.get("status_code") or "").strip() not in INTERMEDIATE_CODES
 
 
 def call_status_of(code: str | None) -> CallStatus:
@@ -383,12 +387,13 @@ def voice_from_config(config: Mapping[str, Any]) -> AliyunVoice:
 
 
 __all__ = [
-    "DTMF_CODE",
+    "INTERMEDIATE_CODES",
     "VOICE_FAILURES",
     "AliyunVoice",
     "AuditState",
     "build_voice",
     "call_status_of",
+    "is_final",
     "voice_failure_of",
     "voice_from_config",
     "voice_report_receipt",

@@ -634,3 +634,18 @@ def test_a_campaign_of_a_lesson_without_an_approved_file_is_refused(
     assert "尚未通过语音服务审核" in response.get_data(as_text=True)
     with app.app_context():
         assert get_session().scalar(select(func.count()).select_from(LessonCampaign)) == 0
+
+
+def test_an_intermediate_status_is_kept_but_does_not_end_the_call(
+    client: FlaskClient, session: Session
+) -> None:
+    """Ringing (200201) pushed to this address by mistake neither ends the call nor hides the
+    record that follows."""
+    member = make_member(session)
+    call = _reminder(session, member)
+    ringing = {**_record(call, code="200201", dtmf="", seconds=0)}
+    assert _post(client, FEED, [ringing]).get_data(as_text=True) == ACK
+    assert _call(session, call).status is CallStatus.QUEUED
+    _post(client, FEED, [_record(call)])
+    assert _call(session, call).status is CallStatus.COMPLETED
+    assert len(_pushes(session)) == 2
