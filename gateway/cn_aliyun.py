@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
@@ -30,7 +31,7 @@ from infra.providers.aliyun import (
     lookup_sid,
     sms_report_receipt,
 )
-from infra.providers.aliyun_voice import is_final, voice_report_receipt
+from infra.providers.aliyun_voice import DTMF_CODE, is_final, voice_report_receipt
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
 from models.push import ProviderPush
@@ -181,8 +182,24 @@ class VoiceReportFeed:
     def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
         """End the call the record is about (found by our OutId, else by Alibaba's call_id);
         an intermediate status (ringing, answered) is kept and changes nothing."""
-        if is_final(item.payload):
-            record_call_receipt(session, voice_report_receipt(item.payload), now)
+        if not is_final(item.payload):
+            return
+        receipt = voice_report_receipt(item.payload)
+        if not receipt.keys:
+            # The key may have come in its own DTMF message (VoiceCallReport, 300000) during
+            # the call, if that is subscribed to this address too.
+            receipt = replace(receipt, keys=self._pressed(session, str(item.payload["call_id"])))
+        record_call_receipt(session, receipt, now)
+
+    def _pressed(self, session: Session, call_id: str) -> str:
+        payload = session.scalar(
+            select(ProviderPush.payload).where(
+                ProviderPush.provider == PROVIDER,
+                ProviderPush.feed == self.name,
+                ProviderPush.key == f"call:{call_id}:{DTMF_CODE}",
+            )
+        )
+        return voice_report_receipt(payload).keys if isinstance(payload, dict) else ""
 
     def answer(self, problems: list[str]) -> Response:
         """Alibaba's acknowledgement."""

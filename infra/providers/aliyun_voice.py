@@ -87,7 +87,8 @@ BUSY_CODES = frozenset({"200002", "200112"})
 NO_ANSWER_CODES = frozenset({"200003", "200005", "200007", "200010", "200113", "200111", "200120"})
 # Codes of the intermediate messages (VoiceCallReport: calling, ringing, answered, a DTMF key):
 # a call's progress, not its end. Pushed to this address by mistake, they are kept, not acted on.
-INTERMEDIATE_CODES = frozenset({"200101", "200201", "200102", "300000"})
+DTMF_CODE = "300000"  # the key pressed, in its own message
+INTERMEDIATE_CODES = frozenset({"200101", "200201", "200102", DTMF_CODE})
 
 
 def voice_failure_of(code: str | None, status: int | None = None) -> Failure:
@@ -387,6 +388,7 @@ def voice_from_config(config: Mapping[str, Any]) -> AliyunVoice:
 
 
 __all__ = [
+    "DTMF_CODE",
     "INTERMEDIATE_CODES",
     "VOICE_FAILURES",
     "AliyunVoice",

@@ -649,3 +649,17 @@ def test_an_intermediate_status_is_kept_but_does_not_end_the_call(
     _post(client, FEED, [_record(call)])
     assert _call(session, call).status is CallStatus.COMPLETED
     assert len(_pushes(session)) == 2
+
+
+def test_a_key_in_its_own_dtmf_message_counts_when_the_record_has_none(
+    client: FlaskClient, session: Session
+) -> None:
+    """VoiceCallReport's DTMF message (300000) during the call, then the record without dtmf:
+    the report is saved from the key the first one carried."""
+    member = make_member(session)
+    call = _reminder(session, member)
+    pressed = {"call_id": f"11668{call.id:07d}^10234", "status_code": "300000", "dtmf": "2"}
+    _post(client, FEED, [pressed])
+    assert _reports(session, member) == []
+    _post(client, FEED, [_record(call, dtmf="")])
+    assert [(r.studied, r.channel) for r in _reports(session, member)] == [(False, Channel.IVR)]
