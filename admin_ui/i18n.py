@@ -85,6 +85,14 @@ LESSON_CATEGORY_LABELS = {
     "market": _l("Market news"),
     "science": _l("Science and health"),
 }
+# A lesson's audio at a voice provider that plays only files it approved (models.lesson).
+VOICE_FILE_LABELS = {
+    "uploading": _l("Uploading"),
+    "in_review": _l("In review"),
+    "approved": _l("Approved"),
+    "rejected": _l("Refused"),
+    "failed": _l("Upload failed"),
+}
 MESSAGE_STATUS_LABELS = {
     # Not "Received": that word is the column of when a text came in (收到时间).
     "received": _l("Arrived"),
@@ -309,6 +317,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "help_category": HELP_CATEGORY_LABELS,
     "contact_kind": CONTACT_KIND_LABELS,
     "lesson_category": LESSON_CATEGORY_LABELS,
+    "voice_file": VOICE_FILE_LABELS,
     "message_status": MESSAGE_STATUS_LABELS,
     "hold_reason": HOLD_REASON_LABELS,
     "broadcast_status": BROADCAST_STATUS_LABELS,

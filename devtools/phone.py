@@ -185,16 +185,39 @@ def outbox_command(to: str | None, as_json: bool) -> None:
 @click.option("--record", is_flag=True, help="Speak a short recording at every tone.")
 @click.option("--missed", is_flag=True, help="Ring the callback number instead (a missed call).")
 @click.option("--url", default=None, help="Where the app listens [PUBLIC_BASE_URL].")
+@click.option(
+    "--hold",
+    is_flag=True,
+    help="PROVIDER=aliyun: let the next call to NUMBER ring until this command answers it.",
+)
 def call_command(
-    number: str, presses: tuple[str, ...], record: bool, missed: bool, url: str | None
+    number: str,
+    presses: tuple[str, ...],
+    record: bool,
+    missed: bool,
+    url: str | None,
+    hold: bool,
 ) -> None:
-    """Dial the hotline from NUMBER, press the keys given, and print what the caller hears."""
+    """Dial the hotline from NUMBER, press the keys given, and print what the caller hears.
+
+    Under PROVIDER=aliyun members cannot ring into a menu of ours: the command answers the
+    newest call the sandbox is ringing NUMBER with (`--hold` first), presses the keys, and
+    prints what the member heard and what the app saved from the pushed call record.
+    """
     config = current_app.config
     if config["PROVIDER"] == "tencent":
         # No hotline there: NUMBER answers the newest call Tencent (the sandbox) rings for it.
         from devtools.phone_tencent import answer_tencent_call
 
         answer_tencent_call(_number(number), presses, missed)
+        return
+    if config["PROVIDER"] == "aliyun":
+        from devtools.phone_aliyun import answer_call, hold_calls
+
+        if hold:
+            hold_calls(_number(number))
+        else:
+            answer_call(_number(number), presses)
         return
     simulator = CallSimulator(
         webhooks=_webhooks(url),

@@ -67,9 +67,9 @@ def answer_tencent_call(phone: str, presses: Sequence[str], missed: bool) -> Non
 
 def spoken_text(template_id: str) -> str:
     """The text of the registry's spoken template the call was placed with (by its approved
-    code, or by its key as the sandbox takes an unapproved one)."""
+    code, or by its name `voice.<key>` as the sandbox takes an unapproved one)."""
     for (provider, key), template in registry().voice.items():
-        if provider == TENCENT and template_id in (template.code, key):
+        if provider == TENCENT and template_id in (template.code, f"voice.{key}"):
             return template.source
     return f"(template {template_id}, not in the registry)"
 

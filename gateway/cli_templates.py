@@ -46,8 +46,8 @@ def pending_command(provider: str, path: Path | None) -> None:
     waiting = pending(provider, reg)
     if not waiting:
         click.echo(f"{provider}: every template is approved")
-        return
-    click.echo(f"{provider}: {len(waiting)} templates to approve")
+    else:
+        click.echo(f"{provider}: {len(waiting)} templates to approve")
     for template in waiting:
         click.echo("")
         for line in describe(reg, template):

@@ -1,7 +1,9 @@
-"""Alibaba Cloud's pushes: SmsReport (receipts) and SmsUp (members' texts).
+"""Alibaba Cloud's pushes: SmsReport (receipts), SmsUp (members' texts) and VoiceReport (the
+record of a call, with the key pressed).
 
 Alibaba pushes each as a JSON array to the address set in its console (通用配置 > HTTP批量推送:
-`/cn/aliyun/sms-report/<secret>` and `/cn/aliyun/sms-up/<secret>`) and wants exactly
+`/cn/aliyun/sms-report/<secret>` and `/cn/aliyun/sms-up/<secret>`; the voice console's
+订阅回执消息 > VoiceReport: `/cn/aliyun/voice-report/<secret>`) and wants exactly
 `{"code":0,"msg":"接收成功"}` back; it retries after 1, 5 and 10 minutes when it does not get
 an HTTP 200 (https://help.aliyun.com/zh/sms/developer-reference/smsreport-2, .../smsup-http).
 The shared push route (gateway.cn_push) stores each item once under its key; these feeds say
@@ -17,9 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
+from gateway.voice import record_call_receipt
 from infra.providers.aliyun import (
     PROVIDER,
     beijing_time,
@@ -27,6 +31,7 @@ from infra.providers.aliyun import (
     lookup_sid,
     sms_report_receipt,
 )
+from infra.providers.aliyun_voice import DTMF_CODE, is_final, voice_report_receipt
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
 from models.push import ProviderPush
@@ -149,10 +154,63 @@ class SmsUpFeed:
         return answer(problems)
 
 
+class VoiceReportFeed:
+    """VoiceReport: the record of a call Alibaba placed (IvrCall, SingleCallByVoice), pushed
+    once the call ended, keyed by Alibaba's call_id and its status code (a call has one record).
+
+    It carries our Call id (out_id), how the call ended (status_code), the seconds on the line
+    (duration) and the keys pressed (dtmf); `gateway.voice.record_call_receipt` ends the call
+    through the same rules as Twilio's status callback: the key saves the report, the seconds
+    credit a lesson, an unanswered call is tried again.
+    """
+
+    provider = PROVIDER
+    name = "voice-report"
+
+    def batch(self, body: Any) -> list[Any]:
+        """The items of the pushed array."""
+        return _batch(body)
+
+    def read(self, raw: Any) -> PushItem:
+        """An item with a call_id and a status_code."""
+        if not isinstance(raw, dict):
+            raise BadItem("not an object")
+        call_id, code = _text(raw, "call_id"), _text(raw, "status_code")
+        # A call has one record; an intermediate status (if one is pushed here) has its own key.
+        return PushItem(key=f"call:{call_id}:{code}", payload=raw)
+
+    def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
+        """End the call the record is about (found by our OutId, else by Alibaba's call_id);
+        an intermediate status (ringing, answered) is kept and changes nothing."""
+        if not is_final(item.payload):
+            return
+        receipt = voice_report_receipt(item.payload)
+        if not receipt.keys:
+            # The key may have come in its own DTMF message (VoiceCallReport, 300000) during
+            # the call, if that is subscribed to this address too.
+            receipt = replace(receipt, keys=self._pressed(session, str(item.payload["call_id"])))
+        record_call_receipt(session, receipt, now)
+
+    def _pressed(self, session: Session, call_id: str) -> str:
+        payload = session.scalar(
+            select(ProviderPush.payload).where(
+                ProviderPush.provider == PROVIDER,
+                ProviderPush.feed == self.name,
+                ProviderPush.key == f"call:{call_id}:{DTMF_CODE}",
+            )
+        )
+        return voice_report_receipt(payload).keys if isinstance(payload, dict) else ""
+
+    def answer(self, problems: list[str]) -> Response:
+        """Alibaba's acknowledgement."""
+        return answer(problems)
+
+
 def init_app(app: Flask) -> None:
-    """Serve Alibaba's two SMS pushes."""
+    """Serve Alibaba's two SMS pushes and its calls' records."""
     register_feed(app, SmsReportFeed())
     register_feed(app, SmsUpFeed())
+    register_feed(app, VoiceReportFeed())
 
 
-__all__ = ["ACK", "SmsReportFeed", "SmsUpFeed", "init_app", "pushed_text"]
+__all__ = ["ACK", "SmsReportFeed", "SmsUpFeed", "VoiceReportFeed", "init_app", "pushed_text"]

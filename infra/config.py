@@ -117,6 +117,19 @@ SETTINGS: tuple[Setting, ...] = (
         "the SMS API's host (https), or `http://host:port` of the sandbox",
     ),
     Setting(
+        "ALIYUN_VOICE_ENDPOINT",
+        str,
+        "dyvmsapi.aliyuncs.com",
+        "the voice API's host (https), or `http://host:port` of the sandbox",
+    ),
+    Setting(
+        "ALIYUN_VOICE_SHOW_NUMBER",
+        str,
+        "",
+        "the number Alibaba Cloud voice calls members from (CalledShowNumber: one bought in "
+        "the voice console); empty: no calls through Alibaba",
+    ),
+    Setting(
         "PUBLIC_BASE_URL",
         str,
         "http://127.0.0.1:5000",

@@ -42,6 +42,17 @@ class LessonCategory(enum.StrEnum):
     SCIENCE = "science"  # 5 科普文卫
 
 
+class VoiceFileState(enum.StrEnum):
+    """Where a lesson's audio stands with a provider that plays only files it approved
+    (Alibaba Cloud voice: upload, then a review of about two hours)."""
+
+    UPLOADING = "uploading"  # an upload job is on its way
+    IN_REVIEW = "in_review"  # uploaded; the provider is reviewing it
+    APPROVED = "approved"  # calls may play it
+    REJECTED = "rejected"  # the provider refused it (`voice_note` says why)
+    FAILED = "failed"  # the upload did not go through (`voice_note` says why)
+
+
 class Lesson(Base):
     """An audio lesson a township or branch published."""
 
@@ -55,6 +66,17 @@ class Lesson(Base):
     transcript: Mapped[str] = mapped_column(Text, default="")
     duration: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The audio as the township's voice provider knows it (Alibaba's voiceCode), and whether
+    # that provider approved it: a lesson call plays only an approved file.
+    voice_code: Mapped[str | None] = mapped_column(String(128))
+    voice_state: Mapped[VoiceFileState | None] = mapped_column(enum_type(VoiceFileState, 16))
+    voice_note: Mapped[str | None] = mapped_column(String(255))
+    voice_checked_at: Mapped[datetime | None]
+
+    @property
+    def approved_voice_code(self) -> str | None:
+        """The provider's code of this lesson's audio, once the provider approved it."""
+        return self.voice_code if self.voice_state is VoiceFileState.APPROVED else None
 
 
 class LessonListen(Base):
@@ -150,14 +172,23 @@ def create_campaign(
     target: dict[str, Any] | None,
     now: datetime,
     via: str | None = None,
+    approved_file_only: bool = False,
 ) -> LessonCampaign:
     """Store a lesson campaign; its members are written by the job that starts it.
 
     The audit entry names the author, or `via` (the command line) when there is none.
+    `approved_file_only`: the voice provider plays only files it approved (Alibaba Cloud), so
+    a lesson whose file is not approved is refused before any member is called.
     """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
+    if approved_file_only and lesson.approved_voice_code is None:
+        raise CampaignError(
+            f"第{lesson_id}课的音频尚未通过语音服务审核，审核通过后才能外呼",
+            f"Lesson {lesson_id}'s audio is not approved by the voice provider yet: "
+            "calls can start once it is",
+        )
     resolved, total = resolve_reachable(
         session,
         org,
@@ -299,3 +330,64 @@ def create_lesson(
     session.flush()
     audit(session, author_id, AuditAction.UPLOAD, f"lesson:{lesson.id}", {"title": lesson.title})
     return lesson
+
+
+# A lesson's audio at a provider that plays only files it approved (Alibaba Cloud voice)
+
+VOICE_NOTE_LENGTH = 255
+# States from which a new upload may start: never uploaded, refused, or failed on the way.
+UPLOADABLE = frozenset({None, VoiceFileState.REJECTED, VoiceFileState.FAILED})
+
+
+def start_voice_upload(
+    session: Session, lesson: Lesson, at: datetime, author_id: int | None = None
+) -> bool:
+    """Mark a lesson's audio as on its way to the voice provider; False when it is already
+    there, in review or approved, or the lesson has no audio (nothing to upload)."""
+    if not lesson.audio_path or lesson.voice_state not in UPLOADABLE:
+        return False
+    lesson.voice_state = VoiceFileState.UPLOADING
+    lesson.voice_code = None
+    lesson.voice_note = None
+    lesson.voice_checked_at = at
+    if author_id is not None:
+        audit(session, author_id, AuditAction.UPLOAD, f"lesson:{lesson.id}", {})
+    return True
+
+
+def voice_uploaded(session: Session, lesson: Lesson, voice_code: str, at: datetime) -> None:
+    """The provider took the file: it is in review under this code."""
+    lesson.voice_code = voice_code[:128]
+    lesson.voice_state = VoiceFileState.IN_REVIEW
+    lesson.voice_note = None
+    lesson.voice_checked_at = at
+
+
+def voice_upload_failed(session: Session, lesson: Lesson, reason: str, at: datetime) -> None:
+    """The upload did not go through; the reason is shown on the lesson page."""
+    lesson.voice_state = VoiceFileState.FAILED
+    lesson.voice_note = reason[:VOICE_NOTE_LENGTH]
+    lesson.voice_checked_at = at
+
+
+def voice_reviewed(
+    session: Session, lesson: Lesson, approved: bool | None, note: str | None, at: datetime
+) -> bool:
+    """What the provider's review said (None: still in review); returns whether it changed."""
+    lesson.voice_checked_at = at
+    if approved is None or lesson.voice_state is not VoiceFileState.IN_REVIEW:
+        return False
+    lesson.voice_state = VoiceFileState.APPROVED if approved else VoiceFileState.REJECTED
+    lesson.voice_note = note[:VOICE_NOTE_LENGTH] if note else None
+    return True
+
+
+def lessons_with_voice(session: Session, state: VoiceFileState) -> list[Lesson]:
+    """Lessons whose audio is in this state at the voice provider, longest unchecked first."""
+    return list(
+        session.scalars(
+            select(Lesson)
+            .where(Lesson.voice_state == state)
+            .order_by(Lesson.voice_checked_at, Lesson.id)
+        )
+    )

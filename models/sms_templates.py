@@ -155,6 +155,16 @@ class ProviderTemplate:
         return _VARIABLE.sub(lambda m: values[m.group(1)], self.source)
 
 
+# The voice prompts the system plays: the monthly report's question, and the answers to its
+# keys 1 and 2 (ivr_flows.keyed).
+VOICE_REPORT_QUESTION = "report_question"
+VOICE_ANSWERS = {"1": "report_studied", "2": "report_not_studied"}
+VOICE_KEYS = (VOICE_REPORT_QUESTION, *VOICE_ANSWERS.values())
+# Which of them each provider's calls play: Alibaba's IvrCall the question and the answers to
+# its keys; Tencent's voice message the question (the key comes back in a callback).
+VOICE_USES = {ALIYUN: VOICE_KEYS, TENCENT: (VOICE_REPORT_QUESTION,)}
+
+
 @dataclass(frozen=True)
 class Registry:
     """Every template per provider and key, with the example values `check` and `pending` use."""
@@ -622,7 +632,12 @@ def _stretches(text: str) -> list[tuple[str, str]]:
 def problems(source: Registry | None = None) -> list[str]:
     """Every way the registry breaks the providers' rules or ours, one line each; empty if none."""
     reg = source or registry()
-    found: list[str] = []
+    found = [
+        f"{provider} voice {key}: no entry (its calls play it)"
+        for provider, keys in VOICE_USES.items()
+        for key in keys
+        if (provider, key) not in reg.voice
+    ]
     missing = [key for key in TEMPLATES if key not in reg.keys]
     found += [f"{key}: no entry (every key of models/templates.py needs one)" for key in missing]
     found += [

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from infra import clients
 from infra.providers import OutboundCall, ProviderError
-from models import Call, CallStatus, Member, utcnow, voice
+from models import Call, CallStatus, Lesson, Member, utcnow, voice
 from models.cycle import may_place_call
 from models.delivery import apply_failure
 from workers.context import app_context
@@ -44,6 +44,8 @@ def place_call(call_id: int) -> str:
             return "nothing"
         member = session.get(Member, call.member_id) if call.member_id is not None else None
         purpose, lesson_id = call.purpose, call.lesson_id
+        lesson = session.get(Lesson, lesson_id) if lesson_id is not None else None
+        voice_code = lesson.approved_voice_code if lesson is not None else None
         asked = voice.callback_of_call(session, call_id) is not None
         if member is None or not may_place_call(member, call.purpose, asked=asked):
             _cancel(session, call_id)
@@ -61,7 +63,13 @@ def place_call(call_id: int) -> str:
             return "nothing"
         try:
             sid = clients.provider().place_call(
-                OutboundCall(call_id, member.phone, purpose=purpose, lesson_id=lesson_id)
+                OutboundCall(
+                    call_id,
+                    member.phone,
+                    purpose=purpose,
+                    lesson_id=lesson_id,
+                    voice_code=voice_code,
+                )
             )
         except ProviderError as exc:
             return _not_placed(session, call_id, member, exc)

@@ -16,12 +16,14 @@ from workers.context import app_context
 from workers.pushes import hand_on_lost_texts
 from workers.queues import DEFAULT, enqueue
 from workers.sending import JOB_TIMEOUT, RANGE_SIZE, SWEEP_GRACE, range_job_id, send_range
+from workers.voice_files import sweep_voice_files
 
 
 def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
     """Cron job: hand on every due queued row whose job is gone (Redis lost it, a worker died)
     or whose time has come (a broadcast row waiting for its member's window), and every text
-    a mainland provider pushed whose job was lost.
+    a mainland provider pushed whose job was lost; and, for a voice provider that plays only
+    approved files, where lessons' uploads and reviews stand (workers.voice_files).
 
     Jobs still waiting or running are left alone (their ids are deterministic). `now_iso`:
     sweep as of this time instead of the clock (tests).
@@ -47,7 +49,14 @@ def sweep_outbox(now_iso: str | None = None) -> dict[str, int]:
         parts = sweep_broadcasts(session, now, now_iso)
         texts = hand_on_lost_texts(session, now)
         session.commit()
-        return {"ranges": len(firsts), "broadcast_parts": parts, "pushed_texts": texts}
+        lessons = sweep_voice_files(session, now)
+        session.commit()
+        return {
+            "ranges": len(firsts),
+            "broadcast_parts": parts,
+            "pushed_texts": texts,
+            "lesson_voice_files": lessons,
+        }
 
 
 __all__ = ["sweep_outbox"]

@@ -20,15 +20,18 @@ from infra.db import get_session
 from models import reads
 from models.base import utcnow
 from models.lesson import (
+    UPLOADABLE,
     CampaignError,
     LessonCategory,
     campaign_progress,
     create_campaign,
     create_lesson,
+    start_voice_upload,
 )
 from models.org import Organization
 from models.scope import visible_branches
 from workers.campaigns import start_campaign
+from workers.voice_files import enqueue_voice_upload, voice_files_provider
 
 
 def _upload_message(reason: str, limit_mb: int) -> str:
@@ -68,6 +71,9 @@ def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
             form=forms.get("form") or LessonForm(),
             campaign_form=forms.get("campaign_form") or _campaign_form(),
             max_mb=current_app.config.get("MAX_UPLOAD_MB", 20),
+            voice_files=voice_files_provider() is not None,
+            uploadable=UPLOADABLE,
+            own_org=current_account().user.org_id,
         ),
         status,
     )
@@ -98,7 +104,7 @@ def lesson_upload() -> Any:
         form.audio.errors = [_upload_message(exc.reason, limit_mb)]
         return _page(400, form=form)
     db = get_session()
-    create_lesson(
+    lesson = create_lesson(
         db,
         org_id=current_account().user.org_id,
         title=form.title.data or "",
@@ -108,8 +114,30 @@ def lesson_upload() -> Any:
         duration=seconds,
         author_id=current_account().id,
     )
+    # A provider that plays only approved files gets the audio now: its review takes hours.
+    if voice_files_provider() is not None and start_voice_upload(db, lesson, utcnow()):
+        enqueue_voice_upload(db, lesson)
     db.commit()
     flash(_("The lesson is published."), "success")
+    return redirect(url_for("admin.lessons"))
+
+
+@bp.post("/lessons/<int:lesson_id>/voice-file")
+@require(*STAFF)
+def lesson_voice_upload(lesson_id: int) -> Any:
+    """Send a lesson's audio to the voice provider for review (the lesson's own office only)."""
+    db = get_session()
+    lesson = reads.lessons.visible_lesson(db, current_scope(), lesson_id)
+    if lesson is None or lesson.org_id != current_account().user.org_id:
+        abort(404)
+    if voice_files_provider() is None:
+        abort(404)
+    if start_voice_upload(db, lesson, utcnow(), author_id=current_account().id):
+        enqueue_voice_upload(db, lesson)
+        flash(_("The audio is being sent for review."), "success")
+    else:
+        flash(_("This lesson's audio is already sent or approved."), "error")
+    db.commit()
     return redirect(url_for("admin.lessons"))
 
 
@@ -147,6 +175,7 @@ def campaign_create() -> Any:
             author_id=current_account().id,
             target={"branches": branches} if branches else {},
             now=utcnow(),
+            approved_file_only=voice_files_provider() is not None,
         )
     except CampaignError as exc:
         form.lesson_id.errors = [*form.lesson_id.errors, bilingual(exc)]

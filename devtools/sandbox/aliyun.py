@@ -70,6 +70,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 ERRORS: dict[str, tuple[int, str]] = {
     "isv.BUSINESS_LIMIT_CONTROL": (200, "触发号码天级流控Permits:10"),
     "isv.DAY_LIMIT_CONTROL": (200, "触发日发送限额"),
+    "isv.TTS_TEMPLATE_ILLEGAL": (200, "TTS模板不合法"),
+    "isv.VOICE_FILE_ILLEGAL": (200, "语音文件不合法"),
+    "isv.DISPLAY_NUMBER_ILLEGAL": (200, "号显不合法"),
     "isv.SMS_TEMPLATE_ILLEGAL": (200, "该账号下找不到对应模板"),
     "isv.SMS_SIGNATURE_ILLEGAL": (200, "该账号下找不到对应签名"),
     "isv.MOBILE_NUMBER_ILLEGAL": (200, "非法手机号"),
@@ -91,6 +94,8 @@ ERRORS: dict[str, tuple[int, str]] = {
 FAULT_KINDS: dict[str, str] = {
     "over_cap": "isv.BUSINESS_LIMIT_CONTROL",
     "template_not_approved": "isv.SMS_TEMPLATE_ILLEGAL",
+    "tts_not_approved": "isv.TTS_TEMPLATE_ILLEGAL",
+    "voice_not_approved": "isv.VOICE_FILE_ILLEGAL",
     "unknown_number": "isv.MOBILE_NUMBER_ILLEGAL",
     "throttled": "Throttling.User",
     "system_error": "isp.SYSTEM_ERROR",
@@ -104,6 +109,7 @@ DELIVERY_ERRORS: dict[str, str] = {
     "MOBILE_ACCOUNT_ABNORMAL": "用户账户异常",
 }
 ACTIONS = ("SendSms", "SendBatchSms", "QuerySendDetails")
+VOICE_REPORT = "voice-report"  # the feed devtools.sandbox.aliyun_voice pushes calls' records to
 _STR_KEYS = ("to", "template", "action", "kind", "code", "message", "err_code")
 _INT_KEYS = ("count", "daily_cap", "delay_ms")
 _BOOL_KEYS = ("push", "repeat")
@@ -292,8 +298,8 @@ def parse_rule(payload: Any) -> dict[str, Any]:
         if rule["kind"] not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
         rule.setdefault("code", FAULT_KINDS[rule.pop("kind")])
-    if rule.get("action") and rule["action"] not in ACTIONS:
-        raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+    if rule.get("action") and rule["action"] not in _HANDLERS:
+        raise ValueError(f"action must be one of {', '.join(_HANDLERS)}")
     return rule
 
 
@@ -530,6 +536,13 @@ _HANDLERS: dict[str, Callable[[SandboxState, dict[str, str], str], dict[str, Any
 }
 
 
+def register_actions(
+    handlers: Mapping[str, Callable[[SandboxState, dict[str, str], str], dict[str, Any]]],
+) -> None:
+    """Answer more of Alibaba's actions at `/` (the voice API's, from its own module)."""
+    _HANDLERS.update(handlers)
+
+
 def beijing(epoch: float) -> str:
     """Alibaba's time format: Beijing time, no offset."""
     return datetime.fromtimestamp(epoch, BEIJING).strftime(TIME_FORMAT)
@@ -568,6 +581,10 @@ class Pusher:
     def reply(self, item: dict[str, Any]) -> None:
         """Queue one SmsUp item (a member's text), due now."""
         self._put(_Due(time.time(), next(self._seq), "sms-up", item))
+
+    def voice_report(self, item: dict[str, Any], *, delay: float, push: bool = True) -> None:
+        """Queue one VoiceReport item (a call's record), due after `delay` seconds."""
+        self._put(_Due(time.time() + delay, next(self._seq), VOICE_REPORT, item, push))
 
     def _put(self, due: _Due) -> None:
         self._ensure_started()
@@ -611,7 +628,7 @@ class Pusher:
 
     def _send(self, ready: list[_Due]) -> None:
         store = self.state.store
-        for feed in ("sms-report", "sms-up"):
+        for feed in ("sms-report", "sms-up", VOICE_REPORT):
             items = []
             for entry in (entry for entry in ready if entry.feed == feed):
                 item = dict(entry.item)
@@ -773,8 +790,10 @@ def raw_push() -> Response | tuple[Response, int]:
     payload = request.get_json(silent=True) or {}
     feed = payload.get("feed")
     state = sandbox_state()
-    if feed not in ("sms-report", "sms-up") or "body" not in payload:
-        return _json({"error": "feed (sms-report or sms-up) and body are required"}), 400
+    if feed not in ("sms-report", "sms-up", VOICE_REPORT) or "body" not in payload:
+        return _json(
+            {"error": "feed (sms-report, sms-up or voice-report) and body are required"}
+        ), 400
     url = state.push_url(PROVIDER, feed)
     if url is None:
         return _json({"error": "no push address configured"}), 409

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from gunicorn.app.base import BaseApplication
 
-from devtools.sandbox import aliyun, control, rest, root, tencent, tencent_voice
+from devtools.sandbox import aliyun, aliyun_voice, control, rest, root, tencent, tencent_voice
 from devtools.sandbox.callbacks import CallbackDispatcher
 from devtools.sandbox.state import EXTENSION_KEY, SandboxState
 from devtools.sandbox.store import SandboxStore
@@ -60,6 +60,7 @@ def create_sandbox_app(
     tencent.init_app(app, tencent_secret_id, tencent_secret_key)
     tencent_voice.init_app(app, store)
     aliyun.init_app(app, state)
+    aliyun_voice.init_app(app)
     return app
 
 

@@ -103,8 +103,51 @@ CREATE TABLE IF NOT EXISTS aliyun_pushes (
     created_at REAL NOT NULL
 );
 """
+# Alibaba Cloud voice (devtools/sandbox/aliyun_voice.py): the calls placed, what the member
+# on a number will do on the next call, and the audio files uploaded with their review.
+ALIYUN_VOICE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aliyun_calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    action TEXT NOT NULL,
+    called_number TEXT NOT NULL,
+    show_number TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    menu TEXT NOT NULL,
+    out_id TEXT,
+    state TEXT NOT NULL,
+    status_code TEXT,
+    keys TEXT NOT NULL DEFAULT '',
+    duration INTEGER NOT NULL DEFAULT 0,
+    heard TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    ended_at REAL
+);
+CREATE INDEX IF NOT EXISTS aliyun_calls_number ON aliyun_calls (called_number, id);
+CREATE TABLE IF NOT EXISTS aliyun_voice_scripts (
+    id INTEGER PRIMARY KEY,
+    called_number TEXT NOT NULL,
+    script TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliyun_voice_files (
+    id INTEGER PRIMARY KEY,
+    voice_code TEXT NOT NULL UNIQUE,
+    filename TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    approve_at REAL,
+    created_at REAL NOT NULL
+);
+"""
 # The Alibaba Cloud side's tables, which its control endpoints may list and clear.
-ALIYUN_TABLES = ("aliyun_sms", "aliyun_faults", "aliyun_pushes")
+ALIYUN_TABLES = (
+    "aliyun_sms",
+    "aliyun_faults",
+    "aliyun_pushes",
+    "aliyun_calls",
+    "aliyun_voice_scripts",
+    "aliyun_voice_files",
+)
 _ALIYUN_SMS_COLUMNS = (
     "biz_id",
     "request_id",
@@ -230,6 +273,7 @@ class SandboxStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
             conn.executescript(TENCENT_SCHEMA)
+            conn.executescript(ALIYUN_VOICE_SCHEMA)
         finally:
             conn.close()
 

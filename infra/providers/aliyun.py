@@ -14,10 +14,12 @@ stored, and a row stuck in `sending` is found again by its id, not by its text.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from infra.providers.aliyun_voice import AliyunVoice, review_of, voice_from_config
 
 # The SDK is imported where it is used: it takes longer to import than the rest of the app's
 # providers together, and a web process only reads Alibaba's pushes (no SDK needed).
@@ -32,6 +34,7 @@ from infra.providers.base import (
     SentMessage,
     TemplateBook,
     TemplateUnavailable,
+    VoiceFileReview,
     failure_of_status,
 )
 from infra.providers.templates import book_for
@@ -162,11 +165,13 @@ class AliyunProvider:
         sign_name: str,
         *,
         timeout_ms: int = 10_000,
+        voice: AliyunVoice | None = None,
     ) -> None:
         self.client = client
         self.templates = templates
         self.sign_name = sign_name
         self.timeout_ms = timeout_ms
+        self.voice = voice  # the dyvms client (infra.providers.aliyun_voice); None: no calls
 
     def _runtime(self) -> Any:
         from darabonba.runtime import RuntimeOptions
@@ -207,8 +212,22 @@ class AliyunProvider:
         )
 
     def place_call(self, call: OutboundCall) -> str:
-        """Voice goes through Alibaba's dyvms API, which this provider does not speak yet."""
-        raise ProviderError("calls through Alibaba Cloud are not available yet")
+        """An IvrCall for the monthly report, a lesson's approved file for a lesson
+        (infra.providers.aliyun_voice); returns Alibaba's CallId."""
+        return self._voice().place_call(call, to_aliyun_number(call.to))
+
+    def upload_voice_file(self, filename: str, content: bytes) -> str:
+        """Upload a lesson's audio to Alibaba's voice service; its voiceCode (then in review)."""
+        return self._voice().upload_file(filename, content)
+
+    def voice_file_reviews(self, codes: Sequence[str]) -> dict[str, VoiceFileReview]:
+        """QueryVoiceFileAuditInfo for these codes, read as reviews."""
+        return {s.voice_code: review_of(s) for s in self._voice().audit_states(list(codes))}
+
+    def _voice(self) -> AliyunVoice:
+        if self.voice is None:
+            raise ProviderError("this Alibaba Cloud provider has no voice client")
+        return self.voice
 
     def list_messages(self, to: str, sent_after: datetime) -> list[SentMessage]:
         """QuerySendDetails for `to`, one Beijing day at a time from `sent_after`, every page."""
@@ -339,6 +358,7 @@ def build_aliyun(
     endpoint: str = DEFAULT_ENDPOINT,
     templates: TemplateBook,
     timeout_ms: int = 10_000,
+    voice: AliyunVoice | None = None,
 ) -> AliyunProvider:
     """The provider: the official client for `endpoint` (`http://host:port` for the sandbox)."""
     from alibabacloud_dysmsapi20170525.client import Client
@@ -355,7 +375,7 @@ def build_aliyun(
         read_timeout=timeout_ms,
         connect_timeout=timeout_ms,
     )
-    return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms)
+    return AliyunProvider(Client(config), templates, sign_name, timeout_ms=timeout_ms, voice=voice)
 
 
 def is_sandbox(config: Mapping[str, Any]) -> bool:
@@ -376,6 +396,7 @@ def from_config(config: Mapping[str, Any], templates: TemplateBook | None = None
         sign_name=str(config["ALIYUN_SMS_SIGN_NAME"]),
         endpoint=str(config["ALIYUN_SMS_ENDPOINT"]),
         templates=book,
+        voice=voice_from_config(config),
     )
 
 

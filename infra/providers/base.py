@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from models.call import CallPurpose, CallStatus
 from models.delivery import TRANSIENT_FAILURES, Failure, Receipt
@@ -46,6 +46,9 @@ class OutboundCall:
     machine_detection: bool = True
     purpose: CallPurpose = CallPurpose.MENU
     lesson_id: int | None = None
+    # The lesson's audio as the provider approved it (Alibaba's voiceCode); None: no approved
+    # file, and a provider that plays only files refuses the lesson call.
+    voice_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,29 @@ class Provider(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class VoiceFileReview:
+    """Where the provider's review of an uploaded audio file stands: approved True or False
+    once decided (None: still in review), with the provider's reason for a refusal."""
+
+    approved: bool | None
+    note: str | None = None
+
+
+@runtime_checkable
+class VoiceFiles(Protocol):
+    """A provider whose calls play only audio files it approved (Alibaba Cloud voice): a
+    lesson is uploaded once and reviewed before a lesson call may play it."""
+
+    def upload_voice_file(self, filename: str, content: bytes) -> str:
+        """Upload one audio file; return the provider's code for it (then in review)."""
+        ...
+
+    def voice_file_reviews(self, codes: Sequence[str]) -> dict[str, VoiceFileReview]:
+        """The review of each file by code (codes the provider does not know are left out)."""
+        ...
+
+
 __all__ = [
     "TEMPLATE_BOOK_KEY",
     "TRANSIENT_FAILURES",
@@ -237,5 +263,7 @@ __all__ = [
     "SentMessage",
     "TemplateBook",
     "TemplateUnavailable",
+    "VoiceFileReview",
+    "VoiceFiles",
     "failure_of_status",
 ]

@@ -58,8 +58,8 @@ class RegistryBook:
 
 def spoken_template(provider: str, key: str, *, sandbox: bool = False) -> ResolvedTemplate:
     """A spoken template of the registry (`[voice.<key>]`) as the provider takes it: its
-    approved code with no parameters; under its key against the sandbox before approval, and
-    TemplateUnavailable against the provider itself."""
+    approved code with no parameters; under its name (`voice.<key>`) against the sandbox
+    before approval, and TemplateUnavailable against the provider itself."""
     try:
         template = voice_template(provider, key)
     except TemplateError as exc:
@@ -71,7 +71,7 @@ def spoken_template(provider: str, key: str, *, sandbox: bool = False) -> Resolv
                 f"the {provider} voice template {key} is not approved yet",
                 f"template:unapproved:voice.{key}"[:64],
             )
-        code = key
+        code = f"voice.{key}"
     return ResolvedTemplate(code, None, [])
 
 

@@ -55,6 +55,7 @@ from models.call import CallPurpose, CallStatus
 from models.clock import utcnow
 from models.delivery import Failure
 from models.message import MessageStatus
+from models.sms_templates import VOICE_REPORT_QUESTION
 
 PROVIDER = "tencent"
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
@@ -163,9 +164,9 @@ def session_context(message_id: int) -> str:
 
 VMS_HOST = "vms.tencentcloudapi.com"
 PLAY_TIMES = 2  # how often the prompt is spoken: Tencent's default, at most 3
-# The registry's spoken template (models/sms_templates.toml, [voice.report_call]) for a
+# The registry's spoken template (models/sms_templates.toml, [voice.report_question]) for a
 # reminder call and a callback: the monthly report question, keys 1 and 2.
-REPORT_CALL = "report_call"
+REPORT_CALL = VOICE_REPORT_QUESTION
 # Why a lesson call is refused (Call.error_code): VMS speaks templates, it plays no audio file.
 LESSON_UNSUPPORTED = "lesson.audio_unsupported"
 VMS_APP_MISSING = "config.vms_app_id"  # TENCENT_VMS_APP_ID is not set

@@ -67,6 +67,12 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.lessons", "GET", lambda w: "/admin/lessons", STAFF),
     ("admin.lesson_upload", "POST", lambda w: "/admin/lessons", STAFF),
     ("admin.lesson_audio", "GET", lambda w: f"/admin/lessons/{w.lesson_id}/audio", STAFF),
+    (
+        "admin.lesson_voice_upload",
+        "POST",
+        lambda w: f"/admin/lessons/{w.lesson_id}/voice-file",
+        STAFF,
+    ),
     ("admin.campaign_create", "POST", lambda w: "/admin/lessons/campaigns", STAFF),
     ("admin.review", "GET", lambda w: "/admin/review", STAFF),
     ("admin.review_export", "GET", lambda w: "/admin/review.xlsx", STAFF),

@@ -12,6 +12,7 @@ import requests
 
 from devtools.servers import free_port
 from infra.providers.aliyun import AliyunProvider, build_aliyun
+from infra.providers.aliyun_voice import AliyunVoice, build_voice
 from infra.providers.base import TEMPLATE_BOOK_KEY, ResolvedTemplate, TemplateUnavailable
 from tests.gateway.sandbox_api import running_sandbox
 
@@ -19,6 +20,7 @@ KEY_ID = "LTAI5tSandboxTestKey0001"
 KEY_SECRET = "sandbox-aliyun-secret-" + "9" * 10
 SIGN_NAME = "青山镇党委"
 PUSH_SECRET = "aliyun-push-" + "4" * 24
+SHOW_NUMBER = "057188880000"  # the voice number Alibaba calls from (CalledShowNumber)
 # Our template keys and the codes Alibaba approved for them, as the tests' template book.
 TEMPLATES = {"broadcast": "SMS_465880001", "reminder": "SMS_465880002"}
 
@@ -58,6 +60,7 @@ class AliyunSandbox:
             endpoint=self.url,
             templates=MappedTemplates(TEMPLATES),
             timeout_ms=5000,
+            voice=self.voice(secret),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -68,6 +71,8 @@ class AliyunSandbox:
             "ALIYUN_ACCESS_KEY_SECRET": KEY_SECRET,
             "ALIYUN_SMS_SIGN_NAME": SIGN_NAME,
             "ALIYUN_SMS_ENDPOINT": self.url,
+            "ALIYUN_VOICE_ENDPOINT": self.url,
+            "ALIYUN_VOICE_SHOW_NUMBER": SHOW_NUMBER,
             TEMPLATE_BOOK_KEY: MappedTemplates(TEMPLATES),
             "CN_CALLBACK_SECRET": PUSH_SECRET,
         }
@@ -88,9 +93,20 @@ class AliyunSandbox:
         """Add a fault rule."""
         self.post("faults", rule)
 
+    def voice(self, secret: str = KEY_SECRET) -> AliyunVoice:
+        """The production voice client, through the official SDK, pointed at this sandbox."""
+        return build_voice(
+            access_key_id=KEY_ID,
+            access_key_secret=secret,
+            show_number=SHOW_NUMBER,
+            endpoint=self.url,
+            sandbox=True,
+            timeout_ms=5000,
+        )
+
     def reset(self) -> None:
-        """Forget messages, faults and pushes."""
-        for kind in ("messages", "faults", "pushes"):
+        """Forget messages, faults, pushes, calls, member scripts and uploaded files."""
+        for kind in ("messages", "faults", "pushes", "voice/calls", "voice/members", "voice/files"):
             self.http.delete(f"{self.url}/_sandbox/aliyun/{kind}", timeout=10).raise_for_status()
 
 

@@ -144,16 +144,18 @@ def test_an_approved_code_leaves_pending_and_a_submitted_one_waits(
     assert run(cli, "check", "--file", str(path)).exit_code == 0
 
 
-def test_pending_for_tencent_lists_the_spoken_report_question(cli: FlaskCliRunner) -> None:
-    """The voice template a reminder call speaks is listed to submit, with its spoken length;
-    Alibaba has none of its own yet."""
-    result = run(cli, "pending", "--provider", "tencent")
-    lines = result.output.splitlines()
-    start = lines.index("report_call  voice  (not submitted)")
+def test_pending_lists_the_spoken_templates_each_provider_plays(cli: FlaskCliRunner) -> None:
+    """The report question both providers speak, and Alibaba's answers to keys 1 and 2, are
+    listed to submit after the SMS templates, with their spoken length."""
+    lines = run(cli, "pending", "--provider", "tencent").output.splitlines()
+    start = lines.index("report_question  voice  (not submitted)")
     assert lines[start + 1].startswith("  text:      您好,这里是村党支部的月度汇报电话。")
     assert "学习了请按1,没有学习请按2" in lines[start + 1]
     assert lines[start + 2].startswith("  length:    ") and "characters spoken" in lines[start + 2]
-    assert "report_call" not in run(cli, "pending", "--provider", "aliyun").output
+    assert "report_studied  voice  (not submitted)" not in lines
+    aliyun = run(cli, "pending", "--provider", "aliyun").output.splitlines()
+    for key in ("report_question", "report_studied", "report_not_studied"):
+        assert f"{key}  voice  (not submitted)" in aliyun
 
 
 def test_check_names_a_spoken_template_with_a_variable_or_a_refused_word(
@@ -163,9 +165,30 @@ def test_check_names_a_spoken_template_with_a_variable_or_a_refused_word(
     path = edited_file(tmp_path, "您好,这里是村党支部的月度汇报电话。", "${name}您好,维权电话。")
     result = run(cli, "check", "--file", str(path))
     assert result.exit_code == 1
-    assert "tencent voice report_call: a spoken template has no variables: calls fill none" in (
-        result.output
+    for provider in ("aliyun", "tencent"):
+        assert (
+            f"{provider} voice report_question: a spoken template has no variables: calls fill none"
+            in result.output
+        )
+        assert f"{provider} voice report_question: contains '维权', which the providers refuse" in (
+            result.output
+        )
+
+
+def test_check_names_a_spoken_template_missing_or_approved_without_a_code(
+    cli: FlaskCliRunner, tmp_path: Path
+) -> None:
+    old = '[voice.report_studied]\ntext = "已记录:本月已学习。谢谢,再见。"\n'
+    old += 'aliyun = { code = "", approved = false }'
+    path = edited_file(tmp_path, old, "")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            '请按2。"\naliyun = { code = "", approved = false }',
+            '请按2。"\naliyun = { code = "", approved = true }',
+        ),
+        encoding="utf-8",
     )
-    assert "tencent voice report_call: contains '维权', which the providers refuse" in (
-        result.output
-    )
+    result = run(cli, "check", "--file", str(path))
+    assert result.exit_code == 1
+    assert "aliyun voice report_studied: no entry (its calls play it)" in result.output
+    assert "aliyun voice report_question: approved but no code" in result.output
