@@ -184,8 +184,8 @@ def batch_ids(out_id: str | None) -> frozenset[int]:
         return frozenset()
     ids: set[int] = set()
     for part in text.removeprefix(BATCH_OUT_ID_PREFIX).split(","):
-        first, _, last = part.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
             return frozenset()
         span = range(int(first), int(last or first) + 1)
         if len(ids) + len(span) > MAX_BATCH_NUMBERS:
