@@ -428,24 +428,29 @@ class AliyunProvider:
 def _batch_requests(
     group: list[tuple[int, OutboundSms, ResolvedTemplate]],
 ) -> list[list[tuple[int, OutboundSms, ResolvedTemplate]]]:
-    """A template's rows cut into requests: up to 100 numbers, none twice, an OutId that fits."""
+    """A template's rows cut into requests: up to 100 numbers and an OutId that fits; a
+    number's second row waits for a later request."""
     requests: list[list[tuple[int, OutboundSms, ResolvedTemplate]]] = []
-    current: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
-    numbers: set[str] = set()
-    for entry in group:
-        number = to_aliyun_number(entry[1].to)
-        ids = [sms.message_id for _, sms, _ in current] + [entry[1].message_id]
-        if current and (
-            len(current) >= MAX_BATCH_NUMBERS
-            or number in numbers
-            or len(batch_out_id(ids)) > MAX_OUT_ID
-        ):
-            requests.append(current)
-            current, numbers = [], set()
-        current.append(entry)
-        numbers.add(number)
-    if current:
+    pending = group
+    while pending:
+        current: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
+        numbers: set[str] = set()
+        ids: list[int] = []
+        later: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
+        for entry in pending:
+            number = to_aliyun_number(entry[1].to)
+            if current and (
+                len(current) >= MAX_BATCH_NUMBERS
+                or number in numbers
+                or len(batch_out_id([*ids, entry[1].message_id])) > MAX_OUT_ID
+            ):
+                later.append(entry)
+                continue
+            current.append(entry)
+            numbers.add(number)
+            ids.append(entry[1].message_id)
         requests.append(current)
+        pending = later
     return requests
 
 
