@@ -27,6 +27,7 @@ from models.org import Organization, township_of
 DAY_TTL = timedelta(days=2)
 # A text with no member (a code to a new phone) waiting for the next day goes at this hour.
 MEMBERLESS_HOUR = 9
+COUNT_CHUNK = 500  # numbers counted in one query
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class CapGate:
         self._rows: dict[int, _Row] = {}
         self._caps: dict[int | None, SendCaps] = {}
         self._taken: dict[int, list[str]] = {}  # the Redis keys a row holds a place in
+        # Numbers' counts of the day read from the database: (phone, day start) -> count,
+        # until used; and every (phone, day start) read so far.
+        self._accepted: dict[tuple[str, datetime], int] = {}
+        self._counted: set[tuple[str, datetime]] = set()
 
     def load(self, message_ids: list[int]) -> None:
         """Read the number, text and member's window of these rows (one query)."""
@@ -102,7 +107,7 @@ class CapGate:
             day_key = f"caps:day:{row.phone}:{day}"
             if not self.redis.exists(day_key):
                 start = tomorrow - timedelta(days=1)
-                self.redis.set(day_key, self._accepted_since(row.phone, start), nx=True, ex=DAY_TTL)
+                self.redis.set(day_key, self._accepted_on(row.phone, start), nx=True, ex=DAY_TTL)
             if int(self.redis.incr(day_key)) > caps.daily:
                 self.redis.decr(day_key)
                 self._give_back(taken)
@@ -126,19 +131,42 @@ class CapGate:
             else:
                 self.redis.delete(key)
 
-    def _accepted_since(self, phone: str, start: datetime) -> int:
-        """Texts the provider accepted for this number since `start` (the database's count)."""
-        return int(
-            self.session.scalar(
-                select(func.count()).where(
-                    Message.phone == phone,
+    def _accepted_on(self, phone: str, start: datetime) -> int:
+        """Texts the provider accepted for this number since `start` (the database's count).
+
+        Counted for every loaded row's number at once, the first time one is needed: a
+        notice to many numbers reads the messages once per batch of rows, not once a number.
+        A count is used once; a number asked for again (Redis lost its key) is counted again.
+        """
+        key = (phone, start)
+        if key in self._accepted:
+            return self._accepted.pop(key)
+        if key in self._counted:
+            return self._count([phone], start)[phone]
+        pending = {
+            row.phone for row in self._rows.values() if (row.phone, start) not in self._counted
+        }
+        counts = self._count(sorted(pending | {phone}), start)
+        for each, count in counts.items():
+            self._counted.add((each, start))
+            self._accepted[(each, start)] = count
+        return self._accepted.pop(key)
+
+    def _count(self, phones: list[str], start: datetime) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(phones, 0)
+        for first in range(0, len(phones), COUNT_CHUNK):
+            rows = self.session.execute(
+                select(Message.phone, func.count())
+                .where(
+                    Message.phone.in_(phones[first : first + COUNT_CHUNK]),
                     Message.direction == Direction.OUT,
                     Message.provider_sid.is_not(None),
                     Message.sent_at >= start,
                 )
-            )
-            or 0
-        )
+                .group_by(Message.phone)
+            ).all()
+            counts.update((phone, int(count)) for phone, count in rows)
+        return counts
 
     def next_day(self, message_id: int, now: datetime) -> datetime:
         """When a row the provider refused as over its cap may go: the next day's window."""
