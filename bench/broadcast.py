@@ -634,6 +634,8 @@ def kill_during_broadcast(running: Stack, members: int, kills: int, seed: int) -
     cron = Cron(running)
     started = time.monotonic()
     broadcast_id = create(running, KILL_TOWNSHIP)
+    # Mid-broadcast: the kills fall while messages go out, not while the rows are written.
+    wait_until(lambda: running.sandbox_count() > 0, 300, "the first message", 0.2)
     for kill in range(kills):
         deadline = time.monotonic() + rng.uniform(0.2, 3.0)
         while time.monotonic() < deadline:
