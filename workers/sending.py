@@ -327,15 +327,10 @@ class SendRun:
         """The rows of the batch that take a place under their number's caps; the others wait."""
         if self.caps is None:
             return batch
-        now = self.now()
-        kept = []
-        for message_id, segments in batch:
-            waits = self.caps.take(message_id, now)
-            if waits is None:
-                kept.append((message_id, segments))
-            else:
-                self._hold(message_id, *waits)
-        return kept
+        waits = self.caps.take_many([message_id for message_id, _ in batch], self.now())
+        for message_id, (until, reason) in waits.items():
+            self._hold(message_id, until, reason)
+        return [(message_id, segments) for message_id, segments in batch if message_id not in waits]
 
     def _hold(self, message_id: int, until: datetime, reason: HoldReason) -> None:
         self._held[message_id] = (until, reason)
