@@ -53,7 +53,8 @@ MAX_ATTEMPTS = 3
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=5))
 # A 429 puts the row back and slows the bucket; after this many in a row it counts as an attempt.
 RATE_LIMIT_RETRIES = 5
-# Rows marked sent per commit; a worker that dies loses at most these to reconciliation.
+# Rows marked sent per commit (or a provider's batch, if larger); a worker that dies loses at
+# most these to reconciliation.
 SENT_FLUSH_EVERY = 20
 # Rows are claimed at most this far (in seconds of pacing) ahead of their send, and at most
 # MAX_BATCH at a time: few enough that a STOP is still honoured, many enough that a fast
@@ -398,7 +399,8 @@ class SendRun:
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
         self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
-        if len(self._sent) >= SENT_FLUSH_EVERY:
+        # A batch's rows are written together (with the next claim, or here past a batch).
+        if len(self._sent) >= max(SENT_FLUSH_EVERY, self.batch_size()):
             self.flush()
 
     def flush(self) -> None:
