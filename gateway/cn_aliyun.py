@@ -26,6 +26,8 @@ from gateway.cn_push import BadBatch, BadItem, PushItem, register_feed
 from gateway.voice import record_call_receipt
 from infra.providers.aliyun import (
     PROVIDER,
+    batch_ids,
+    batch_lookup_sid,
     beijing_time,
     from_aliyun_number,
     lookup_sid,
@@ -34,6 +36,7 @@ from infra.providers.aliyun import (
 from infra.providers.aliyun_voice import DTMF_CODE, is_final, voice_report_receipt
 from infra.providers.base import PushedText
 from models.delivery import record_receipt
+from models.message import Message
 from models.push import ProviderPush
 from workers.pushes import hand_on_text
 
@@ -88,7 +91,24 @@ class SmsReportFeed:
     def apply(self, session: Session, push: ProviderPush, item: PushItem, now: datetime) -> None:
         """Move the message the receipt is about (found by BizId, else by our OutId)."""
         receipt = sms_report_receipt(item.payload)
-        if record_receipt(session, receipt, now) or receipt.message_id is None:
+        if record_receipt(session, receipt, now):
+            return
+        out_id = str(item.payload.get("out_id") or "")
+        ids = batch_ids(out_id)
+        if ids:
+            # A batch's message: its row is the batch's one with this number (a batch never
+            # holds a number twice); before its sid is stored it adopts it, as a row does by
+            # OutId; after a reconciliation it holds the sid the lookup gave it.
+            row_id = session.scalar(
+                select(Message.id).where(Message.id.in_(ids), Message.phone == receipt.to)
+            )
+            if row_id is not None and record_receipt(
+                session, replace(receipt, message_id=row_id), now
+            ):
+                return
+            record_receipt(session, replace(receipt, sid=batch_lookup_sid(out_id, receipt.to)), now)
+            return
+        if receipt.message_id is None:
             return
         # A row the reconciliation found by its OutId (QuerySendDetails gives no BizId) holds
         # the sid it adopted then.

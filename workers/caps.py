@@ -27,6 +27,48 @@ from models.org import Organization, township_of
 DAY_TTL = timedelta(days=2)
 # A text with no member (a code to a new phone) waiting for the next day goes at this hour.
 MEMBERLESS_HOUR = 9
+COUNT_CHUNK = 500  # numbers counted in one query
+
+# Each row's place under its caps, in order, atomically. KEYS: per row its same-content key
+# and its day key. ARGV: the day keys' TTL, then per row its id, the same-content seconds
+# (0: none), the daily cap (0: none) and the day's count to start from ("" if the key was
+# there). Answers per row: "ok", "same:<ms left>" or "day".
+_TAKE = """
+local out = {}
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+  local base = 1 + (i - 1) * 4
+  local same_key, day_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local same, cap, seed = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), ARGV[base + 4]
+  local answer = 'ok'
+  local took_same = false
+  if same > 0 then
+    if redis.call('SET', same_key, ARGV[base + 1], 'NX', 'EX', same) then
+      took_same = true
+    else
+      answer = 'same:' .. redis.call('PTTL', same_key)
+    end
+  end
+  if answer == 'ok' and cap > 0 then
+    if seed ~= '' then
+      redis.call('SET', day_key, seed, 'NX', 'EX', ttl)
+    end
+    local count = redis.call('INCR', day_key)
+    if redis.call('TTL', day_key) < 0 then
+      redis.call('EXPIRE', day_key, ttl)
+    end
+    if count > cap then
+      redis.call('DECR', day_key)
+      if took_same then
+        redis.call('DEL', same_key)
+      end
+      answer = 'day'
+    end
+  end
+  out[i] = answer
+end
+return out
+"""
 
 
 @dataclass(frozen=True)
@@ -46,9 +88,14 @@ class CapGate:
         self.redis = redis
         self.provider = provider
         self.windows = Windows(session)
+        self._take_script = redis.register_script(_TAKE)
         self._rows: dict[int, _Row] = {}
         self._caps: dict[int | None, SendCaps] = {}
         self._taken: dict[int, list[str]] = {}  # the Redis keys a row holds a place in
+        # Numbers' counts of the day read from the database: (phone, day start) -> count,
+        # until used; and every (phone, day start) read so far.
+        self._accepted: dict[tuple[str, datetime], int] = {}
+        self._counted: set[tuple[str, datetime]] = set()
 
     def load(self, message_ids: list[int]) -> None:
         """Read the number, text and member's window of these rows (one query)."""
@@ -83,33 +130,69 @@ class CapGate:
 
     def take(self, message_id: int, now: datetime) -> tuple[datetime, HoldReason] | None:
         """Take the row's place under the caps; or say until when it waits, and why."""
-        row = self._rows.get(message_id)
-        if row is None:
-            return None
-        caps = self.caps(row.branch_id)
-        if not caps.any:
-            return None
-        taken: list[str] = []
-        if caps.same_content_seconds > 0:
+        return self.take_many([message_id], now).get(message_id)
+
+    def take_many(
+        self, message_ids: list[int], now: datetime
+    ) -> dict[int, tuple[datetime, HoldReason]]:
+        """Take each row's place under the caps, in order, in one Redis script (a batch of a
+        notice's rows costs two round trips, not four a row); the rows that wait, with until
+        when and why."""
+        wanted: list[tuple[int, _Row, SendCaps]] = []
+        for message_id in message_ids:
+            row = self._rows.get(message_id)
+            if row is None:
+                continue
+            caps = self.caps(row.branch_id)
+            if caps.any:
+                wanted.append((message_id, row, caps))
+        if not wanted:
+            return {}
+        day, tomorrow = provider_day(now)
+        start = tomorrow - timedelta(days=1)
+        day_keys = sorted({f"caps:day:{row.phone}:{day}" for _, row, caps in wanted if caps.daily})
+        pipe = self.redis.pipeline(transaction=False)
+        for key in day_keys:
+            pipe.exists(key)
+        missing = {key for key, found in zip(day_keys, pipe.execute(), strict=True) if not found}
+        seeds: dict[str, int] = {}
+        keys: list[str] = []
+        args: list[str | int] = [int(DAY_TTL.total_seconds())]
+        for message_id, row, caps in wanted:
             digest = hashlib.sha1(row.body.encode()).hexdigest()[:20]
-            same_key = f"caps:same:{row.phone}:{digest}"
-            if not self.redis.set(same_key, message_id, nx=True, ex=caps.same_content_seconds):
-                wait_ms = max(int(self.redis.pttl(same_key)), 1000)
-                return now + timedelta(milliseconds=wait_ms), HoldReason.SAME_CONTENT
-            taken.append(same_key)
-        if caps.daily:
-            day, tomorrow = provider_day(now)
             day_key = f"caps:day:{row.phone}:{day}"
-            if not self.redis.exists(day_key):
-                start = tomorrow - timedelta(days=1)
-                self.redis.set(day_key, self._accepted_since(row.phone, start), nx=True, ex=DAY_TTL)
-            if int(self.redis.incr(day_key)) > caps.daily:
-                self.redis.decr(day_key)
-                self._give_back(taken)
-                return self._next_day(row, tomorrow), HoldReason.DAILY_CAP
-            taken.append(day_key)
-        self._taken[message_id] = taken
-        return None
+            if caps.daily and day_key in missing and row.phone not in seeds:
+                seeds[row.phone] = self._accepted_on(row.phone, start)
+            keys += [f"caps:same:{row.phone}:{digest}", day_key]
+            seed = seeds.get(row.phone) if day_key in missing else None
+            args += [
+                message_id,
+                caps.same_content_seconds,
+                caps.daily or 0,
+                "" if seed is None else seed,
+            ]
+        answers = self._take_script(keys=keys, args=args)
+        held: dict[int, tuple[datetime, HoldReason]] = {}
+        for number, ((message_id, row, caps), answer) in enumerate(
+            zip(wanted, answers, strict=True)
+        ):
+            answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+            if answer.startswith("same:"):
+                wait_ms = max(int(answer.removeprefix("same:")), 1000)
+                held[message_id] = (now + timedelta(milliseconds=wait_ms), HoldReason.SAME_CONTENT)
+            elif answer == "day":
+                held[message_id] = (self._next_day(row, tomorrow), HoldReason.DAILY_CAP)
+            else:
+                same_key, day_key = keys[2 * number], keys[2 * number + 1]
+                self._taken[message_id] = [
+                    key
+                    for key, used in (
+                        (same_key, caps.same_content_seconds > 0),
+                        (day_key, caps.daily),
+                    )
+                    if used
+                ]
+        return held
 
     def give_back(self, message_id: int) -> None:
         """The provider did not take the row (or it was not sent): free its places."""
@@ -126,19 +209,42 @@ class CapGate:
             else:
                 self.redis.delete(key)
 
-    def _accepted_since(self, phone: str, start: datetime) -> int:
-        """Texts the provider accepted for this number since `start` (the database's count)."""
-        return int(
-            self.session.scalar(
-                select(func.count()).where(
-                    Message.phone == phone,
+    def _accepted_on(self, phone: str, start: datetime) -> int:
+        """Texts the provider accepted for this number since `start` (the database's count).
+
+        Counted for every loaded row's number at once, the first time one is needed: a
+        notice to many numbers reads the messages once per batch of rows, not once a number.
+        A count is used once; a number asked for again (Redis lost its key) is counted again.
+        """
+        key = (phone, start)
+        if key in self._accepted:
+            return self._accepted.pop(key)
+        if key in self._counted:
+            return self._count([phone], start)[phone]
+        pending = {
+            row.phone for row in self._rows.values() if (row.phone, start) not in self._counted
+        }
+        counts = self._count(sorted(pending | {phone}), start)
+        for each, count in counts.items():
+            self._counted.add((each, start))
+            self._accepted[(each, start)] = count
+        return self._accepted.pop(key)
+
+    def _count(self, phones: list[str], start: datetime) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(phones, 0)
+        for first in range(0, len(phones), COUNT_CHUNK):
+            rows = self.session.execute(
+                select(Message.phone, func.count())
+                .where(
+                    Message.phone.in_(phones[first : first + COUNT_CHUNK]),
                     Message.direction == Direction.OUT,
                     Message.provider_sid.is_not(None),
                     Message.sent_at >= start,
                 )
-            )
-            or 0
-        )
+                .group_by(Message.phone)
+            ).all()
+            counts.update((phone, int(count)) for phone, count in rows)
+        return counts
 
     def next_day(self, message_id: int, now: datetime) -> datetime:
         """When a row the provider refused as over its cap may go: the next day's window."""

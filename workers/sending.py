@@ -5,6 +5,11 @@ opted out, so two workers never send one row and a STOP that committed first win
 provider's answer moves it on to sent (or back to queued with backoff, or to failed). A worker
 that dies between the provider's answer and our write leaves the row in `sending`; those rows
 are reconciled against the provider (workers/reconcile.py), never blindly sent again.
+
+A provider that takes several rows in one request (infra.providers.base.BatchSender: Alibaba's
+SendBatchSms) gets the claimed rows together, up to a second of pacing's worth at a time;
+every row is still paced, checked against its caps and claimed on its own before the request,
+and each row's answer is applied to that row as a single send's would be.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from infra import clients
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
+from infra.providers.base import BatchSender
 from models import Member, Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
 from models.caps import HoldReason, provider_day
@@ -48,13 +54,17 @@ MAX_ATTEMPTS = 3
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=5))
 # A 429 puts the row back and slows the bucket; after this many in a row it counts as an attempt.
 RATE_LIMIT_RETRIES = 5
-# Rows marked sent per commit; a worker that dies loses at most these to reconciliation.
+# Rows marked sent per commit (or a provider's batch, if larger); a worker that dies loses at
+# most these to reconciliation.
 SENT_FLUSH_EVERY = 20
 # Rows are claimed at most this far (in seconds of pacing) ahead of their send, and at most
 # MAX_BATCH at a time: few enough that a STOP is still honoured, many enough that a fast
 # sender does not take a database lock and a Redis round trip per message.
 CLAIM_AHEAD = 0.05
 MAX_BATCH = 20
+# A provider that takes many rows a request gets up to this many seconds of pacing's worth
+# (and at most its own limit) at once: the rows are claimed just before the one request.
+BATCH_CLAIM_AHEAD = 1.0
 RANGE_SIZE = 500  # outbox rows (not broadcasts) per range job, by id
 # Send jobs yield to waiting high and default jobs after this long, and stop well inside
 # their RQ timeout; what is left is still queued in the database and the sweep hands it on.
@@ -199,6 +209,7 @@ class SendRun:
         self.caps = caps
         self._now = now  # a fixed time to send as of (tests, `--now`); None: the clock
         self.provider = provider
+        self.batcher = provider if isinstance(provider, BatchSender) else None
         self.bucket = bucket
         self.redis = redis
         self.job_id = job_id
@@ -236,8 +247,12 @@ class SendRun:
         """Rows claimed together: as many as the pace lets out in CLAIM_AHEAD seconds.
 
         At 1 segment a second that is one row, claimed right before it is sent; at hundreds a
-        second a few rows share one transaction and one token reservation.
+        second a few rows share one transaction and one token reservation. A provider that
+        takes many rows a request gets up to BATCH_CLAIM_AHEAD seconds' worth, within its limit.
         """
+        if self.batcher is not None:
+            ahead = int(self.bucket.rate * BATCH_CLAIM_AHEAD)
+            return max(1, min(self.batcher.max_batch, ahead))
         return max(1, min(MAX_BATCH, int(self.bucket.rate * CLAIM_AHEAD)))
 
     def send(self, message_id: int, segments: int) -> str:
@@ -271,24 +286,27 @@ class SendRun:
                 if not batch:
                     continue
                 claimed = self._claim(batch)
-                for number, row in enumerate(claimed):
-                    if self._send_claimed(row) != "rate_limited":
-                        continue
-                    # The provider said "too many": slow everyone down, put this row and the
-                    # rest of the batch back, and try them again after the pause.
-                    self.bucket.slow_down()
-                    back = claimed[number:]
-                    self._unclaim(back, attempt_counts=False)
-                    segments = dict(batch)
-                    retry = []
-                    for item in back:
-                        limited[item.id] = limited.get(item.id, 0) + 1
-                        if limited[item.id] > RATE_LIMIT_RETRIES:
-                            self._later(item.id)  # counts as a transient attempt after all
-                        else:
-                            retry.append((item.id, segments[item.id]))
-                    waiting = retry + waiting
-                    break
+                back = [
+                    row
+                    for row, answer in zip(claimed, self._hand_over(claimed), strict=True)
+                    if answer is None or self._settle(row, answer) == "rate_limited"
+                ]
+                if not back:
+                    continue
+                # The provider said "too many": slow everyone down, put the rows it did not
+                # take back, and try them again after the pause.
+                self.bucket.slow_down()
+                self._unclaim(back, attempt_counts=False)
+                segments = dict(batch)
+                retry = []
+                for item in back:
+                    self._cap_outcome(item.id, "rate_limited")
+                    limited[item.id] = limited.get(item.id, 0) + 1
+                    if limited[item.id] > RATE_LIMIT_RETRIES:
+                        self._later(item.id)  # counts as a transient attempt after all
+                    else:
+                        retry.append((item.id, segments[item.id]))
+                waiting = retry + waiting
             return True
         finally:
             self.flush()
@@ -311,15 +329,10 @@ class SendRun:
         """The rows of the batch that take a place under their number's caps; the others wait."""
         if self.caps is None:
             return batch
-        now = self.now()
-        kept = []
-        for message_id, segments in batch:
-            waits = self.caps.take(message_id, now)
-            if waits is None:
-                kept.append((message_id, segments))
-            else:
-                self._hold(message_id, *waits)
-        return kept
+        waits = self.caps.take_many([message_id for message_id, _ in batch], self.now())
+        for message_id, (until, reason) in waits.items():
+            self._hold(message_id, until, reason)
+        return [(message_id, segments) for message_id, segments in batch if message_id not in waits]
 
     def _hold(self, message_id: int, until: datetime, reason: HoldReason) -> None:
         self._held[message_id] = (until, reason)
@@ -352,19 +365,33 @@ class SendRun:
                 self._cap_outcome(message_id, "skipped")
         return [claimed[message_id] for message_id in ids if message_id in claimed]
 
-    def _send_claimed(self, claimed: Claimed) -> str:
-        try:
-            sent = self.provider.send_sms(claimed.outbound())
-        except ProviderError as exc:
-            if exc.rate_limited:
-                self._cap_outcome(claimed.id, "rate_limited")
+    def _hand_over(self, claimed: list[Claimed]) -> list[SentMessage | ProviderError | None]:
+        """The provider's answer for each claimed row: in one request where it takes several,
+        else one by one until it says "too many" (None: a row not handed over)."""
+        if self.batcher is not None and len(claimed) > 1:
+            return list(self.batcher.send_batch([row.outbound() for row in claimed]))
+        answers: list[SentMessage | ProviderError | None] = []
+        for row in claimed:
+            try:
+                answers.append(self.provider.send_sms(row.outbound()))
+            except ProviderError as exc:
+                answers.append(exc)
+                if exc.rate_limited:
+                    break
+        return answers + [None] * (len(claimed) - len(answers))
+
+    def _settle(self, claimed: Claimed, answer: SentMessage | ProviderError) -> str:
+        """Apply the provider's answer to the row; say what became of it ("rate_limited": the
+        row is to go back, which the caller does for the whole batch)."""
+        if isinstance(answer, ProviderError):
+            if answer.rate_limited:
                 return "rate_limited"
-            if exc.failure is Failure.OVER_CAP:
+            if answer.failure is Failure.OVER_CAP:
                 outcome = self._over_cap(claimed)
             else:
-                outcome = self._failed_attempt(claimed, exc)
+                outcome = self._failed_attempt(claimed, answer)
         else:
-            self._mark_sent(claimed, sent)
+            self._mark_sent(claimed, answer)
             outcome = "sent"
         self._cap_outcome(claimed.id, outcome)
         self.outcomes[claimed.id] = outcome
@@ -373,7 +400,8 @@ class SendRun:
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
         self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
-        if len(self._sent) >= SENT_FLUSH_EVERY:
+        # A batch's rows are written together (with the next claim, or here past a batch).
+        if len(self._sent) >= max(SENT_FLUSH_EVERY, self.batch_size()):
             self.flush()
 
     def flush(self) -> None:
@@ -470,8 +498,8 @@ def find_sent(
     created_at: datetime,
 ) -> SentMessage | None:
     """The provider's record of this row, if it has one: a message to the same number with
-    the same body (or, where the provider keeps our id, with this row's id), made since the
-    row was, whose sid no other row has taken.
+    the same body (or, where the provider keeps our id, with this row's id, or sent in a batch
+    of rows that includes this one), made since the row was, whose sid no other row has taken.
 
     A record with neither text nor our id (Tencent's) is taken only when nothing can be
     confused: it is the one such record no row holds, and this row is the one row to that
@@ -480,9 +508,13 @@ def find_sent(
     since = created_at - timedelta(minutes=1)
     listed = provider.list_messages(phone, since)
     candidates = [
-        m for m in listed if m.message_id == message_id or (m.message_id is None and m.body == body)
+        m
+        for m in listed
+        if m.message_id == message_id
+        or message_id in m.batch_ids
+        or (m.message_id is None and not m.batch_ids and m.body == body)
     ]
-    anonymous = [m for m in listed if m.message_id is None and not m.body]
+    anonymous = [m for m in listed if m.message_id is None and not m.batch_ids and not m.body]
     if not candidates and anonymous:
         candidates = anonymous if _only_row_without_sid(session, message_id, phone, since) else []
     if not candidates:

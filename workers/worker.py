@@ -1,9 +1,9 @@
 """The worker class for `rq worker -w workers.worker.AppWorker`: the app is built once.
 
 RQ's Worker forks a work horse per job. With the plain class each horse imports Flask,
-SQLAlchemy and the twilio client and builds the app again, for every job; here the parent
-builds it before the first fork, and each horse only opens its own database connections
-(see workers.context.job_app).
+SQLAlchemy and the provider's SDK and builds the app again, for every job; here the parent
+builds it (and its provider) before the first fork, and each horse only opens its own
+database connections and provider client (see workers.context.job_app).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from rq import Worker
 
+from infra import clients
 from workers.context import job_app
 
 
@@ -21,7 +22,11 @@ class AppWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        job_app()
+        app = job_app()
+        # The provider too: a horse builds its own client, but from SDK modules the parent
+        # already imported (Alibaba's takes a second or more, for every job otherwise).
+        with app.app_context():
+            clients.provider()
         # Imported here so each horse finds them loaded (RQ imports a job's module lazily).
         from workers import broadcasts, callbacks, calls, campaigns, reconcile, reminders, sending
 

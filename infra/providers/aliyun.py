@@ -9,13 +9,21 @@ Alibaba signs nothing it pushes and sends no free text: a message is a template 
 name and the template's parameters as JSON. Our row's id goes out as `OutId` and comes back in
 every receipt and in QuerySendDetails, so a receipt finds its row even before the BizId is
 stored, and a row stuck in `sending` is found again by its id, not by its text.
+
+Rows handed over together that share a template go in one SendBatchSms of up to 100 numbers,
+each with its own sign name and parameters. SendBatchSms takes one OutId for the request, not
+one a number, so a batch's OutId lists its rows' ids (`b12-40,57`): a row is its batch's
+number with that phone (a batch never holds a number twice). The row keeps `BizId:number` as
+its sid, which its receipt names too; a lookup (QuerySendDetails) finds it by the OutId's ids.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,6 +61,13 @@ QUERY_MAX_PAGES = 20
 # Alibaba keeps send details for 30 days.
 QUERY_MAX_DAYS = 30
 OK = "OK"
+# SendBatchSms: at most 100 numbers a request; OutId shorter than 256 characters.
+MAX_BATCH_NUMBERS = 100
+MAX_OUT_ID = 255
+BATCH_OUT_ID_PREFIX = "b"
+# A whole batch refused for what one number is (over its cap, not a mobile number): the rows
+# are sent again one by one, so the refusal lands on its own row and the others still go.
+PER_NUMBER_FAILURES = frozenset({Failure.OVER_CAP, Failure.INVALID_NUMBER, Failure.OPTED_OUT})
 # What our receipt feed stores in Message.error_code when the template book refused a row.
 TEMPLATE_ERROR_CODE = "template"
 
@@ -152,11 +167,53 @@ def lookup_sid(out_id: int | str) -> str:
     return f"out:{out_id}"
 
 
+def batch_out_id(message_ids: Sequence[int]) -> str:
+    """The OutId of a SendBatchSms: our row ids as sorted ranges, `b12-40,57`."""
+    ranges: list[list[int]] = []
+    for message_id in sorted(set(message_ids)):
+        if ranges and ranges[-1][1] == message_id - 1:
+            ranges[-1][1] = message_id
+        else:
+            ranges.append([message_id, message_id])
+    return BATCH_OUT_ID_PREFIX + ",".join(
+        str(first) if first == last else f"{first}-{last}" for first, last in ranges
+    )
+
+
+def batch_ids(out_id: str | None) -> frozenset[int]:
+    """The row ids a batch's OutId lists; empty for any other OutId (one row's, or none)."""
+    text = str(out_id or "")
+    if not text.startswith(BATCH_OUT_ID_PREFIX):
+        return frozenset()
+    ids: set[int] = set()
+    for part in text.removeprefix(BATCH_OUT_ID_PREFIX).split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            return frozenset()
+        span = range(int(first), int(last or first) + 1)
+        if len(ids) + len(span) > MAX_BATCH_NUMBERS:
+            return frozenset()  # no batch of ours: never expand what a push made up
+        ids.update(span)
+    return frozenset(ids)
+
+
+def batch_sid(biz_id: str, phone: str) -> str:
+    """The sid of one number's message in a batch: the batch's BizId and the number."""
+    return f"{biz_id}:{to_aliyun_number(phone)}"[:64]
+
+
+def batch_lookup_sid(out_id: str, phone: str) -> str:
+    """The sid a batch row adopts when QuerySendDetails found it (it gives no BizId)."""
+    digest = hashlib.sha256(str(out_id).encode()).hexdigest()[:16]
+    return f"outb:{digest}:{to_aliyun_number(phone)}"
+
+
 class AliyunProvider:
     """The provider over a dysmsapi `Client`, whichever endpoint that client points at."""
 
     # QuerySendDetails lists a message as soon as it is accepted (status 1, waiting).
     lookup_lag = timedelta(0)
+    max_batch = MAX_BATCH_NUMBERS
 
     def __init__(
         self,
@@ -182,17 +239,23 @@ class AliyunProvider:
             read_timeout=self.timeout_ms, connect_timeout=self.timeout_ms, autoretry=False
         )
 
-    def send_sms(self, sms: OutboundSms) -> SentMessage:
-        """SendSms with the approved template, the sign name, the params and OutId = our id."""
+    def _template(self, sms: OutboundSms) -> ResolvedTemplate:
+        """The approved template the row goes out as; ProviderError naming why there is none."""
         if not sms.template:
             raise ProviderError(
                 "Alibaba Cloud sends templates only; this message has none",
                 code=TEMPLATE_ERROR_CODE,
             )
         try:
-            template = self.templates.resolve(PROVIDER, sms.template, sms.params)
+            return self.templates.resolve(PROVIDER, sms.template, sms.params)
         except TemplateUnavailable as exc:
             raise ProviderError(str(exc), code=TEMPLATE_ERROR_CODE) from exc
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        """SendSms with the approved template, the sign name, the params and OutId = our id."""
+        return self._send_one(sms, self._template(sms))
+
+    def _send_one(self, sms: OutboundSms, template: ResolvedTemplate) -> SentMessage:
         from alibabacloud_dysmsapi20170525 import models as sms_models
 
         request = sms_models.SendSmsRequest(
@@ -210,6 +273,81 @@ class AliyunProvider:
             delivery=MessageStatus.SENT,
             date_created=datetime.now(UTC),
         )
+
+    def send_batch(self, messages: Sequence[OutboundSms]) -> list[SentMessage | ProviderError]:
+        """Rows sharing a template code go in SendBatchSms requests of up to 100 numbers (a
+        lone row in SendSms); one answer per row, in order."""
+        results: list[SentMessage | ProviderError | None] = [None] * len(messages)
+        groups: dict[str, list[tuple[int, OutboundSms, ResolvedTemplate]]] = {}
+        for index, sms in enumerate(messages):
+            try:
+                template = self._template(sms)
+            except ProviderError as exc:
+                results[index] = exc
+                continue
+            groups.setdefault(template.code, []).append((index, sms, template))
+        for group in groups.values():
+            for request in _batch_requests(group):
+                for index, result in zip(
+                    [index for index, _, _ in request], self._send_request(request), strict=True
+                ):
+                    results[index] = result
+        answers = [result for result in results if result is not None]
+        assert len(answers) == len(messages)  # every row is in one group and one request
+        return answers
+
+    def _send_request(
+        self, request: list[tuple[int, OutboundSms, ResolvedTemplate]]
+    ) -> list[SentMessage | ProviderError]:
+        """One request's rows: SendSms for one, SendBatchSms for more."""
+        if len(request) == 1:
+            _, sms, template = request[0]
+            return [self._answer(partial(self._send_one, sms, template))]
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
+        rows = [sms for _, sms, _ in request]
+        templates = [template for _, _, template in request]
+        batch = sms_models.SendBatchSmsRequest(
+            phone_number_json=json.dumps([to_aliyun_number(sms.to) for sms in rows]),
+            sign_name_json=json.dumps(
+                [template.sign_name or self.sign_name for template in templates],
+                ensure_ascii=False,
+            ),
+            template_code=templates[0].code,
+            template_param_json=json.dumps(
+                [template.params for template in templates], ensure_ascii=False
+            ),
+            out_id=batch_out_id([sms.message_id for sms in rows]),
+        )
+        try:
+            body = self._call(self.client.send_batch_sms_with_options, batch)
+        except ProviderError as exc:
+            if exc.failure not in PER_NUMBER_FAILURES:
+                return [exc] * len(rows)  # the request as a whole: every row alike
+            # About one of the numbers, and Alibaba took none of them: one by one, so the
+            # refusal is that row's and the others go.
+            return [
+                self._answer(partial(self._send_one, sms, template))
+                for sms, template in zip(rows, templates, strict=True)
+            ]
+        now = datetime.now(UTC)
+        return [
+            SentMessage(
+                sid=batch_sid(str(body.biz_id), sms.to),
+                to=sms.to,
+                body=sms.body,
+                delivery=MessageStatus.SENT,
+                date_created=now,
+            )
+            for sms in rows
+        ]
+
+    @staticmethod
+    def _answer(send: Callable[[], SentMessage]) -> SentMessage | ProviderError:
+        try:
+            return send()
+        except ProviderError as exc:
+            return exc
 
     def place_call(self, call: OutboundCall) -> str:
         """An IvrCall for the monthly report, a lesson's approved file for a lesson
@@ -241,7 +379,7 @@ class AliyunProvider:
         while day <= last:
             for detail in self._details(to, day.strftime("%Y%m%d")):
                 message = _sent_message(detail, to)
-                if message.message_id is None:
+                if message.message_id is None and not message.batch_ids:
                     continue  # not sent by us: every send of ours carries OutId
                 if message.date_created is None or message.date_created >= floor:
                     found.append(message)
@@ -308,10 +446,52 @@ class AliyunProvider:
         return body
 
 
+def _batch_requests(
+    group: list[tuple[int, OutboundSms, ResolvedTemplate]],
+) -> list[list[tuple[int, OutboundSms, ResolvedTemplate]]]:
+    """A template's rows cut into requests: up to 100 numbers and an OutId that fits; a
+    number's second row waits for a later request."""
+    requests: list[list[tuple[int, OutboundSms, ResolvedTemplate]]] = []
+    pending = group
+    while pending:
+        current: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
+        numbers: set[str] = set()
+        ids: list[int] = []
+        later: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
+        for entry in pending:
+            number = to_aliyun_number(entry[1].to)
+            if current and (
+                len(current) >= MAX_BATCH_NUMBERS
+                or number in numbers
+                or len(batch_out_id([*ids, entry[1].message_id])) > MAX_OUT_ID
+            ):
+                later.append(entry)
+                continue
+            current.append(entry)
+            numbers.add(number)
+            ids.append(entry[1].message_id)
+        requests.append(current)
+        pending = later
+    return requests
+
+
 def _sent_message(detail: Any, to: str) -> SentMessage:
     """One SmsSendDetailDTO as a SentMessage: found by our OutId, since it carries no BizId."""
     status = SEND_STATUSES.get(parse_int(detail.send_status) or 0)
     code = str(detail.err_code) if detail.err_code and detail.err_code != "DELIVERED" else None
+    ids = batch_ids(detail.out_id)
+    phone = from_aliyun_number(detail.phone_num) if detail.phone_num else to
+    if ids:
+        return SentMessage(
+            sid=batch_lookup_sid(str(detail.out_id), phone),
+            to=phone,
+            body=str(detail.content or ""),
+            delivery=status,
+            date_created=beijing_time(detail.send_date),
+            error_code=code if status is MessageStatus.UNDELIVERED else None,
+            failure=delivery_failure(code) if status is MessageStatus.UNDELIVERED else None,
+            batch_ids=ids,
+        )
     out_id = parse_int(detail.out_id)
     return SentMessage(
         sid=lookup_sid(out_id if out_id is not None else ""),
@@ -326,7 +506,8 @@ def _sent_message(detail: Any, to: str) -> SentMessage:
 
 
 def sms_report_receipt(item: Mapping[str, Any]) -> Receipt:
-    """One SmsReport item as a Receipt: sid the BizId, our row id the OutId.
+    """One SmsReport item as a Receipt: sid the BizId, our row id the OutId (a batch's
+    message: sid the BizId and number, no row id, which the batch's OutId does not name).
 
     A delivered message says `success: true`; a failed one names the carrier's err_code, read
     into a Failure where it says something about the number (else undelivered, no failure).
@@ -340,11 +521,13 @@ def sms_report_receipt(item: Mapping[str, Any]) -> Receipt:
         delivery = MessageStatus.FAILED
     else:
         delivery = MessageStatus.UNDELIVERED
+    to = from_aliyun_number(str(item.get("phone_number") or ""))
+    batch = bool(batch_ids(item.get("out_id")))
     return Receipt(
-        sid=str(item["biz_id"])[:64],
+        sid=batch_sid(str(item["biz_id"]), to) if batch else str(item["biz_id"])[:64],
         delivery=delivery,
-        to=from_aliyun_number(str(item.get("phone_number") or "")),
-        message_id=parse_int(item.get("out_id")),
+        to=to,
+        message_id=None if batch else parse_int(item.get("out_id")),
         error_code=code[:64] if code else None,
         failure=failure,
     )
@@ -407,6 +590,10 @@ __all__ = [
     "ResolvedTemplate",
     "TemplateBook",
     "TemplateUnavailable",
+    "batch_ids",
+    "batch_lookup_sid",
+    "batch_out_id",
+    "batch_sid",
     "build_aliyun",
     "delivery_failure",
     "failure_of",

@@ -79,6 +79,9 @@ class SentMessage:
     # Our row id, when the provider keeps it (Alibaba's OutId): a lookup then finds the row
     # by it instead of by the text, which a template provider renders its own way.
     message_id: int | None = None
+    # A message sent in a batch under one id for all (Alibaba's SendBatchSms OutId): the ids
+    # of the batch's rows; the row among them with this number is this message.
+    batch_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -246,9 +249,25 @@ class VoiceFiles(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchSender(Protocol):
+    """A provider that can hand several rows over in one request (Alibaba's SendBatchSms).
+
+    Optional: the outbox sends one row per `send_sms` to a provider without it.
+    """
+
+    max_batch: int  # rows the outbox may hand over in one call
+
+    def send_batch(self, messages: Sequence[OutboundSms]) -> list[SentMessage | ProviderError]:
+        """Hand these rows over, as few requests as the provider allows; one answer per row,
+        in order: the message as accepted, or why it was not."""
+        ...
+
+
 __all__ = [
     "TEMPLATE_BOOK_KEY",
     "TRANSIENT_FAILURES",
+    "BatchSender",
     "Failure",
     "OutboundCall",
     "OutboundSms",

@@ -65,6 +65,8 @@ OK = "Ok"  # SendStatus.Code of a number Tencent took
 # seconds to minutes; a row stuck in `sending` younger than this may have been accepted, and
 # its report (adopting the row by its number) or the lookup may still come.
 LOOKUP_LAG = timedelta(minutes=30)
+# SendSms takes up to 200 numbers a request, all with the same template and parameters.
+MAX_NUMBERS = 200
 PULL_WINDOW = timedelta(days=7)  # how far back Tencent's status records go
 PULL_LIMIT = 100
 # Where the template book's refusal is kept (Message.error_code) when it names no code.
@@ -225,52 +227,108 @@ class TencentProvider:
         self.templates = templates
         self.voice = voice
 
-    def send_sms(self, sms: OutboundSms) -> SentMessage:
-        """`SendSms` the row's template to its one number; ProviderError when not taken."""
+    max_batch = MAX_NUMBERS
+
+    def _template(self, sms: OutboundSms) -> ResolvedTemplate:
+        """The approved template the row goes out as; ProviderError naming why there is none."""
         if not sms.template:
             raise ProviderError(
                 "Tencent Cloud sends approved templates only; this row has no template key",
                 code=TEMPLATE_ERROR,
             )
         try:
-            template = self.templates.resolve(PROVIDER, sms.template, sms.params)
+            return self.templates.resolve(PROVIDER, sms.template, sms.params)
         except TemplateUnavailable as exc:
             raise ProviderError(str(exc), code=exc.code) from exc
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        """`SendSms` the row's template to its one number; ProviderError when not taken."""
+        [answer] = self._send(self._template(sms), [sms])
+        if isinstance(answer, ProviderError):
+            raise answer
+        return answer
+
+    def send_batch(self, messages: Sequence[OutboundSms]) -> list[SentMessage | ProviderError]:
+        """Rows with the same template, sign name and parameters (a notice's) go in one
+        `SendSms` of up to 200 numbers; one answer per row, in order."""
+        results: list[SentMessage | ProviderError | None] = [None] * len(messages)
+        groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[int, OutboundSms]]] = {}
+        templates: dict[tuple[str, str, tuple[str, ...]], ResolvedTemplate] = {}
+        for index, sms in enumerate(messages):
+            try:
+                template = self._template(sms)
+            except ProviderError as exc:
+                results[index] = exc
+                continue
+            key = (
+                template.code,
+                template.sign_name or self.sign_name,
+                tuple(str(value) for value in template.params),
+            )
+            groups.setdefault(key, []).append((index, sms))
+            templates.setdefault(key, template)
+        for key, group in groups.items():
+            for request in _requests(group):
+                answers = self._send(templates[key], [sms for _, sms in request])
+                for (index, _), answer in zip(request, answers, strict=True):
+                    results[index] = answer
+        answers = [result for result in results if result is not None]
+        assert len(answers) == len(messages)  # every row is in one group and one request
+        return answers
+
+    def _send(
+        self, template: ResolvedTemplate, rows: list[OutboundSms]
+    ) -> list[SentMessage | ProviderError]:
+        """One SendSms to these rows' numbers (no number twice); each row's answer from its
+        number's SendStatus. A refusal of the request is every row's."""
         request = sms_models.SendSmsRequest()
         request.SmsSdkAppId = self.sdk_app_id
         request.SignName = template.sign_name or self.sign_name
         request.TemplateId = template.code
         request.TemplateParamSet = [str(value) for value in template.params]
-        request.PhoneNumberSet = [sms.to]
+        request.PhoneNumberSet = [sms.to for sms in rows]
         # Echoed in the answer (SendStatus.SessionContext); the status callback does not carry it.
-        request.SessionContext = session_context(sms.message_id)
+        request.SessionContext = session_context(rows[0].message_id)
         try:
             response = self.client.SendSms(request)
         except TencentCloudSDKException as exc:
-            raise provider_error(exc) from exc
-        statuses = list(response.SendStatusSet or [])
-        if not statuses:
-            # An answer without the number's status: it may or may not have been taken.
-            raise ProviderError(
-                "Tencent answered without a send status",
-                failure=Failure.RETRY_LATER,
-                connection_error=True,
+            return [provider_error(exc)] * len(rows)
+        statuses = {str(status.PhoneNumber): status for status in response.SendStatusSet or []}
+        if len(rows) == 1 and len(statuses) == 1:
+            statuses = {rows[0].to: next(iter(statuses.values()))}
+        answers: list[SentMessage | ProviderError] = []
+        for sms in rows:
+            status = statuses.get(sms.to)
+            if status is None:
+                # An answer without the number's status: it may or may not have been taken.
+                answers.append(
+                    ProviderError(
+                        "Tencent answered without a send status",
+                        failure=Failure.RETRY_LATER,
+                        connection_error=True,
+                    )
+                )
+                continue
+            code = str(status.Code or "")
+            if code != OK:
+                answers.append(
+                    ProviderError(
+                        str(status.Message or "refused by Tencent Cloud"),
+                        code=code or None,
+                        failure=failure_of(code),
+                    )
+                )
+                continue
+            answers.append(
+                SentMessage(
+                    sid=str(status.SerialNo),
+                    to=sms.to,
+                    body=sms.body,
+                    delivery=MessageStatus.SENT,
+                    date_created=utcnow(),
+                )
             )
-        status = statuses[0]
-        code = str(status.Code or "")
-        if code != OK:
-            raise ProviderError(
-                str(status.Message or "refused by Tencent Cloud"),
-                code=code or None,
-                failure=failure_of(code),
-            )
-        return SentMessage(
-            sid=str(status.SerialNo),
-            to=sms.to,
-            body=sms.body,
-            delivery=MessageStatus.SENT,
-            date_created=utcnow(),
-        )
+        return answers
 
     def place_call(self, call: OutboundCall) -> str:
         """`SendTtsVoice` the monthly report question to the member (a reminder call or a
@@ -361,6 +419,26 @@ class TencentProvider:
     def fetch_recording(self, url: str) -> RecordingAudio:
         """Refused: there are no Tencent recordings to fetch."""
         raise RecordingRefused("Tencent Cloud has no recordings to fetch")
+
+
+def _requests(group: list[tuple[int, OutboundSms]]) -> list[list[tuple[int, OutboundSms]]]:
+    """Rows with the same parameters cut into requests of up to 200 numbers; a number's second
+    row waits for a later request."""
+    requests: list[list[tuple[int, OutboundSms]]] = []
+    pending = group
+    while pending:
+        current: list[tuple[int, OutboundSms]] = []
+        numbers: set[str] = set()
+        later: list[tuple[int, OutboundSms]] = []
+        for entry in pending:
+            if len(current) >= MAX_NUMBERS or entry[1].to in numbers:
+                later.append(entry)
+                continue
+            current.append(entry)
+            numbers.add(entry[1].to)
+        requests.append(current)
+        pending = later
+    return requests
 
 
 def provider_error(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from infra.db import get_session
@@ -205,3 +206,49 @@ def test_the_providers_day_is_beijings() -> None:
     day, tomorrow = provider_day(datetime(2027, 3, 9, 15, 59, tzinfo=UTC))
     assert (day, tomorrow) == ("20270309", datetime(2027, 3, 9, 16, 0, tzinfo=UTC))
     assert provider_day(datetime(2027, 3, 9, 16, 0, tzinfo=UTC))[0] == "20270310"
+
+
+def test_one_job_reads_todays_counts_of_many_numbers_in_one_query(
+    session: Session, sandbox: SandboxAPI, township_member: tuple[Organization, Member]
+) -> None:
+    """A notice to many numbers: the day's counts come from the database once for the batch
+    of rows, not once a number (a notice to 100,000 would read the outbox 100,000 times)."""
+    _, member = township_member
+    branch = session.get(Organization, member.branch_id)
+    members = [member, *(make_member(session, branch) for _ in range(29))]
+    session.commit()
+    ids = [_queue(session, each, "开会") for each in members]
+    counting: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(" in statement.lower() and "messages" in statement:
+            counting.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        outcomes = _send(session, ids, utcnow())
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert set(outcomes.values()) == {"sent"}
+    assert len(counting) == 1
+
+
+def test_a_count_lost_from_redis_mid_job_is_read_again_with_the_jobs_own_texts(
+    session: Session,
+    sandbox: SandboxAPI,
+    redis_client: Redis,
+    township_member: tuple[Organization, Member],
+) -> None:
+    """The same job sends one text, Redis is emptied, and two more wait to go: the count is
+    read again (with the text this job sent), so only one of them goes under the cap of 2."""
+    _, member = township_member
+    ids = [_queue(session, member, f"第{n}条") for n in range(3)]
+    now = utcnow()
+    sender = sending.make_sender(session, now=now)
+    sender.send_all([(ids[0], 1)])
+    redis_client.flushdb()
+    sender.send_all([(ids[1], 1), (ids[2], 1)])
+
+    assert [sender.outcomes[i] for i in ids] == ["sent", "sent", "held"]
