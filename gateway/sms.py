@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.inbound import BadWebhook, InboundSms, parse_inbound_sms
 from gateway.twiml import message_twiml, twilio_signed
+from infra.clients import provider
 from infra.db import write_gate, write_gate_timeout
 from models import try_normalize, utcnow
 from models.inbound import Sender, find_sender, store_inbound, stored_reply
@@ -140,6 +141,7 @@ def _act(
         ttl_hours=config["CONVERSATION_TTL_HOURS"],
         region=config["DEFAULT_REGION"],
         callbacks_per_day=config["CALLBACKS_PER_DAY"],
+        lesson_playback=provider().lesson_playback,
     )
     try:
         return handle_sms(context, command)

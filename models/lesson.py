@@ -53,6 +53,14 @@ class VoiceFileState(enum.StrEnum):
     FAILED = "failed"  # the upload did not go through (`voice_note` says why)
 
 
+class LessonPlayback(enum.StrEnum):
+    """Which lessons the voice provider's calls can play."""
+
+    ANY = "any"  # a live IVR plays the audio, or reads the text (Twilio, the sandbox)
+    APPROVED_FILE = "approved_file"  # only an audio file the provider approved (Alibaba Cloud)
+    NONE = "none"  # the calls speak approved templates only, no lesson (Tencent Cloud)
+
+
 class Lesson(Base):
     """An audio lesson a township or branch published."""
 
@@ -77,6 +85,23 @@ class Lesson(Base):
     def approved_voice_code(self) -> str | None:
         """The provider's code of this lesson's audio, once the provider approved it."""
         return self.voice_code if self.voice_state is VoiceFileState.APPROVED else None
+
+    def unplayable(self, playback: LessonPlayback) -> tuple[str, str] | None:
+        """Why calls through a provider with this playback cannot play the lesson (Chinese,
+        English); None when they can. The one rule for campaigns and call backs by text."""
+        if playback is LessonPlayback.NONE:
+            return (
+                "当前语音服务只能播放模板语音,不能电话播放课程",
+                "The voice provider speaks approved templates only: lessons cannot be played "
+                "by phone",
+            )
+        if playback is LessonPlayback.APPROVED_FILE and self.approved_voice_code is None:
+            return (
+                f"第{self.id}课的音频尚未通过语音服务审核，审核通过后才能外呼",
+                f"Lesson {self.id}'s audio is not approved by the voice provider yet: "
+                "calls can start once it is",
+            )
+        return None
 
 
 class LessonListen(Base):
@@ -172,23 +197,20 @@ def create_campaign(
     target: dict[str, Any] | None,
     now: datetime,
     via: str | None = None,
-    approved_file_only: bool = False,
+    playback: LessonPlayback = LessonPlayback.ANY,
 ) -> LessonCampaign:
     """Store a lesson campaign; its members are written by the job that starts it.
 
     The audit entry names the author, or `via` (the command line) when there is none.
-    `approved_file_only`: the voice provider plays only files it approved (Alibaba Cloud), so
-    a lesson whose file is not approved is refused before any member is called.
+    `playback`: which lessons the voice provider's calls can play; a lesson they cannot play
+    is refused before any member is called.
     """
     lesson = session.get(Lesson, lesson_id)
     if lesson is None:
         raise CampaignError(f"没有编号为{lesson_id}的课程", f"No lesson {lesson_id}")
-    if approved_file_only and lesson.approved_voice_code is None:
-        raise CampaignError(
-            f"第{lesson_id}课的音频尚未通过语音服务审核，审核通过后才能外呼",
-            f"Lesson {lesson_id}'s audio is not approved by the voice provider yet: "
-            "calls can start once it is",
-        )
+    unplayable = lesson.unplayable(playback)
+    if unplayable is not None:
+        raise CampaignError(*unplayable)
     resolved, total = resolve_reachable(
         session,
         org,

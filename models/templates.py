@@ -90,6 +90,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh_CN": "没有第{number}课。回复XX查看课程列表。",
         "en": "There is no lesson {number}. Reply LESSON for the list.",
     },
+    "lesson_unplayable": {
+        "zh_CN": "第{number}课暂不能电话收听。春节回村时请参加集中学习。",
+        "en": "Lesson {number} cannot be heard by phone yet. Join the training when home for Spring Festival.",
+    },
     "callback_limit": {
         "zh_CN": "今天的回电次数已用完,请明天再试。",
         "en": "No more callbacks today; please try again tomorrow.",

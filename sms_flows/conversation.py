@@ -88,6 +88,10 @@ class Facts(Protocol):
         """Whether there is a lesson with this number."""
         ...
 
+    def lesson_playable(self, number: int) -> bool:
+        """Whether the voice provider's calls can play this lesson (Lesson.unplayable)."""
+        ...
+
     def newest_lessons(self, limit: int) -> Sequence[tuple[int, str]]:
         """(number, title) of the newest lessons, newest first."""
         ...
@@ -451,6 +455,8 @@ def _lessons(turn: _Turn, command: Command) -> Outcome:
         return _lesson_list(turn)
     if not turn.facts.lesson_exists(number):
         return Outcome(Reply("lesson_unknown", {"number": number}), "lessons")
+    if not turn.facts.lesson_playable(number):
+        return Outcome(Reply("lesson_unplayable", {"number": number}), "lessons")
     if not turn.facts.may_call_back(number):
         return Outcome(Reply("callback_limit"), "lessons")
     return Outcome(

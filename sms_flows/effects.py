@@ -21,6 +21,7 @@ from models import CallbackReason, ChangeSource, Channel, Lesson, Member
 from models.broadcast import NoticeSent, notice_awaiting_reply
 from models.help import add_help_details, ref_of, save_help_request, takes_details
 from models.inbound import Sender
+from models.lesson import LessonPlayback
 from models.member import move_member, phone_taken, set_opted_out
 from models.message import forget_question, open_question
 from models.phone_change import (
@@ -70,6 +71,7 @@ class Context:
     ttl_hours: int
     region: str
     callbacks_per_day: int
+    lesson_playback: LessonPlayback = LessonPlayback.ANY
     _session: Session | None = field(default=None, repr=False)
 
     @property
@@ -128,6 +130,11 @@ class StoredFacts:
     def lesson_exists(self, number: int) -> bool:
         """Whether there is a lesson with this number."""
         return find_lesson(self._ctx.session, number) is not None
+
+    def lesson_playable(self, number: int) -> bool:
+        """Whether the voice provider's calls can play this lesson."""
+        lesson = find_lesson(self._ctx.session, number)
+        return lesson is not None and lesson.unplayable(self._ctx.lesson_playback) is None
 
     def newest_lessons(self, limit: int) -> Sequence[tuple[int, str]]:
         """(number, title) of the newest lessons, newest first."""

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from infra import clients
 from infra.db import get_session
 from models import Broadcast, LessonCampaign, Organization, OrgKind, User, find_org, utcnow
 from models.broadcast import (
@@ -239,6 +240,7 @@ def campaign_create(
             target=_target(branches, hosts, cities, industries, nonreporters),
             now=utcnow(),
             via="cli",
+            playback=clients.provider().lesson_playback,
         )
     except CampaignError as exc:
         raise _fail(session, exc) from None

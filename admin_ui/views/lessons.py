@@ -16,6 +16,7 @@ from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.uploads import UploadError, store_lesson_audio
 from gateway.limits import accepts_upload
+from infra import clients
 from infra.db import get_session
 from models import reads
 from models.base import utcnow
@@ -175,7 +176,7 @@ def campaign_create() -> Any:
             author_id=current_account().id,
             target={"branches": branches} if branches else {},
             now=utcnow(),
-            approved_file_only=voice_files_provider() is not None,
+            playback=clients.provider().lesson_playback,
         )
     except CampaignError as exc:
         form.lesson_id.errors = [*form.lesson_id.errors, bilingual(exc)]

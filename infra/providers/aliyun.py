@@ -47,6 +47,7 @@ from infra.providers.base import (
 )
 from infra.providers.templates import book_for
 from models.delivery import Failure
+from models.lesson import LessonPlayback
 from models.message import MessageStatus
 from models.numbers import parse_int
 
@@ -213,6 +214,7 @@ class AliyunProvider:
 
     # QuerySendDetails lists a message as soon as it is accepted (status 1, waiting).
     lookup_lag = timedelta(0)
+    lesson_playback = LessonPlayback.APPROVED_FILE
     max_batch = MAX_BATCH_NUMBERS
 
     def __init__(

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from models.call import CallPurpose, CallStatus
 from models.delivery import TRANSIENT_FAILURES, Failure, Receipt
+from models.lesson import LessonPlayback
 from models.message import ERROR_CODE_LENGTH, MessageStatus
 
 
@@ -204,6 +205,8 @@ class Provider(Protocol):
     """
 
     lookup_lag: timedelta
+    # Which lessons its calls can play (models.lesson.Lesson.unplayable).
+    lesson_playback: LessonPlayback
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
         """Hand one SMS to the provider; return it as accepted."""

@@ -54,6 +54,7 @@ from infra.providers.templates import book_for, registry_book, spoken_template
 from models.call import CallPurpose, CallStatus
 from models.clock import utcnow
 from models.delivery import Failure
+from models.lesson import LessonPlayback
 from models.message import MessageStatus
 from models.sms_templates import VOICE_REPORT_QUESTION
 
@@ -212,6 +213,7 @@ class TencentProvider:
 
     # Tencent lists a message only once the carrier reported on it.
     lookup_lag = LOOKUP_LAG
+    lesson_playback = LessonPlayback.NONE
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from infra.providers.base import (
     failure_of_status,
 )
 from models.delivery import Failure
+from models.lesson import LessonPlayback
 from models.message import MessageStatus
 from models.numbers import parse_int
 
@@ -146,6 +147,7 @@ class TwilioProvider:
 
     # Twilio lists a message as soon as it is accepted.
     lookup_lag = timedelta(0)
+    lesson_playback = LessonPlayback.ANY
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ NOT_QUESTIONS = {
     "not_understood": "points to the menu",
     "lessons_list": "names the XX command",
     "lesson_unknown": "names the XX command",
+    "lesson_missed": "names the XX command",
     "phone_code": "the code is texted back from the new phone (stranger_step)",
     "phone_code_sent": "the code is texted back from the new phone (stranger_step)",
     "phone_code_wrong": "names the HH command",

@@ -480,6 +480,25 @@ def test_lessons_list_and_callback_request(
     assert count(session, CallbackRequest) == 1
 
 
+def test_a_lesson_the_providers_calls_cannot_play_is_not_promised_a_call(
+    app: Any, twilio: TwilioClient, session: Session, member: Member, monkeypatch: Any
+) -> None:
+    """Under a provider whose calls play no lesson (Tencent), `XX n` says so and queues no
+    call back."""
+    from infra.clients import provider
+    from models import CallbackRequest, Lesson, LessonCategory
+    from models.lesson import LessonPlayback
+
+    session.add(Lesson(org_id=member.branch_id, title="劳动合同", category=LessonCategory.POLICY))
+    session.commit()
+    with app.app_context():
+        monkeypatch.setattr(provider(), "lesson_playback", LessonPlayback.NONE)
+    assert reply_text(sms(twilio, member.phone, "XX 1")) == (
+        "第1课暂不能电话收听。春节回村时请参加集中学习。"
+    )
+    assert count(session, CallbackRequest) == 0
+
+
 def test_callback_requests_are_capped_per_day(
     twilio: TwilioClient, session: Session, member: Member, redis_client: Any
 ) -> None:

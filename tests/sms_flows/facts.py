@@ -51,6 +51,7 @@ class FixedFacts:
     open_requests: frozenset[int] = frozenset()
     lessons: tuple[tuple[int, str], ...] = ()
     callbacks_left: bool = True
+    unplayable: frozenset[int] = frozenset()
     changes: dict[str, PendingChange] = field(default_factory=dict)
     looked_up: list[str] = field(default_factory=list)
 
@@ -73,6 +74,11 @@ class FixedFacts:
         """Whether a lesson has this number."""
         self.looked_up.append("lesson_exists")
         return any(n == number for n, _ in self.lessons)
+
+    def lesson_playable(self, number: int) -> bool:
+        """Whether the lesson is not among the unplayable ones."""
+        self.looked_up.append("lesson_playable")
+        return number not in self.unplayable
 
     def newest_lessons(self, limit: int) -> Sequence[tuple[int, str]]:
         """The first `limit` lessons."""

@@ -179,12 +179,18 @@ def test_a_phone_another_member_has_is_refused() -> None:
         (FixedFacts(lessons=((3, "种植"),)), Reply("lesson_callback", {"number": 3}), 1),
         (FixedFacts(lessons=((3, "种植"),), callbacks_left=False), Reply("callback_limit"), 0),
         (FixedFacts(), Reply("lesson_unknown", {"number": 3}), 0),
+        (
+            FixedFacts(lessons=((3, "种植"),), unplayable=frozenset({3})),
+            Reply("lesson_unplayable", {"number": 3}),
+            0,
+        ),
     ],
 )
 def test_a_lesson_by_number_queues_a_call_back_within_the_limit(
     facts: FixedFacts, reply: Reply, effects: int
 ) -> None:
-    """`XX 3`: a call back with lesson 3, unless the day's calls are used up or no lesson 3."""
+    """`XX 3`: a call back with lesson 3, unless the day's calls are used up, there is no
+    lesson 3, or the provider's calls cannot play it."""
     outcome = run("XX 3", facts=facts)
     assert outcome.reply == reply
     assert outcome.effects == (QueueCallback(3),) * effects

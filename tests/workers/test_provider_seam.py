@@ -29,6 +29,7 @@ from infra.providers import (
 from models import CallStatus, Member, Message, MessageStatus, utcnow
 from models.caps import HoldReason, provider_day
 from models.cycle import REMINDER_CALL
+from models.lesson import LessonPlayback
 from models.outbox import queue_sms
 from models.voice import queue_outbound_call
 from tests.factories import make_member
@@ -53,6 +54,7 @@ class ScriptedProvider:
     calls: list[OutboundCall] = field(default_factory=list)
     listed: list[SentMessage] = field(default_factory=list)
     lookup_lag: timedelta = timedelta(0)
+    lesson_playback: LessonPlayback = LessonPlayback.ANY
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
         if sms.to in self.refusals:
