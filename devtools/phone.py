@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -207,10 +208,12 @@ def mainland_mobile(raw: str, region: str) -> str:
     return phone
 
 
-def pushed_sms(provider: str, phone: str, text: str, sign_name: str) -> PushedSms:
-    """The push `provider` makes for a text from `phone` (E.164, mainland): Alibaba's SmsUp
-    array of one item, or Tencent's reply object."""
-    now = utcnow()
+def pushed_sms(
+    provider: str, phone: str, text: str, sign_name: str, at: datetime | None = None
+) -> PushedSms:
+    """The push `provider` makes for a text from `phone` (E.164, mainland) sent at `at` (now):
+    Alibaba's SmsUp array of one item, or Tencent's reply object."""
+    now = at or utcnow()
     if provider == aliyun_provider.PROVIDER:
         # Alibaba numbers each text (sequence_id); the feed keeps it under `seq:<id>`.
         sequence = time.time_ns() // 1000 + secrets.randbelow(1000)

@@ -2,8 +2,8 @@
 
 RQ's Worker forks a work horse per job. With the plain class each horse imports Flask,
 SQLAlchemy and the twilio client and builds the app again, for every job; here the parent
-builds it before the first fork, and each horse only opens its own database connections
-(see workers.context.job_app).
+builds it (and its provider, for the SDK's imports) before the first fork, and each horse only
+opens its own database connections and provider client (see workers.context.job_app).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from rq import Worker
 
+from infra import clients
 from workers.context import job_app
 
 
@@ -21,7 +22,12 @@ class AppWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        job_app()
+        app = job_app()
+        # Build the provider once, for its imports: each horse drops it and builds its own
+        # (job_app), but finds the SDK loaded; Alibaba's takes about a second to import, which
+        # every send, sweep and reconciliation would otherwise pay again.
+        with app.app_context():
+            clients.provider()
         # Imported here so each horse finds them loaded (RQ imports a job's module lazily).
         from workers import broadcasts, callbacks, calls, campaigns, reconcile, reminders, sending
 
