@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -344,6 +344,8 @@ def _answer_line(provider: str, answer: Message) -> str:
         return f"(the answer failed: {answer.error_code or 'no code'}) {answer.body}"
     if answer.provider_sid is None:
         when = answer.next_attempt_at
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # SQLite gives the stored UTC time back naive
         at = f" until {when.astimezone(BEIJING):%Y-%m-%d %H:%M} Beijing time" if when else ""
         reason = answer.hold_reason.value if answer.hold_reason else "queued"
         return f"(held{at}: {reason}) {answer.body}"

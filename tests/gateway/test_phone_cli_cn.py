@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from devtools.phone import member_text
 from devtools.servers import free_port
 from infra.providers.base import TEMPLATE_BOOK_KEY
-from models import Direction, Member, Message, ProviderPush, Report
+from models import Direction, Member, Message, Organization, ProviderPush, Report
+from models.caps import DAILY_CAP_KEY, HoldReason
 from tests.factories import make_member, make_tree
 from tests.gateway import aliyun_sandbox as aliyun_support
 from tests.gateway import tencent_support
@@ -158,6 +159,33 @@ def test_a_report_by_text_is_stored_and_its_receipt_printed_as_the_member_reads_
     plain = runner.invoke(args=["phone", "outbox", "--to", PHONE])
     assert plain.exit_code == 0, plain.output
     assert plain.output.strip().endswith(f"{entry['body']}  [{reply.template_key}]")
+
+
+def test_an_answer_over_the_days_cap_is_shown_held_with_its_reason(
+    runner: FlaskCliRunner,
+    app_config: dict[str, Any],
+    redis_client: Redis,
+    session: Session,
+    member: Member,
+    live_url: str,
+) -> None:
+    """With a cap of one text a day, the second answer waits for tomorrow: the command says
+    so, with the time it goes and why, instead of waiting for it."""
+    township = session.scalars(select(Organization).where(Organization.parent_id.is_(None))).first()
+    assert township is not None
+    township.settings = {**(township.settings or {}), DAILY_CAP_KEY: 1}
+    session.commit()
+    with running_worker(app_config):
+        wait_until(lambda: Worker.count(connection=redis_client) > 0, timeout=30)
+        first = runner.invoke(args=["phone", "sms", PHONE, "?", "--url", live_url])
+        second = runner.invoke(args=["phone", "sms", PHONE, "XX", "--url", live_url])
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("【")
+    assert second.exit_code == 0, second.output
+    held = fresh(session).scalars(select(Message).where(Message.hold_reason.is_not(None))).one()
+    assert held.hold_reason is HoldReason.DAILY_CAP
+    assert second.output.startswith("(held until ") and "Beijing time: daily_cap)" in second.output
+    assert second.output.strip().endswith(held.body)
 
 
 def test_without_a_worker_the_command_says_why_no_answer_came(
