@@ -197,7 +197,7 @@ class PushedSms:
 
 
 def mainland_mobile(raw: str, region: str) -> str:
-    """The E.164 form of a mainland mobile number; ClickException saying what is wrong."""
+    """The E.164 form of a mainland mobile number; click.BadParameter saying what is wrong."""
     phone = try_normalize(raw, region)
     if phone is None or not phone.startswith(MAINLAND_MOBILE) or len(phone) != 14:
         raise click.BadParameter(
@@ -282,7 +282,7 @@ def _template_sms(provider: str, number: str, text: str, url: str | None, wait: 
             "the answer goes out then"
         )
     answer = _wait_for_answer(pushed.sid, phone, wait)
-    click.echo(_answer_line(provider, answer))
+    click.echo(_answer_line(answer))
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -338,7 +338,7 @@ def _wait_for_answer(sid: str, phone: str, wait: float) -> Message:
         time.sleep(POLL_S)
 
 
-def _answer_line(provider: str, answer: Message) -> str:
+def _answer_line(answer: Message) -> str:
     """The answer as the member reads it, or why it has not gone out."""
     if answer.status is MessageStatus.FAILED:
         return f"(the answer failed: {answer.error_code or 'no code'}) {answer.body}"
