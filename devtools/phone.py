@@ -1,33 +1,56 @@
-"""`flask phone`: a member's phone on the command line, speaking to the app as Twilio does.
+"""`flask phone`: a member's phone on the command line, speaking to the app as its provider does.
 
 `sms` texts the app, `call` dials the hotline and walks the real TwiML over HTTP (Gather,
 Record, Redirect, Hangup), and `outbox` lists what the sandbox was asked to send.
+
+Under Twilio (and the sandbox standing in for it) a text is Twilio's signed webhook to /sms,
+whose TwiML holds the answer. Under the mainland providers (`aliyun`, `tencent`) a text is the
+provider's push to our push address (Alibaba's SmsUp batch, Tencent's reply object), and the
+answer is a template SMS the outbox sends later: `sms` waits for it and prints it as the
+member reads it, from what the sandbox was sent (signature and filled template).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import click
 import requests
 from flask import current_app
 from flask.cli import AppGroup
+from redis import RedisError
+from rq import Worker
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from models import try_normalize
+from infra import clients
+from infra.db import get_session
+from infra.providers import aliyun as aliyun_provider
+from infra.providers import tencent as tencent_provider
+from models import Direction, Message, MessageStatus, try_normalize, utcnow
+from models.sms_templates import PROVIDERS as TEMPLATE_PROVIDERS
+from models.sms_templates import ProviderTemplate, registry
 
 API_VERSION = "2010-04-01"
 TIMEOUT = 20.0  # Twilio waits 15 s for a webhook; a little more so we see the app's own answer
 # A call that asks for more documents than this is going round in circles.
 MAX_REQUESTS = 60
 RECORDING_SECONDS = 5
+# How long `sms` waits for a template provider's answer to leave the outbox.
+ANSWER_WAIT_S = 30.0
+POLL_S = 0.3
+BEIJING = ZoneInfo("Asia/Shanghai")
+MAINLAND_MOBILE = "+861"
 
 phone_cli = AppGroup("phone", help="Text and call the app as a member's phone would.")
 
@@ -128,9 +151,19 @@ def _number(raw: str) -> str:
 @click.argument("number")
 @click.argument("text")
 @click.option("--url", default=None, help="Where the app listens [PUBLIC_BASE_URL].")
-def sms_command(number: str, text: str, url: str | None) -> None:
-    """Text TEXT from NUMBER to the app's /sms webhook and print the reply."""
+@click.option(
+    "--wait",
+    type=float,
+    default=ANSWER_WAIT_S,
+    show_default=True,
+    help="Seconds to wait for the answer under aliyun or tencent (it leaves the outbox later).",
+)
+def sms_command(number: str, text: str, url: str | None, wait: float) -> None:
+    """Text TEXT from NUMBER to the app as its provider would, and print the answer."""
     config = current_app.config
+    if config["PROVIDER"] in TEMPLATE_PROVIDERS:
+        _template_sms(str(config["PROVIDER"]), number, text, url, wait)
+        return
     webhooks = _webhooks(url)
     params = sms_params(
         str(config["TWILIO_ACCOUNT_SID"]),
@@ -149,29 +182,321 @@ def sms_command(number: str, text: str, url: str | None) -> None:
         click.echo(reply)
 
 
+# The mainland providers: a text is their push, the answer a template SMS from the outbox.
+
+
+@dataclass(frozen=True)
+class PushedSms:
+    """A member's text as a mainland provider pushes it: where, the body, and the id the app
+    stores it under (`<provider>:<key>` cut to 64 characters, the inbound message's
+    provider_sid, as gateway.cn_texts writes it)."""
+
+    feed: str
+    body: Any
+    sid: str
+
+
+def mainland_mobile(raw: str, region: str) -> str:
+    """The E.164 form of a mainland mobile number; click.BadParameter saying what is wrong."""
+    phone = try_normalize(raw, region)
+    if phone is None or not phone.startswith(MAINLAND_MOBILE) or len(phone) != 14:
+        raise click.BadParameter(
+            f"{raw!r} is not a mainland mobile number (13800000001 or +8613800000001): "
+            "the mainland providers push texts from those only",
+            param_hint="NUMBER",
+        )
+    return phone
+
+
+def pushed_sms(
+    provider: str, phone: str, text: str, sign_name: str, at: datetime | None = None
+) -> PushedSms:
+    """The push `provider` makes for a text from `phone` (E.164, mainland) sent at `at` (now):
+    Alibaba's SmsUp array of one item, or Tencent's reply object."""
+    now = at or utcnow()
+    if provider == aliyun_provider.PROVIDER:
+        # Alibaba numbers each text (sequence_id); the feed keeps it under `seq:<id>`.
+        sequence = time.time_ns() // 1000 + secrets.randbelow(1000)
+        item = {
+            "phone_number": phone.removeprefix("+86"),
+            "send_time": now.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+            "content": text,
+            "sign_name": sign_name,
+            "dest_code": "",
+            "sequence_id": sequence,
+        }
+        return PushedSms("sms-up", [item], f"{provider}:seq:{sequence}"[:64])
+    reply = {
+        "extend": "",
+        "mobile": phone.removeprefix("+86"),
+        "nationcode": "86",
+        "sign": sign_name,
+        "text": text,
+        "time": int(now.timestamp()),
+    }
+    key = tencent_provider.reply_text(reply).key
+    return PushedSms("sms-reply", reply, f"{provider}:{key}"[:64])
+
+
+# The body each provider wants back from a push, exactly.
+PUSH_ACKS: dict[str, Any] = {
+    aliyun_provider.PROVIDER: {"code": 0, "msg": "接收成功"},
+    tencent_provider.PROVIDER: {"result": 0, "errmsg": "OK"},
+}
+
+
+def _template_sms(provider: str, number: str, text: str, url: str | None, wait: float) -> None:
+    config = current_app.config
+    if not text.strip():
+        raise click.BadParameter(
+            "the text is empty: a member's text has at least one character", param_hint="TEXT"
+        )
+    phone = mainland_mobile(number, str(config["DEFAULT_REGION"]))
+    secret = str(config.get("CN_CALLBACK_SECRET") or "")
+    if not secret:
+        raise click.ClickException(
+            "CN_CALLBACK_SECRET is not set: the app's push addresses are off, so no text reaches it"
+        )
+    sign_name = str(config.get(f"{provider.upper()}_SMS_SIGN_NAME") or "")
+    pushed = pushed_sms(provider, phone, text, sign_name)
+    base = (url or str(config["PUBLIC_BASE_URL"])).rstrip("/")
+    address = f"{base}/cn/{provider}/{pushed.feed}/{secret}"
+    try:
+        response = requests.post(
+            address,
+            data=json.dumps(pushed.body, ensure_ascii=False).encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            timeout=TIMEOUT,
+        )
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {base}: {exc}") from exc
+    path = f"/cn/{provider}/{pushed.feed}/…"
+    if response.status_code != 200 or _json_or_none(response) != PUSH_ACKS[provider]:
+        raise click.ClickException(
+            f"{path} answered HTTP {response.status_code}: {response.text[:200]}"
+        )
+    if not _workers_running():
+        raise click.ClickException(
+            "the app took the text, but no rq worker is running to answer it: start one "
+            "(make run, or rq worker -w workers.worker.AppWorker high default bulk calls); "
+            "the answer goes out then"
+        )
+    answer = _wait_for_answer(pushed.sid, phone, wait)
+    click.echo(_answer_line(answer))
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _workers_running() -> bool:
+    """Whether any rq worker is registered on the app's Redis (True if it cannot tell)."""
+    try:
+        return Worker.count(connection=clients.redis()) > 0
+    except RedisError:  # a Redis we cannot read says nothing about workers
+        return True
+
+
+def _wait_for_answer(sid: str, phone: str, wait: float) -> Message:
+    """The outbound row answering the text stored as `sid`, once it left the outbox (or
+    failed, or was held for later); ClickException after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    session = get_session()
+    answer: Message | None = None
+    while True:
+        session.rollback()  # see what the worker committed since
+        inbound = session.scalar(select(Message).where(Message.provider_sid == sid))
+        if inbound is not None:
+            # The reply is queued with the text, in its transaction, after it.
+            answer = session.scalar(
+                select(Message)
+                .where(
+                    Message.direction == Direction.OUT,
+                    Message.phone == phone,
+                    Message.essential.is_(True),
+                    Message.id > inbound.id,
+                )
+                .order_by(Message.id)
+                .limit(1)
+            )
+        if answer is not None and (
+            answer.provider_sid is not None
+            or answer.status is MessageStatus.FAILED
+            or answer.hold_reason is not None
+        ):
+            return answer
+        if time.monotonic() > deadline:
+            where = (
+                "the text is not answered yet"
+                if answer is None
+                else f"its answer is still {answer.status.value} in the outbox"
+            )
+            raise click.ClickException(f"no answer within {wait:g} s: {where}")
+        time.sleep(POLL_S)
+
+
+def _answer_line(answer: Message) -> str:
+    """The answer as the member reads it, or why it has not gone out."""
+    if answer.status is MessageStatus.FAILED:
+        return f"(the answer failed: {answer.error_code or 'no code'}) {answer.body}"
+    if answer.provider_sid is None:
+        when = answer.next_attempt_at
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # SQLite gives the stored UTC time back naive
+        at = f" until {when.astimezone(BEIJING):%Y-%m-%d %H:%M} Beijing time" if when else ""
+        reason = answer.hold_reason.value if answer.hold_reason else "queued"
+        return f"(held{at}: {reason}) {answer.body}"
+    for entry in template_outbox(current_app.config, answer.phone):
+        if entry.get("message_id") == answer.id:
+            return str(entry["body"])
+    return answer.body  # the sandbox does not list it (another sandbox): the row's own text
+
+
 @phone_cli.command("outbox")
 @click.option("--to", "to", default=None, help="Only messages to this number.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def outbox_command(to: str | None, as_json: bool) -> None:
     """List the messages the sandbox was asked to send, oldest first."""
-    base = str(current_app.config["SANDBOX_URL"]).rstrip("/")
-    params = {"to": _number(to)} if to else {}
-    try:
-        response = requests.get(f"{base}/_sandbox/messages", params=params, timeout=TIMEOUT)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise click.ClickException(f"cannot read the sandbox at {base}: {exc}") from exc
-    messages: list[dict[str, Any]] = response.json()
+    config = current_app.config
+    if config["PROVIDER"] in TEMPLATE_PROVIDERS:
+        messages = template_outbox(config, _number(to) if to else None)
+    else:
+        messages = _twilio_outbox(str(config["SANDBOX_URL"]), to)
     if as_json:
         click.echo(json.dumps(messages, ensure_ascii=False, indent=2))
         return
     if not messages:
         click.echo("(no messages)")
     for message in messages:
+        template = f"  [{message['template_code']}]" if message.get("template_code") else ""
         click.echo(
             f"{message.get('created_at', '')}  {message.get('to', '')}  "
-            f"{message.get('status', '')}  {message.get('body', '')}"
+            f"{message.get('status', '')}  {message.get('body', '')}{template}"
         )
+
+
+def _twilio_outbox(sandbox_url: str, to: str | None) -> list[dict[str, Any]]:
+    base = sandbox_url.rstrip("/")
+    params = {"to": _number(to)} if to else {}
+    return _sandbox_get(base, f"{base}/_sandbox/messages", params)
+
+
+def _sandbox_get(base: str, url: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    try:
+        response = requests.get(url, params=dict(params), timeout=TIMEOUT)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot read the sandbox at {base}: {exc}") from exc
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+def sandbox_base(config: Mapping[str, Any]) -> str:
+    """Where the sandbox that stands in for the configured mainland provider listens: the
+    provider's endpoint; ClickException when that endpoint is the provider itself."""
+    provider = str(config["PROVIDER"])
+    module = aliyun_provider if provider == aliyun_provider.PROVIDER else tencent_provider
+    endpoint = str(config[f"{provider.upper()}_SMS_ENDPOINT"]).rstrip("/")
+    if not module.is_sandbox(config):
+        raise click.ClickException(
+            f"{provider.upper()}_SMS_ENDPOINT is {provider}'s own API, not the sandbox: "
+            "there is no outbox to read"
+        )
+    return endpoint if "://" in endpoint else f"http://{endpoint}"
+
+
+def template_outbox(config: Mapping[str, Any], to: str | None) -> list[dict[str, Any]]:
+    """What the sandbox's Alibaba or Tencent API was asked to send (to `to`, E.164), oldest
+    first: the outbox's fields (sid, to, body as the member reads it, status, error_code,
+    created_at) with the template code, the signature and the parameters it was sent."""
+    provider = str(config["PROVIDER"])
+    base = sandbox_base(config)
+    if provider == aliyun_provider.PROVIDER:
+        rows = _sandbox_get(base, f"{base}/_sandbox/aliyun/messages", {"to": to} if to else {})
+        return [_aliyun_entry(row) for row in rows]
+    rows = _sandbox_get(base, f"{base}/_sandbox/tencent/sms", {"to": to} if to else {})
+    return [_tencent_entry(row) for row in rows]
+
+
+# Alibaba's SendStatus: 1 waiting for the receipt, 2 failed, 3 delivered.
+ALIYUN_STATUSES = {1: "sent", 2: "undelivered", 3: "delivered"}
+
+
+def _aliyun_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    params = row.get("params") or {}
+    err = row.get("err_code")
+    return {
+        "sid": row.get("biz_id"),
+        "to": aliyun_provider.from_aliyun_number(str(row.get("to") or "")),
+        "body": member_text("aliyun", row.get("template_code"), row.get("sign_name"), params),
+        "status": ALIYUN_STATUSES.get(int(row.get("send_status") or 1), "sent"),
+        "error_code": err if err and err != "DELIVERED" else None,
+        "created_at": row.get("created_at"),
+        "template_code": row.get("template_code"),
+        "sign_name": row.get("sign_name"),
+        "params": params,
+        "message_id": _int_or_none(row.get("out_id")),
+    }
+
+
+def _tencent_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    params = row.get("params") or []
+    code, report = row.get("code"), row.get("report_status")
+    if code != "Ok":
+        status, error = "failed", code
+    elif report is None:
+        status, error = "sent", None
+    else:
+        status = "delivered" if report == "SUCCESS" else "undelivered"
+        error = None if report == "SUCCESS" else row.get("errmsg")
+    context = str(row.get("session_context") or "")
+    return {
+        "sid": row.get("serial_no"),
+        "to": row.get("to"),
+        "body": member_text("tencent", row.get("template_id"), row.get("sign_name"), params),
+        "status": status,
+        "error_code": error,
+        "created_at": row.get("created_at"),
+        "template_code": row.get("template_id"),
+        "sign_name": row.get("sign_name"),
+        "params": params,
+        "message_id": _int_or_none(context.removeprefix("msg:")),
+    }
+
+
+def _int_or_none(value: Any) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isdigit() else None
+
+
+def template_sent_as(provider: str, code: str) -> ProviderTemplate | None:
+    """The registry's template a provider was sent under `code`: its approved code, or its
+    name (as the sandbox takes templates not approved yet)."""
+    for template in registry().all(provider):
+        if code and code in (template.code, template.name):
+            return template
+    return None
+
+
+def member_text(provider: str, code: Any, sign_name: Any, params: Any) -> str:
+    """What the member's phone shows for a template SMS: 【signature】 and the filled text
+    (a template the registry does not know: its code and parameters)."""
+    template = template_sent_as(provider, str(code or ""))
+    sign = f"【{sign_name}】" if sign_name else ""
+    if template is not None:
+        values = (
+            dict(zip(template.variables, map(str, params), strict=False))
+            if isinstance(params, list)
+            else {str(k): str(v) for k, v in dict(params).items()}
+        )
+        try:
+            return sign + template.fill(values)
+        except KeyError:
+            pass  # sent with other parameters than the registry's: show them as they were
+    return f"{sign}{code} {json.dumps(params, ensure_ascii=False)}"
 
 
 @phone_cli.command("call")
@@ -354,10 +679,15 @@ def _digits(press: str, gather: ET.Element) -> str:
 
 __all__ = [
     "CallSimulator",
+    "PushedSms",
     "Webhooks",
     "call_params",
+    "mainland_mobile",
+    "member_text",
     "new_sid",
     "phone_cli",
+    "pushed_sms",
     "sms_params",
+    "template_outbox",
     "twilio_signature",
 ]

@@ -26,9 +26,10 @@ from typing import Any, Protocol
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from sqlalchemy.orm import Session
 
-from infra.db import get_session
+from infra.db import get_session, write_gate, write_gate_timeout
 from models import utcnow
 from models.push import ProviderPush, store_push
+from models.sql import Raw
 from workers.pushes import FEEDS_KEY
 
 bp = Blueprint("cn_push", __name__)
@@ -136,19 +137,24 @@ def push(provider: str, feed_name: str, secret: str) -> Response:
             problems.append(f"#{index}: {exc}")
     session = get_session()
     now = utcnow()
-    for item in items:
-        stored = store_push(session, provider, feed_name, item.key, item.payload, now)
-        if stored is None:
-            continue  # pushed before: acted on then
-        try:
-            with session.begin_nested():
-                handed_on = feed.apply(session, stored, item, now) is False
-            if not handed_on:
-                stored.handled_at = now
-        except Exception as exc:
-            current_app.logger.exception("%s %s item %s failed", provider, feed_name, item.key)
-            stored.error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
-    session.commit()
+    # SQLite: take the write lock before the first read, in turn at the gate, as /sms does. A
+    # transaction that read first could not take it later while another process writes
+    # ("database is locked" at once), and the item would be kept as failed, never applied.
+    with write_gate().hold(write_gate_timeout()):
+        Raw.of(session.connection()).begin_write()
+        for item in items:
+            stored = store_push(session, provider, feed_name, item.key, item.payload, now)
+            if stored is None:
+                continue  # pushed before: acted on then
+            try:
+                with session.begin_nested():
+                    handed_on = feed.apply(session, stored, item, now) is False
+                if not handed_on:
+                    stored.handled_at = now
+            except Exception as exc:
+                current_app.logger.exception("%s %s item %s failed", provider, feed_name, item.key)
+                stored.error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
+        session.commit()
     if problems:
         current_app.logger.warning("%s %s push: %s", provider, feed_name, "; ".join(problems))
     return feed.answer(problems)

@@ -108,7 +108,8 @@ class Stack:
 def stack_env(
     *, db_url: str, redis_url: str, tmp: Path, web_port: int, sandbox_port: int, **extra: str
 ) -> dict[str, str]:
-    """The environment every process of the stack gets."""
+    """The environment every process of the stack gets; `{sandbox_url}` in an extra value is
+    the sandbox's URL (a mainland provider's endpoint, say)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -135,7 +136,9 @@ def stack_env(
             "CALLS_PER_S": "20",
         }
     )
-    env.update(extra)
+    env.update(
+        {key: value.replace("{sandbox_url}", env["SANDBOX_URL"]) for key, value in extra.items()}
+    )
     return env
 
 

@@ -7,6 +7,8 @@ the app served over real HTTP, on both databases.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -145,6 +147,34 @@ def test_a_repeated_receipt_is_stored_once(client: FlaskClient, session: Session
     for _ in range(2):
         assert _post(client, REPORT, [item, item]).get_data(as_text=True) == ACK
     assert len(_pushes(session, "sms-report")) == 1
+    assert _row(session, message).status is MessageStatus.DELIVERED
+
+
+def test_a_push_takes_its_turn_at_the_write_gate(
+    app: Flask, client: FlaskClient, session: Session, db_url: str
+) -> None:
+    """On SQLite a push waits while another writer holds the gate (it takes the write lock
+    before reading, as /sms does, instead of failing on a lock it could not take later); on
+    PostgreSQL the gate is open and the push goes through at once."""
+    message = _sent(session, make_member(session))
+    session.close()
+    gate = app.extensions["db_write_gate"]
+    holding, released = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate.hold():
+            holding.set()
+            time.sleep(0.5)
+            released.set()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(10)
+    response = _post(client, REPORT, [_report(message)])
+    waited = released.is_set()
+    holder.join(10)
+    assert response.get_data(as_text=True) == ACK
+    assert waited is db_url.startswith("sqlite")
     assert _row(session, message).status is MessageStatus.DELIVERED
 
 
