@@ -32,6 +32,9 @@ from sqlalchemy.orm import Session
 from devtools.phone import pushed_sms, template_outbox
 from infra.db import make_engine
 from models import (
+    Call,
+    CallStatus,
+    Channel,
     Direction,
     HelpRequest,
     Member,
@@ -42,6 +45,7 @@ from models import (
     ProviderPush,
     Report,
 )
+from models.call import CALL_FINAL, CallPurpose
 from models.caps import DAILY_CAP_KEY, HoldReason
 from tests.month.live_admin import PASSWORD, LiveAdmin, table_rows
 from tests.month.world import BRANCHES, STAFF, TOWNSHIP, Person, people, write_files
@@ -62,8 +66,27 @@ SETTINGS: dict[str, dict[str, str]] = {
         "ALIYUN_ACCESS_KEY_SECRET": "month-aliyun-secret-" + "8" * 12,
         "ALIYUN_SMS_SIGN_NAME": SIGN,
         "ALIYUN_SMS_ENDPOINT": "{sandbox_url}",
+        "ALIYUN_VOICE_ENDPOINT": "{sandbox_url}",
+        "ALIYUN_VOICE_SHOW_NUMBER": "02161234567",
     },
-    "tencent": {"TENCENT_SMS_SIGN_NAME": SIGN, "TENCENT_SMS_ENDPOINT": "{sandbox_url}"},
+    "tencent": {
+        "TENCENT_SMS_SIGN_NAME": SIGN,
+        "TENCENT_SMS_ENDPOINT": "{sandbox_url}",
+        "TENCENT_VMS_APP_ID": "1400123456",
+    },
+}
+# How the sandbox's member is told what to do on the next call: no answer, or press 2.
+VOICE_SCRIPTS = {
+    "aliyun": (
+        "/_sandbox/aliyun/voice/members",
+        {"answer": False},
+        {"keys": "2", "seconds": 6},
+    ),
+    "tencent": (
+        "/_sandbox/tencent/voice/scripts",
+        {"action": "no_answer"},
+        {"action": "answer", "keys": "2", "seconds": 6},
+    ),
 }
 TEXT_FEEDS = ("sms-up", "sms-reply")
 # The periodic jobs a little slower than test_month.py's 120: four one-minute jobs a second
@@ -406,9 +429,48 @@ def test_a_month_on_a_template_provider(month_cn: Stack, provider: str, db_url: 
         assert numbers == texted and len(second) == len(texted)
         assert all(in_window(m.sent_at) for m in second)
 
-    # Day 10: the escalation's reminder call (Alibaba IvrCall, Tencent SendTtsVoice) goes
-    # here once voice through these providers is built. Until then a call through them fails
-    # at once, so the month leaves day 10 out and asserts nothing about calls.
+    # Day 10, evening: the escalation calls every member who has not reported (Alibaba's
+    # IvrCall, Tencent's SendTtsVoice; the opted-out too: TD stops texts, not this call). The
+    # sandbox's members answer and press 1, except 31 and 32, who do not answer, and 33, who
+    # presses 2; each call's record is pushed back and saves the report by keypad.
+    path, no_answer, presses_2 = VOICE_SCRIPTS[provider]
+    for number, script in ((31, no_answer), (32, no_answer), (33, presses_2)):
+        response = requests.post(
+            sandbox + path, json={"to": phone[number].person.phone, **script}, timeout=10
+        )
+        assert response.status_code in (200, 201), response.text
+    stack.set_clock(cst(11, 10, 19, 5))
+
+    def ended_calls() -> int:
+        return int(
+            scalar(
+                select(func.count())
+                .select_from(Call)
+                .where(Call.purpose == CallPurpose.REMINDER, Call.status.in_(CALL_FINAL))
+            )
+            or 0
+        )
+
+    wait_for("every reminder call ended", ended_calls, until=lambda n: n >= len(silent),
+             stack=stack, timeout=240)  # fmt: skip
+    with db() as s:
+        calls = {int(c.phone[-2:]): c for c in s.scalars(select(Call))}
+        assert set(calls) == silent
+        assert {n for n, c in calls.items() if c.status is not CallStatus.COMPLETED} == {31, 32}
+        assert all(calls[n].next_attempt_at is not None for n in (31, 32))
+        by_phone = {
+            int(phone_number[-2:]): studied_this_month
+            for studied_this_month, phone_number in s.execute(
+                select(Report.studied, Member.phone)
+                .join(Member, Member.id == Report.member_id)
+                .where(Report.channel == Channel.IVR)
+            )
+        }
+        assert set(by_phone) == silent - {31, 32}
+        assert {n for n, yes in by_phone.items() if not yes} == {33}
+    reporters |= silent - {31, 32}
+    studied |= silent - {31, 32, 33}
+    silent = {31, 32}
 
     # The receipts have caught up: every text that left is delivered, none refused.
     def undelivered() -> int:
