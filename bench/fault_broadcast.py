@@ -23,79 +23,10 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections import Counter
 from typing import Any
 
 # The stack and its helpers are the benchmark's own (bench/ is scripts, not a package).
-from broadcast import Stack, add_members, app_for, create, progress, stack
-
-from workers.outbox import sweep_outbox
-from workers.reconcile import reconcile_stuck
-
-RECONCILE_AFTER = 10.0
-SWEEP_EVERY = 2.0
-FINISH_TIMEOUT = 600.0
-
-
-class Cron:
-    """The sweep and reconciliation of workers/cron.py, run from here on a short period."""
-
-    def __init__(self, running: Stack) -> None:
-        self.running = running
-        self.app = app_for(running)
-        self.last = 0.0
-        self.adopted = 0
-        self.requeued = 0
-
-    def tick(self) -> None:
-        """Run both jobs if SWEEP_EVERY has passed (Redis down: try again next time)."""
-        if time.monotonic() - self.last < SWEEP_EVERY:
-            return
-        self.last = time.monotonic()
-        from redis import RedisError
-
-        with self.app.app_context():
-            try:
-                sweep_outbox()
-                counts = reconcile_stuck(RECONCILE_AFTER)
-            except RedisError:
-                return
-        self.adopted += counts["adopted"]
-        self.requeued += counts["requeued"]
-
-
-def finish(running: Stack, cron: Cron, broadcast_id: int, expected: int) -> float:
-    """Keep the workers alive and the cron ticking until the broadcast is done; seconds."""
-    started = time.monotonic()
-    while True:
-        cron.tick()
-        for number, worker in enumerate(list(running.workers)):
-            if worker.poll() is not None:  # a worker that gave up (Redis gone): start another
-                running.workers.remove(worker)
-                running.start_worker(f"restarted-{number}")
-        state = progress(running, broadcast_id)
-        if state["status"] == "done" and running.sandbox_count() >= expected:
-            return time.monotonic() - started
-        if time.monotonic() - started > FINISH_TIMEOUT:
-            raise SystemExit(
-                f"broadcast {broadcast_id} not done after {FINISH_TIMEOUT:g} s: {state}"
-            )
-        time.sleep(0.5)
-
-
-def check(running: Stack, phones: list[str], broadcast_id: int) -> bool:
-    """Print and check: one message per member at the sandbox, every row settled."""
-    per_number = Counter(m["to"] for m in running.sandbox_messages())
-    missing = [p for p in phones if per_number[p] == 0]
-    twice = {p: n for p, n in per_number.items() if n > 1}
-    state = progress(running, broadcast_id)
-    print(f"  members                    {len(phones)}")
-    print(f"  messages at the sandbox    {sum(per_number.values())}")
-    print(f"  members with none          {len(missing)}")
-    print(f"  members with more than one {len(twice)}")
-    print(f"  broadcast                  {state}")
-    settled = state["queued"] == 0 and state["sending"] == 0
-    return not missing and not twice and settled and state["status"] == "done"
+from broadcast import Cron, add_members, check, create, finish, stack
 
 
 def kill_scenario(members: int, kills: int, rng: random.Random) -> bool:
