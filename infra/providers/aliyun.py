@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from infra.providers.aliyun_sdk import call_sdk
 from infra.providers.aliyun_voice import AliyunVoice, review_of, voice_from_config
 
 # The SDK is imported where it is used: it takes longer to import than the rest of the app's
@@ -61,7 +62,6 @@ QUERY_PAGE_SIZE = 50
 QUERY_MAX_PAGES = 20
 # Alibaba keeps send details for 30 days.
 QUERY_MAX_DAYS = 30
-OK = "OK"
 # SendBatchSms: at most 100 numbers a request; OutId shorter than 256 characters.
 MAX_BATCH_NUMBERS = 100
 MAX_OUT_ID = 255
@@ -418,34 +418,9 @@ class AliyunProvider:
 
     def _call(self, method: Callable[[Any, Any], Any], request: Any) -> Any:
         """Run one SDK call; its body when Code is OK, else a ProviderError with the reading."""
-        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-        from darabonba.exceptions import UnretryableException
-
-        try:
-            response = method(request, self._runtime())
-        except AlibabaCloudException as exc:
-            code = str(exc.code) if exc.code else None
-            status = parse_int(getattr(exc, "status_code", None))
-            data = getattr(exc, "data", None) or {}
-            message = str(data.get("Message") or exc.message or "Alibaba Cloud error")
-            raise ProviderError(
-                message, status=status, code=code, failure=failure_of(code, status)
-            ) from exc
-        except UnretryableException as exc:
-            # The connection failed or timed out: the request may have reached Alibaba.
-            raise ProviderError(
-                f"provider unreachable: {exc}", failure=Failure.RETRY_LATER, connection_error=True
-            ) from exc
-        body = response.body
-        code = str(body.code or "")
-        if code != OK:
-            raise ProviderError(
-                str(body.message or "Alibaba Cloud refused the request"),
-                status=parse_int(response.status_code),
-                code=code or None,
-                failure=failure_of(code),
-            )
-        return body
+        return call_sdk(
+            method, request, self._runtime(), failure_of, "Alibaba Cloud refused the request"
+        )
 
 
 def _batch_requests(

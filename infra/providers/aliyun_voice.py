@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from infra.providers.aliyun_sdk import OK, call_sdk
 from infra.providers.base import (
     CallReceipt,
     OutboundCall,
@@ -42,7 +43,6 @@ DEFAULT_VOICE_ENDPOINT = "dyvmsapi.aliyuncs.com"
 # Where Alibaba takes an uploaded audio file (help.aliyun.com/zh/vms/user-guide/
 # through-the-api-or-sdk-upload-audio-files); the sandbox serves the same path.
 DEFAULT_UPLOAD_URL = "http://dysmsapi-custom.cn-shanghai.aliyuncs.com/dyvms/upload"
-OK = "OK"
 # What Call.error_code keeps when a call could not be made from approved prompts or files.
 LESSON_NOT_APPROVED = "voice:lesson_not_approved"
 NO_SHOW_NUMBER = "voice:no_show_number"
@@ -288,37 +288,14 @@ class AliyunVoice:
 
     def _call(self, method: Callable[[Any, Any], Any], request: Any) -> Any:
         """Run one SDK call; its body when Code is OK, else a ProviderError with the reading."""
-        from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-        from darabonba.exceptions import UnretryableException
         from darabonba.runtime import RuntimeOptions
 
         runtime = RuntimeOptions(
             read_timeout=self.timeout_ms, connect_timeout=self.timeout_ms, autoretry=False
         )
-        try:
-            response = method(request, runtime)
-        except AlibabaCloudException as exc:
-            code = str(exc.code) if exc.code else None
-            status = parse_int(getattr(exc, "status_code", None))
-            data = getattr(exc, "data", None) or {}
-            message = str(data.get("Message") or exc.message or "Alibaba Cloud error")
-            raise ProviderError(
-                message, status=status, code=code, failure=voice_failure_of(code, status)
-            ) from exc
-        except UnretryableException as exc:
-            raise ProviderError(
-                f"provider unreachable: {exc}", failure=Failure.RETRY_LATER, connection_error=True
-            ) from exc
-        body = response.body
-        code = str(body.code or "")
-        if code != OK:
-            raise ProviderError(
-                str(body.message or "Alibaba Cloud refused the call"),
-                status=parse_int(response.status_code),
-                code=code or None,
-                failure=voice_failure_of(code),
-            )
-        return body
+        return call_sdk(
+            method, request, runtime, voice_failure_of, "Alibaba Cloud refused the call"
+        )
 
 
 def build_voice(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -150,6 +149,22 @@ def test_a_repeated_receipt_is_stored_once(client: FlaskClient, session: Session
     assert _row(session, message).status is MessageStatus.DELIVERED
 
 
+class _WatchedLock:
+    """The gate's thread lock, telling when a second taker comes to it."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock, self.tries, self.second_try = lock, 0, threading.Event()
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        self.tries += 1
+        if self.tries >= 2:
+            self.second_try.set()
+        return bool(self.lock.acquire(*args, **kwargs))
+
+    def release(self) -> None:
+        self.lock.release()
+
+
 def test_a_push_takes_its_turn_at_the_write_gate(
     app: Flask, client: FlaskClient, session: Session, db_url: str
 ) -> None:
@@ -159,12 +174,16 @@ def test_a_push_takes_its_turn_at_the_write_gate(
     message = _sent(session, make_member(session))
     session.close()
     gate = app.extensions["db_write_gate"]
-    holding, released = threading.Event(), threading.Event()
+    watched = _WatchedLock(gate._thread_lock)
+    gate._thread_lock = watched
+    holding, released, pushed = threading.Event(), threading.Event(), threading.Event()
 
     def hold() -> None:
         with gate.hold():
             holding.set()
-            time.sleep(0.5)
+            # SQLite: hold the gate until the push is queued at it; PostgreSQL: until the
+            # push is through (its gate lets everyone by).
+            (watched.second_try if gate.lock_path else pushed).wait(10)
             released.set()
 
     holder = threading.Thread(target=hold, daemon=True)
@@ -172,7 +191,9 @@ def test_a_push_takes_its_turn_at_the_write_gate(
     assert holding.wait(10)
     response = _post(client, REPORT, [_report(message)])
     waited = released.is_set()
+    pushed.set()
     holder.join(10)
+    gate._thread_lock = watched.lock
     assert response.get_data(as_text=True) == ACK
     assert waited is db_url.startswith("sqlite")
     assert _row(session, message).status is MessageStatus.DELIVERED

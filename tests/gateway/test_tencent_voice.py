@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -577,8 +576,14 @@ def test_a_key_and_the_end_pushed_at_once_are_settled_one_after_the_other(
                 target=lambda: answers.append(_post(app.test_client(), status).data)
             )
             ending.start()
-            time.sleep(0.5)
-            assert ending.is_alive()  # waiting for the call the key's request holds
+            # The status's request waits for the call's row, which the key's request holds.
+            wait_until(
+                lambda: (
+                    other.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+                    > 0
+                )
+            )
+            assert ending.is_alive()
             other.commit()
             ending.join(10)
         assert answers == [ACK]
