@@ -82,6 +82,15 @@ class StatusFeed:
         return answer(problems)
 
 
+def one_or_many(body: Any) -> list[Any]:
+    """A Tencent push that is one object (its usual shape) or an array of them, as a batch."""
+    if isinstance(body, dict):
+        return [body]
+    if not isinstance(body, list):
+        raise BadBatch("not a JSON object or array")
+    return body
+
+
 class ReplyFeed:
     """`sms-reply`: one reply object (Tencent's shape), or an array of them."""
 
@@ -90,11 +99,7 @@ class ReplyFeed:
 
     def batch(self, body: Any) -> list[Any]:
         """One object is a batch of one."""
-        if isinstance(body, dict):
-            return [body]
-        if not isinstance(body, list):
-            raise BadBatch("not a JSON object or array")
-        return body
+        return one_or_many(body)
 
     def read(self, raw: Any) -> PushItem:
         """One reply, known by number, time and text."""
@@ -136,11 +141,7 @@ class VoiceFeed:
 
     def batch(self, body: Any) -> list[Any]:
         """One object is a batch of one."""
-        if isinstance(body, dict):
-            return [body]
-        if not isinstance(body, list):
-            raise BadBatch("not a JSON object or array")
-        return body
+        return one_or_many(body)
 
     def read(self, raw: Any) -> PushItem:
         """One callback, known by its callid, kind and what it says."""
