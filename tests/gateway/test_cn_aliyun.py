@@ -478,7 +478,8 @@ def test_a_row_stuck_in_sending_is_found_by_its_out_id_and_its_receipt_still_app
     """A worker died after Alibaba took the text: QuerySendDetails finds it by OutId (its
     content is Alibaba's rendering, not our body), and the later receipt still moves it."""
     member = make_member(session)
-    aliyun_sandbox.fault(to=member.phone, push=False)
+    # Settled by the sandbox only after the test: its lookup says "waiting" however slow.
+    aliyun_sandbox.fault(to=member.phone, push=False, delay_ms=600_000)
     stuck, never = (
         queue_sms(session, template_key="broadcast", params={"text": "开会"}, member=member)
         for _ in range(2)
