@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/fault_broadcast.py [--members 10000] [--kills 5] [--
 Two scenarios, each on a fresh stack (redis-server, the sandbox process, SQLite, two
 `rq worker` processes; see bench/broadcast.py):
 
-1. kill -9: while a broadcast to every member goes out, a worker (and its work horse) is
+1. kill -9: while a broadcast to every member goes out, a worker is
    killed with SIGKILL at a random moment and a new one started, `--kills` times. The
    sandbox is another process, so a worker can die after the sandbox accepted a message and
    before the row was marked sent: those rows are reconciled against the sandbox.

@@ -76,6 +76,9 @@ class Message(Base):
             postgresql_where=text("direction = 'out'"),
         ),
         Index("ix_messages_direction_handled", "direction", "handled"),
+        # The caps' count of a number's texts today, and lookups by number. With the direction
+        # in it, SQLite no longer prefers walking the (direction, handled) index for 500 numbers.
+        Index("ix_messages_phone_sent", "phone", "direction", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

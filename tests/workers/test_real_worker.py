@@ -24,6 +24,7 @@ from models import (
     LessonCampaign,
     LessonCategory,
     Member,
+    Message,
     MessageStatus,
     Organization,
     utcnow,
@@ -42,6 +43,7 @@ from tests.gateway.sandbox_api import SandboxAPI
 from tests.live_server import serve
 from tests.rq_worker import run_worker, running_cron, running_worker
 from tests.support import wait_until
+from tests.workers import worker_jobs
 from workers import broadcasts, campaigns, outbox, reconcile, reminders, sending
 from workers.callbacks import due_callbacks_tick, place_callback
 from workers.calls import place_call
@@ -386,8 +388,8 @@ JOB_CASES = {
 def test_every_kind_of_job_runs_in_a_real_worker(
     name: str, session: Session, sandbox: SandboxAPI, app_config: dict[str, Any]
 ) -> None:
-    """Each job function, enqueued as the code enqueues it, runs cleanly in a forked work horse
-    of AppWorker (no app of the test's around it) together with the jobs it hands work to."""
+    """Each job function, enqueued as the code enqueues it, runs cleanly in AppWorker (no app of
+    the test's around it) together with the jobs it hands work to."""
     case = JOB_CASES[name](session)
     enqueue(case.func, *case.args, queue=case.queue)
     run = run_worker(app_config)
@@ -416,3 +418,42 @@ def test_the_cron_and_a_worker_run_every_periodic_job(
         wait_until(lambda: all(worker.ran(job) for job in periodic), timeout=60)
         worker.wait_idle()
     assert [m["to"] for m in sandbox.get("/_sandbox/messages")] == [member.phone]
+
+
+def test_a_failed_job_leaves_nothing_for_the_next_job_in_the_same_worker(
+    session: Session, sandbox: SandboxAPI, app_config: dict[str, Any]
+) -> None:
+    """AppWorker runs jobs one after another in one process: a job that fails halfway keeps
+    nothing it did not commit, and the next job (a text to send) runs in a clean session."""
+    member = make_member(session)
+    name = member.name
+    [message_id] = _queued_texts(session, [member])
+    enqueue(worker_jobs.rename_then_fail, member.id, "不该留下", queue=HIGH)
+    enqueue(sending.send_message, message_id, queue=HIGH)
+
+    run = run_worker(app_config, check=False)
+
+    assert run.ran(_job_name(worker_jobs.rename_then_fail)) == 1
+    assert len(run.failed_jobs) == 1 and "this job fails before it commits" in run.failed_jobs[0]
+    assert run.ran(_job_name(sending.send_message)) == 1
+    session.expire_all()
+    assert session.get(Member, member.id).name == name
+    assert session.get(Message, message_id).status is MessageStatus.SENT
+    assert [m["to"] for m in sandbox.get("/_sandbox/messages", to=member.phone)] == [member.phone]
+
+
+def test_a_job_past_its_timeout_is_stopped_and_the_worker_goes_on(
+    session: Session, sandbox: SandboxAPI, app_config: dict[str, Any]
+) -> None:
+    """Without a horse to kill, RQ stops a job past its timeout inside the worker; the job
+    fails with the timeout and the next job runs."""
+    member = make_member(session)
+    [message_id] = _queued_texts(session, [member])
+    enqueue(worker_jobs.hang, queue=HIGH, timeout=1)
+    enqueue(sending.send_message, message_id, queue=HIGH)
+
+    run = run_worker(app_config, check=False, timeout=60)
+
+    assert len(run.failed_jobs) == 1 and "JobTimeoutException" in run.failed_jobs[0]
+    session.expire_all()
+    assert session.get(Message, message_id).status is MessageStatus.SENT
