@@ -501,7 +501,9 @@ def part_rows(
     rows = session.execute(
         select(Message.id, Message.segments)
         .where(
-            Message.broadcast_id == broadcast_id,
+            # The direction lets the database read the part's range of the (broadcast, member)
+            # index, not every queued row of the broadcast for each part.
+            _outbound(broadcast_id),
             Message.member_id >= part * PART_SIZE,
             Message.member_id < (part + 1) * PART_SIZE,
             Message.status == MessageStatus.QUEUED,
