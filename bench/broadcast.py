@@ -48,7 +48,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +59,7 @@ from sqlalchemy import delete, func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from devtools.servers import free_port  # noqa: E402
+from devtools.servers import free_port, postgres_server  # noqa: E402
 from gateway import create_app  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
 from infra.db import get_session  # noqa: E402
@@ -119,6 +119,7 @@ class Stack:
     root: Path
     rate: float = 1_000_000.0
     provider: str = "sandbox"  # or a template provider the app reaches at the sandbox
+    postgres_url: str | None = None  # the app's database when it is PostgreSQL, not SQLite
     redis_port: int = field(default_factory=free_port)
     sandbox_port: int = field(default_factory=free_port)
     redis: subprocess.Popen[bytes] | None = None
@@ -137,8 +138,9 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        """The SQLite database of the app and its workers."""
-        return f"sqlite:///{self.root / 'infra.db'}"
+        """The database of the app and its workers: SQLite in the stack's directory, or the
+        stack's PostgreSQL."""
+        return self.postgres_url or f"sqlite:///{self.root / 'infra.db'}"
 
     def settings(self) -> dict[str, str]:
         """The app's settings, as environment variables for the worker processes."""
@@ -351,17 +353,24 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def stack(rate: float = 1_000_000.0, provider: str = "sandbox") -> Iterator[Stack]:
-    """A running stack in a temporary directory, torn down afterwards."""
+def stack(
+    rate: float = 1_000_000.0, provider: str = "sandbox", database: str = "sqlite"
+) -> Iterator[Stack]:
+    """A running stack in a temporary directory, torn down afterwards; `database`: sqlite or
+    postgresql (a throwaway cluster, as the tests start one)."""
     root = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
     running = Stack(root=root, rate=rate, provider=provider)
+    servers = ExitStack()
     try:
+        if database == "postgresql":
+            running.postgres_url = servers.enter_context(postgres_server(root))
         upgrade(running.database_url)
         running.start_redis()
         running.start_sandbox()
         yield running
     finally:
         running.close()
+        servers.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -727,7 +736,7 @@ def template_main(args: argparse.Namespace) -> int:
     """The benchmark through a template provider's SDK and the sandbox's copy of its API."""
     ok = True
     cap = PROVIDER_CAPS[args.provider].daily
-    with stack(provider=args.provider) as running:
+    with stack(provider=args.provider, database=args.database) as running:
         log(f"adding {args.members} members")
         phones = add_members(running, args.members)
         bare_times: list[float] = []
@@ -757,6 +766,7 @@ def template_main(args: argparse.Namespace) -> int:
         print(
             f"provider                         {args.provider} (sandbox), {size} numbers a request"
         )
+        print(f"database                         {args.database}")
         print(f"members                          {len(phones)}")
         print(f"bare SDK loop, 2 processes       {bare:8.1f} s  {len(phones) / bare:8.0f} msg/s")
         print(
@@ -797,11 +807,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--kills", type=int, default=5, help="template providers: 0 skips it")
     parser.add_argument("--seed", type=int, default=None, help="of the kill -9 moments")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the app's database (postgresql: a throwaway cluster, as in the tests)",
+    )
     args = parser.parse_args(argv)
     if args.provider in TEMPLATE_PROVIDERS:
         return template_main(args)
     ok = True
-    with stack() as running:
+    with stack(database=args.database) as running:
         log(f"adding {args.members} members")
         phones = add_members(running, args.members)
         bare_times: list[float] = []
@@ -826,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             reset_broadcasts(running)
         bare, elapsed = min(bare_times), min(worker_times)
         ratio = bare / elapsed
+        print(f"database                         {args.database}")
         print(f"members                          {len(phones)}")
         print(f"bare loop, 2 processes           {bare:8.1f} s  {len(phones) / bare:8.0f} msg/s")
         print(
