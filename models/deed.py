@@ -14,15 +14,13 @@ The yearly review's exemplary mark (树形象) lives here too: one per member an
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
+from sqlalchemy import ForeignKey, Index, Integer, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
 from models.member import Member
-from models.org import Organization
 from models.report import Channel
 from models.targets import BilingualError
 
@@ -96,7 +94,9 @@ class Deed(Base):
     topic: Mapped[TipTopic | None] = mapped_column(enum_type(TipTopic, 16))
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
     recording_seconds: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[DeedStatus] = mapped_column(enum_type(DeedStatus, 16), default=DeedStatus.PENDING)
+    status: Mapped[DeedStatus] = mapped_column(
+        enum_type(DeedStatus, 16), default=DeedStatus.PENDING
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
@@ -239,16 +239,6 @@ def decide_deed(
     return confirm and deed.is_tip and deed.member_id is not None
 
 
-@dataclass(frozen=True)
-class TipInfo:
-    """An approved tip as the board plays it: its number, topic, text and recording."""
-
-    id: int
-    topic: TipTopic
-    text: str
-    recording_url: str | None = None
-
-
 def approved_tips(
     session: Session, township_id: int, topic: TipTopic, limit: int = 9
 ) -> list[Deed]:
@@ -315,12 +305,6 @@ def unmark_exemplar(session: Session, member_id: int, year: int) -> bool:
     return True
 
 
-def branch_name(session: Session, org_id: int) -> str:
-    """An organisation's name (for a tip's branch)."""
-    org = session.get(Organization, org_id)
-    return org.name if org is not None else ""
-
-
 __all__ = [
     "ITEM_NAMES",
     "MIN_RECORDING_SECONDS",
@@ -331,7 +315,6 @@ __all__ = [
     "DeedItem",
     "DeedStatus",
     "Exemplar",
-    "TipInfo",
     "TipTopic",
     "approved_tips",
     "count_listen",

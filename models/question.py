@@ -143,9 +143,9 @@ class Question:
             raise ValueError(f"{self.topic} has no step {self.step}")
         if not isinstance(self.data, DATA[self.topic]):
             raise ValueError(f"{self.topic} takes {DATA[self.topic].__name__}, not {self.data!r}")
-        if self.topic is Topic.HELP and self.step is Step.DETAILS:
-            if getattr(self.data, "request_id", None) is None:
-                raise ValueError("help details need the request they join")
+        help_details = self.topic is Topic.HELP and self.step is Step.DETAILS
+        if help_details and getattr(self.data, "request_id", None) is None:
+            raise ValueError("help details need the request they join")
         if self.topic is Topic.DEED and getattr(self.data, "item", None) is None:
             raise ValueError("a deed's details need its item")
 

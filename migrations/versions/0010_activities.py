@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.CheckConstraint(_in("channel", CHANNELS), name=op.f("ck_deeds_channel")),
         sa.CheckConstraint(_in("topic", TOPICS), name=op.f("ck_deeds_topic")),
         sa.CheckConstraint(_in("status", STATUSES), name=op.f("ck_deeds_status")),
-        sa.ForeignKeyConstraint(
-            ["author_id"], ["users.id"], name=op.f("fk_deeds_author_id_users")
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["users.id"], name=op.f("fk_deeds_author_id_users")),
         sa.ForeignKeyConstraint(
             ["decided_by"], ["users.id"], name=op.f("fk_deeds_decided_by_users")
         ),
