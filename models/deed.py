@@ -20,6 +20,7 @@ from sqlalchemy import ForeignKey, Index, Integer, Text, UniqueConstraint, selec
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, enum_type, utcnow
+from models.call import Recording
 from models.member import Member
 from models.report import Channel
 from models.targets import BilingualError
@@ -235,6 +236,11 @@ def decide_deed(
     deed.decided_by = user_id
     deed.decided_org_id = org_id
     deed.decided_at = now or utcnow()
+    if deed.recording_id is not None:
+        # Heard and decided here: the recording no longer waits in the inbox.
+        session.execute(
+            update(Recording).where(Recording.id == deed.recording_id).values(handled=True)
+        )
     session.flush()
     return confirm and deed.is_tip and deed.member_id is not None
 
