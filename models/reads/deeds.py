@@ -186,6 +186,7 @@ def branch_activities(
     )
     for bid, item, n, listens in session.execute(
         select(Member.branch_id, Deed.item, func.count(), func.coalesce(func.sum(Deed.listens), 0))
+        .select_from(Deed)
         .join(Member, Member.id == Deed.member_id)
         .where(confirmed)
         .group_by(Member.branch_id, Deed.item)
@@ -197,6 +198,7 @@ def branch_activities(
             rows[bid].tips, rows[bid].tip_listens = int(n), int(listens)
     for bid, n in session.execute(
         select(Member.branch_id, func.count(func.distinct(Deed.member_id)))
+        .select_from(Deed)
         .join(Member, Member.id == Deed.member_id)
         .where(confirmed)
         .group_by(Member.branch_id)
@@ -205,6 +207,7 @@ def branch_activities(
             rows[bid].active_members = int(n)
     for bid, grade, n in session.execute(
         select(Member.branch_id, MemberRating.grade, func.count())
+        .select_from(MemberRating)
         .join(Member, Member.id == MemberRating.member_id)
         .where(
             MemberRating.year == year,
@@ -217,6 +220,7 @@ def branch_activities(
             rows[bid].grades[Grade(grade).value] = int(n)
     for bid, n in session.execute(
         select(Member.branch_id, func.count())
+        .select_from(Exemplar)
         .join(Member, Member.id == Exemplar.member_id)
         .where(Exemplar.year == year, Exemplar.member_id.in_(members))
         .group_by(Member.branch_id)
