@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from models import Deed, DeedStatus, Member, Message, Recording
 from models.call import RecordingKind
 from models.deed import TipTopic, decide_deed, record_deed
-from models.report import Channel
 from models.org import OrgKind
+from models.report import Channel
 from tests.factories import make_member, make_org, make_tree, make_user
 from tests.gateway.test_voice import PHONE, Phone, action, hung_up, said, zh
 from tests.support import TwilioClient

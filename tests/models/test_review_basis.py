@@ -35,9 +35,9 @@ from models.deed import (
     record_deed,
     unmark_exemplar,
 )
+from models.rating import Grade, rate_member
 from models.reads.deeds import branch_activities
 from models.reads.review import BASIS_HEADER, basis_rows, yearly_review
-from models.rating import Grade, rate_member
 from models.report import Channel
 from models.scope import Scope, scope_for
 from tests.factories import make_member, make_tree, make_user
@@ -285,10 +285,8 @@ def test_flask_review_export_refuses_bad_input(
     """A year out of range or not a number, another file type, an unknown organisation or no
     year: a clear error, no traceback."""
     result = runner.invoke(args=["review", "export", *args])
-    assert (
-        result.exit_code != 0
-        and result.exception is None
-        or isinstance(result.exception, SystemExit)
+    assert (result.exit_code != 0 and result.exception is None) or isinstance(
+        result.exception, SystemExit
     )
     assert "Traceback" not in result.output
 
