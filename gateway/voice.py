@@ -497,7 +497,7 @@ def _save_deed(
     )
 
 
-TIP_TEXT_CHARS = 40  # what of a tip fits one segment beside its reference
+TIP_TEXT_CHARS = 30  # what of a tip fits one segment, and one variable of a mainland template
 
 
 def _text_tip(session: Session, member: Member, tip_id: int, now: datetime) -> None:

@@ -17,12 +17,20 @@ from infra.db import get_session
 from models import reads
 from models.base import utcnow
 from models.call import Recording
-from models.deed import DeedError, TipTopic, decide_deed, mark_exemplar, record_deed
+from models.deed import (
+    DeedError,
+    TipTopic,
+    decide_deed,
+    mark_exemplar,
+    record_deed,
+    unmark_exemplar,
+)
 from models.outbox import queue_sms
 from models.period import Period, period_bounds
 from models.report import Channel
 from models.scope import Scope, visible_branches
 from models.user import Role
+from workers.sending import enqueue_send
 
 # Who confirms: the branch (and township) for its members, a host for the members it hosts.
 DECIDERS = (Role.TOWNSHIP, Role.BRANCH, Role.HOST)
@@ -103,23 +111,18 @@ def deed_decide(deed_id: int) -> Response:
     except DeedError as exc:
         flash(bilingual(exc), "error")
         return redirect(back)
-    message_id = None
     if tell:
         member = reads.common.members_by_id(db, {deed.member_id})[deed.member_id or 0]
         message = queue_sms(
             db, template_key="tip_approved", params={"ref": deed.ref}, member=member, at=now
         )
-        message_id = message.id
+        enqueue_send(db, [message.id])  # sent once the decision commits
     record(
         "handle",
         f"deed:{deed.id}",
         {"status": deed.status.value, "reason": deed.decline_reason, "topic": deed.topic},
     )
     db.commit()
-    if message_id is not None:
-        from workers.sending import enqueue_send
-
-        enqueue_send(db, [message_id])
     flash(
         _("%(ref)s: %(status)s.", ref=deed.ref, status=label("deed_status", deed.status)),
         "success",
@@ -202,8 +205,6 @@ def review_exemplar() -> Response:
     if not 2000 <= year <= _this_year(scope):
         flash(_("A mark is for this year or an earlier one."), "error")
         return redirect(back)
-    from models.deed import unmark_exemplar
-
     if form.remove.data:
         unmark_exemplar(db, member.id, year)
         record("rate", f"member:{member.id}", {"year": year, "exemplar": False})

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import select
 
 from models import AuditLog, Deed, DeedStatus, Member, Message, User
@@ -116,7 +117,7 @@ def test_a_decided_deed_is_not_decided_again(app: Flask, client: FlaskClient, wo
 
 
 def test_approving_a_tip_sets_its_topic_and_tells_the_member(
-    app: Flask, client: FlaskClient, world: World
+    app: Flask, client: FlaskClient, world: World, redis_client: Redis
 ) -> None:
     """The approved tip moves to its topic, and the member is texted its reference."""
     deed_id = _deed(app, world.bob, item=1, text="东莞长安电子厂招普工")
@@ -128,6 +129,8 @@ def test_approving_a_tip_sets_its_topic_and_tells_the_member(
         told = session.scalar(select(Message).where(Message.template_key == "tip_approved"))
         assert told is not None and told.member_id == world.bob
         assert f"GX{deed_id}" in told.body
+        # Handed to the sender once the decision committed.
+        assert redis_client.exists(f"rq:job:send-message-{told.id}")
     board = admin.get("/admin/activities?tab=tips&topic=jobs").get_data(as_text=True)
     assert "东莞长安电子厂招普工" in board
     other_topic = admin.get("/admin/activities?tab=tips&topic=farming").get_data(as_text=True)
