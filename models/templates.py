@@ -91,8 +91,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Your tip {ref} is approved and will be played on the hotline. Thank you!",
     },
     "tip_text": {
-        "zh_CN": "致富信息{ref}:{tip}",
-        "en": "Tip {ref}: {tip}",
+        "zh_CN": "致富信息{ref},内容:{tip}",
+        "en": "Tip {ref}, it says: {tip}",
     },
     "lessons_list": {
         "zh_CN": "最新课程:{items}。回复XX加编号,我们给您回电播放",

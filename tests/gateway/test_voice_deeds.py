@@ -116,7 +116,7 @@ def test_the_tips_board_plays_counts_and_texts(
     assert session.get(Deed, pending.id).listens == 0  # type: ignore[union-attr]
     texted = session.scalars(select(Message).where(Message.template_key == "tip_text")).one()
     assert texted.member_id == member.id
-    assert texted.body == f"致富信息GX{older.id}:深圳龙华快递分拣月薪六千"
+    assert texted.body == f"致富信息GX{older.id},内容:深圳龙华快递分拣月薪六千"
     # The tips of another township are not on this board.
     far = make_org(session, "远山镇", OrgKind.TOWNSHIP)
     stranger = make_member(session, make_org(session, "远山村党支部", OrgKind.BRANCH, far))
