@@ -500,10 +500,10 @@ def _lesson_list(turn: _Turn) -> Outcome:
 
 def _deed(turn: _Turn, command: Command) -> Outcome:
     """A deed for home: the item and the text kept; no text asks for it (once); no item or
-    one outside 1-5 answers with the list of items."""
+    one outside 1-5 answers with the list of items (the text is kept for the branch)."""
     item = command.item
-    if item is None:
-        return Outcome(Reply("deed_items"), "deed", effects=turn.close())
+    if item is None:  # words without an item stay unhandled, for the branch to read
+        return Outcome(Reply("deed_items"), "deed", handled=not command.text, effects=turn.close())
     name = item_name(item, turn.language)
     if not command.text:
         question = Question(Topic.DEED, Step.DETAILS, DeedAsked(item))

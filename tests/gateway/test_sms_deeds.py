@@ -98,6 +98,10 @@ def test_an_item_outside_one_to_five_gets_the_list_in_one_segment(
     assert "1致富信息" in reply and "5办好事" in reply
     assert count_segments(reply).segments == 1
     assert _deeds(session) == []
+    stored = session.scalar(select(Message).where(Message.direction == Direction.IN))
+    assert stored is not None and stored.body == body
+    # Words that were no deed wait for the branch to read; a bare GX does not.
+    assert stored.handled is (body == "GX")
 
 
 def test_a_very_long_deed_is_cut_to_what_the_branch_reads(
