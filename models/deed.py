@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base, enum_type, utcnow
 from models.call import Recording
 from models.member import Member
+from models.org import subtree_ids
 from models.report import Channel
 from models.targets import BilingualError
 
@@ -249,8 +250,6 @@ def approved_tips(
     session: Session, township_id: int, topic: TipTopic, limit: int = 9
 ) -> list[Deed]:
     """The approved tips of a topic in a township, newest first."""
-    from models.org import subtree_ids
-
     orgs = subtree_ids(session, township_id)
     return list(
         session.scalars(
