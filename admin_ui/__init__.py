@@ -18,6 +18,7 @@ PAGES = (
     "broadcasts",
     "lessons",
     "review",
+    "deeds",
     "register",
     "settings",
     "audit",

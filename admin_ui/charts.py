@@ -102,3 +102,29 @@ def trend_svg(
     )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+BAR_ROW, BAR_LABEL = 22, 120
+
+
+def bars_svg(rows: Sequence[tuple[str, float]], title: str) -> Markup:
+    """One horizontal bar per named row, its length the share (0-1) written beside it."""
+    height = TOP + BAR_ROW * max(1, len(rows)) + 8
+    span = WIDTH - BAR_LABEL - 60
+    parts = [
+        f'<svg class="bars" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for index, (name, share) in enumerate(rows):
+        y = TOP + BAR_ROW * index
+        width = span * max(0.0, min(1.0, share))
+        parts.append(
+            f'<text class="axis" x="{BAR_LABEL - 6}" y="{y + 13}" text-anchor="end">'
+            f"{escape(name)}</text>"
+            f'<rect class="bar-fill" x="{BAR_LABEL}" y="{y + 3}" width="{width:.1f}" height="14">'
+            f"<title>{escape(name)}: {share * 100:.0f}%</title></rect>"
+            f'<text class="axis" x="{BAR_LABEL + width + 6:.1f}" y="{y + 14}">'
+            f"{share * 100:.0f}%</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -35,6 +35,9 @@ from admin_ui.i18n import bilingual
 from models.caps import MAX_DAILY_CAP, MAX_SAME_CONTENT_SECONDS
 from models.contact import ContactKind
 from models.cycle import STEPS
+from models.deed import MAX_REASON_CHARS as MAX_DECISION_CHARS
+from models.deed import MAX_TEXT_CHARS as MAX_DEED_CHARS
+from models.deed import TipTopic
 from models.lesson import LessonCategory
 from models.member import FIRST_BIRTH_YEAR, Language, MembershipStatus, valid_birth_year
 from models.numbers import INT_MAX, to_int
@@ -377,6 +380,43 @@ class RatingForm(FlaskForm):
         ),
     )
     reason = TextAreaField(_l("Reason"), validators=[_required(), _length(MAX_REASON_CHARS)])
+
+
+TIP_TOPICS = [
+    (TipTopic.FARMING.value, _l("Farming and breeding")),
+    (TipTopic.JOBS.value, _l("Jobs away from home")),
+    (TipTopic.BUSINESS.value, _l("Starting a business")),
+    (TipTopic.MARKET.value, _l("Market prices")),
+    (TipTopic.OTHER.value, _l("Other")),
+]
+
+
+class DecideForm(FlaskForm):
+    """Confirm or decline a deed (approve a tip, under a topic), with the reason to decline."""
+
+    decision = SelectField(
+        _l("Decision"),
+        choices=options([("confirm", _l("Confirm")), ("decline", _l("Decline"))]),
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), _length(MAX_DECISION_CHARS)])
+    topic = SelectField(_l("Topic"), choices=options([("", ""), *TIP_TOPICS]), default="")
+
+
+class TipForm(FlaskForm):
+    """A tip for getting richer typed by staff, for the branch to approve."""
+
+    text = TextAreaField(_l("Tip"), validators=[_required(), _length(MAX_DEED_CHARS)])
+    topic = SelectField(_l("Topic"), choices=options(TIP_TOPICS))
+    branch_id = IntegerField(validators=[InputRequired(), NumberRange(0, INT_MAX)])
+
+
+class ExemplarForm(FlaskForm):
+    """Mark a member exemplary (树形象) for a year, with why; or take the mark away."""
+
+    member_id = IntegerField(validators=[InputRequired(), NumberRange(0, INT_MAX)])
+    year = IntegerField(validators=[InputRequired(), NumberRange(2000, 2100)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), _length(MAX_DECISION_CHARS)])
+    remove = BooleanField(_l("Take the mark away"))
 
 
 class BroadcastForm(FlaskForm):

@@ -139,6 +139,7 @@ RECORDING_KIND_LABELS = {
     "unknown_caller": _l("Unknown caller"),
     "new_city": _l("New city (spoken)"),
     "new_employer": _l("New employer (spoken)"),
+    "deed": _l("Deed or tip (spoken)"),
 }
 CELL_LABELS = {
     "studied": _l("Reported, studied"),
@@ -185,6 +186,27 @@ SMS_COMMAND_LABELS = {
     "error": _l("Could not be handled"),
     "unmatched": _l("Unregistered number"),
     "reply": _l("Reply to a notice"),
+    "deed": _l("Deed for home"),
+}
+DEED_ITEM_LABELS = {
+    "1": _l("Tip for getting richer"),
+    "2": _l("Ideological work with one person"),
+    "3": _l("Bringing one worker towards membership"),
+    "4": _l("Helping one person find work"),
+    "5": _l("A good deed for the village"),
+}
+DEED_STATUS_LABELS = {
+    "pending": _l("Waiting for confirmation"),
+    "confirmed": _l("Confirmed"),
+    "declined": _l("Declined"),
+    "unoffered": _l("Too short to confirm"),
+}
+TIP_TOPIC_LABELS = {
+    "farming": _l("Farming and breeding"),
+    "jobs": _l("Jobs away from home"),
+    "business": _l("Starting a business"),
+    "market": _l("Market prices"),
+    "other": _l("Other"),
 }
 ESCALATION_STEP_LABELS = {
     "reminder": _l("First reminder"),
@@ -338,6 +360,9 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "export_column": EXPORT_COLUMN_LABELS,
     "audit_detail": AUDIT_DETAIL_LABELS,
     "grade": GRADE_LABELS,
+    "deed_item": DEED_ITEM_LABELS,
+    "deed_status": DEED_STATUS_LABELS,
+    "tip_topic": TIP_TOPIC_LABELS,
 }
 
 

@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.tasks", _l("Tasks"), FOLLOW_UP),
     ("admin.broadcasts", _l("Broadcasts"), STAFF),
     ("admin.lessons", _l("Lessons"), STAFF),
+    ("admin.activities", _l("Activities"), (Role.TOWNSHIP, Role.BRANCH, Role.HOST)),
     ("admin.review", _l("Yearly review"), STAFF),
     ("admin.register", _l("Register upload"), STAFF),
     ("admin.settings", _l("Settings"), STAFF),

@@ -39,6 +39,8 @@ from models import (
     record_report,
     utcnow,
 )
+from models.deed import DeedStatus, TipTopic, decide_deed, mark_exemplar, record_deed
+from models.rating import Grade, rate_member
 from models.user import set_password
 
 DEMO_PASSWORD = "demo1234"
@@ -284,7 +286,102 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
                 note="电话联系，工作稳定",
             )
         )
+    _activities(session, rng, now, members, branches, users)
     return len(members)
+
+
+DEED_TEXTS = {
+    2: ("做通了弟弟的思想工作，他同意回村参加党课", "说服同乡按时交党费", "劝回了想退党的老党员"),
+    3: ("介绍工友小陈写了入党申请书", "带同厂青年参加流动党支部活动"),
+    4: ("帮同乡在东莞电子厂找到工作", "介绍两名村民到深圳工地务工", "帮邻居办好了务工证明"),
+    5: ("给村小学捐了二十本图书", "为困难户张大爷联系了医疗救助", "出资修了村口的路灯"),
+}
+TIPS = (
+    (TipTopic.FARMING, "县里对香菇大棚有补贴，每亩两千元，找镇农技站报名"),
+    (TipTopic.JOBS, "东莞长安镇电子厂招普工，包吃住，月薪五千左右"),
+    (TipTopic.BUSINESS, "返乡开农家乐可申请十万元创业贴息贷款"),
+    (TipTopic.MARKET, "今年广州批发市场土鸡价格涨了两成，可以多养"),
+    (TipTopic.FARMING, "稻田养虾一亩多收三千元，技术可找南村老刘"),
+    (TipTopic.JOBS, "深圳龙华快递分拣招工，不要求学历"),
+    (TipTopic.OTHER, "外出务工记得办居住证，孩子上学用得上"),
+)
+
+
+def _activities(
+    session: Session,
+    rng: random.Random,
+    now: datetime,
+    members: list[Member],
+    branches: list[Organization],
+    users: dict[str, User],
+) -> None:
+    """A year of deeds for home and tips: most confirmed, some declined, some still waiting;
+    tips heard on the board; a few ratings and an exemplary mark."""
+    deciders = {
+        branch.id: users[name]
+        for branch, name in zip(branches, ("dongcun", "xicun", "nancun"), strict=True)
+    }
+    for index, member in enumerate(members):
+        for _ in range(rng.randrange(4)):
+            at = now - timedelta(days=1 + rng.randrange(190))
+            item = rng.randrange(1, 6)
+            if item == 1:
+                topic, text = TIPS[rng.randrange(len(TIPS))]
+            else:
+                topic, text = None, rng.choice(DEED_TEXTS[item])
+            deed = record_deed(
+                session,
+                member=member,
+                item=item,
+                text=text,
+                channel=Channel.SMS,
+                at=at,
+                topic=topic,
+            )
+            fate = rng.random()
+            if fate < 0.2 and at > now - timedelta(days=30):
+                continue  # still waiting for the branch
+            decide_deed(
+                session,
+                deed,
+                confirm=fate >= 0.1,
+                reason="" if fate >= 0.1 else "核实后情况不符",
+                user_id=deciders[member.branch_id].id,
+                user_member_id=None,
+                org_id=member.branch_id,
+                now=at + timedelta(days=2),
+            )
+            if deed.is_tip and deed.status is DeedStatus.CONFIRMED:
+                deed.listens = rng.randrange(40)
+        if index % 11 == 0:
+            rate_member(
+                session,
+                member.id,
+                now.year,
+                Grade.EXCELLENT if index % 22 == 0 else Grade.QUALIFIED,
+                "按时汇报，积极为家乡办实事",
+                deciders[member.branch_id].id,
+                now=now - timedelta(days=1),
+            )
+    mark_exemplar(
+        session,
+        members[0].id,
+        now.year,
+        "帮三名同乡找到工作，捎回两条致富信息",
+        deciders[members[0].branch_id].id,
+        now=now - timedelta(days=1),
+    )
+    record_deed(
+        session,
+        member=None,
+        item=1,
+        text="镇里下月举办电商培训，想在网上卖土特产的可报名",
+        channel=Channel.ADMIN,
+        at=now - timedelta(days=1),
+        topic=TipTopic.BUSINESS,
+        author_id=users["township"].id,
+        org_id=branches[0].id,
+    )
 
 
 def _load(if_empty: bool) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import Blueprint, Flask, Response, current_app, request, url_for
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -25,13 +26,17 @@ from ivr_flows.engine import (
     CallContext,
     CreditListen,
     Effect,
+    HeardTip,
     Input,
     LessonInfo,
     MarkForRetry,
     OpenHelp,
     Recorded,
     RecordReport,
+    SaveDeed,
     StoreRecording,
+    TextTip,
+    TipInfo,
     goodbye,
 )
 from ivr_flows.keyed import receipt_effects
@@ -43,13 +48,15 @@ from models import (
     Lesson,
     LessonCategory,
     Member,
+    Recording,
     open_conversation,
     open_help_request,
     try_normalize,
     utcnow,
     voice,
 )
-from models.call import CALL_FINAL, CallbackReason, CallDirection, CallPurpose
+from models.call import CALL_FINAL, CallbackReason, CallDirection, CallPurpose, RecordingKind
+from models.deed import Deed, TipTopic, approved_tips, count_listen, deed_ref, record_deed
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
@@ -412,6 +419,12 @@ def _carry_out(
             )
             ref = help_ref(request)
             _confirm_help(session, member, request, now)
+        elif isinstance(effect, SaveDeed):
+            _save_deed(session, call, member, effect, now)
+        elif isinstance(effect, HeardTip):
+            count_listen(session, effect.tip_id)
+        elif isinstance(effect, TextTip):
+            _text_tip(session, member, effect.tip_id, now)
         elif isinstance(effect, CreditListen):
             voice.record_listen(
                 session,
@@ -453,6 +466,86 @@ def _confirm_help(session: Session, member: Member, request: HelpRequest, now: d
     enqueue_send(session, [message.id])
 
 
+def _save_deed(
+    session: Session, call: Call, member: Member, effect: SaveDeed, now: datetime
+) -> None:
+    """Keep the spoken deed as a recording, and the deed with it for the branch to confirm."""
+    recording = voice.store_recording(
+        session,
+        call=call,
+        member=member,
+        kind=RecordingKind.DEED,
+        url=effect.recording.url,
+        recording_sid=effect.recording.sid,
+        duration=effect.recording.duration,
+        attach=None,
+        at=now,
+    )
+    seen = session.scalar(select(Deed.id).where(Deed.recording_id == recording.id))
+    if seen is not None:
+        return  # the same recording posted again
+    record_deed(
+        session,
+        member=member,
+        item=effect.item,
+        text="",
+        channel=Channel.IVR,
+        at=now,
+        recording_id=recording.id,
+        recording_seconds=recording.duration,
+        topic=effect.topic,
+    )
+
+
+TIP_TEXT_CHARS = 30  # what of a tip fits one segment, and one variable of a mainland template
+
+
+def _text_tip(session: Session, member: Member, tip_id: int, now: datetime) -> None:
+    """Text the caller a tip from the board, with its reference (sent once the step commits)."""
+    from workers.sending import enqueue_send
+
+    tip = session.get(Deed, tip_id)
+    if tip is None:
+        return
+    text = tip.text or ("(语音)" if member.language.value == "zh_CN" else "(spoken)")
+    if len(text) > TIP_TEXT_CHARS:
+        text = text[: TIP_TEXT_CHARS - 1] + "…"
+    message = queue_sms(
+        session,
+        template_key="tip_text",
+        params={"ref": deed_ref(tip.id), "tip": text},
+        member=member,
+        at=now,
+    )
+    enqueue_send(session, [message.id])
+
+
+@dataclass(frozen=True)
+class _Tips:
+    """The approved tips of the caller's township, read from the database as a step asks."""
+
+    session: Session
+    member: Member
+
+    def newest(self, topic: TipTopic, limit: int) -> Sequence[TipInfo]:
+        """The newest approved tips of a topic."""
+        township = voice.township_for(self.session, self.member)
+        return [
+            TipInfo(
+                id=tip.id,
+                text=tip.text,
+                audio_url=self._audio(tip.recording_id),
+            )
+            for tip in approved_tips(self.session, township.id, topic, limit)
+        ]
+
+    def _audio(self, recording_id: int | None) -> str | None:
+        if recording_id is None:
+            return None
+        recording = self.session.get(Recording, recording_id)
+        return recording.url if recording is not None and recording.url else None
+
+
 @dataclass(frozen=True)
 class _Catalog:
     """The lessons a member may hear, read from the database as a step asks for them."""
@@ -483,6 +576,7 @@ def _context(session: Session, member: Member | None, now: datetime) -> CallCont
         recordings=voice.prompt_recordings(session, member),
         receipt=voice.report_receipt(session, member, now),
         lessons=_Catalog(session, member),
+        tips=_Tips(session, member),
         link=_link,
     )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ivr_flows import deed, lessons, menu, message, outbound, report, status, tips, unknown
 from ivr_flows import help as help_flow
-from ivr_flows import lessons, menu, message, outbound, report, status, unknown
 from ivr_flows.engine import (
     CallContext,
     Effect,
@@ -23,7 +23,18 @@ OPEN_FLOWS = frozenset({"unknown", "outbound"})
 
 FLOWS: Mapping[str, Mapping[str, Step]] = {
     module.NAME: module.STEPS
-    for module in (menu, report, lessons, status, help_flow, message, unknown, outbound)
+    for module in (
+        menu,
+        report,
+        lessons,
+        status,
+        help_flow,
+        deed,
+        tips,
+        message,
+        unknown,
+        outbound,
+    )
 }
 
 

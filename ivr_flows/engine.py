@@ -18,6 +18,7 @@ from ivr_flows import prompts
 from ivr_flows.prompts import PromptValue
 from ivr_flows.state import CallState
 from models.call import RecordingKind
+from models.deed import TipTopic
 from models.help import HelpCategory
 from models.lesson import LessonCategory
 
@@ -96,6 +97,34 @@ class Shelf:
         return next((lesson for lesson in self.lessons if lesson.number == number), None)
 
 
+@dataclass(frozen=True)
+class TipInfo:
+    """An approved tip as the board plays it: its id, its text, and its recording if spoken."""
+
+    id: int
+    text: str
+    audio_url: str | None = None
+
+
+class TipCatalog(Protocol):
+    """The approved tips a caller may hear, read while a step runs (never written)."""
+
+    def newest(self, topic: TipTopic, limit: int) -> Sequence[TipInfo]:
+        """The newest approved tips of a topic, newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class TipShelf:
+    """A TipCatalog over fixed tips per topic, newest first."""
+
+    tips: Mapping[TipTopic, tuple[TipInfo, ...]] = field(default_factory=dict)
+
+    def newest(self, topic: TipTopic, limit: int) -> Sequence[TipInfo]:
+        """The first `limit` tips of the topic."""
+        return list(self.tips.get(topic, ()))[:limit]
+
+
 def default_link(flow: str, step: str) -> str:
     """The action URL of a step."""
     return f"/voice/{flow}/{step}"
@@ -114,6 +143,7 @@ class CallContext:
     recordings: Mapping[str, str] = field(default_factory=dict)
     receipt: str | None = None
     lessons: LessonCatalog = field(default_factory=Shelf)
+    tips: TipCatalog = field(default_factory=TipShelf)
     link: Callable[[str, str], str] = default_link
 
 
@@ -162,7 +192,39 @@ class MarkForRetry:
     reason: str
 
 
-Effect = RecordReport | StoreRecording | OpenHelp | CreditListen | MarkForRetry
+@dataclass(frozen=True)
+class SaveDeed:
+    """Keep a spoken deed (a tip under its topic when the item is 1) for the branch."""
+
+    item: int
+    topic: TipTopic | None
+    recording: Recorded
+
+
+@dataclass(frozen=True)
+class HeardTip:
+    """A tip on the board was played to the caller: one more listen."""
+
+    tip_id: int
+
+
+@dataclass(frozen=True)
+class TextTip:
+    """Text the caller the tip just played, with its reference."""
+
+    tip_id: int
+
+
+Effect = (
+    RecordReport
+    | StoreRecording
+    | OpenHelp
+    | CreditListen
+    | MarkForRetry
+    | SaveDeed
+    | HeardTip
+    | TextTip
+)
 
 
 @dataclass
@@ -379,6 +441,7 @@ __all__ = [
     "CallState",
     "CreditListen",
     "Effect",
+    "HeardTip",
     "Input",
     "LessonCatalog",
     "LessonInfo",
@@ -389,11 +452,16 @@ __all__ = [
     "RecordQuestion",
     "RecordReport",
     "Recorded",
+    "SaveDeed",
     "Shelf",
     "Speech",
     "Step",
     "StepResult",
     "StoreRecording",
+    "TextTip",
+    "TipCatalog",
+    "TipInfo",
+    "TipShelf",
     "ask",
     "default_link",
     "goodbye",

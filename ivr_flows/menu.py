@@ -1,11 +1,12 @@
-"""The main menu: 1 report, 2 lessons, 3 status update, 4 help, 0 message, * repeat."""
+"""The main menu: 1 report, 2 lessons, 3 status update, 4 help, 5 a deed for home, 6 the
+tips board, 0 message, * repeat."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ivr_flows import deed, lessons, message, report, status, tips
 from ivr_flows import help as help_flow
-from ivr_flows import lessons, message, report, status
 from ivr_flows.engine import (
     CallContext,
     CallState,
@@ -26,6 +27,8 @@ CHOICES: Mapping[str, Step] = {
     "2": lessons.start,
     "3": status.start,
     "4": help_flow.start,
+    "5": deed.start,
+    "6": tips.start,
     "0": message.start,
 }
 

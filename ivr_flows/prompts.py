@@ -20,8 +20,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "en": "Hello {name}, welcome to the members' hotline.",
     },
     "main_menu": {
-        "zh_CN": "月度汇报请按1，收听学习课程请按2，更新城市或工作单位请按3，求助请按4，给支部留言请按0，重听请按星号键。",
-        "en": "For the monthly report press 1, lessons press 2, a new city or employer press 3, help press 4, a message for your branch press 0, to hear this again press star.",
+        "zh_CN": "月度汇报请按1，收听学习课程请按2，更新城市或工作单位请按3，求助请按4，记录为家乡做的事请按5，收听致富信息请按6，给支部留言请按0，重听请按星号键。",
+        "en": "For the monthly report press 1, lessons press 2, a new city or employer press 3, help press 4, to record what you did for home press 5, tips for getting richer press 6, a message for your branch press 0, to hear this again press star.",
     },
     # Why a question is asked again, and the goodbye after the last try
     "no_input": {"zh_CN": "没有听到您按键。", "en": "We did not hear a key."},
@@ -160,6 +160,48 @@ PROMPTS: dict[str, dict[str, str]] = {
     "help_done_ref": {
         "zh_CN": "您的求助已收到，编号{ref}，编号也已用短信发给您。支部会尽快与您联系。再见。",
         "en": "Your request for help is received, reference {ref}; we have texted it to you too. Your branch will contact you soon. Goodbye.",
+    },
+    # Deeds for home (五个一)
+    "deed_items": {
+        "zh_CN": "请选择您为家乡做的事：捎回致富信息请按1，做通思想工作请按2，培养入党积极分子请按3，帮人外出务工请按4，为村里或困难户办好事请按5；返回主菜单请按星号键。",
+        "en": "What did you do for home? A tip for getting richer 1, talked someone round 2, brought someone towards membership 3, helped someone find work 4, a good deed for the village 5; for the main menu press star.",
+    },
+    "tip_topics": {
+        "zh_CN": "请选择致富信息的类别：种植养殖请按1，务工就业请按2，创业经营请按3，市场行情请按4，其他请按5；返回主菜单请按星号键。",
+        "en": "Choose the topic: farming 1, jobs 2, starting a business 3, market prices 4, other 5; for the main menu press star.",
+    },
+    "record_deed": {
+        "zh_CN": "请在提示音后说明您做了什么，最长两分钟，说完请按井号键。",
+        "en": "After the tone, say what you did, up to two minutes, then press hash.",
+    },
+    "deed_too_short": {
+        "zh_CN": "录音太短，支部无法确认。",
+        "en": "That recording is too short for the branch to confirm.",
+    },
+    "deed_done": {
+        "zh_CN": "已记录，支部确认后会计入您的贡献。谢谢您为家乡出力，再见。",
+        "en": "Recorded. Once your branch confirms it, it counts for you. Thank you, goodbye.",
+    },
+    # The tips board (致富信息)
+    "tips_none": {
+        "zh_CN": "这个类别暂时没有致富信息。",
+        "en": "There are no tips on this topic yet.",
+    },
+    "tip_intro": {
+        "zh_CN": "第{position}条，共{count}条。",
+        "en": "Tip {position} of {count}.",
+    },
+    "tip_after": {
+        "zh_CN": "下一条请按井号键，跳到第几条请按数字，用短信发给您请按0，返回类别请按星号键。",
+        "en": "For the next tip press hash, to jump to a tip press its number, to get this one by text press 0, for the topics press star.",
+    },
+    "tip_texted": {
+        "zh_CN": "已用短信发给您。",
+        "en": "We have texted it to you.",
+    },
+    "tips_end": {
+        "zh_CN": "这个类别的致富信息已经听完了。",
+        "en": "That was the last tip on this topic.",
     },
     # Message for the branch
     "record_message": {

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from models.deed import TipTopic
 from models.help import HelpCategory
 
 
@@ -70,6 +71,12 @@ class CallState:
     after: AfterLesson = AfterLesson.CATEGORIES
     # outbound: the lesson of a call we placed (the voice handler sets it).
     lesson: int | None = None
+    # deed: the item of 五个一 chosen, and a tip's topic.
+    deed_item: int | None = None
+    topic: TipTopic | None = None
+    # tips: the tips of the topic read out, newest first, and the one playing (its index).
+    tips: tuple[int, ...] = ()
+    tip_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as the call row stores it; fields at their defaults are left out."""
@@ -102,6 +109,14 @@ class CallState:
             data["after"] = self.after.value
         if self.lesson is not None:
             data["lesson"] = self.lesson
+        if self.deed_item is not None:
+            data["deed_item"] = self.deed_item
+        if self.topic is not None:
+            data["topic"] = self.topic.value
+        if self.tips:
+            data["tips"] = list(self.tips)
+        if self.tip_at is not None:
+            data["tip_at"] = self.tip_at
         return data
 
     @classmethod
@@ -119,6 +134,10 @@ class CallState:
             queue=_numbers(data.get("queue")),
             after=_one_of(AfterLesson, data.get("after")) or AfterLesson.CATEGORIES,
             lesson=_int(data.get("lesson")),
+            deed_item=_int(data.get("deed_item")),
+            topic=_one_of(TipTopic, data.get("topic")),
+            tips=_numbers(data.get("tips")),
+            tip_at=_int(data.get("tip_at")),
         )
 
 

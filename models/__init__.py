@@ -18,6 +18,7 @@ from models.call import (
     call_can_move,
 )
 from models.contact import ContactKind, ContactLog
+from models.deed import Deed, DeedStatus, Exemplar
 from models.help import HelpCategory, HelpNote, HelpRequest, HelpStatus, open_help_request
 from models.lesson import CampaignStatus, Lesson, LessonCampaign, LessonCategory, LessonListen
 from models.makeup import MakeupFlag
@@ -72,8 +73,11 @@ __all__ = [
     "ContactKind",
     "ContactLog",
     "Conversation",
+    "Deed",
+    "DeedStatus",
     "Direction",
     "EscalationStep",
+    "Exemplar",
     "Grade",
     "HelpCategory",
     "HelpNote",

@@ -95,6 +95,7 @@ class RecordingKind(enum.StrEnum):
     # A keypad cannot spell a city or an employer: the member says it, the branch writes it down.
     NEW_CITY = "new_city"
     NEW_EMPLOYER = "new_employer"
+    DEED = "deed"  # a deed or tip for home, spoken (models.deed)
 
 
 class Recording(Base):

@@ -21,6 +21,7 @@ class Topic(enum.StrEnum):
     STATUS = "status"  # a status update: where now? (DT)
     HELP = "help"  # a help request: which category, then more details (QZ)
     PHONE = "phone"  # a phone change: which new number? (HH)
+    DEED = "deed"  # a deed for home: what was done? (GX with an item and no text)
 
 
 class Step(enum.StrEnum):
@@ -40,6 +41,7 @@ STEPS: dict[Topic, frozenset[Step]] = {
     Topic.STATUS: frozenset({Step.PLACE}),
     Topic.HELP: frozenset({Step.CATEGORY, Step.DETAILS}),
     Topic.PHONE: frozenset({Step.NUMBER}),
+    Topic.DEED: frozenset({Step.DETAILS}),
 }
 
 
@@ -82,6 +84,22 @@ class HelpAsked:
 
 
 @dataclass(frozen=True, slots=True)
+class DeedAsked:
+    """A deed by replies: the item of 五个一 the member gave without saying what was done."""
+
+    item: int | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON object kept in `conversations.data`."""
+        return {} if self.item is None else {"item": self.item}
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> DeedAsked:
+        """From the stored JSON object; TypeError when a value has the wrong type."""
+        return cls(_typed(data, "item", int))
+
+
+@dataclass(frozen=True, slots=True)
 class NoData:
     """A question whose step is all there is to know (status, phone)."""
 
@@ -95,13 +113,14 @@ class NoData:
         return cls()
 
 
-QuestionData = ReportAnswers | HelpAsked | NoData
+QuestionData = ReportAnswers | HelpAsked | DeedAsked | NoData
 # The data each topic carries.
-DATA: dict[Topic, type[ReportAnswers] | type[HelpAsked] | type[NoData]] = {
+DATA: dict[Topic, type[ReportAnswers] | type[HelpAsked] | type[DeedAsked] | type[NoData]] = {
     Topic.REPORT: ReportAnswers,
     Topic.STATUS: NoData,
     Topic.HELP: HelpAsked,
     Topic.PHONE: NoData,
+    Topic.DEED: DeedAsked,
 }
 
 
@@ -124,8 +143,11 @@ class Question:
             raise ValueError(f"{self.topic} has no step {self.step}")
         if not isinstance(self.data, DATA[self.topic]):
             raise ValueError(f"{self.topic} takes {DATA[self.topic].__name__}, not {self.data!r}")
-        if self.step is Step.DETAILS and getattr(self.data, "request_id", None) is None:
+        help_details = self.topic is Topic.HELP and self.step is Step.DETAILS
+        if help_details and getattr(self.data, "request_id", None) is None:
             raise ValueError("help details need the request they join")
+        if self.topic is Topic.DEED and getattr(self.data, "item", None) is None:
+            raise ValueError("a deed's details need its item")
 
     def stored_data(self) -> dict[str, Any]:
         """The data as the JSON object kept in `conversations.data`."""

@@ -122,6 +122,29 @@ def scope_for(session: Session, user: User) -> Scope:
     )
 
 
+def org_scope(session: Session, org: Organization) -> Scope:
+    """What the township office sees of one organisation's tree (for commands run without a
+    user: `flask review export`)."""
+    org_ids = frozenset(subtree_ids(session, org.id))
+    branch_ids = tuple(
+        session.scalars(
+            select(Organization.id)
+            .where(Organization.id.in_(sorted(org_ids)), Organization.kind == OrgKind.BRANCH)
+            .order_by(Organization.id)
+        )
+    )
+    township = township_of(session, org)
+    return Scope(
+        user_id=0,
+        role=Role.TOWNSHIP,
+        org_id=org.id,
+        org_ids=org_ids,
+        branch_ids=branch_ids,
+        township_id=township.id if township is not None else org.id,
+        timezone=(township.timezone if township is not None else None) or "Asia/Shanghai",
+    )
+
+
 def visible_branches(session: Session, scope: Scope) -> list[Organization]:
     """The branches a user may filter by, in name order."""
     if not scope.branch_ids:
@@ -146,4 +169,4 @@ def visible_users(session: Session, scope: Scope) -> list[User]:
     )
 
 
-__all__ = ["Scope", "ids_in", "scope_for", "visible_branches", "visible_users"]
+__all__ = ["Scope", "ids_in", "org_scope", "scope_for", "visible_branches", "visible_users"]

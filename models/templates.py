@@ -15,8 +15,8 @@ DEFAULT_LANGUAGE = "zh_CN"
 TEMPLATES: dict[str, dict[str, str]] = {
     # Replies to inbound SMS.
     "menu": {
-        "zh_CN": "回复:HB 1学了/2没学 汇报;DT 城市 动态;QZ 1-7 求助;XX 学习;HH 换号;TD 退订",
-        "en": "Reply: HB 1/2 report, DT city update, QZ 1-7 help, XX lessons, HH new phone, STOP opt out",
+        "zh_CN": "回复:HB 1学了/2没学 汇报;DT 城市 动态;QZ 1-7 求助;XX 学习;GX 贡献;HH 换号;TD 退订",
+        "en": "Reply: HB 1/2 report, DT city, QZ 1-7 help, XX lessons, GX deed, HH new phone, STOP opt out",
     },
     "unmatched": {
         "zh_CN": "您的号码未登记。请联系村党支部登记手机号后再发送。",
@@ -73,6 +73,26 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "notice_reply_ack": {
         "zh_CN": "您对通知的回复已收到,支部会查看。谢谢!",
         "en": "Your reply to the notice is received; the branch will read it. Thank you!",
+    },
+    "deed_done": {
+        "zh_CN": "已记录({item}),编号{ref},待村支部确认。谢谢您为家乡出力!",
+        "en": "Recorded ({item}), ref {ref}, for your branch to confirm. Thank you!",
+    },
+    "deed_ask_text": {
+        "zh_CN": "({item})请回复具体做了什么,如:帮同乡在东莞找到工作",
+        "en": "({item}) Reply with what you did, e.g. helped a neighbour find a job",
+    },
+    "deed_items": {
+        "zh_CN": "五个一:1致富信息2思想工作3培养积极分子4帮人务工5办好事。请回复GX 序号 内容",
+        "en": "Five ones: 1 tip 2 persuasion 3 activist 4 job 5 good deed. Reply DEED number + what",
+    },
+    "tip_approved": {
+        "zh_CN": "您的致富信息{ref}已通过审核,将在热线播放给大家。谢谢!",
+        "en": "Your tip {ref} is approved and will be played on the hotline. Thank you!",
+    },
+    "tip_text": {
+        "zh_CN": "致富信息{ref},内容:{tip}",
+        "en": "Tip {ref}, it says: {tip}",
     },
     "lessons_list": {
         "zh_CN": "最新课程:{items}。回复XX加编号,我们给您回电播放",

@@ -36,6 +36,10 @@ class User(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh_CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A user who is also a member (a secretary who works away): never confirms their own deed.
+    # No foreign key: members already refer to users (liaison_id), and a cycle of keys would
+    # make creating and dropping the tables order-dependent.
+    member_id: Mapped[int | None] = mapped_column(Integer)
     # Kept in every login session; a session carrying an older number is no longer logged in.
     # Raised on logout, a password change and deactivation: that ends the user's sessions on
     # the server, whatever cookies are still around.

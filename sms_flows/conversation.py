@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 from models import HelpCategory, period_of, try_normalize
 from models.broadcast import NoticeSent
+from models.deed import MAX_TEXT_CHARS, item_name
 from models.help import help_category_name, ref_of
 from models.inbound import Sender
 from models.period import month_label
 from models.phone_change import PendingChange
-from models.question import HelpAsked, Question, ReportAnswers, Step, Topic
+from models.question import DeedAsked, HelpAsked, Question, ReportAnswers, Step, Topic
 from models.segments import count_segments
 from models.templates import render
 from sms_flows.keywords import Command, Kind, parse
@@ -49,6 +50,7 @@ QUESTIONS: dict[str, tuple[Topic, Step]] = {
     "help_done": (Topic.HELP, Step.DETAILS),
     "phone_ask": (Topic.PHONE, Step.NUMBER),
     "phone_invalid": (Topic.PHONE, Step.NUMBER),
+    "deed_ask_text": (Topic.DEED, Step.DETAILS),
 }
 # Words that answer "still in ... ?" with "yes, unchanged" (1 and 是 are answers already),
 # so that 没变 is never taken for the name of a new employer.
@@ -115,6 +117,7 @@ class Learned(enum.Enum):
     CITY = "city"  # where the member now is, after SaveReport or MoveMember
     EMPLOYER = "employer"
     HELP_REF = "ref"  # of the help request opened (OpenHelpRequest)
+    DEED_REF = "deed_ref"  # of the deed kept (SaveDeed)
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,14 @@ class QueueCallback:
 
 
 @dataclass(frozen=True)
+class SaveDeed:
+    """Keep a deed for home (五个一 item 1-5) for the branch to confirm."""
+
+    item: int
+    text: str
+
+
+@dataclass(frozen=True)
 class KeepWithNotice:
     """The text answers a notice: keep it with the notice for the branch to read."""
 
@@ -241,6 +252,7 @@ Effect = (
     | ConfirmPhoneChange
     | QueueCallback
     | KeepWithNotice
+    | SaveDeed
 )
 
 
@@ -486,6 +498,34 @@ def _lesson_list(turn: _Turn) -> Outcome:
     return Outcome(Reply("lessons_list", {"items": " ".join(items)}), "lessons")
 
 
+def _deed(turn: _Turn, command: Command) -> Outcome:
+    """A deed for home: the item and the text kept; no text asks for it (once); no item or
+    one outside 1-5 answers with the list of items (the text is kept for the branch)."""
+    item = command.item
+    if item is None:  # words without an item stay unhandled, for the branch to read
+        return Outcome(Reply("deed_items"), "deed", handled=not command.text, effects=turn.close())
+    name = item_name(item, turn.language)
+    if not command.text:
+        question = Question(Topic.DEED, Step.DETAILS, DeedAsked(item))
+        return _ask(question, Reply("deed_ask_text", {"item": name}), "deed")
+    return _deed_saved(turn, item, command.text[:MAX_TEXT_CHARS])
+
+
+def _deed_saved(turn: _Turn, item: int, text: str) -> Outcome:
+    params = {"item": item_name(item, turn.language), "ref": Learned.DEED_REF}
+    return Outcome(
+        Reply("deed_done", params), "deed", effects=(SaveDeed(item, text), *turn.close())
+    )
+
+
+def _deed_text(turn: _Turn, item: int, command: Command) -> Outcome:
+    """The answer to "what did you do?": any words are the deed; digits alone or a yes/no
+    are not, and the question is not asked a second time (the menu, kept for the branch)."""
+    if command.kind is Kind.ANSWER or not command.normalized.strip(_END_MARKS):
+        return Outcome(Reply("menu"), "deed", handled=False, effects=turn.close())
+    return _deed_saved(turn, item, command.normalized[:MAX_TEXT_CHARS])
+
+
 def _opt_out(turn: _Turn, command: Command) -> Outcome:
     return Outcome(Reply("opted_out"), "opt_out", effects=(OptOut(), *turn.close()))
 
@@ -524,6 +564,8 @@ def _answer(turn: _Turn, question: Question, command: Command) -> Outcome:
             return _record(turn, studied, given.city, given.employer, final=True)
         again_key = "report_same_invalid" if at is Step.SAME else "report_ask_place"
         return Outcome(Reply(again_key), "report", handled=False)
+    if topic is Topic.DEED and isinstance(question.data, DeedAsked) and question.data.item:
+        return _deed_text(turn, question.data.item, command)
     request_id = question.data.request_id if isinstance(question.data, HelpAsked) else None
     if at is Step.DETAILS and request_id is not None:
         return _help_details(turn, request_id, command)
@@ -554,6 +596,7 @@ _HANDLERS: dict[Kind, Callable[[_Turn, Command], Outcome]] = {
     Kind.PHONE: _phone,
     Kind.HELP: _help,
     Kind.LESSONS: _lessons,
+    Kind.DEED: _deed,
     Kind.OPT_OUT: _opt_out,
     Kind.OPT_IN: _opt_in,
     Kind.MENU: _menu,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import CallbackReason, ChangeSource, Channel, Lesson, Member
 from models.broadcast import NoticeSent, notice_awaiting_reply
+from models.deed import deed_ref, record_deed
 from models.help import add_help_details, ref_of, save_help_request, takes_details
 from models.inbound import Sender
 from models.lesson import LessonPlayback
@@ -48,6 +49,7 @@ from sms_flows.conversation import (
     Outcome,
     QueueCallback,
     Reply,
+    SaveDeed,
     SaveReport,
     StartPhoneChange,
     step,
@@ -266,6 +268,16 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
             )
             if callback is not None:
                 done.callback_ids.append(callback.id)
+        elif isinstance(effect, SaveDeed):
+            deed = record_deed(
+                ctx.session,
+                member=ctx.member(),
+                item=effect.item,
+                text=effect.text,
+                channel=Channel.SMS,
+                at=now,
+            )
+            learned[Learned.DEED_REF] = deed_ref(deed.id)
         elif isinstance(effect, KeepWithNotice):
             done.broadcast_id = effect.broadcast_id
         else:  # mypy checks that every kind of effect has its branch above

@@ -30,6 +30,10 @@ Decisions worth knowing when reading a ``Command``:
   category None and the text whole.
 * English ``HELP`` is the help-request keyword (as the brief says); the menu is ``?``,
   ``帮助``, ``菜单``, ``MENU``, ``INFO`` or ``0``.
+* DEED: ``GX``, ``贡献`` or ``DEED``, the item of 五个一 (``1``-``5``, ``第4项``, ``四``), then
+  the member's own words in ``text``. Any other number, or none, leaves ``item`` None and the
+  rest in ``text``, so the caller answers with the list of items. A Chinese keyword glued to
+  Chinese words (``贡献很大``) is a sentence: UNKNOWN.
 * LESSONS: ``lesson_no`` is 1-9999 (``XX 3``, ``学习第3课``, ``学习第三课``); ``XX 0`` or a
   longer number keeps the text and no number.
 """
@@ -59,6 +63,7 @@ class Kind(enum.StrEnum):
     PHONE = "phone"
     HELP = "help"
     LESSONS = "lessons"
+    DEED = "deed"
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     MENU = "menu"
@@ -81,6 +86,7 @@ class Command:
     text: str | None = None
     lesson_no: int | None = None
     answer: str | None = None
+    item: int | None = None
 
 
 _KEYWORDS: dict[str, Kind] = {
@@ -105,6 +111,9 @@ _KEYWORDS: dict[str, Kind] = {
     "XX": Kind.LESSONS,
     "LESSON": Kind.LESSONS,
     "LESSONS": Kind.LESSONS,
+    "贡献": Kind.DEED,
+    "GX": Kind.DEED,
+    "DEED": Kind.DEED,
     "帮助": Kind.MENU,
     "菜单": Kind.MENU,
     "选单": Kind.MENU,  # what zhconv makes of the Taiwanese 選單
@@ -175,6 +184,7 @@ _CITY_RE = re.compile(
 _PROVINCE_RE = re.compile(_alternation(PROVINCES))
 _NUMBER_RE = re.compile(r"[0-9]+")
 _LESSON_RE = re.compile(r"第?(?P<no>[0-9]+)[课讲集]?|第(?P<cn>[一二三四五六七八九十])[课讲集]?")
+_ITEM_RE = re.compile(r"第?(?:(?P<no>[0-9]+)|(?P<cn>[一二三四五六七八九十]))[项个条]?")
 _PHONE_START_RE = re.compile(r"\+?[0-9]+")
 _PHONE_MORE_RE = re.compile(r"[ \-.()]{1,2}([0-9]+)")
 _SEPARATOR_RE = re.compile(f"[{re.escape(_SEPARATORS)}]+")
@@ -242,6 +252,8 @@ def parse(text: str | None) -> Command:
         return _help(normalized, rest)
     if kind is Kind.LESSONS:
         return _lessons(normalized, rest, glued_han)
+    if kind is Kind.DEED:
+        return _deed(normalized, rest, glued_han)
     if not rest:
         return Command(Kind.MENU, normalized)
     if glued_han:
@@ -382,6 +394,32 @@ def _help(normalized: str, rest: str) -> Command:
     if after and after[0] not in _SEPARATORS:
         return Command(Kind.HELP, normalized, category=category, text=rest)
     return Command(Kind.HELP, normalized, category=category, text=_strip(after) or None)
+
+
+def _deed(normalized: str, rest: str, glued_han: bool) -> Command:
+    """A deed for home: the item of 五个一, then what was done."""
+    found = _ITEM_RE.match(rest)
+    if found is not None:
+        digits, numeral = found.group("no"), found.group("cn")
+        after = rest[found.end() :]
+        # 一 starts many words (一起, 一个): a numeral counts only when set apart from them.
+        standalone = (
+            digits
+            or not after
+            or after[0] in _SEPARATORS
+            or found.group().endswith(("项", "个", "条"))
+        )
+        if standalone:
+            item = (
+                (int(digits) if len(digits) <= 2 else 0) if digits else _CHINESE_NUMERALS[numeral]
+            )
+            text = _strip(after) or None
+            if 1 <= item <= 5:
+                return Command(Kind.DEED, normalized, item=item, text=text)
+            return Command(Kind.DEED, normalized, text=rest)
+    if glued_han:
+        return Command(Kind.UNKNOWN, normalized)
+    return Command(Kind.DEED, normalized, text=rest or None)
 
 
 def _lessons(normalized: str, rest: str, glued_han: bool) -> Command:

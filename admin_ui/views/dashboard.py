@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from admin_ui.auth import EVERYONE, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.charts import trend_svg
-from admin_ui.forms import FeedbackForm
+from admin_ui.forms import DecideForm, FeedbackForm
 from admin_ui.helpers import arg_page
 from infra.db import get_session
 from models import reads
@@ -27,10 +27,18 @@ def dashboard() -> str:
     if scope.role is Role.HOST:
         period = reads.common.current_period(scope)
         rows = reads.hosts.host_members(db, scope, period, page=arg_page())
+        # The deeds of the members it hosts wait for the host too: its confirmation counts.
+        deeds = reads.deeds.waiting_deeds(db, scope, per_page=20)
         record("view", "host_members", {"period": period, "page": rows.page})
         db.commit()
         return render_template(
-            "admin/host_dashboard.html", rows=rows, period=period, form=FeedbackForm()
+            "admin/host_dashboard.html",
+            rows=rows,
+            period=period,
+            form=FeedbackForm(),
+            deeds=deeds,
+            deed_members=reads.common.members_by_id(db, {d.member_id for d in deeds.items}),
+            decide_form=DecideForm(),
         )
     data = reads.dashboard.dashboard(db, scope, page=arg_page())
     record("view", "dashboard", {"period": data.period})

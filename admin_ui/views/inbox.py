@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from admin_ui.auth import STAFF, current_scope, record, require
 from admin_ui.blueprint import bp
-from admin_ui.forms import HandledForm, LinkForm
+from admin_ui.forms import DecideForm, HandledForm, LinkForm
 from admin_ui.helpers import arg_page
 from infra.db import get_session
 from models import reads
@@ -21,7 +21,7 @@ from models.phones import try_normalize
 from models.scope import visible_branches
 from models.user import Role
 
-TABS = ("texts", "recordings", "unmatched", "replies")
+TABS = ("texts", "recordings", "unmatched", "replies", "deeds")
 
 
 @bp.get("/inbox")
@@ -39,6 +39,8 @@ def inbox() -> str:
         page = reads.inbox.inbox_texts(db, scope, page=arg_page())
     elif tab == "recordings":
         page = reads.inbox.inbox_recordings(db, scope, page=arg_page())
+    elif tab == "deeds":
+        page = reads.deeds.waiting_deeds(db, scope, page=arg_page())
     elif tab == "unmatched":
         page = reads.inbox.unmatched_numbers(db, scope, page=arg_page())
     else:
@@ -61,6 +63,7 @@ def inbox() -> str:
         notices=notices,
         counts=reads.inbox.inbox_counts(db, scope),
         handled_form=HandledForm(),
+        decide_form=DecideForm(),
         link_form=LinkForm(),
     )
 

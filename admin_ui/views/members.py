@@ -30,7 +30,7 @@ from admin_ui.auth import (
     require,
 )
 from admin_ui.blueprint import bp
-from admin_ui.forms import ContactForm, FeedbackForm, MemberForm, PhoneForm, options
+from admin_ui.forms import ContactForm, DecideForm, FeedbackForm, MemberForm, PhoneForm, options
 from admin_ui.helpers import arg_branch, arg_page
 from infra.clients import provider
 from infra.db import get_session
@@ -106,7 +106,12 @@ def _file_page(member: Member, status: int = 200, **forms: Any) -> tuple[str, in
     db.commit()
     role = current_account().role
     ratings = member_ratings(db, member.id) if role in STAFF else []
+    deeds = reads.deeds.member_deeds(db, member.id)
     context: dict[str, Any] = {
+        "deeds": deeds,
+        "deciders": reads.common.user_names(db, {d.decided_by for d in deeds}),
+        "can_decide": role is not Role.LIAISON,
+        "decide_form": DecideForm(),
         "ratings": ratings,
         "raters": reads.common.user_names(db, {r.rater_id for r in ratings}),
         "file": data,

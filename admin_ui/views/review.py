@@ -134,6 +134,29 @@ def review_rate() -> Response:
     return redirect(target if target.startswith("/admin/review") else back)
 
 
+@bp.get("/review/basis.<any(csv, xlsx):fmt>")
+@require(*STAFF)
+def review_basis_export(fmt: str) -> Response:
+    """The review's basis (as `flask review export` writes it) for the page's filters."""
+    scope = current_scope()
+    db = get_session()
+    year = _year(scope)
+    branch_id = arg_branch(scope)
+    grade = _grade()
+    header = reads.review.BASIS_HEADER
+    rows = list(reads.review.basis_rows(db, scope, year, branch_id=branch_id, grade=grade))
+    record(
+        "export",
+        f"review_basis:{year}:{fmt}",
+        {"branch": branch_id, "rating": grade, "rows": len(rows)},
+    )
+    db.commit()
+    filename = f"一年一评依据-{year}.{fmt}"
+    if fmt == "csv":
+        return csv_response(filename, header, rows)
+    return xlsx_response(filename, str(year), header, rows)
+
+
 @bp.get("/review.<any(csv, xlsx):fmt>")
 @require(*STAFF)
 def review_export(fmt: str) -> Response:

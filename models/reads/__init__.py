@@ -16,6 +16,7 @@ per-branch tallies the period-close job keeps (`models.tally`) instead of every 
     inbox         unhandled texts and recordings, unknown numbers, replies to notices
     help_requests help requests, their recordings and notes
     review        the yearly review
+    deeds         deeds for home, the tips board, contributions and branches compared
     hosts         a host organisation's members and their feedback
     notices       broadcasts, their recipients and replies
     lessons       lessons and lesson campaigns with their figures
@@ -28,6 +29,7 @@ from models.reads import (
     audit_log,
     common,
     dashboard,
+    deeds,
     help_requests,
     hosts,
     inbox,
@@ -45,6 +47,7 @@ __all__ = [
     "audit_log",
     "common",
     "dashboard",
+    "deeds",
     "help_requests",
     "hosts",
     "inbox",

@@ -14,6 +14,7 @@ from models.call import Recording
 from models.member import Member
 from models.message import Direction, Message
 from models.reads.common import PER_PAGE, Page, page_number, paginate
+from models.reads.deeds import waiting_count
 from models.scope import Scope
 
 
@@ -163,6 +164,7 @@ def inbox_counts(session: Session, scope: Scope) -> dict[str, int]:
         "recordings": inbox_recordings(session, scope, per_page=1).total,
         "unmatched": unmatched_numbers(session, scope, per_page=1).total,
         "replies": broadcast_replies(session, scope, per_page=1).total,
+        "deeds": waiting_count(session, scope),
     }
 
 

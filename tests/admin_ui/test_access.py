@@ -16,6 +16,7 @@ STAFF = frozenset({"township", "branch"})
 FOLLOW_UP = frozenset({"township", "branch", "liaison"})
 TOWNSHIP = frozenset({"township"})
 PUBLIC = frozenset({"township", "branch", "liaison", "host", "anonymous"})
+DECIDERS = frozenset({"township", "branch", "host"})
 
 Url = Callable[[World], str]
 
@@ -77,6 +78,14 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.review", "GET", lambda w: "/admin/review", STAFF),
     ("admin.review_export", "GET", lambda w: "/admin/review.xlsx", STAFF),
     ("admin.review_rate", "POST", lambda w: "/admin/review/rate", STAFF),
+    ("admin.review_basis_export", "GET", lambda w: "/admin/review/basis.csv", STAFF),
+    ("admin.review_exemplar", "POST", lambda w: "/admin/review/exemplar", STAFF),
+    ("admin.review_branches", "GET", lambda w: "/admin/review/branches", STAFF),
+    ("admin.activities", "GET", lambda w: "/admin/activities", DECIDERS),
+    # No such deed: the roles let in get a 404, the others a 403.
+    ("admin.deed_decide", "POST", lambda w: "/admin/deeds/999999/decide", DECIDERS),
+    ("admin.deed_audio", "GET", lambda w: "/admin/deeds/999999/audio", DECIDERS),
+    ("admin.tip_create", "POST", lambda w: "/admin/tips", STAFF),
     ("admin.register", "GET", lambda w: "/admin/register", STAFF),
     ("admin.register_check", "POST", lambda w: "/admin/register", STAFF),
     ("admin.register_apply", "POST", lambda w: "/admin/register/apply", STAFF),

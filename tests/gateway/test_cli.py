@@ -269,6 +269,24 @@ def test_demo_loads_a_township_with_six_months_of_activity(
         assert count(session, model) > 0, model.__name__
 
 
+def test_demo_has_deeds_tips_and_ratings(runner: FlaskCliRunner, session: Session) -> None:
+    """The demo's members logged deeds over the months: confirmed, declined and waiting ones,
+    tips heard on the board, a staff tip to approve, ratings and an exemplary mark."""
+    from models import Deed, DeedStatus, Exemplar, MemberRating
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    statuses = set(session.scalars(select(Deed.status)))
+    assert statuses == {DeedStatus.CONFIRMED, DeedStatus.DECLINED, DeedStatus.PENDING}
+    items = set(session.scalars(select(Deed.item)))
+    assert items == {1, 2, 3, 4, 5}
+    heard = session.scalar(
+        select(func.sum(Deed.listens)).where(Deed.item == 1, Deed.status == DeedStatus.CONFIRMED)
+    )
+    assert heard and heard > 0
+    assert session.scalar(select(Deed).where(Deed.author_id.is_not(None))) is not None
+    assert count(session, MemberRating) > 0 and count(session, Exemplar) == 1
+
+
 def test_demo_logins_can_log_in(runner: FlaskCliRunner, session: Session) -> None:
     """Each printed demo login exists with the printed password."""
     runner.invoke(args=["demo"])

@@ -49,6 +49,7 @@ NOT_QUESTIONS = {
     "opted_in": "points to the menu",
     "answer_no_question": "points to the menu",
     "notice_reply_ack": "thanks for a reply (您对通知的回复)",
+    "deed_items": "names the GX command",
 }
 
 # Answers in words that a question invites (beside the digits its text lists), and the
@@ -68,6 +69,7 @@ WORDS: dict[str, list[str]] = {
     "help_done": ["补充一下:一共欠了八千元"],
     "phone_ask": ["13912345678", "HH 13912345678"],
     "phone_invalid": ["13912345678"],
+    "deed_ask_text": ["帮同乡在东莞找到工作", "给村小学捐了图书"],
 }
 
 # One digit (or a range such as 1-7) standing alone in a template's text: an offered answer.
@@ -142,6 +144,8 @@ def _open(session: Session, member: Member, key: str) -> None:
             session, member, category=HelpCategory.WAGES, text="", channel=Channel.SMS
         )
         data["request"] = request.id
+    if topic == "deed":
+        data["item"] = 4
     session.add(
         Conversation(
             member_id=member.id,

@@ -6,9 +6,19 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ivr_flows import run_step
-from ivr_flows.engine import CallContext, Input, LessonInfo, Recorded, Shelf, StepResult
+from ivr_flows.engine import (
+    CallContext,
+    Input,
+    LessonInfo,
+    Recorded,
+    Shelf,
+    StepResult,
+    TipInfo,
+    TipShelf,
+)
 from ivr_flows.prompts import text
 from ivr_flows.state import CallState
+from models.deed import TipTopic
 from models.lesson import LessonCategory
 
 RECORDING = Recorded(
@@ -26,6 +36,18 @@ LESSONS = (
 )
 
 
+# The tips board: three approved tips about jobs, newest first, the second one spoken.
+BOARD = TipShelf(
+    {
+        TipTopic.JOBS: (
+            TipInfo(30, "东莞长安电子厂招普工", None),
+            TipInfo(21, "", "https://api.example.org/RE21.wav"),
+            TipInfo(9, "深圳龙华快递分拣月薪六千", None),
+        )
+    }
+)
+
+
 def context(**overrides: Any) -> CallContext:
     """A known Chinese-speaking member in Guangzhou at an electronics factory."""
     values: dict[str, Any] = {
@@ -35,6 +57,7 @@ def context(**overrides: Any) -> CallContext:
         "city": "广州",
         "employer": "电子厂",
         "lessons": Shelf(LESSONS),
+        "tips": BOARD,
     }
     values.update(overrides)
     return CallContext(**values)

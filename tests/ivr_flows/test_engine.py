@@ -165,6 +165,8 @@ def test_every_flow_has_a_start_step() -> None:
         "lessons",
         "status",
         "help",
+        "deed",
+        "tips",
         "message",
         "unknown",
         "outbound",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ivr_flows import run_step
 from ivr_flows.engine import Input
 from ivr_flows.state import AfterLesson, CallState, Playing, ReportAnswers
+from models.deed import TipTopic
 from models.help import HelpCategory
 from tests.ivr_flows.helpers import RECORDING, context
 
@@ -36,6 +37,9 @@ SHAPES = {
         lesson=12, playing=Playing(12, 0.0, 120), after=AfterLesson.GOODBYE
     ),
     "callback": CallState(lesson=None, tries=1),
+    "deed item": CallState(deed_item=4),
+    "tip recorded": CallState(deed_item=1, topic=TipTopic.MARKET),
+    "tips board": CallState(topic=TipTopic.JOBS, tips=(30, 21, 9), tip_at=1),
     "everything": CallState(
         tries=1,
         report=ReportAnswers(studied=True, same_city=True, same_employer=False, saved=True),
@@ -46,6 +50,10 @@ SHAPES = {
         queue=(2,),
         after=AfterLesson.GOODBYE,
         lesson=3,
+        deed_item=1,
+        topic=TipTopic.OTHER,
+        tips=(5, 4),
+        tip_at=0,
     ),
 }
 

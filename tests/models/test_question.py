@@ -9,6 +9,7 @@ import pytest
 
 from models.question import (
     STEPS,
+    DeedAsked,
     HelpAsked,
     NoData,
     Question,
@@ -27,6 +28,7 @@ EXAMPLES = [
     Question(Topic.HELP, Step.CATEGORY),
     Question(Topic.HELP, Step.DETAILS, HelpAsked(12)),
     Question(Topic.PHONE, Step.NUMBER),
+    Question(Topic.DEED, Step.DETAILS, DeedAsked(4)),
 ]
 
 
@@ -69,6 +71,8 @@ def test_the_stored_json_keeps_the_keys_earlier_versions_wrote() -> None:
         ("help", "details", {}),  # help details without their request
         ("help", "details", {"request": "12"}),  # a request id that is text
         ("help", "details", {"request": True}),  # JSON true is not an id
+        ("deed", "details", {}),  # a deed's details without its item
+        ("deed", "details", {"item": "4"}),  # an item that is text
         ("report", "same", {"studied": "yes"}),
         ("report", "same", "[1, 2]"),  # not an object
         ("report", "same", "{not json"),
@@ -88,6 +92,8 @@ def test_a_question_that_cannot_be_asked_is_refused() -> None:
         Question(Topic.STATUS, Step.PLACE, HelpAsked(1))
     with pytest.raises(ValueError, match="request"):
         Question(Topic.HELP, Step.DETAILS)
+    with pytest.raises(ValueError, match="item"):
+        Question(Topic.DEED, Step.DETAILS)
 
 
 def test_extra_stored_keys_are_ignored() -> None:

@@ -16,6 +16,7 @@ from sms_flows.keywords import Command, HelpCategory, Kind, parse
 
 R, S, P, H = Kind.REPORT, Kind.STATUS, Kind.PHONE, Kind.HELP
 L, OUT, IN, M = Kind.LESSONS, Kind.OPT_OUT, Kind.OPT_IN, Kind.MENU
+D = Kind.DEED
 A, U, E = Kind.ANSWER, Kind.UNKNOWN, Kind.EMPTY
 WAGES, HOUSING, SCHOOLING = HelpCategory.WAGES, HelpCategory.HOUSING, HelpCategory.SCHOOLING
 JOBS, DISPUTE, DOCUMENTS = HelpCategory.JOBS, HelpCategory.DISPUTE, HelpCategory.DOCUMENTS
@@ -224,6 +225,30 @@ CASES: list[tuple[str | None, Kind, dict[str, Any]]] = [
     ("学习很重要", U, {}),
     ("XXX", U, {}),
     ("lessonplan", U, {}),
+    # --- deeds for home (五个一): GX / 贡献 / DEED, the item 1-5, then what was done
+    ("GX 4 帮同乡王强在东莞找到工作", D, {"item": 4, "text": "帮同乡王强在东莞找到工作"}),
+    ("gx4帮同乡找到工作", D, {"item": 4, "text": "帮同乡找到工作"}),
+    ("GX4", D, {"item": 4}),
+    ("ＧＸ　５　给村小学捐了图书", D, {"item": 5, "text": "给村小学捐了图书"}),
+    ("貢獻 1 種植香菇", D, {"item": 1, "text": "种植香菇"}),
+    ("贡献1东莞电子厂招工", D, {"item": 1, "text": "东莞电子厂招工"}),
+    ("贡献，2，做通了弟弟的思想工作", D, {"item": 2, "text": "做通了弟弟的思想工作"}),
+    ("贡献 第3项 培养了小李", D, {"item": 3, "text": "培养了小李"}),
+    ("贡献第三项培养了小李", D, {"item": 3, "text": "培养了小李"}),
+    ("GX 四 帮人找工作", D, {"item": 4, "text": "帮人找工作"}),
+    ("GX 4、帮人找工作。", D, {"item": 4, "text": "帮人找工作"}),
+    ("DEED 5 fixed the village road", D, {"item": 5, "text": "fixed the village road"}),
+    ("deed 2", D, {"item": 2}),
+    ("GX", D, {}),
+    ("贡献", D, {}),
+    ("GX 9 帮人", D, {"text": "9 帮人"}),
+    ("GX 0", D, {"text": "0"}),
+    ("GX 45", D, {"text": "45"}),
+    ("GX 帮人修路", D, {"text": "帮人修路"}),
+    ("GX 一起修路", D, {"text": "一起修路"}),
+    ("贡献很大", U, {}),
+    ("GXB 1", U, {}),
+    ("deeds", U, {}),
     # --- opt-out: 退订 / TD / STOP and Twilio's words, whole message only
     ("TD", OUT, {}),
     ("td", OUT, {}),
@@ -411,6 +436,8 @@ def test_report_keyword_with_any_separator(keyword: str, separator: str) -> None
         ("REPORT", Kind.REPORT),
         ("MOVE", Kind.STATUS),
         ("INFO", Kind.MENU),
+        ("GX", Kind.DEED),
+        ("DEED", Kind.DEED),
     ],
 )
 def test_ascii_keyword_never_eats_a_word(keyword: str, kind: Kind) -> None:
@@ -471,12 +498,15 @@ def test_command_values_are_well_formed(message: str) -> None:
         assert command.kind is Kind.HELP
     if command.studied is not None:
         assert command.kind is Kind.REPORT
+    if command.item is not None:
+        assert command.kind is Kind.DEED
+        assert 1 <= command.item <= 5
 
 
 KEYWORDISH = st.text(
     alphabet=st.sampled_from(
         list("HBDTQZXYNhbdtqz0123456789 ,.:?!，。：？")
-        + list("汇报动态求助学习是否深圳东莞工资厂市")
+        + list("汇报动态求助学习是否深圳东莞工资厂市贡献第项一四GXE")
     ),
     max_size=30,
 )
