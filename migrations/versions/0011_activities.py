@@ -6,8 +6,8 @@ listens. `exemplars` keeps the branch's exemplary mark per member and year. A sp
 recording of kind `deed`; an SMS deed without text asks for it under the topic `deed`; a user
 who is also a member is linked by `users.member_id` (no foreign key: members refer to users).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 import models.base
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
