@@ -179,7 +179,7 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
             reason=rng.choice(("务工", "经商", "随子女")),
             card_no=f"LD{2024000 + number}",
             liaison_id=users["liaison"].id if branch.name == "东村党支部" else None,
-            created_at=now - timedelta(days=200),
+            created_at=now - timedelta(days=400),
         )
         session.add(member)
         members.append(member)
@@ -323,7 +323,7 @@ def _activities(
     }
     for index, member in enumerate(members):
         for _ in range(rng.randrange(4)):
-            at = now - timedelta(days=1 + rng.randrange(190))
+            at = now - timedelta(days=1 + rng.randrange(360))
             item = rng.randrange(1, 6)
             if item == 1:
                 topic, text = TIPS[rng.randrange(len(TIPS))]
