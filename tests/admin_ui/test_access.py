@@ -82,6 +82,8 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.register_apply", "POST", lambda w: "/admin/register/apply", STAFF),
     ("admin.settings", "GET", lambda w: "/admin/settings", STAFF),
     ("admin.settings_save", "POST", lambda w: "/admin/settings", TOWNSHIP),
+    ("admin.help_deadlines", "GET", lambda w: "/admin/settings/help-deadlines", STAFF),
+    ("admin.help_deadlines_save", "POST", lambda w: "/admin/settings/help-deadlines", TOWNSHIP),
     ("admin.branch_settings", "GET", lambda w: f"/admin/settings/branches/{w.east}", STAFF),
     (
         "admin.branch_settings_save",
