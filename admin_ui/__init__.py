@@ -21,6 +21,7 @@ PAGES = (
     "register",
     "settings",
     "audit",
+    "approvals",
 )
 # Pages of the development tools (devtools): only with PROVIDER=sandbox or in debug.
 DEV_PAGES = ("phone",)

@@ -110,6 +110,8 @@ HOLD_REASON_LABELS = {
     "same_content": _l("the same text just went to this number; waits a moment"),
 }
 BROADCAST_STATUS_LABELS = {
+    "pending": _l("Waiting for approval"),
+    "returned": _l("Returned"),
     "scheduled": _l("Scheduled"),
     "resolving": _l("Preparing"),
     "sending": _l("Sending"),
@@ -217,6 +219,8 @@ AUDIT_ACTION_LABELS = {
     "import": _l("Imported a register"),
     "rate": _l("Rated a member"),
     "settings": _l("Changed settings"),
+    "approve": _l("Approved a notice"),
+    "return": _l("Returned a notice"),
 }
 # What an audit entry is about: the part of its target before the first colon.
 AUDIT_TARGET_LABELS = {

@@ -84,6 +84,21 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.settings_save", "POST", lambda w: "/admin/settings", TOWNSHIP),
     ("admin.help_deadlines", "GET", lambda w: "/admin/settings/help-deadlines", STAFF),
     ("admin.help_deadlines_save", "POST", lambda w: "/admin/settings/help-deadlines", TOWNSHIP),
+    ("admin.approval_settings", "GET", lambda w: "/admin/settings/approval", STAFF),
+    ("admin.approval_settings_save", "POST", lambda w: "/admin/settings/approval", TOWNSHIP),
+    ("admin.approvals", "GET", lambda w: "/admin/approvals", TOWNSHIP),
+    (
+        "admin.broadcast_approve",
+        "POST",
+        lambda w: f"/admin/broadcasts/{w.broadcast_id}/approve",
+        TOWNSHIP,
+    ),
+    (
+        "admin.broadcast_return",
+        "POST",
+        lambda w: f"/admin/broadcasts/{w.broadcast_id}/return",
+        TOWNSHIP,
+    ),
     ("admin.branch_settings", "GET", lambda w: f"/admin/settings/branches/{w.east}", STAFF),
     (
         "admin.branch_settings_save",
