@@ -397,6 +397,9 @@ class BroadcastForm(FlaskForm):
         _l("Send at (empty: now)"), validators=[Optional()], format="%Y-%m-%dT%H:%M"
     )
     urgent = BooleanField(_l("Urgent: send to everyone at once, whatever their contact windows"))
+    essential = BooleanField(
+        _l("Essential: a member whose text fails is called in their window and hears it")
+    )
 
     def validate_nonreporters(self, field: Any) -> None:
         """A period is written YYYY-MM."""

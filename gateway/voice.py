@@ -50,6 +50,7 @@ from models import (
     voice,
 )
 from models.call import CALL_FINAL, CallbackReason, CallDirection, CallPurpose
+from models.fallback import notice_words
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
@@ -181,7 +182,7 @@ def outbound() -> Response:
     voice.update_call_status(
         session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
     )
-    state = replace(_stored_state(call), lesson=call.lesson_id)
+    state = replace(_stored_state(call), lesson=call.lesson_id, notice=notice_words(session, call))
     return _run(session, call, member, "outbound", "start", hook, now, state=state)
 
 

@@ -179,6 +179,17 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh_CN": "谢谢，支部会尽快与您联系。再见。",
         "en": "Thank you, the branch will contact you soon. Goodbye.",
     },
+    # A call in place of a notice whose text did not reach the member: said twice, then goodbye.
+    "notice_greeting": {
+        "zh_CN": "{name}您好，这里是村党支部。给您发的通知短信没有送达，现在为您读一遍：",
+        "en": "Hello {name}, this is your village branch. A notice we texted you did not arrive; "
+        "here it is:",
+    },
+    "notice_again": {"zh_CN": "再读一遍：", "en": "Once more:"},
+    "notice_goodbye": {
+        "zh_CN": "通知读完了。有问题请回复短信或拨打热线。再见。",
+        "en": "That was the notice. Text us or call the hotline with any question. Goodbye.",
+    },
     # Outbound lesson call
     "outbound_greeting": {
         "zh_CN": "{name}您好，这里是村党支部的流动党员学习热线。",

@@ -68,8 +68,10 @@ class CallState:
     playing: Playing | None = None
     queue: tuple[int, ...] = ()
     after: AfterLesson = AfterLesson.CATEGORIES
-    # outbound: the lesson of a call we placed (the voice handler sets it).
+    # outbound: the lesson of a call we placed (the voice handler sets it), or the words of
+    # a notice whose text did not reach the member (models.fallback).
     lesson: int | None = None
+    notice: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as the call row stores it; fields at their defaults are left out."""
@@ -102,6 +104,8 @@ class CallState:
             data["after"] = self.after.value
         if self.lesson is not None:
             data["lesson"] = self.lesson
+        if self.notice is not None:
+            data["notice"] = self.notice
         return data
 
     @classmethod
@@ -119,6 +123,7 @@ class CallState:
             queue=_numbers(data.get("queue")),
             after=_one_of(AfterLesson, data.get("after")) or AfterLesson.CATEGORIES,
             lesson=_int(data.get("lesson")),
+            notice=_text(data.get("notice")),
         )
 
 

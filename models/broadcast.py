@@ -100,6 +100,8 @@ class Broadcast(Base):
     segments: Mapped[int] = mapped_column(Integer, default=1)
     # Urgent (a township's choice, audited): sent at once, whatever the members' windows.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Essential: a member whose text fails is called and hears it (models.fallback).
+    essential: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     # Approval up the chain: why it had to wait ("members", "cost"), the cost estimated when
@@ -271,6 +273,7 @@ def create_broadcast(
     template_key: str | None = None,
     params: Mapping[str, str] | None = None,
     price: Decimal = Decimal(0),
+    essential: bool = False,
 ) -> Broadcast:
     """Store a broadcast to be resolved at `scheduled_at` (None: now) and sent to each member
     inside their contact window; an urgent one (a township's only) to everyone at once.
@@ -331,11 +334,12 @@ def create_broadcast(
         recipients=total,
         segments=segments,
         urgent=urgent,
+        essential=essential,
         created_at=now,
     )
     session.add(broadcast)
     session.flush()
-    detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
+    detail: dict[str, Any] = {"recipients": total, "urgent": urgent, "essential": essential}
     if reasons:
         detail["pending"] = reasons
     if via:

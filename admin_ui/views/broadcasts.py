@@ -48,6 +48,7 @@ from models.broadcast import (
     offered_notices,
     send_times,
 )
+from models.fallback import notice_reach
 from models.numbers import parse_int
 from models.org import Organization, township_of
 from models.outbox import TEMPLATE_RULES_KEY
@@ -326,6 +327,7 @@ def broadcast_create() -> Response | tuple[str, int]:
             template_key=chosen.key if chosen is not None else None,
             params=_field_values(chosen) if chosen is not None else None,
             price=_price(),
+            essential=bool(form.essential.data),
         )
     except BroadcastError as exc:
         if chosen is not None:
@@ -345,7 +347,11 @@ def broadcast_create() -> Response | tuple[str, int]:
 
 
 def _progress(broadcast_id: int) -> dict[str, Any]:
-    counts = broadcast_progress(get_session(), broadcast_id)
+    counts: dict[str, Any] = dict(broadcast_progress(get_session(), broadcast_id))
+    reach = notice_reach(get_session(), [broadcast_id])[broadcast_id]
+    counts.update(
+        reached_text=reach.delivered, reached_call=reach.answered, not_reached=reach.not_reached
+    )
     finished = sum(counts[k] for k in FINAL_KEYS)
     recipients = counts["recipients"]
     done = recipients > 0 and counts["queued"] == 0 and counts["sending"] == 0

@@ -11,6 +11,10 @@ author (`returned`): it keeps why it had to wait, its estimated cost, who decide
 the reason of a return. Audit entries gain the actions `approve` and `return`. The CHECKs of
 the two changed enums are made again with every value written out (as 0007 does).
 
+Texts that fail become calls: a call may stand in for one failed text (`calls.message_id`,
+unique), with the purpose `notice` when it reads a notice out; a broadcast may be `essential`
+(a member whose text fails is called).
+
 Revision ID: 0011
 Revises: 0009
 Create Date: 2026-12-02
@@ -58,6 +62,8 @@ OLD_ACTIONS = (
     "settings",
 )
 ACTIONS = (*OLD_ACTIONS, "approve", "return")
+OLD_PURPOSES = ("menu", "lesson", "reminder", "missed_call", "callback")
+PURPOSES = (*OLD_PURPOSES, "notice")
 
 
 def _listed(values: tuple[str, ...]) -> str:
@@ -91,11 +97,29 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             "fk_broadcasts_decided_by_id_users", "users", ["decided_by_id"], ["id"]
         )
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("essential", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     _recheck("broadcasts", "status", BROADCAST_STATUSES)
     _recheck("audit_logs", "action", ACTIONS)
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("message_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_calls_message_id_messages", "messages", ["message_id"], ["id"]
+        )
+        batch_op.create_unique_constraint("uq_calls_message_id", ["message_id"])
+    _recheck("calls", "purpose", PURPOSES)
 
 
 def downgrade() -> None:
+    _recheck("calls", "purpose", OLD_PURPOSES)
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_calls_message_id", type_="unique")
+        batch_op.drop_constraint("fk_calls_message_id_messages", type_="foreignkey")
+        batch_op.drop_column("message_id")
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_column("essential")
     _recheck("audit_logs", "action", OLD_ACTIONS)
     _recheck("broadcasts", "status", OLD_BROADCAST_STATUSES)
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:

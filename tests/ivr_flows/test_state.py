@@ -36,6 +36,7 @@ SHAPES = {
         lesson=12, playing=Playing(12, 0.0, 120), after=AfterLesson.GOODBYE
     ),
     "callback": CallState(lesson=None, tries=1),
+    "notice call": CallState(notice="明天上午九点开会"),
     "everything": CallState(
         tries=1,
         report=ReportAnswers(studied=True, same_city=True, same_employer=False, saved=True),
@@ -46,6 +47,7 @@ SHAPES = {
         queue=(2,),
         after=AfterLesson.GOODBYE,
         lesson=3,
+        notice="请回复HB汇报",
     ),
 }
 
@@ -98,10 +100,11 @@ def test_every_state_a_call_reaches_survives_the_json_column() -> None:
                     seen.add(key)
                     calls.append((ctx, result.waiting_at, result.state))
     # Every field the steps write was set away from its default somewhere along the way (the
-    # voice handler sets the other two: the help reference, and the lesson of a call we place).
+    # voice handler sets the others: the help reference, and the lesson or the notice of a call
+    # we place).
     default = CallState()
     for field in fields(CallState):
-        if field.name not in ("help_ref", "lesson"):
+        if field.name not in ("help_ref", "lesson", "notice"):
             changed = (
                 getattr(state, field.name) != getattr(default, field.name) for state in reached
             )
@@ -242,6 +245,7 @@ def test_reading_any_json_never_fails_and_the_result_round_trips(raw: object) ->
         queue=NUMBERS,
         after=st.sampled_from(AfterLesson),
         lesson=st.none() | st.integers(min_value=1, max_value=10**6),
+        notice=st.none() | st.text(min_size=1, max_size=80),
     )
 )
 def test_any_state_survives_the_json_column(state: CallState) -> None:
