@@ -339,7 +339,9 @@ def create_broadcast(
     )
     session.add(broadcast)
     session.flush()
-    detail: dict[str, Any] = {"recipients": total, "urgent": urgent, "essential": essential}
+    detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
+    if essential:
+        detail["essential"] = True
     if reasons:
         detail["pending"] = reasons
     if via:
