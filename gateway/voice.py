@@ -31,6 +31,7 @@ from ivr_flows.engine import (
     OpenHelp,
     Recorded,
     RecordReport,
+    Resume,
     StoreRecording,
     goodbye,
 )
@@ -339,7 +340,8 @@ def _run(
 ) -> Response:
     """Run one step from the call's stored state (or `state`), carry out its effects, store
     the new state, commit, answer its TwiML."""
-    ctx = _context(session, member, now)
+    offers_resume = call.direction is CallDirection.INBOUND or call.purpose in RESUMING
+    ctx = _context(session, member, now, resume=offers_resume)
     given = Input(
         digits=hook.digits,
         recording=hook.recording,
@@ -422,6 +424,7 @@ def _carry_out(
                 completed=effect.completed,
                 call=call,
                 at=now,
+                position=effect.position,
             )
     return ref
 
@@ -472,9 +475,17 @@ class _Catalog:
         return None if lesson is None else _lesson_info(lesson)
 
 
-def _context(session: Session, member: Member | None, now: datetime) -> CallContext:
+# Calls that begin with the menu, where "press 1 to continue the lesson" is offered first (not
+# a reminder call, which asks for the report, nor a lesson call, which plays its own lesson).
+RESUMING = frozenset({CallPurpose.MENU, CallPurpose.CALLBACK, CallPurpose.MISSED_CALL})
+
+
+def _context(
+    session: Session, member: Member | None, now: datetime, *, resume: bool = False
+) -> CallContext:
     if member is None:
         return CallContext(link=_link)
+    unfinished = voice.unfinished_lesson(session, member, now) if resume else None
     return CallContext(
         known=True,
         language=member.language.value,
@@ -485,6 +496,7 @@ def _context(session: Session, member: Member | None, now: datetime) -> CallCont
         receipt=voice.report_receipt(session, member, now),
         lessons=_Catalog(session, member),
         link=_link,
+        resume=Resume(_lesson_info(unfinished[0]), unfinished[1]) if unfinished else None,
     )
 
 

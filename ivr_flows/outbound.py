@@ -47,7 +47,8 @@ def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
         return read_notice(ctx, state, state.notice)
     lesson = ctx.lessons.find(state.lesson) if state.lesson is not None else None
     if lesson is None:
-        return main_menu(ctx, state, greet=True)
+        hello = (prompt("greeting", name=ctx.name),) if ctx.name else ()
+        return lessons.offer_resume(ctx, state, hello) or main_menu(ctx, state, greet=True)
     greeting = prompt("outbound_greeting", name=ctx.name or "")
     return lessons.play(
         ctx, state, lesson, given.at, queue=(), after=AfterLesson.GOODBYE, before=(greeting,)

@@ -119,6 +119,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh_CN": "听完请按1，跳过请按井号键。",
         "en": "When you have finished, press 1. To skip, press hash.",
     },
+    "lesson_resume": {
+        "zh_CN": "您上次收听的《{title}》还没有听完。从中断的地方继续收听请按1，进入主菜单请按其他键。",
+        "en": "You stopped part way through {title}. To continue where you stopped, press 1. "
+        "For the menu, press any other key.",
+    },
+    "lesson_continue": {
+        "zh_CN": "接着播放第{number}课：{title}。",
+        "en": "Continuing lesson {number}: {title}.",
+    },
     "lesson_credited": {
         "zh_CN": "已记录您的学习，谢谢。",
         "en": "Your lesson is recorded. Thank you.",

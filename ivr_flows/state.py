@@ -43,11 +43,13 @@ class ReportAnswers:
 @dataclass(frozen=True, slots=True)
 class Playing:
     """The lesson playing: its number, when it started (epoch seconds; None: unknown, so no
-    seconds are credited) and its length in seconds, the most a listen is credited."""
+    seconds are credited), its length in seconds (the most a listen is credited), and the
+    second of the lesson it started from (a lesson resumed where the last call stopped)."""
 
     number: int
     started: float | None = None
     duration: int | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class CallState:
                 "started": self.playing.started,
                 "duration": self.playing.duration,
             }
+            if self.playing.offset:
+                data["playing"]["offset"] = self.playing.offset
         if self.queue:
             data["queue"] = list(self.queue)
         if self.after is not AfterLesson.CATEGORIES:
@@ -188,8 +192,12 @@ def _playing(value: object) -> Playing | None:
     if number is None:
         return None
     duration = _int(value.get("duration"))
+    offset = _int(value.get("offset"))
     return Playing(
-        number, _seconds(value.get("started")), duration if duration and duration > 0 else None
+        number,
+        _seconds(value.get("started")),
+        duration if duration and duration > 0 else None,
+        offset if offset and offset > 0 else 0,
     )
 
 

@@ -15,6 +15,8 @@ Texts that fail become calls: a call may stand in for one failed text (`calls.me
 unique), with the purpose `notice` when it reads a notice out; a broadcast may be `essential`
 (a member whose text fails is called).
 
+Lessons that resume: a listen keeps the second of the lesson it ended at (`position`).
+
 Revision ID: 0011
 Revises: 0009
 Create Date: 2026-12-02
@@ -110,9 +112,13 @@ def upgrade() -> None:
         )
         batch_op.create_unique_constraint("uq_calls_message_id", ["message_id"])
     _recheck("calls", "purpose", PURPOSES)
+    with op.batch_alter_table("lesson_listens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("position", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lesson_listens", schema=None) as batch_op:
+        batch_op.drop_column("position")
     _recheck("calls", "purpose", OLD_PURPOSES)
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_constraint("uq_calls_message_id", type_="unique")
