@@ -22,6 +22,7 @@ PAGES = (
     "settings",
     "audit",
     "approvals",
+    "inspection",
 )
 # Pages of the development tools (devtools): only with PROVIDER=sandbox or in debug.
 DEV_PAGES = ("phone",)

@@ -155,6 +155,7 @@ CALL_PURPOSE_LABELS = {
     "reminder": _l("Reminder call"),
     "missed_call": _l("Missed call"),
     "callback": _l("Callback"),
+    "notice": _l("Notice read out (text failed)"),
 }
 CALL_STATUS_LABELS = {
     "queued": _l("Queued"),
@@ -245,6 +246,8 @@ AUDIT_TARGET_LABELS = {
     "phone": _l("Phone simulator"),
     "register": _l("Register"),
     "org": _l("Organisation"),
+    "approvals": _l("Approvals"),
+    "inspection": _l("Inspection"),
 }
 # The details of an audit entry, by key.
 AUDIT_DETAIL_LABELS = {
@@ -277,6 +280,11 @@ AUDIT_DETAIL_LABELS = {
     "category": _l("Category"),
     "assignee": _l("Assigned to"),
     "urgent": _l("Urgent"),
+    "essential": _l("Essential"),
+    "pending": _l("Waiting for approval"),
+    "reasons": _l("Why it needs approval"),
+    "reason": _l("Reason"),
+    "late": _l("Deadlines"),
 }
 # Column headers of the files the admin exports (CSV and XLSX), by column key.
 EXPORT_COLUMN_LABELS = {

@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.approvals", _l("Approvals"), TOWNSHIP_ONLY),
     ("admin.lessons", _l("Lessons"), STAFF),
     ("admin.review", _l("Yearly review"), STAFF),
+    ("admin.inspection", _l("Inspection"), TOWNSHIP_ONLY),
     ("admin.register", _l("Register upload"), STAFF),
     ("admin.settings", _l("Settings"), STAFF),
     ("admin.audit", _l("Audit log"), TOWNSHIP_ONLY),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,7 +12,7 @@ from werkzeug.wrappers import Response
 from admin_ui.auth import FOLLOW_UP, STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import AssignForm, NoteForm, ResolveForm, options
-from admin_ui.helpers import arg_page
+from admin_ui.helpers import arg_branch, arg_page
 from infra.db import get_session
 from models import reads
 from models.help import (
@@ -30,6 +31,7 @@ from models.help_deadlines import (
 )
 from models.member import Member
 from models.org import Organization
+from models.period import parse_period, period_bounds
 from models.scope import visible_users
 from workers.sending import enqueue_send
 
@@ -46,8 +48,18 @@ def help_list() -> str:
     status = HelpStatus(status_arg) if status_arg in set(HelpStatus) else None
     category = HelpCategory(category_arg) if category_arg in set(HelpCategory) else None
     late = late_arg if late_arg in reads.help_requests.LATE else None
+    branch_id = arg_branch(scope)
+    month = parse_period(request.args.get("month"))
+    opened = period_bounds(month, ZoneInfo(scope.timezone)) if month else None
     page = reads.help_requests.help_requests(
-        db, scope, status=status, category=category, late=late, page=arg_page()
+        db,
+        scope,
+        status=status,
+        category=category,
+        late=late,
+        branch_id=branch_id,
+        opened=opened,
+        page=arg_page(),
     )
     members = reads.common.members_by_id(db, {h.member_id for h in page.items})
     assignees = reads.common.user_names(db, {h.assignee_id for h in page.items})
@@ -65,6 +77,8 @@ def help_list() -> str:
         status=status_arg,
         category=category_arg,
         late=late or "",
+        branch_id=branch_id,
+        month=month,
         statuses=list(HelpStatus),
         categories=list(HelpCategory),
     )

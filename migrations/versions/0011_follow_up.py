@@ -17,6 +17,8 @@ unique), with the purpose `notice` when it reads a notice out; a broadcast may b
 
 Lessons that resume: a listen keeps the second of the lesson it ended at (`position`).
 
+The inspection (考核检查) asks whether a liaison task was done in time: `contact_logs.done_at`.
+
 Revision ID: 0011
 Revises: 0009
 Create Date: 2026-12-02
@@ -114,9 +116,13 @@ def upgrade() -> None:
     _recheck("calls", "purpose", PURPOSES)
     with op.batch_alter_table("lesson_listens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("position", sa.Integer(), nullable=True))
+    with op.batch_alter_table("contact_logs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("done_at", models.base.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contact_logs", schema=None) as batch_op:
+        batch_op.drop_column("done_at")
     with op.batch_alter_table("lesson_listens", schema=None) as batch_op:
         batch_op.drop_column("position")
     _recheck("calls", "purpose", OLD_PURPOSES)

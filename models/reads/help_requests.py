@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
@@ -22,13 +23,16 @@ def help_requests(
     status: HelpStatus | None = None,
     category: HelpCategory | None = None,
     late: str | None = None,
+    branch_id: int | None = None,
+    opened: tuple[datetime, datetime] | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[HelpRequest]:
     """The scope's help requests, filtered, oldest open first then newest closed.
 
     `late`: "contact" the open ones past their first-contact deadline with no contact yet,
-    "escalated" the open ones escalated to the township."""
+    "escalated" the open ones escalated to the township; `branch_id` and `opened` (a span of
+    time) narrow to one branch and the requests opened in it (the inspection's links)."""
     query = (
         select(HelpRequest)
         .join(Member, Member.id == HelpRequest.member_id)
@@ -40,6 +44,10 @@ def help_requests(
         query = query.where(HelpRequest.category == category)
     if late in LATE:
         query = query.where(LATE[late])
+    if branch_id is not None:
+        query = query.where(Member.branch_id == branch_id)
+    if opened is not None:
+        query = query.where(HelpRequest.created_at >= opened[0], HelpRequest.created_at < opened[1])
     query = query.order_by(
         case((HelpRequest.status == HelpStatus.RESOLVED, 1), else_=0),
         HelpRequest.created_at.desc(),

@@ -87,6 +87,8 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.approval_settings", "GET", lambda w: "/admin/settings/approval", STAFF),
     ("admin.approval_settings_save", "POST", lambda w: "/admin/settings/approval", TOWNSHIP),
     ("admin.approvals", "GET", lambda w: "/admin/approvals", TOWNSHIP),
+    ("admin.inspection", "GET", lambda w: "/admin/inspection", TOWNSHIP),
+    ("admin.inspection_export", "GET", lambda w: "/admin/inspection.csv", TOWNSHIP),
     (
         "admin.broadcast_approve",
         "POST",
