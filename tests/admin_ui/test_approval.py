@@ -131,6 +131,8 @@ def test_a_notice_returned_with_a_reason_is_never_sent(
         "内容不清楚,请写明事由",
     )
     assert _audited(app, "return", notice.id) == [world.users["township"]]
+    audit_page = township.get("/admin/audit").get_data(as_text=True)
+    assert "退回通知" in audit_page and "内容不清楚" in audit_page
     page = login_as(client, "branch").get(f"/admin/broadcasts/{notice.id}").get_data(as_text=True)
     assert "内容不清楚,请写明事由" in page and "已退回" in page
     assert not Job.exists(resolve_job_id(notice.id), connection=redis_client)
