@@ -22,6 +22,8 @@ PAGES = (
     "register",
     "settings",
     "audit",
+    "approvals",
+    "inspection",
 )
 # Pages of the development tools (devtools): only with PROVIDER=sandbox or in debug.
 DEV_PAGES = ("phone",)

@@ -32,6 +32,7 @@ from wtforms.validators import (
 from wtforms.validators import ValidationError as WTFValidationError
 
 from admin_ui.i18n import bilingual
+from models.approval import MAX_REASON_CHARS as MAX_APPROVAL_REASON
 from models.caps import MAX_DAILY_CAP, MAX_SAME_CONTENT_SECONDS
 from models.contact import ContactKind
 from models.cycle import STEPS
@@ -436,11 +437,30 @@ class BroadcastForm(FlaskForm):
         _l("Send at (empty: now)"), validators=[Optional()], format="%Y-%m-%dT%H:%M"
     )
     urgent = BooleanField(_l("Urgent: send to everyone at once, whatever their contact windows"))
+    essential = BooleanField(
+        _l("Essential: a member whose text fails is called in their window and hears it")
+    )
 
     def validate_nonreporters(self, field: Any) -> None:
         """A period is written YYYY-MM."""
         if field.data and not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", field.data.strip()):
             raise WTFValidationError(_l("Write the month as YYYY-MM, e.g. 2026-03."))
+
+
+class ApprovalSettingsForm(FlaskForm):
+    """A township's thresholds above which a notice waits for approval (models.approval)."""
+
+    members = StringField(_l("Notices to more than this many members"), validators=[Optional()])
+    cost = StringField(_l("Notices costing more than (CNY)"), validators=[Optional()])
+    township_own = BooleanField(_l("The township's own notices need a second township user"))
+
+
+class ReturnForm(FlaskForm):
+    """Return a pending notice to its author, saying why."""
+
+    reason = TextAreaField(
+        _l("Why it is returned"), validators=[_required(), _length(MAX_APPROVAL_REASON)]
+    )
 
 
 class LessonForm(FlaskForm):

@@ -110,6 +110,8 @@ HOLD_REASON_LABELS = {
     "same_content": _l("the same text just went to this number; waits a moment"),
 }
 BROADCAST_STATUS_LABELS = {
+    "pending": _l("Waiting for approval"),
+    "returned": _l("Returned"),
     "scheduled": _l("Scheduled"),
     "resolving": _l("Preparing"),
     "sending": _l("Sending"),
@@ -154,6 +156,7 @@ CALL_PURPOSE_LABELS = {
     "reminder": _l("Reminder call"),
     "missed_call": _l("Missed call"),
     "callback": _l("Callback"),
+    "notice": _l("Notice read out (text failed)"),
 }
 CALL_STATUS_LABELS = {
     "queued": _l("Queued"),
@@ -239,6 +242,8 @@ AUDIT_ACTION_LABELS = {
     "import": _l("Imported a register"),
     "rate": _l("Rated a member"),
     "settings": _l("Changed settings"),
+    "approve": _l("Approved a notice"),
+    "return": _l("Returned a notice"),
 }
 # What an audit entry is about: the part of its target before the first colon.
 AUDIT_TARGET_LABELS = {
@@ -263,6 +268,8 @@ AUDIT_TARGET_LABELS = {
     "phone": _l("Phone simulator"),
     "register": _l("Register"),
     "org": _l("Organisation"),
+    "approvals": _l("Approvals"),
+    "inspection": _l("Inspection"),
 }
 # The details of an audit entry, by key.
 AUDIT_DETAIL_LABELS = {
@@ -295,6 +302,11 @@ AUDIT_DETAIL_LABELS = {
     "category": _l("Category"),
     "assignee": _l("Assigned to"),
     "urgent": _l("Urgent"),
+    "essential": _l("Essential"),
+    "pending": _l("Waiting for approval"),
+    "reasons": _l("Why it needs approval"),
+    "reason": _l("Reason"),
+    "late": _l("Deadlines"),
 }
 # Column headers of the files the admin exports (CSV and XLSX), by column key.
 EXPORT_COLUMN_LABELS = {

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session
 
 from infra.db import get_session
 from models import (
+    Broadcast,
+    BroadcastStatus,
     Call,
     CallDirection,
+    CallPurpose,
     CallStatus,
     Channel,
     ContactKind,
@@ -24,6 +27,7 @@ from models import (
     HostKind,
     Lesson,
     LessonCategory,
+    LessonListen,
     Member,
     MembershipStatus,
     Message,
@@ -39,7 +43,11 @@ from models import (
     record_report,
     utcnow,
 )
+from models.approval import APPROVAL_KEY
+from models.broadcast import create_broadcast
 from models.deed import DeedStatus, TipTopic, decide_deed, mark_exemplar, record_deed
+from models.fallback import plan_fallback_calls
+from models.help_deadlines import sweep_deadlines
 from models.rating import Grade, rate_member
 from models.user import set_password
 
@@ -275,6 +283,7 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
             created_at=now - timedelta(days=1),
         )
     )
+    _follow_up_demo(session, township, branches[0], users, members, lessons, now)
     for member in members[:9]:
         session.add(
             ContactLog(
@@ -381,6 +390,109 @@ def _activities(
         topic=TipTopic.BUSINESS,
         author_id=users["township"].id,
         org_id=branches[0].id,
+    )
+
+
+def _follow_up_demo(
+    session: Session,
+    township: Organization,
+    east: Organization,
+    users: dict[str, User],
+    members: list[Member],
+    lessons: list[Lesson],
+    now: datetime,
+) -> None:
+    """What follows up by itself (issue 15): a wages request past both deadlines, a notice
+    over the township's threshold waiting for approval, an essential notice whose text failed
+    and became an answered call, a failed reminder whose call waits for the window, and a
+    lesson left half heard (the first member, +8613800000001, is offered to continue)."""
+    open_help_request(
+        session,
+        members[3],
+        category=HelpCategory.WAGES,
+        text="年底了工资还没结，老板说等等",
+        channel=Channel.SMS,
+        at=now - timedelta(days=20),
+    )
+    sweep_deadlines(session, township, now)
+    township.settings = {
+        **(township.settings or {}),
+        APPROVAL_KEY: {"members": 10, "cost": None, "township_own": False},
+    }
+    session.flush()
+    create_broadcast(
+        session,
+        org=east,
+        author_id=users["dongcun"].id,
+        text="本月25日前请回复HB汇报近况，春节回村的同志请到村委会报到",
+        target=None,
+        scheduled_at=None,
+        now=now,
+    )
+    essential = Broadcast(
+        org_id=township.id,
+        author_id=users["township"].id,
+        text="寒潮预警：明天起气温骤降，请在外务工的同志注意防寒",
+        status=BroadcastStatus.DONE,
+        recipients=1,
+        essential=True,
+        created_at=now - timedelta(days=1),
+        finished_at=now - timedelta(days=1),
+    )
+    session.add(essential)
+    session.flush()
+    told = members[5]
+    failed = Message(
+        direction=Direction.OUT,
+        member_id=told.id,
+        phone=told.phone,
+        body=essential.text,
+        template_key="broadcast",
+        params={"text": essential.text},
+        broadcast_id=essential.id,
+        status=MessageStatus.UNDELIVERED,
+        error_code="30003",
+        created_at=now - timedelta(days=1),
+        status_at=now - timedelta(days=1),
+    )
+    reminder = Message(
+        direction=Direction.OUT,
+        member_id=members[8].id,
+        phone=members[8].phone,
+        body=f"{members[8].name}您好，请汇报本月情况",
+        template_key="reminder",
+        params={"name": members[8].name, "month": str(now.month)},
+        status=MessageStatus.FAILED,
+        error_code="30006",
+        created_at=now - timedelta(hours=2),
+        status_at=now - timedelta(hours=2),
+    )
+    session.add_all([failed, reminder])
+    session.flush()
+    session.add(
+        Call(
+            direction=CallDirection.OUTBOUND,
+            member_id=told.id,
+            phone=told.phone,
+            purpose=CallPurpose.NOTICE,
+            message_id=failed.id,
+            status=CallStatus.COMPLETED,
+            answered_by="human",
+            duration=40,
+            created_at=now - timedelta(hours=20),
+            ended_at=now - timedelta(hours=20),
+        )
+    )
+    plan_fallback_calls(session, now)  # the failed reminder's call, for the member's window
+    session.add(
+        LessonListen(
+            member_id=members[0].id,
+            lesson_id=lessons[0].id,
+            seconds=120,
+            position=120,
+            completed=False,
+            listened_at=now - timedelta(days=2),
+        )
     )
 
 

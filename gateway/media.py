@@ -1,8 +1,22 @@
-"""GET /media/<path>: lesson audio and prompt recordings, which Twilio fetches to play."""
+"""GET /media/<path>: lesson audio and prompt recordings, which Twilio fetches to play.
+
+`?from=<seconds>` serves a lesson's audio from that second on (a lesson resumed where the last
+call stopped, ivr_flows.lessons): a WAV file is cut at the exact frame; an MP3 file at the same
+share of its bytes (a player finds the next frame), from the lesson's stored length.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
+import io
+import wave
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, abort, current_app, request, send_from_directory
+from sqlalchemy import select
+
+from infra.db import get_session
+from models.lesson import Lesson
+from models.numbers import parse_int
 
 bp = Blueprint("media", __name__)
 
@@ -18,9 +32,42 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/media/<folder>/<name>")
 def media(folder: str, name: str) -> Response:
-    """Serve one uploaded audio file; anything else is 404."""
+    """Serve one uploaded audio file, from a second on when asked; anything else is 404."""
     suffix = name[name.rfind(".") :].lower() if "." in name else ""
     if folder not in PUBLIC_FOLDERS or suffix not in AUDIO_TYPES:
         abort(404)
     directory = f"{current_app.config['UPLOAD_DIR']}/{folder}"
+    start = parse_int(request.args.get("from", ""))
+    if folder == "lessons" and start is not None and start > 0:
+        cut = _from_second(Path(directory), name, suffix, start)
+        if cut is not None:
+            return Response(cut, mimetype=AUDIO_TYPES[suffix])
     return send_from_directory(directory, name, mimetype=AUDIO_TYPES[suffix], max_age=3600)
+
+
+def _from_second(directory: Path, name: str, suffix: str, start: int) -> bytes | None:
+    """The file's audio from `start` seconds on; None: serve it whole (unreadable, unknown)."""
+    path = (directory / name).resolve()
+    if path.parent != directory.resolve() or not path.is_file():
+        abort(404)
+    if suffix == ".wav":
+        try:
+            with wave.open(str(path), "rb") as source:
+                frame = min(start * source.getframerate(), source.getnframes())
+                source.setpos(frame)
+                frames = source.readframes(source.getnframes() - frame)
+                params = source.getparams()
+        except (wave.Error, EOFError):
+            return None
+        out = io.BytesIO()
+        with wave.open(out, "wb") as target:
+            target.setparams(params)
+            target.writeframes(frames)
+        return out.getvalue()
+    duration = get_session().scalar(
+        select(Lesson.duration).where(Lesson.audio_path == f"lessons/{name}").limit(1)
+    )
+    if not duration:
+        return None
+    data = path.read_bytes()
+    return data[len(data) * min(start, duration) // duration :]

@@ -33,6 +33,7 @@ from ivr_flows.engine import (
     OpenHelp,
     Recorded,
     RecordReport,
+    Resume,
     SaveDeed,
     StoreRecording,
     TextTip,
@@ -57,6 +58,7 @@ from models import (
 )
 from models.call import CALL_FINAL, CallbackReason, CallDirection, CallPurpose, RecordingKind
 from models.deed import Deed, TipTopic, approved_tips, count_listen, deed_ref, record_deed
+from models.fallback import notice_words
 from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
@@ -188,7 +190,7 @@ def outbound() -> Response:
     voice.update_call_status(
         session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
     )
-    state = replace(_stored_state(call), lesson=call.lesson_id)
+    state = replace(_stored_state(call), lesson=call.lesson_id, notice=notice_words(session, call))
     return _run(session, call, member, "outbound", "start", hook, now, state=state)
 
 
@@ -345,7 +347,8 @@ def _run(
 ) -> Response:
     """Run one step from the call's stored state (or `state`), carry out its effects, store
     the new state, commit, answer its TwiML."""
-    ctx = _context(session, member, now)
+    offers_resume = call.direction is CallDirection.INBOUND or call.purpose in RESUMING
+    ctx = _context(session, member, now, resume=offers_resume)
     given = Input(
         digits=hook.digits,
         recording=hook.recording,
@@ -434,6 +437,7 @@ def _carry_out(
                 completed=effect.completed,
                 call=call,
                 at=now,
+                position=effect.position,
             )
     return ref
 
@@ -564,9 +568,17 @@ class _Catalog:
         return None if lesson is None else _lesson_info(lesson)
 
 
-def _context(session: Session, member: Member | None, now: datetime) -> CallContext:
+# Calls that begin with the menu, where "press 1 to continue the lesson" is offered first (not
+# a reminder call, which asks for the report, nor a lesson call, which plays its own lesson).
+RESUMING = frozenset({CallPurpose.MENU, CallPurpose.CALLBACK, CallPurpose.MISSED_CALL})
+
+
+def _context(
+    session: Session, member: Member | None, now: datetime, *, resume: bool = False
+) -> CallContext:
     if member is None:
         return CallContext(link=_link)
+    unfinished = voice.unfinished_lesson(session, member, now) if resume else None
     return CallContext(
         known=True,
         language=member.language.value,
@@ -578,6 +590,7 @@ def _context(session: Session, member: Member | None, now: datetime) -> CallCont
         lessons=_Catalog(session, member),
         tips=_Tips(session, member),
         link=_link,
+        resume=Resume(_lesson_info(unfinished[0]), unfinished[1]) if unfinished else None,
     )
 
 

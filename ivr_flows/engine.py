@@ -145,6 +145,16 @@ class CallContext:
     lessons: LessonCatalog = field(default_factory=Shelf)
     tips: TipCatalog = field(default_factory=TipShelf)
     link: Callable[[str, str], str] = default_link
+    # The lesson the caller stopped in on an earlier call, and the second they stopped at.
+    resume: Resume | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A lesson left unfinished: "press 1 to continue where you stopped"."""
+
+    lesson: LessonInfo
+    position: int
 
 
 # Effects: the domain operations a step asks for
@@ -183,6 +193,8 @@ class CreditListen:
     lesson_number: int
     seconds: int
     completed: bool
+    # The second of the lesson the listen ended at (None: not known).
+    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +464,7 @@ __all__ = [
     "RecordQuestion",
     "RecordReport",
     "Recorded",
+    "Resume",
     "SaveDeed",
     "Shelf",
     "Speech",

@@ -17,6 +17,7 @@ from ivr_flows.engine import (
     Input,
     LessonInfo,
     Question,
+    Resume,
     Sound,
     Speech,
     Step,
@@ -110,25 +111,69 @@ def play(
     after: AfterLesson,
     before: Sequence[Sound] = (),
     effects: Sequence[Effect] = (),
+    offset: int = 0,
 ) -> StepResult:
-    """Play a lesson inside a one-key Gather: 1 when finished, # to skip."""
+    """Play a lesson inside a one-key Gather: 1 when finished, # to skip; from its `offset`
+    second when it resumes an earlier call's listen."""
+    offset = max(0, min(offset, (lesson.duration or 1) - 1)) if lesson.duration else 0
     state = replace(
         state,
-        playing=Playing(lesson.number, at, lesson.duration),
+        playing=Playing(lesson.number, at, lesson.duration, offset),
         queue=tuple(queue),
         after=after,
     )
-    content: Sound = (
-        Audio(lesson.audio_url) if lesson.audio_url else Speech(lesson.transcript or lesson.title)
-    )
+    intro = "lesson_continue" if offset else "lesson_intro"
     sounds = (
         *before,
-        prompt("lesson_intro", number=lesson.number, title=lesson.title),
-        content,
+        prompt(intro, number=lesson.number, title=lesson.title),
+        _content(lesson, offset),
         prompt("lesson_after"),
     )
     question = Question(NAME, "played", sounds, timeout=NUMBER_TIMEOUT)
     return ask(ctx, state, question, effects=effects)
+
+
+def from_second(url: str, offset: int) -> str:
+    """The address of a lesson's audio from a second on (gateway.media cuts the file)."""
+    if not offset:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}from={offset}"
+
+
+def _content(lesson: LessonInfo, offset: int) -> Sound:
+    """The lesson's audio, or its text spoken, from `offset` seconds in (the text is cut in
+    proportion to the lesson's length)."""
+    if lesson.audio_url:
+        return Audio(from_second(lesson.audio_url, offset))
+    words = lesson.transcript or lesson.title
+    if offset and lesson.duration and lesson.transcript:
+        words = words[len(words) * offset // lesson.duration :] or words
+    return Speech(words)
+
+
+def _resume_question(resume: Resume, before: Sequence[Sound] = ()) -> Question:
+    return Question(NAME, "resume", (*before, prompt("lesson_resume", title=resume.lesson.title)))
+
+
+def offer_resume(
+    ctx: CallContext, state: CallState, before: Sequence[Sound] = ()
+) -> StepResult | None:
+    """On a call that begins with the menu, a caller who stopped in a lesson is first asked
+    whether to continue it (None: nothing to continue)."""
+    if ctx.resume is None:
+        return None
+    return ask(ctx, state, _resume_question(ctx.resume, before))
+
+
+def resume(state: CallState, given: Input, ctx: CallContext) -> StepResult:
+    """1 continues the unfinished lesson from the second the last listen ended; any other key
+    or none goes to the main menu."""
+    if given.key == "1" and ctx.resume is not None:
+        lesson, position = ctx.resume.lesson, ctx.resume.position
+        return play(
+            ctx, state, lesson, given.at, queue=(), after=AfterLesson.CATEGORIES, offset=position
+        )
+    return main_menu(ctx, replace(state, tries=0))
 
 
 def played(state: CallState, given: Input, ctx: CallContext) -> StepResult:
@@ -171,12 +216,17 @@ def on_hangup(state: CallState, at: float) -> list[Effect]:
 
 
 def _credit(playing: Playing, at: float, *, completed: bool) -> CreditListen:
-    """The credit for a lesson heard from its start until `at`, at most its length."""
+    """The credit for a lesson heard from where it started (its beginning, or the second a
+    resumed listen began at) until `at`, at most what was left of it; and where it ended.
+    A resumed listen that reaches the end completes the lesson."""
     started = at if playing.started is None else playing.started
     seconds = max(0, int(at - started))
     if playing.duration:
-        seconds = min(seconds, playing.duration)
-    return CreditListen(playing.number, seconds, completed)
+        seconds = min(seconds, playing.duration - playing.offset)
+    position = playing.offset + seconds
+    if playing.duration and position >= playing.duration:
+        completed = True
+    return CreditListen(playing.number, seconds, completed, position)
 
 
 def _stopped(state: CallState) -> CallState:
@@ -194,4 +244,5 @@ STEPS: Mapping[str, Step] = {
     "pick": pick,
     "number": number,
     "played": played,
+    "resume": resume,
 }

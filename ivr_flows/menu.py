@@ -16,6 +16,7 @@ from ivr_flows.engine import (
     ask,
     main_menu,
     main_menu_question,
+    prompt,
     retry,
 )
 
@@ -34,8 +35,10 @@ CHOICES: Mapping[str, Step] = {
 
 
 def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
-    """Greet a known caller by name and offer the menu."""
-    return main_menu(ctx, state, greet=True)
+    """Greet a known caller by name and offer the menu; a caller who stopped in a lesson is
+    first asked whether to continue it."""
+    greeting = (prompt("greeting", name=ctx.name),) if ctx.name else ()
+    return lessons.offer_resume(ctx, state, greeting) or main_menu(ctx, state, greet=True)
 
 
 def choose(state: CallState, given: Input, ctx: CallContext) -> StepResult:

@@ -13,10 +13,12 @@ from ivr_flows.engine import (
     CallState,
     Input,
     MarkForRetry,
+    Speech,
     Step,
     StepResult,
     main_menu,
     prompt,
+    speak,
 )
 from ivr_flows.state import AfterLesson
 
@@ -31,21 +33,38 @@ def is_machine(answered_by: str | None) -> bool:
 
 
 def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
-    """Hang up on a machine; greet a person and play the call's lesson, or offer the menu.
+    """Hang up on a machine; greet a person and read the call's notice, play its lesson, or
+    offer the menu.
 
-    The voice handler seeds the state with the call's `lesson` number, if it has one.
+    The voice handler seeds the state with the call's `lesson` number, or the `notice` words
+    of a call standing in for a text that failed, if it has one.
     """
     if is_machine(given.answered_by):
         response = VoiceResponse()
         response.hangup()
         return StepResult(response, state, [MarkForRetry(str(given.answered_by))], None)
+    if state.notice:
+        return read_notice(ctx, state, state.notice)
     lesson = ctx.lessons.find(state.lesson) if state.lesson is not None else None
     if lesson is None:
-        return main_menu(ctx, state, greet=True)
+        hello = (prompt("greeting", name=ctx.name),) if ctx.name else ()
+        return lessons.offer_resume(ctx, state, hello) or main_menu(ctx, state, greet=True)
     greeting = prompt("outbound_greeting", name=ctx.name or "")
     return lessons.play(
         ctx, state, lesson, given.at, queue=(), after=AfterLesson.GOODBYE, before=(greeting,)
     )
+
+
+def read_notice(ctx: CallContext, state: CallState, words: str) -> StepResult:
+    """Say a notice twice, then goodbye: a short call that needs no key."""
+    response = VoiceResponse()
+    speak(response, ctx, prompt("notice_greeting", name=ctx.name or ""))
+    speak(response, ctx, Speech(words))
+    speak(response, ctx, prompt("notice_again"))
+    speak(response, ctx, Speech(words))
+    speak(response, ctx, prompt("notice_goodbye"))
+    response.hangup()
+    return StepResult(response, state, [], None)
 
 
 STEPS: Mapping[str, Step] = {"start": start}

@@ -119,6 +119,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh_CN": "听完请按1，跳过请按井号键。",
         "en": "When you have finished, press 1. To skip, press hash.",
     },
+    "lesson_resume": {
+        "zh_CN": "您上次收听的《{title}》还没有听完。从中断的地方继续收听请按1，进入主菜单请按其他键。",
+        "en": "You stopped part way through {title}. To continue where you stopped, press 1. "
+        "For the menu, press any other key.",
+    },
+    "lesson_continue": {
+        "zh_CN": "接着播放第{number}课：{title}。",
+        "en": "Continuing lesson {number}: {title}.",
+    },
     "lesson_credited": {
         "zh_CN": "已记录您的学习，谢谢。",
         "en": "Your lesson is recorded. Thank you.",
@@ -220,6 +229,17 @@ PROMPTS: dict[str, dict[str, str]] = {
     "unknown_done": {
         "zh_CN": "谢谢，支部会尽快与您联系。再见。",
         "en": "Thank you, the branch will contact you soon. Goodbye.",
+    },
+    # A call in place of a notice whose text did not reach the member: said twice, then goodbye.
+    "notice_greeting": {
+        "zh_CN": "{name}您好，这里是村党支部。给您发的通知短信没有送达，现在为您读一遍：",
+        "en": "Hello {name}, this is your village branch. A notice we texted you did not arrive; "
+        "here it is:",
+    },
+    "notice_again": {"zh_CN": "再读一遍：", "en": "Once more:"},
+    "notice_goodbye": {
+        "zh_CN": "通知读完了。有问题请回复短信或拨打热线。再见。",
+        "en": "That was the notice. Text us or call the hotline with any question. Goodbye.",
     },
     # Outbound lesson call
     "outbound_greeting": {

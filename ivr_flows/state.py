@@ -44,11 +44,13 @@ class ReportAnswers:
 @dataclass(frozen=True, slots=True)
 class Playing:
     """The lesson playing: its number, when it started (epoch seconds; None: unknown, so no
-    seconds are credited) and its length in seconds, the most a listen is credited."""
+    seconds are credited), its length in seconds (the most a listen is credited), and the
+    second of the lesson it started from (a lesson resumed where the last call stopped)."""
 
     number: int
     started: float | None = None
     duration: int | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ class CallState:
     playing: Playing | None = None
     queue: tuple[int, ...] = ()
     after: AfterLesson = AfterLesson.CATEGORIES
-    # outbound: the lesson of a call we placed (the voice handler sets it).
+    # outbound: the lesson of a call we placed (the voice handler sets it), or the words of
+    # a notice whose text did not reach the member (models.fallback).
     lesson: int | None = None
     # deed: the item of 五个一 chosen, and a tip's topic.
     deed_item: int | None = None
@@ -77,6 +80,7 @@ class CallState:
     # tips: the tips of the topic read out, newest first, and the one playing (its index).
     tips: tuple[int, ...] = ()
     tip_at: int | None = None
+    notice: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as the call row stores it; fields at their defaults are left out."""
@@ -103,6 +107,8 @@ class CallState:
                 "started": self.playing.started,
                 "duration": self.playing.duration,
             }
+            if self.playing.offset:
+                data["playing"]["offset"] = self.playing.offset
         if self.queue:
             data["queue"] = list(self.queue)
         if self.after is not AfterLesson.CATEGORIES:
@@ -117,6 +123,8 @@ class CallState:
             data["tips"] = list(self.tips)
         if self.tip_at is not None:
             data["tip_at"] = self.tip_at
+        if self.notice is not None:
+            data["notice"] = self.notice
         return data
 
     @classmethod
@@ -138,6 +146,7 @@ class CallState:
             topic=_one_of(TipTopic, data.get("topic")),
             tips=_numbers(data.get("tips")),
             tip_at=_int(data.get("tip_at")),
+            notice=_text(data.get("notice")),
         )
 
 
@@ -202,8 +211,12 @@ def _playing(value: object) -> Playing | None:
     if number is None:
         return None
     duration = _int(value.get("duration"))
+    offset = _int(value.get("offset"))
     return Playing(
-        number, _seconds(value.get("started")), duration if duration and duration > 0 else None
+        number,
+        _seconds(value.get("started")),
+        duration if duration and duration > 0 else None,
+        offset if offset and offset > 0 else 0,
     )
 
 

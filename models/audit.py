@@ -39,6 +39,8 @@ class AuditAction(enum.StrEnum):
     IMPORT = "import"
     RATE = "rate"
     SETTINGS = "settings"
+    APPROVE = "approve"  # a notice approved up the chain
+    RETURN = "return"  # a notice returned to its author with a reason
 
     @classmethod
     def of(cls, text: str) -> AuditAction | None:

@@ -7,12 +7,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Integer,
+    Numeric,
     Select,
     String,
     Table,
@@ -29,6 +32,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column
 
+from models.approval import (
+    ApprovalError,
+    approval_reasons,
+    approval_rule,
+    check_reason,
+)
 from models.audit import AuditAction, audit
 from models.base import Base, enum_type, utcnow
 from models.caps import HoldReason
@@ -37,7 +46,7 @@ from models.member import Member
 from models.message import Direction, Message, MessageStatus
 from models.org import Organization, OrgKind, township_of
 from models.outbox import TEMPLATE_RULES_KEY
-from models.segments import count_segments, signed_text
+from models.segments import count_segments, estimate_cost, signed_text
 from models.sms_templates import (
     PreparedSms,
     Registry,
@@ -50,15 +59,19 @@ from models.sql import Raw, Sql
 from models.targets import (
     BilingualError,
     Target,
+    count_targeted,
     resolve_reachable,
     target_members,
 )
 from models.templates import render
+from models.user import Role, User
 
 
 class BroadcastStatus(enum.StrEnum):
     """Where a broadcast is."""
 
+    PENDING = "pending"  # waiting for a township user's approval (models.approval)
+    RETURNED = "returned"  # not approved: back to its author with a reason, never sent
     SCHEDULED = "scheduled"
     RESOLVING = "resolving"  # recipients being written to the outbox
     SENDING = "sending"
@@ -87,8 +100,17 @@ class Broadcast(Base):
     segments: Mapped[int] = mapped_column(Integer, default=1)
     # Urgent (a township's choice, audited): sent at once, whatever the members' windows.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Essential: a member whose text fails is called and hears it (models.fallback).
+    essential: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Approval up the chain: why it had to wait ("members", "cost"), the cost estimated when
+    # it was written, and who decided when (with the reason of a return).
+    approval_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    return_reason: Mapped[str | None] = mapped_column(Text)
 
 
 REPLY_LINK_DAYS = 3  # a text within this many days of a notice asking for answers may answer it
@@ -250,9 +272,15 @@ def create_broadcast(
     via: str | None = None,
     template_key: str | None = None,
     params: Mapping[str, str] | None = None,
+    price: Decimal = Decimal(0),
+    essential: bool = False,
 ) -> Broadcast:
     """Store a broadcast to be resolved at `scheduled_at` (None: now) and sent to each member
     inside their contact window; an urgent one (a township's only) to everyone at once.
+
+    A notice over the township's approval thresholds (models.approval: members targeted, or
+    its cost at `price` a segment) is stored as pending: nothing goes until a township user
+    other than the author approves it (approve_broadcast).
 
     A notice form (`template_key` of NOTICE_FORMS, with `params`) is sent as that template;
     its filled text is the broadcast's text.
@@ -289,6 +317,9 @@ def create_broadcast(
         BroadcastError,
         ("目标中没有可以接收通知的成员", "The target reaches no member who can receive it"),
     )
+    reachable = count_targeted(session, org.id, resolved)[1]
+    cost = estimate_cost(segments, reachable, price)
+    reasons = approval_reasons(approval_rule(township_of(session, org)), org, total, cost)
     broadcast = Broadcast(
         org_id=org.id,
         author_id=author_id,
@@ -296,20 +327,80 @@ def create_broadcast(
         template_key=template_key,
         params=values or {},
         target=resolved.as_dict(),
-        status=BroadcastStatus.SCHEDULED,
+        status=BroadcastStatus.PENDING if reasons else BroadcastStatus.SCHEDULED,
+        approval_reasons=reasons or None,
+        cost=cost.quantize(Decimal("0.01")),
         scheduled_at=max(when, now),
         recipients=total,
         segments=segments,
         urgent=urgent,
+        essential=essential,
         created_at=now,
     )
     session.add(broadcast)
     session.flush()
     detail: dict[str, Any] = {"recipients": total, "urgent": urgent}
+    if essential:
+        detail["essential"] = True
+    if reasons:
+        detail["pending"] = reasons
     if via:
         detail["via"] = via
     audit(session, author_id, AuditAction.SEND, f"broadcast:{broadcast.id}", detail, org_id=org.id)
     return broadcast
+
+
+def approval_problem(session: Session, broadcast: Broadcast, user: User) -> ApprovalError | None:
+    """Why this user may not decide on this notice, or None: it must be pending, the user a
+    township user of the notice's township, and not its author."""
+    if broadcast.status is not BroadcastStatus.PENDING:
+        return ApprovalError("这条通知不在待审批状态", "This notice is not waiting for approval")
+    if user.id == broadcast.author_id:
+        return ApprovalError("不能审批自己发起的通知", "You cannot approve your own notice")
+    org = session.get(Organization, broadcast.org_id)
+    assert org is not None  # broadcasts.org_id is a foreign key
+    if user.role is not Role.TOWNSHIP or user.org_id != township_of(session, org).id:
+        return ApprovalError("只有乡镇用户可以审批", "Only a township user may approve notices")
+    return None
+
+
+def approve_broadcast(session: Session, broadcast: Broadcast, user: User, now: datetime) -> None:
+    """Approve a pending notice: it is scheduled (not before now) and audited. The caller
+    starts it after the commit (workers.broadcasts.start_broadcast)."""
+    problem = approval_problem(session, broadcast, user)
+    if problem is not None:
+        raise problem
+    broadcast.status = BroadcastStatus.SCHEDULED
+    broadcast.decided_by_id = user.id
+    broadcast.decided_at = now
+    broadcast.scheduled_at = max(broadcast.scheduled_at, now)
+    audit(
+        session,
+        user.id,
+        AuditAction.APPROVE,
+        f"broadcast:{broadcast.id}",
+        {"reasons": broadcast.approval_reasons or []},
+    )
+
+
+def return_broadcast(
+    session: Session, broadcast: Broadcast, user: User, reason: str, now: datetime
+) -> None:
+    """Return a pending notice to its author with a reason: it is never sent; audited."""
+    problem = approval_problem(session, broadcast, user)
+    if problem is not None:
+        raise problem
+    broadcast.return_reason = check_reason(reason)
+    broadcast.status = BroadcastStatus.RETURNED
+    broadcast.decided_by_id = user.id
+    broadcast.decided_at = now
+    audit(
+        session,
+        user.id,
+        AuditAction.RETURN,
+        f"broadcast:{broadcast.id}",
+        {"reason": broadcast.return_reason},
+    )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class CallPurpose(enum.StrEnum):
     REMINDER = "reminder"  # the escalation's call to a member who has not reported
     MISSED_CALL = "missed_call"  # a member rang the callback number and was rejected
     CALLBACK = "callback"
+    NOTICE = "notice"  # speaks a notice whose text did not reach the member (models.fallback)
 
 
 class Call(Base):
@@ -81,6 +82,8 @@ class Call(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     next_attempt_at: Mapped[datetime | None]
     error_code: Mapped[str | None] = mapped_column(String(ERROR_CODE_LENGTH))  # the provider's
+    # The text that failed and this call stands in for (models.fallback): one call per text.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
 

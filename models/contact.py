@@ -35,6 +35,8 @@ class ContactLog(Base):
     contact_date: Mapped[date] = mapped_column(Date)
     note: Mapped[str] = mapped_column(Text, default="")
     done: Mapped[bool] = mapped_column(default=True)
+    # When a task was marked done (the inspection asks whether it was done in time).
+    done_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

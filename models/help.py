@@ -74,10 +74,26 @@ class HelpRequest(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # The deadlines (models.help_deadlines): when someone first followed the request up (a
+    # note or the resolution), when it went on the branch's task lists for want of that,
+    # when it was escalated to the township for want of a resolution, and when the member
+    # was told it is still being handled.
+    first_contact_at: Mapped[datetime | None]
+    contact_overdue_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    still_texted_at: Mapped[datetime | None]
+
+
+class HelpEvent(enum.StrEnum):
+    """A step the system took on a request by itself, kept in its history as a note."""
+
+    CONTACT_OVERDUE = "contact_overdue"  # past the first-contact deadline: on the task lists
+    ESCALATED = "escalated"  # past the resolution deadline: on the township's dashboard
+    STILL_TEXTED = "still_texted"  # the member was told the request is still being handled
 
 
 class HelpNote(Base):
-    """A follow-up note on a help request."""
+    """A follow-up note on a help request, or a step the deadlines took (`event`)."""
 
     __tablename__ = "help_notes"
 
@@ -85,6 +101,7 @@ class HelpNote(Base):
     help_request_id: Mapped[int] = mapped_column(ForeignKey("help_requests.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
+    event: Mapped[HelpEvent | None] = mapped_column(enum_type(HelpEvent))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -201,13 +218,15 @@ def add_help_note(
     text: str,
     at: datetime | None = None,
 ) -> HelpNote:
-    """Add a follow-up note; an open request is then in progress."""
-    note = HelpNote(
-        help_request_id=request.id, user_id=user_id, text=text.strip(), created_at=at or utcnow()
-    )
+    """Add a follow-up note; an open request is then in progress, and a user's first note is
+    the first contact the deadline asks for."""
+    now = at or utcnow()
+    note = HelpNote(help_request_id=request.id, user_id=user_id, text=text.strip(), created_at=now)
     session.add(note)
     if request.status is HelpStatus.OPEN:
         request.status = HelpStatus.IN_PROGRESS
+    if user_id is not None and request.first_contact_at is None:
+        request.first_contact_at = now
     session.flush()
     return note
 
@@ -229,6 +248,8 @@ def resolve_help_request(
     request.status = HelpStatus.RESOLVED
     request.resolution = resolution.strip()
     request.resolved_at = now
+    if request.first_contact_at is None:
+        request.first_contact_at = now
     session.add(
         HelpNote(
             help_request_id=request.id, user_id=user_id, text=request.resolution, created_at=now

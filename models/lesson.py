@@ -117,6 +117,8 @@ class LessonListen(Base):
     completed: Mapped[bool] = mapped_column(default=False)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
     listened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The second of the lesson this listen ended at: the next call resumes from it.
+    position: Mapped[int | None] = mapped_column(Integer)
 
 
 class CampaignStatus(enum.StrEnum):

@@ -60,6 +60,7 @@ def complete_task(
     if task.done:
         return None
     task.done = True
+    task.done_at = now
     if task.user_id is None:
         task.user_id = user_id
     return log_contact(

@@ -179,6 +179,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh_CN": "您的求助{ref}已办结:{note}",
         "en": "Your help request {ref} is resolved: {note}",
     },
+    "help_pending": {
+        "zh_CN": "您的求助{ref}仍在办理中,村支部会尽快与您联系",
+        "en": "Your help request {ref} is still being handled; the branch will be in touch",
+    },
     "broadcast": {"zh_CN": "{text}", "en": "{text}"},
     # Notices with fields (models.broadcast.NOTICE_FORMS): a template provider sends only
     # approved texts, so under one the composer offers these beside the free-text notice.

@@ -259,8 +259,12 @@ def record_listen(
     completed: bool,
     call: Call | None,
     at: datetime,
+    position: int | None = None,
 ) -> LessonListen | None:
-    """Credit a member with listening to a lesson; one credit per lesson per call, the best kept."""
+    """Credit a member with listening to a lesson; one credit per lesson per call, the best kept.
+
+    `position`: the second of the lesson the listen ended at, where the next call resumes it
+    (a member's listening time is the sum of the seconds of all their listens)."""
     if session.get(Lesson, lesson_id) is None:
         return None
     seconds = max(0, seconds)
@@ -279,13 +283,38 @@ def record_listen(
             completed=completed,
             call_id=call.id if call is not None else None,
             listened_at=at,
+            position=position,
         )
         session.add(listen)
     else:
         listen.seconds = max(listen.seconds, seconds)
         listen.completed = listen.completed or completed
+        if position is not None:
+            listen.position = max(listen.position or 0, position)
     session.flush()
     return listen
+
+
+# A lesson left unfinished longer ago than this is not offered again.
+RESUME_WITHIN = timedelta(days=30)
+
+
+def unfinished_lesson(session: Session, member: Member, now: datetime) -> tuple[Lesson, int] | None:
+    """The lesson the member stopped in on their last listen, and the second they stopped at:
+    their newest listen (within RESUME_WITHIN), if it is not completed, ended part way and
+    no later listen of that lesson finished it."""
+    last = session.scalar(
+        select(LessonListen)
+        .where(LessonListen.member_id == member.id, LessonListen.listened_at >= now - RESUME_WITHIN)
+        .order_by(LessonListen.listened_at.desc(), LessonListen.id.desc())
+        .limit(1)
+    )
+    if last is None or last.completed or not last.position:
+        return None
+    lesson = session.get(Lesson, last.lesson_id)
+    if lesson is None or (lesson.duration is not None and last.position >= lesson.duration):
+        return None
+    return lesson, last.position
 
 
 def update_call_status(

@@ -24,6 +24,9 @@ from workers.context import app_context
 from workers.queues import BULK, DEFAULT, enqueue, enqueue_after_commit, hold_lease
 from workers.sending import JOB_TIMEOUT, finish_job, make_sender
 
+# Notices not to be sent (yet): waiting for approval, or returned to their author.
+WAITING = (BroadcastStatus.PENDING, BroadcastStatus.RETURNED)
+
 
 def resolve_job_id(broadcast_id: int) -> str:
     """The job id of a broadcast's resolution."""
@@ -36,7 +39,10 @@ def part_job_id(broadcast_id: int, part: int) -> str:
 
 
 def start_broadcast(session: Session, broadcast: Broadcast) -> None:
-    """Resolve the broadcast at its scheduled time, once the session commits."""
+    """Resolve the broadcast at its scheduled time, once the session commits (nothing for a
+    notice waiting for approval, or returned: approving it starts it)."""
+    if broadcast.status in WAITING:
+        return
     now = utcnow()
     at = broadcast.scheduled_at if broadcast.scheduled_at > now + timedelta(seconds=1) else None
     enqueue_after_commit(
@@ -84,6 +90,7 @@ def resolve_broadcast(broadcast_id: int, now_iso: str | None = None) -> int:
         if broadcast is None or broadcast.status in (
             BroadcastStatus.DONE,
             BroadcastStatus.CANCELLED,
+            *WAITING,
         ):
             return 0
         now = _as_of(now_iso)

@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 
 from models import Member, utcnow, voice
 from models.call import CallbackRequest, CallbackStatus
-from workers.calls import place_call
+from models.fallback import due_fallback_calls, plan_fallback_calls
+from models.outbox import TEMPLATE_RULES_KEY
+from workers.calls import call_job_id, place_call
 from workers.context import app_context
 from workers.queues import CALLS, enqueue, enqueue_after_commit
 
@@ -68,13 +70,38 @@ def place_callback(callback_id: int) -> str | None:
     return place_call(call_id)
 
 
-def due_callbacks_tick() -> int:
-    """Enqueue every pending callback whose time has come (the cron sweep); returns how many."""
+def due_callbacks_tick(now_iso: str | None = None) -> int:
+    """Enqueue every pending callback whose time has come (the cron sweep); returns how many.
+
+    The same sweep follows texts that failed with calls (`fallback_tick`)."""
+    now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     with app_context() as session:
-        due = voice.due_callbacks(session, utcnow())
+        due = voice.due_callbacks(session, now)
         for callback_id in due:
             enqueue(place_callback, callback_id, queue=CALLS, job_id=job_id(callback_id))
+        fallback_tick(session, now)
     return len(due)
 
 
-__all__ = ["due_callbacks_tick", "enqueue_callback", "job_id", "place_callback"]
+def fallback_tick(session: Session, now: datetime) -> list[int]:
+    """Queue a call for each reminder or essential notice whose text failed, and place those
+    whose member's window has come; returns the ids of the calls handed to the workers.
+
+    A provider that speaks only approved templates (the mainland ones) cannot read a notice
+    out: there, only reminders are followed by a call (the report question they can ask)."""
+    speaks_text = session.info.get(TEMPLATE_RULES_KEY) is None
+    plan_fallback_calls(session, now, notices=speaks_text)
+    session.commit()
+    due = due_fallback_calls(session, now)
+    for call_id in due:
+        enqueue(place_call, call_id, queue=CALLS, job_id=call_job_id(call_id))
+    return due
+
+
+__all__ = [
+    "due_callbacks_tick",
+    "enqueue_callback",
+    "fallback_tick",
+    "job_id",
+    "place_callback",
+]

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from infra import clients
 from infra.providers import OutboundCall, ProviderError
-from models import Call, CallStatus, Lesson, Member, utcnow, voice
+from models import Call, CallPurpose, CallStatus, Lesson, Member, utcnow, voice
 from models.cycle import may_place_call
 from models.delivery import apply_failure
+from models.fallback import fallback_allowed_now, may_call_after_failed_text
 from workers.context import app_context
 from workers.queues import CALLS, enqueue_after_commit
 from workers.rates import call_bucket
@@ -47,9 +48,17 @@ def place_call(call_id: int) -> str:
         lesson = session.get(Lesson, lesson_id) if lesson_id is not None else None
         voice_code = lesson.approved_voice_code if lesson is not None else None
         asked = voice.callback_of_call(session, call_id) is not None
-        if member is None or not may_place_call(member, call.purpose, asked=asked):
+        # A call for a failed text has its own rule (an essential notice reaches TD too).
+        stands_in = call.message_id is not None and member is not None
+        if member is None or (
+            not stands_in and not may_place_call(member, call.purpose, asked=asked)
+        ):
             _cancel(session, call_id)
             return "cancelled"
+        if stands_in:
+            later = _fallback_later(session, call, member)
+            if later is not None:
+                return later
         session.commit()
         call_bucket().acquire(1)
         claimed = session.execute(
@@ -81,6 +90,21 @@ def place_call(call_id: int) -> str:
         )
         session.commit()
         return "placed"
+
+
+def _fallback_later(session: Session, call: Call, member: Member) -> str | None:
+    """A call standing in for a failed text (models.fallback) is placed only while the rule
+    allows it: cancelled if the member left or opted out (unless the notice is essential),
+    moved to the member's next window if this one closed. None: place it now."""
+    now = utcnow()
+    if not may_call_after_failed_text(member, essential=call.purpose is CallPurpose.NOTICE):
+        _cancel(session, call.id)
+        return "cancelled"
+    if fallback_allowed_now(session, call, member, now):
+        return None
+    call.next_attempt_at = voice.next_contact_time(session, member, now)
+    session.commit()  # the calls tick places it when its window opens
+    return "later"
 
 
 def _cancel(session: Session, call_id: int) -> None:

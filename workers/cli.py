@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -151,6 +153,7 @@ def broadcast_create(
             now=now,
             urgent=urgent,
             via="cli",
+            price=Decimal(str(current_app.config.get("PRICE_PER_SEGMENT") or "0")),
         )
     except BroadcastError as exc:
         raise _fail(session, exc) from None

@@ -25,6 +25,7 @@ from models.cycle import (
     record_step,
     rules_for,
 )
+from models.help_deadlines import sweep_deadlines
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
 from models.question import Question, ReportAnswers, Step, Topic
@@ -86,8 +87,16 @@ def run_township(session: Session, township: Organization, now: datetime) -> Cou
     return taken
 
 
+def run_deadlines(session: Session, township: Organization, now: datetime) -> Counter[str]:
+    """The help requests' deadline steps due now in one township, texts handed to the sender."""
+    swept = sweep_deadlines(session, township, now)
+    enqueue_send(session, swept.message_ids)
+    return swept.taken
+
+
 def tick(now_iso: str | None = None) -> dict[str, int]:
-    """Job (cron): take every escalation step that is due now, township by township."""
+    """Job (cron): take every escalation step that is due now, township by township, and the
+    help requests' deadline steps (models.help_deadlines)."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     total: Counter[str] = Counter()
     with app_context() as session:
@@ -96,6 +105,8 @@ def tick(now_iso: str | None = None) -> dict[str, int]:
         ).all()
         for township in townships:
             total += run_township(session, township, now)
+            session.commit()
+            total += run_deadlines(session, township, now)
             session.commit()
     return dict(total)
 
@@ -121,4 +132,4 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
     return closed
 
 
-__all__ = ["close_periods", "run_township", "take_step", "tick"]
+__all__ = ["close_periods", "run_deadlines", "run_township", "take_step", "tick"]

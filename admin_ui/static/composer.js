@@ -7,6 +7,10 @@
   var price = parseFloat(form.dataset.price || "0");
   var estimateUrl = form.dataset.estimate;
   var reachable = parseInt(form.dataset.reachable || "0", 10);
+  var recipients = parseInt(form.dataset.recipients || "0", 10);
+  // The township's approval thresholds, when they apply to this user's notices ("" : none).
+  var approvalMembers = form.dataset.approvalMembers;
+  var approvalCost = form.dataset.approvalCost;
   var out = function (id, value) { document.getElementById(id).textContent = value; };
   // Under a template provider: what the member reads around the notice, signature first.
   var wrap = form.dataset.wrap;
@@ -52,7 +56,14 @@
     out("f-encoding", info.encoding);
     out("f-segments", info.segments);
     out("f-per-segment", info.per_segment);
-    out("f-cost", (info.segments * reachable * price).toFixed(2));
+    var cost = info.segments * reachable * price;
+    out("f-cost", cost.toFixed(2));
+    var approval = document.getElementById("f-approval");
+    if (approval) {
+      var over = (approvalMembers !== "" && recipients > parseInt(approvalMembers, 10)) ||
+        (approvalCost !== "" && cost > parseFloat(approvalCost));
+      approval.hidden = !over;
+    }
   }
 
   var pending = null;
@@ -76,6 +87,7 @@
         if (data.error) { out("f-target-error", data.error); return; }
         out("f-target-error", "");
         reachable = data.reachable;
+        recipients = data.recipients;
         out("f-recipients", data.recipients);
         out("f-reachable", data.reachable);
         out("f-when", data.when);

@@ -5,7 +5,8 @@
   if (!box) return;
   var bar = box.querySelector(".bar");
   var rest = bar.querySelector("rect.rest");
-  var keys = ["recipients", "queued", "sending", "sent", "delivered", "failed", "skipped"];
+  var keys = ["recipients", "queued", "sending", "sent", "delivered", "failed", "skipped",
+    "reached_text", "reached_call", "not_reached"];
   function show(data) {
     // Attributes, not a style: the page's Content-Security-Policy allows no inline style.
     var percent = Math.max(0, Math.min(100, data.percent));

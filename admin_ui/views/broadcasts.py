@@ -16,21 +16,30 @@ from wtforms.validators import Optional
 
 from admin_ui.auth import STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
-from admin_ui.forms import BroadcastForm, options
+from admin_ui.forms import BroadcastForm, ReturnForm, options
 from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.templating import format_datetime
 from infra.config import uses_sandbox
 from infra.db import get_session
 from models import reads
+from models.approval import (
+    MAX_COST,
+    MAX_MEMBERS,
+    ApprovalRule,
+    approval_reasons,
+    approval_rule,
+)
 from models.base import utcnow
 from models.broadcast import (
     NOTICE_FORMS,
     REPLY_LINK_DAYS,
+    Broadcast,
     BroadcastError,
     BroadcastStatus,
     NoticeField,
     NoticeForm,
+    approval_problem,
     broadcast_progress,
     broadcast_send_times,
     composer_wrap,
@@ -39,8 +48,9 @@ from models.broadcast import (
     offered_notices,
     send_times,
 )
+from models.fallback import notice_reach
 from models.numbers import parse_int
-from models.org import Organization
+from models.org import Organization, township_of
 from models.outbox import TEMPLATE_RULES_KEY
 from models.scope import visible_branches
 from models.segments import count_segments, estimate_cost, signed_text
@@ -176,6 +186,7 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
     return (
         render_template(
             "admin/composer.html",
+            approval=_approval_rule(),
             form=form,
             info=info,
             recipients=total,
@@ -193,6 +204,15 @@ def _composer(form: BroadcastForm, status: int = 200) -> tuple[str, int]:
         ),
         status,
     )
+
+
+def _approval_rule() -> ApprovalRule | None:
+    """The township's approval thresholds if they apply to the user's notices, else None."""
+    org = _org()
+    rule = approval_rule(township_of(get_session(), org))
+    if not rule.active or not approval_reasons(rule, org, MAX_MEMBERS + 1, MAX_COST + 1):
+        return None
+    return rule
 
 
 def _field_values(form: NoticeForm) -> dict[str, str]:
@@ -243,6 +263,11 @@ def broadcast_estimate() -> tuple[Response, int]:
         pass  # empty or half typed: now
     urgent = request.args.get("urgent") in ("y", "1", "on") and _may_send_urgent()
     first, last = send_times(db, _org().id, target, at, urgent=urgent)
+    # The segments are the composer's to count; with them, it knows the cost and the answer.
+    segments = max(1, parse_int(request.args.get("segments", "1")) or 1)
+    cost = estimate_cost(segments, reachable, _price())
+    rule = approval_rule(township_of(db, _org()))
+    needs_approval = bool(approval_reasons(rule, _org(), total, cost))
     return jsonify(
         {
             "recipients": total,
@@ -251,6 +276,7 @@ def broadcast_estimate() -> tuple[Response, int]:
             "first_send_at": first.isoformat(),
             "last_send_at": last.isoformat(),
             "when": send_note(first, last, now, urgent),
+            "needs_approval": needs_approval,
         }
     ), 200
 
@@ -300,6 +326,8 @@ def broadcast_create() -> Response | tuple[str, int]:
             urgent=urgent,
             template_key=chosen.key if chosen is not None else None,
             params=_field_values(chosen) if chosen is not None else None,
+            price=_price(),
+            essential=bool(form.essential.data),
         )
     except BroadcastError as exc:
         if chosen is not None:
@@ -307,6 +335,10 @@ def broadcast_create() -> Response | tuple[str, int]:
         else:
             form.text.errors = [*form.text.errors, bilingual(exc)]
         return _composer(form, 400)
+    if broadcast.status is BroadcastStatus.PENDING:
+        db.commit()
+        flash(_("The notice waits for a township user's approval before it goes."), "info")
+        return redirect(url_for("admin.broadcast_detail", broadcast_id=broadcast.id))
     first, last = broadcast_send_times(db, broadcast)
     start_broadcast(db, broadcast)
     db.commit()
@@ -315,7 +347,11 @@ def broadcast_create() -> Response | tuple[str, int]:
 
 
 def _progress(broadcast_id: int) -> dict[str, Any]:
-    counts = broadcast_progress(get_session(), broadcast_id)
+    counts: dict[str, Any] = dict(broadcast_progress(get_session(), broadcast_id))
+    reach = notice_reach(get_session(), [broadcast_id])[broadcast_id]
+    counts.update(
+        reached_text=reach.delivered, reached_call=reach.answered, not_reached=reach.not_reached
+    )
     finished = sum(counts[k] for k in FINAL_KEYS)
     recipients = counts["recipients"]
     done = recipients > 0 and counts["queued"] == 0 and counts["sending"] == 0
@@ -325,12 +361,25 @@ def _progress(broadcast_id: int) -> dict[str, Any]:
 
 @bp.get("/broadcasts/<int:broadcast_id>")
 @require(*STAFF)
-def broadcast_detail(broadcast_id: int) -> str:
-    """A notice's progress and the status of each recipient."""
+def broadcast_detail(broadcast_id: int) -> tuple[str, int]:
+    """A notice's progress and the status of each recipient; a notice waiting for approval
+    shows the approver what it costs and whom it reaches, with the decision's forms."""
     db = get_session()
     broadcast = reads.notices.visible_broadcast(db, current_scope(), broadcast_id)
     if broadcast is None:
         abort(404)
+    return detail_page(broadcast)
+
+
+def detail_page(
+    broadcast: Broadcast,
+    status_code: int = 200,
+    *,
+    approval_error: str = "",
+    return_form: ReturnForm | None = None,
+) -> tuple[str, int]:
+    """The notice's page (also answering a refused decision on it, with why)."""
+    db = get_session()
     status = request.args.get("status", "")
     recipients = reads.notices.broadcast_recipients(
         db, broadcast.id, status=status, page=arg_page()
@@ -338,24 +387,38 @@ def broadcast_detail(broadcast_id: int) -> str:
     members = reads.common.members_by_id(db, {m.member_id for m in recipients.items})
     replies, replies_total = reads.notices.notice_replies(db, current_scope(), broadcast.id)
     members.update(reads.common.members_by_id(db, {m.member_id for m in replies}))
+    waiting = broadcast.status in (BroadcastStatus.PENDING, BroadcastStatus.RETURNED)
+    targeted = reads.notices.targeted_members(db, broadcast, page=arg_page()) if waiting else None
+    user = current_account().user
+    problem = approval_problem(db, broadcast, user) if waiting else None
+    names = reads.common.user_names(db, {broadcast.author_id, broadcast.decided_by_id})
     record("view", f"broadcast:{broadcast.id}", {"page": recipients.page})
     db.commit()
     note = ""
-    if broadcast.status not in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED):
+    if broadcast.status not in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED) and not waiting:
         first, last = broadcast_send_times(db, broadcast)
         note = send_note(first, last, utcnow(), broadcast.urgent)
-    return render_template(
-        "admin/broadcast_detail.html",
-        broadcast=broadcast,
-        send_note=note,
-        progress=_progress(broadcast.id),
-        recipients=recipients,
-        members=members,
-        status=status,
-        info=count_segments(broadcast.text),
-        replies=replies,
-        replies_total=replies_total,
-        reply_days=REPLY_LINK_DAYS,
+    return (
+        render_template(
+            "admin/broadcast_detail.html",
+            broadcast=broadcast,
+            send_note=note,
+            progress=_progress(broadcast.id),
+            recipients=recipients,
+            members=members,
+            status=status,
+            info=count_segments(broadcast.text),
+            replies=replies,
+            replies_total=replies_total,
+            reply_days=REPLY_LINK_DAYS,
+            targeted=targeted,
+            may_decide=broadcast.status is BroadcastStatus.PENDING and problem is None,
+            own_notice=broadcast.author_id == user.id,
+            approval_error=approval_error,
+            return_form=return_form or ReturnForm(),
+            names=names,
+        ),
+        status_code,
     )
 
 

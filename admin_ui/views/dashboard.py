@@ -18,7 +18,8 @@ from models.user import Role
 @bp.get("/")
 @require(*EVERYONE)
 def dashboard() -> str:
-    """Branches by reporting rate, the 12-month trend, open help and unmatched texts.
+    """Branches by reporting rate, the 12-month trend, open help and unmatched texts; for the
+    township also the help requests escalated to it (past their resolution deadline).
 
     A host organisation sees its members instead, and whose feedback is due this month.
     """
@@ -41,7 +42,10 @@ def dashboard() -> str:
             decide_form=DecideForm(),
         )
     data = reads.dashboard.dashboard(db, scope, page=arg_page())
+    escalated = (
+        reads.help_requests.late_requests(db, scope, "escalated") if scope.is_township else []
+    )
     record("view", "dashboard", {"period": data.period})
     db.commit()
     chart = trend_svg(data.trend, _("Reported"), _("Studied"), _("Month in progress"))
-    return render_template("admin/dashboard.html", data=data, chart=chart)
+    return render_template("admin/dashboard.html", data=data, chart=chart, escalated=escalated)

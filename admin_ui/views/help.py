@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,7 +12,7 @@ from werkzeug.wrappers import Response
 from admin_ui.auth import FOLLOW_UP, STAFF, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.forms import AssignForm, NoteForm, ResolveForm, options
-from admin_ui.helpers import arg_page
+from admin_ui.helpers import arg_branch, arg_page
 from infra.db import get_session
 from models import reads
 from models.help import (
@@ -22,7 +23,15 @@ from models.help import (
     assign_help_request,
     resolve_help_request,
 )
+from models.help_deadlines import (
+    deadlines_for,
+    default_deadlines,
+    first_contact_due,
+    resolution_due,
+)
 from models.member import Member
+from models.org import Organization
+from models.period import parse_period, period_bounds
 from models.scope import visible_users
 from workers.sending import enqueue_send
 
@@ -35,14 +44,30 @@ def help_list() -> str:
     db = get_session()
     status_arg = request.args.get("status", "")
     category_arg = request.args.get("category", "")
+    late_arg = request.args.get("late", "")
     status = HelpStatus(status_arg) if status_arg in set(HelpStatus) else None
     category = HelpCategory(category_arg) if category_arg in set(HelpCategory) else None
+    late = late_arg if late_arg in reads.help_requests.LATE else None
+    branch_id = arg_branch(scope)
+    month = parse_period(request.args.get("month"))
+    opened = period_bounds(month, ZoneInfo(scope.timezone)) if month else None
     page = reads.help_requests.help_requests(
-        db, scope, status=status, category=category, page=arg_page()
+        db,
+        scope,
+        status=status,
+        category=category,
+        late=late,
+        branch_id=branch_id,
+        opened=opened,
+        page=arg_page(),
     )
     members = reads.common.members_by_id(db, {h.member_id for h in page.items})
     assignees = reads.common.user_names(db, {h.assignee_id for h in page.items})
-    record("view", "help", {"status": status_arg, "category": category_arg, "page": page.page})
+    record(
+        "view",
+        "help",
+        {"status": status_arg, "category": category_arg, "late": late_arg, "page": page.page},
+    )
     db.commit()
     return render_template(
         "admin/help_list.html",
@@ -51,6 +76,9 @@ def help_list() -> str:
         assignees=assignees,
         status=status_arg,
         category=category_arg,
+        late=late or "",
+        branch_id=branch_id,
+        month=month,
         statuses=list(HelpStatus),
         categories=list(HelpCategory),
     )
@@ -78,6 +106,8 @@ def _detail(help_request: HelpRequest, status: int = 200, **forms: Any) -> tuple
     notes = reads.help_requests.help_notes(db, help_request.id)
     recordings = reads.help_requests.help_recordings(db, help_request.id)
     names = reads.common.user_names(db, {n.user_id for n in notes} | {help_request.assignee_id})
+    township = db.get(Organization, current_scope().township_id)
+    deadlines = deadlines_for(township) if township is not None else default_deadlines()
     record("view", f"help:{help_request.id}")
     db.commit()
     assign_form = _assign_form(forms.get("assign_form"))
@@ -91,6 +121,8 @@ def _detail(help_request: HelpRequest, status: int = 200, **forms: Any) -> tuple
             notes=notes,
             recordings=recordings,
             names=names,
+            contact_due=first_contact_due(help_request, deadlines),
+            resolution_due=resolution_due(help_request, deadlines),
             can_assign=current_account().role in STAFF,
             assign_form=assign_form,
             note_form=forms.get("note_form") or NoteForm(),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 
 from admin_ui.auth import STAFF, TOWNSHIP_ONLY, current_scope, record, require
 from admin_ui.blueprint import bp
@@ -20,6 +21,15 @@ from admin_ui.i18n import bilingual
 from infra.db import get_session
 from models.caps import DAILY_CAP_KEY, SAME_CONTENT_KEY, caps_for
 from models.cycle import STEPS
+from models.help import HelpCategory
+from models.help_deadlines import (
+    MAX_DAYS,
+    MIN_DAYS,
+    DeadlineError,
+    check_deadlines,
+    deadlines_for,
+    set_deadlines,
+)
 from models.org import Organization, OrgKind
 from models.scope import visible_branches
 from models.settings import (
@@ -215,4 +225,78 @@ def _values_of(form: SettingsForm, owned: set[str]) -> dict[str, Any]:
     return checked
 
 
-__all__ = ["branch_settings", "branch_settings_save", "settings", "settings_save"]
+class _CsrfOnly(FlaskForm):
+    """A form whose fields are read by hand (one pair per help category); checks CSRF."""
+
+
+def _deadline_values(form_data: Any) -> dict[str, dict[str, str]]:
+    return {
+        c.value: {
+            "first_contact": form_data.get(f"first_contact-{c.value}", ""),
+            "resolution": form_data.get(f"resolution-{c.value}", ""),
+        }
+        for c in HelpCategory
+    }
+
+
+def _render_deadlines(values: dict[str, dict[str, Any]], error: str = "", status: int = 200) -> Any:
+    scope = current_scope()
+    return (
+        render_template(
+            "admin/settings_help.html",
+            township=_township(),
+            categories=list(HelpCategory),
+            values=values,
+            error=error,
+            editable=scope.is_township,
+            min_days=MIN_DAYS,
+            max_days=MAX_DAYS,
+        ),
+        status,
+    )
+
+
+@bp.get("/settings/help-deadlines")
+@require(*STAFF)
+def help_deadlines() -> Any:
+    """The township's deadlines for help requests: first contact and resolution, per category."""
+    township = _township()
+    current = deadlines_for(township)
+    values = {
+        c.value: {"first_contact": d.first_contact, "resolution": d.resolution}
+        for c, d in current.items()
+    }
+    record("view", f"settings:help:{township.id}")
+    get_session().commit()
+    return _render_deadlines(values)
+
+
+@bp.post("/settings/help-deadlines")
+@require(*TOWNSHIP_ONLY)
+def help_deadlines_save() -> Any:
+    """Store the township's help deadlines: whole days from one day to a year."""
+    township = _township()
+    values = _deadline_values(request.form)
+    if not _CsrfOnly().validate_on_submit():
+        return _render_deadlines(values, _("The form has expired; please try again."), 400)
+    try:
+        checked = check_deadlines(values)
+    except DeadlineError as exc:
+        return _render_deadlines(values, bilingual(exc), 400)
+    db = get_session()
+    changes = set_deadlines(township, checked)
+    if changes:
+        record("settings", f"org:{township.id}", {"changes": changes})
+    db.commit()
+    flash(_("The settings are saved."), "success")
+    return redirect(url_for("admin.help_deadlines"))
+
+
+__all__ = [
+    "branch_settings",
+    "branch_settings_save",
+    "help_deadlines",
+    "help_deadlines_save",
+    "settings",
+    "settings_save",
+]

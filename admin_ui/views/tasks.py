@@ -35,12 +35,14 @@ def _page(status: int = 200, failed: tuple[int, TaskDoneForm] | None = None) -> 
     names = reads.common.user_names(
         db, {row.liaison_id for row in page.items} | {row.task.user_id for row in page.items}
     )
+    late_help = reads.help_requests.late_requests(db, scope, "contact") if show != "done" else []
     record("view", "tasks", {"show": show, "page": page.page})
     db.commit()
     return (
         render_template(
             "admin/tasks.html",
             page=page,
+            late_help=late_help,
             names=names,
             show=show,
             shows=SHOWS,
@@ -55,7 +57,8 @@ def _page(status: int = 200, failed: tuple[int, TaskDoneForm] | None = None) -> 
 @bp.get("/tasks")
 @require(*FOLLOW_UP)
 def tasks() -> tuple[str, int]:
-    """The liaison tasks of the user's members; a branch also sees those nobody was given."""
+    """The liaison tasks of the user's members; a branch also sees those nobody was given.
+    Above them, the help requests nobody followed up by their first-contact deadline."""
     return _page()
 
 

@@ -21,6 +21,7 @@ per-branch tallies the period-close job keeps (`models.tally`) instead of every 
     notices       broadcasts, their recipients and replies
     lessons       lessons and lesson campaigns with their figures
     audit_log     the audit log
+    inspection    the inspection (考核检查): per branch and month, what was done in time
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from models.reads import (
     help_requests,
     hosts,
     inbox,
+    inspection,
     lessons,
     member_file,
     members,
@@ -51,6 +53,7 @@ __all__ = [
     "help_requests",
     "hosts",
     "inbox",
+    "inspection",
     "lessons",
     "member_file",
     "members",

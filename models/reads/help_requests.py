@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from models.call import Recording
 from models.help import HelpCategory, HelpNote, HelpRequest, HelpStatus
 from models.member import Member
+from models.org import Organization
 from models.reads.common import PER_PAGE, Page, paginate
 from models.scope import Scope
 
@@ -18,10 +22,17 @@ def help_requests(
     *,
     status: HelpStatus | None = None,
     category: HelpCategory | None = None,
+    late: str | None = None,
+    branch_id: int | None = None,
+    opened: tuple[datetime, datetime] | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page[HelpRequest]:
-    """The scope's help requests, filtered, oldest open first then newest closed."""
+    """The scope's help requests, filtered, oldest open first then newest closed.
+
+    `late`: "contact" the open ones past their first-contact deadline with no contact yet,
+    "escalated" the open ones escalated to the township; `branch_id` and `opened` (a span of
+    time) narrow to one branch and the requests opened in it (the inspection's links)."""
     query = (
         select(HelpRequest)
         .join(Member, Member.id == HelpRequest.member_id)
@@ -31,12 +42,54 @@ def help_requests(
         query = query.where(HelpRequest.status == status)
     if category is not None:
         query = query.where(HelpRequest.category == category)
+    if late in LATE:
+        query = query.where(LATE[late])
+    if branch_id is not None:
+        query = query.where(Member.branch_id == branch_id)
+    if opened is not None:
+        query = query.where(HelpRequest.created_at >= opened[0], HelpRequest.created_at < opened[1])
     query = query.order_by(
         case((HelpRequest.status == HelpStatus.RESOLVED, 1), else_=0),
         HelpRequest.created_at.desc(),
         HelpRequest.id.desc(),
     )
     return paginate(session, query, page, per_page)
+
+
+# The open requests past a deadline: no contact yet by the first, not resolved by the second.
+LATE = {
+    "contact": (HelpRequest.status != HelpStatus.RESOLVED)
+    & HelpRequest.contact_overdue_at.is_not(None)
+    & HelpRequest.first_contact_at.is_(None),
+    "escalated": (HelpRequest.status != HelpStatus.RESOLVED)
+    & HelpRequest.escalated_at.is_not(None),
+}
+
+
+@dataclass(frozen=True)
+class LateRequest:
+    """An open request past a deadline, with its member and the member's branch."""
+
+    request: HelpRequest
+    member: Member
+    branch: str
+
+
+def late_requests(
+    session: Session, scope: Scope, late: str, *, limit: int = PER_PAGE
+) -> list[LateRequest]:
+    """The scope's open requests past a deadline ("contact" or "escalated"), longest late
+    first: the task lists show the first kind, the township's dashboard the second."""
+    stamp = HelpRequest.contact_overdue_at if late == "contact" else HelpRequest.escalated_at
+    rows = session.execute(
+        select(HelpRequest, Member, Organization.name)
+        .join(Member, Member.id == HelpRequest.member_id)
+        .join(Organization, Organization.id == Member.branch_id)
+        .where(scope.member_clause(), LATE[late])
+        .order_by(stamp, HelpRequest.id)
+        .limit(limit)
+    ).all()
+    return [LateRequest(request, member, branch) for request, member, branch in rows]
 
 
 def visible_help_request(session: Session, scope: Scope, request_id: int) -> HelpRequest | None:
@@ -72,4 +125,12 @@ def help_notes(session: Session, request_id: int) -> list[HelpNote]:
     )
 
 
-__all__ = ["help_notes", "help_recordings", "help_requests", "visible_help_request"]
+__all__ = [
+    "LATE",
+    "LateRequest",
+    "help_notes",
+    "help_recordings",
+    "help_requests",
+    "late_requests",
+    "visible_help_request",
+]

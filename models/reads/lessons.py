@@ -29,6 +29,7 @@ class LessonStats:
     listens: int
     completed: int
     listeners: int
+    # Seconds each listener heard, their listens summed (a lesson heard in parts counts whole).
     average_seconds: int
 
 
@@ -44,14 +45,14 @@ def lessons(
     found = paginate(session, query, page, per_page)
     ids = [lesson.id for lesson in found.items]
     figures = {
-        lid: (int(n), int(c or 0), int(u), int(s or 0))
+        lid: (int(n), int(c or 0), int(u), int(s or 0) // max(1, int(u)))
         for lid, n, c, u, s in session.execute(
             select(
                 LessonListen.lesson_id,
                 func.count(),
                 func.sum(case((LessonListen.completed.is_(True), 1), else_=0)),
                 func.count(func.distinct(LessonListen.member_id)),
-                func.avg(LessonListen.seconds),
+                func.sum(LessonListen.seconds),
             )
             .join(Member, Member.id == LessonListen.member_id)
             .where(LessonListen.lesson_id.in_(ids), scope.member_clause())

@@ -230,3 +230,44 @@ def test_lesson_player_is_full_width_on_a_phone(browser: Browser, live: str, wor
             screenshot(tab, "lessons-phone")
     finally:
         context.close()
+
+
+def test_a_branch_notice_waits_for_the_townships_approval(
+    app: Flask, browser: Browser, page: Page, live: str, world: World
+) -> None:
+    """Over a threshold of one member: the composer says the notice needs approval, it waits
+    as pending; the township user sees its cost and recipients and approves it."""
+    with app.app_context():
+        session = get_session()
+        township = session.get(Organization, world.township)
+        assert township is not None
+        township.settings = {
+            **(township.settings or {}),
+            "notice_approval": {"members": 1, "cost": None, "township_own": False},
+        }
+        session.commit()
+    log_in(page, live, "branch", PASSWORD)
+    page.goto(f"{live}/admin/broadcasts/new")
+    expect(page.locator("#f-approval")).to_be_visible()
+    page.locator("textarea[name=text]").press_sequentially("周六上午九点村委会开会")
+    page.click("#composer button[type=submit]")
+    page.wait_for_url("**/admin/broadcasts/*")
+    expect(page.locator("#approval h2")).to_have_text("待审批")
+    expect(page.locator("#approve-form")).to_have_count(0)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        with no_csp_violations(context):
+            approver = context.new_page()
+            approver.set_default_timeout(WAIT_MS)
+            log_in(approver, live, "township", PASSWORD)
+            approver.goto(f"{live}/admin/approvals")
+            approver.locator("#pending tbody a").first.click()
+            expect(approver.locator("#approval-recipients")).to_have_text("2")
+            expect(approver.locator("#approval-cost")).to_contain_text("0.10")
+            expect(approver.locator("#targeted tbody tr")).to_have_count(2)
+            screenshot(approver, "approval")
+            approver.click("#approve-form button[type=submit]")
+            expect(approver.locator(".flash.success")).to_contain_text("已审批通过")
+            expect(approver.locator("#approval")).to_have_count(0)
+    finally:
+        context.close()

@@ -287,6 +287,26 @@ def test_demo_has_deeds_tips_and_ratings(runner: FlaskCliRunner, session: Sessio
     assert count(session, MemberRating) > 0 and count(session, Exemplar) == 1
 
 
+def test_demo_shows_what_follows_up_by_itself(runner: FlaskCliRunner, session: Session) -> None:
+    """The demo has a late help request, a pending notice, a failed text turned into a call
+    (and one waiting for its window), and a lesson left half heard."""
+    from models import Broadcast, BroadcastStatus, CallPurpose, LessonListen
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    escalated = session.scalars(select(HelpRequest).where(HelpRequest.escalated_at.is_not(None)))
+    assert len(escalated.all()) == 1
+    overdue = session.scalars(
+        select(HelpRequest).where(HelpRequest.contact_overdue_at.is_not(None))
+    ).all()
+    assert len(overdue) >= 2
+    pending = session.scalars(select(Broadcast.status)).all()
+    assert BroadcastStatus.PENDING in pending
+    purposes = session.scalars(select(Call.purpose).where(Call.message_id.is_not(None))).all()
+    assert sorted(purposes) == sorted([CallPurpose.NOTICE, CallPurpose.REMINDER])
+    listen = session.scalars(select(LessonListen).where(LessonListen.position.is_not(None)))
+    assert [x.completed for x in listen] == [False]
+
+
 def test_demo_logins_can_log_in(runner: FlaskCliRunner, session: Session) -> None:
     """Each printed demo login exists with the printed password."""
     runner.invoke(args=["demo"])

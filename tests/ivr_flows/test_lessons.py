@@ -71,7 +71,7 @@ def test_pressing_1_credits_the_seconds_listened() -> None:
     """1: a LessonListen with the seconds since the lesson started, completed."""
     playing = run("lessons", "pick", CallState(listed=(12, 9)), digits="1", at=5000.0)
     done = run("lessons", "played", playing.state, digits="1", at=5240.0)
-    assert done.effects == [CreditListen(12, 240, completed=True)]
+    assert done.effects == [CreditListen(12, 240, completed=True, position=240)]
     assert said(done) == [zh("lesson_credited"), zh("lesson_categories")]
     assert done.state.playing is None
 
@@ -80,14 +80,14 @@ def test_the_seconds_credited_never_exceed_the_lesson() -> None:
     """Someone who sat on the line for longer is credited the lesson's length."""
     playing = run("lessons", "pick", CallState(listed=(12, 9)), digits="2", at=0.0)
     done = run("lessons", "played", playing.state, digits="1", at=999.0)
-    assert done.effects == [CreditListen(9, 120, completed=True)]
+    assert done.effects == [CreditListen(9, 120, completed=True, position=120)]
 
 
 def test_hash_skips_to_the_next_lesson_of_the_list() -> None:
     """#: the seconds heard are kept (not completed) and the next lesson plays."""
     playing = run("lessons", "pick", CallState(listed=(12, 9)), digits="1", at=100.0)
     skipped = run("lessons", "played", playing.state, digits="#", at=130.0)
-    assert skipped.effects == [CreditListen(12, 30, completed=False)]
+    assert skipped.effects == [CreditListen(12, 30, completed=False, position=30)]
     assert zh("lesson_intro", number=9, title="劳动合同法要点") in said(skipped)
     assert skipped.state.playing is not None and skipped.state.playing.number == 9
     last = run("lessons", "played", skipped.state, digits="#", at=140.0)
@@ -104,7 +104,7 @@ def test_silence_after_a_lesson_asks_for_the_key_without_replaying() -> None:
     wrong = run("lessons", "played", first.state, digits="5", at=70.0)
     assert said(wrong) == [zh("wrong_key"), zh("lesson_after")]
     last = run("lessons", "played", wrong.state, at=80.0)
-    assert last.effects == [CreditListen(12, 80, completed=False)]
+    assert last.effects == [CreditListen(12, 80, completed=False, position=80)]
     assert verbs(last) == ["Say", "Hangup"]
 
 
@@ -138,7 +138,7 @@ def test_a_wrong_position_asks_again_and_star_goes_back() -> None:
 def test_a_hang_up_during_a_lesson_credits_what_was_heard() -> None:
     """The call-ended hook credits the seconds from the start to the hang-up."""
     playing = run("lessons", "pick", CallState(listed=(12, 9)), digits="1", at=1000.0)
-    assert on_hangup(playing.state, 1090.0) == [CreditListen(12, 90, completed=False)]
+    assert on_hangup(playing.state, 1090.0) == [CreditListen(12, 90, completed=False, position=90)]
     assert on_hangup(CallState(), 1090.0) == []
 
 

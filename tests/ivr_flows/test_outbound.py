@@ -34,7 +34,7 @@ def test_the_confirmation_credits_the_lesson_and_ends_the_call() -> None:
     """1 after the lesson: credited, thanks, goodbye (no menu on a lesson call)."""
     playing = run("outbound", "start", CallState(lesson=12), answered_by="human", at=0.0)
     done = run("lessons", "played", playing.state, digits="1", at=280.0)
-    assert done.effects == [CreditListen(12, 280, completed=True)]
+    assert done.effects == [CreditListen(12, 280, completed=True, position=280)]
     assert said(done) == [zh("lesson_goodbye")]
     assert verbs(done) == ["Say", "Hangup"]
 

@@ -40,6 +40,7 @@ SHAPES = {
     "deed item": CallState(deed_item=4),
     "tip recorded": CallState(deed_item=1, topic=TipTopic.MARKET),
     "tips board": CallState(topic=TipTopic.JOBS, tips=(30, 21, 9), tip_at=1),
+    "notice call": CallState(notice="明天上午九点开会"),
     "everything": CallState(
         tries=1,
         report=ReportAnswers(studied=True, same_city=True, same_employer=False, saved=True),
@@ -54,6 +55,7 @@ SHAPES = {
         topic=TipTopic.OTHER,
         tips=(5, 4),
         tip_at=0,
+        notice="请回复HB汇报",
     ),
 }
 
@@ -106,10 +108,11 @@ def test_every_state_a_call_reaches_survives_the_json_column() -> None:
                     seen.add(key)
                     calls.append((ctx, result.waiting_at, result.state))
     # Every field the steps write was set away from its default somewhere along the way (the
-    # voice handler sets the other two: the help reference, and the lesson of a call we place).
+    # voice handler sets the others: the help reference, and the lesson or the notice of a call
+    # we place).
     default = CallState()
     for field in fields(CallState):
-        if field.name not in ("help_ref", "lesson"):
+        if field.name not in ("help_ref", "lesson", "notice"):
             changed = (
                 getattr(state, field.name) != getattr(default, field.name) for state in reached
             )
@@ -250,6 +253,7 @@ def test_reading_any_json_never_fails_and_the_result_round_trips(raw: object) ->
         queue=NUMBERS,
         after=st.sampled_from(AfterLesson),
         lesson=st.none() | st.integers(min_value=1, max_value=10**6),
+        notice=st.none() | st.text(min_size=1, max_size=80),
     )
 )
 def test_any_state_survives_the_json_column(state: CallState) -> None:

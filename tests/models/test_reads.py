@@ -329,3 +329,29 @@ def test_yearly_review_counts_reports_against_the_months_due(session: Session) -
     record_report(session, late, period="2025-09", studied=True, channel=Channel.SMS)
     rows = {r.member.name: (r.reports, r.due) for r in yearly_review(session, scope, 2025).items}
     assert rows == {"晚": (1, 4), "早": (0, 12)}
+
+
+def test_the_lessons_page_sums_a_members_parts(session: Session) -> None:
+    """A lesson heard in two parts (120 s, then 180 s) by one member and whole (300 s) by
+    another: 300 seconds per listener, three listens, two of them to the end."""
+    from models.reads.lessons import lessons
+
+    township, branch, _ = make_tree(session)
+    user = make_user(session, township, Role.TOWNSHIP)
+    first, second = make_member(session, branch), make_member(session, branch)
+    lesson = Lesson(org_id=township.id, title="课", category="policy", duration=300)
+    session.add(lesson)
+    session.flush()
+    for member, seconds, completed in (
+        (first, 120, False),
+        (first, 180, True),
+        (second, 300, True),
+    ):
+        session.add(
+            LessonListen(
+                member_id=member.id, lesson_id=lesson.id, seconds=seconds, completed=completed
+            )
+        )
+    session.commit()
+    [row] = lessons(session, scope_for(session, user)).items
+    assert (row.listens, row.completed, row.listeners, row.average_seconds) == (3, 2, 2, 300)

@@ -3,8 +3,9 @@
 Web under gunicorn, an `rq` worker, the `rq cron` scheduler and the sandbox run as `make run`
 starts them; one clock file moves time for all of them. The month: the day-1 reminders at the
 window, reports by SMS and keypad, a notice written at 03:00 that goes out at the window and is
-answered, help requests by SMS and keypad, a lesson campaign with busy and no-answer retries, a
-missed-call callback, the day 5, 10 and 15 escalation, the month's close, and the non-reporters
+answered, help requests by SMS and keypad (overdue two days on, the member told once, then
+escalated to the township), a lesson campaign with busy and no-answer retries, a missed-call
+callback, the day 5, 10 and 15 escalation, the month's close, and the non-reporters
 flagged for the Spring Festival. Every figure a person reads is checked against what was done.
 """
 
@@ -351,6 +352,21 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         assert len(second) == len(texted) == len({m.member_id for m in second})
         assert all(in_window(m.sent_at) for m in second)
 
+    # The two wages requests of day 2 had no note two days later: they are on the branch's
+    # task lists, and each member is told once, in the window, that it is still being handled.
+    wait_for(
+        "the help requests' still-being-handled texts",
+        lambda: sent_count("help_pending"),
+        until=lambda n: n >= 2,
+        stack=stack,
+    )
+    with db() as s:
+        pending_texts = sent(s, "help_pending")
+        assert len({m.member_id for m in pending_texts}) == len(pending_texts) == 2
+        assert all(in_window(m.sent_at) for m in pending_texts)
+        late = list(s.scalars(select(HelpRequest)))
+        assert all(r.contact_overdue_at is not None and r.escalated_at is None for r in late)
+
     # Day 10: a reminder call to each silent member. Day 15: a task for someone to follow up.
     stack.set_clock(cst(11, 10, 19, 5))
     wait_for(
@@ -407,6 +423,22 @@ def test_a_month_in_the_field(month: Stack, db_url: str) -> None:
         assert s.scalar(
             select(func.count()).select_from(NonReporter).where(NonReporter.period == PERIOD)
         ) == len(silent)
+
+    # Unresolved past their 15 days, the wages requests are escalated to the township, and
+    # their members are not texted again.
+    wait_for(
+        "the help requests escalated",
+        lambda: scalar(
+            select(func.count())
+            .select_from(HelpRequest)
+            .where(HelpRequest.escalated_at.is_not(None))
+        ),
+        until=lambda n: (n or 0) >= 2,
+        stack=stack,
+    )
+    assert sent_count("help_pending") == 2
+    dashboard = LiveAdmin(stack.web_url).login("township").get("/admin/").text
+    assert len(re.findall(r'id="escalated-\d+"', dashboard)) == 2
 
     # 西村's secretary lists November's non-reporters and flags them for the Spring Festival.
     west = {p.number for p in everyone if p.branch == BRANCHES[1]}
