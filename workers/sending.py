@@ -27,7 +27,6 @@ from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from infra import clients
-from infra.db import write_gate, write_gate_timeout
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from infra.providers.base import BatchSender
 from models import Member, Message, MessageStatus, utcnow
@@ -352,14 +351,12 @@ class SendRun:
     def _claim(self, batch: list[tuple[int, int]]) -> list[Claimed]:
         """Claim a batch in one transaction, which also records the rows sent before it."""
         ids = [message_id for message_id, _ in batch]
-        # In turn with the other writers (SQLite's lock, without its polling sleeps).
-        with write_gate().hold(write_gate_timeout()):
-            connection = self.session.connection()
-            if self._sent:
-                connection.execute(_MARK_SENT, self._sent)
-                self._sent = []
-            result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": self.now()}).all()
-            self.session.commit()
+        connection = self.session.connection()
+        if self._sent:
+            connection.execute(_MARK_SENT, self._sent)
+            self._sent = []
+        result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": self.now()}).all()
+        self.session.commit()
         claimed = {row.id: Claimed.of(row) for row in result if row.status == MessageStatus.SENDING}
         for message_id in ids:
             if message_id not in claimed:
@@ -412,11 +409,10 @@ class SendRun:
         held for their member's window wait, queued, until it opens."""
         if not self._sent and not self._held:
             return
-        with write_gate().hold(write_gate_timeout()):
-            if self._sent:
-                self.session.connection().execute(_MARK_SENT, self._sent)
-            hold_rows(self.session, self._held)
-            self.session.commit()
+        if self._sent:
+            self.session.connection().execute(_MARK_SENT, self._sent)
+        hold_rows(self.session, self._held)
+        self.session.commit()
         self._sent = []
         self._held = {}
 
