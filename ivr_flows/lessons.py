@@ -140,14 +140,20 @@ def from_second(url: str, offset: int) -> str:
     return f"{url}{'&' if '?' in url else '?'}from={offset}"
 
 
+# Where a spoken lesson may start again: after the end of a sentence or a line.
+_SENTENCE_ENDS = "。！？；!?;\n"
+
+
 def _content(lesson: LessonInfo, offset: int) -> Sound:
-    """The lesson's audio, or its text spoken, from `offset` seconds in (the text is cut in
-    proportion to the lesson's length)."""
+    """The lesson's audio, or its text spoken, from `offset` seconds in (the text from the
+    start of the sentence at the same share of its length)."""
     if lesson.audio_url:
         return Audio(from_second(lesson.audio_url, offset))
     words = lesson.transcript or lesson.title
     if offset and lesson.duration and lesson.transcript:
-        words = words[len(words) * offset // lesson.duration :] or words
+        cut = min(len(words) * offset // lesson.duration, len(words) - 1)
+        start = max(words.rfind(end, 0, cut) for end in _SENTENCE_ENDS) + 1
+        words = words[start:].lstrip() or words
     return Speech(words)
 
 
