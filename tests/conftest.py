@@ -14,11 +14,19 @@ from redis import Redis
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
+import admin_ui.views.phone  # noqa: F401  (see below)
 from devtools.servers import postgres_server, redis_server
 from gateway import create_app
 from gateway.migrate import upgrade
 from infra.db import get_session, make_engine
 from tests.support import TwilioClient, make_config
+
+# The phone simulator's routes join the admin blueprint when the first app with the development
+# tools is built, and a blueprint takes no new route once an app has registered it. A server
+# builds one app; a test process builds many, some without the tools (PROVIDER=aliyun against
+# the sandbox), and whichever came first decided for the rest. So the tests load the routes
+# before any app; their views answer 404 unless PROVIDER=sandbox, and test_devtools checks in
+# a fresh interpreter that a production app loads no development tool at all.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
