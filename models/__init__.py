@@ -51,6 +51,14 @@ from models.push import ProviderPush
 from models.rating import Grade, MemberRating
 from models.reminder import EscalationStep, ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, record_report
+from models.survey import (
+    QuestionKind,
+    Survey,
+    SurveyAnswer,
+    SurveyQuestion,
+    SurveyRecipient,
+    SurveyStatus,
+)
 from models.user import Role, User
 
 __all__ = [
@@ -103,12 +111,18 @@ __all__ = [
     "Period",
     "PhoneChange",
     "ProviderPush",
+    "QuestionKind",
     "Recording",
     "RecordingKind",
     "ReminderStep",
     "Report",
     "ReportRevision",
     "Role",
+    "Survey",
+    "SurveyAnswer",
+    "SurveyQuestion",
+    "SurveyRecipient",
+    "SurveyStatus",
     "User",
     "audit",
     "call_can_move",

@@ -57,6 +57,7 @@ class CallPurpose(enum.StrEnum):
     MISSED_CALL = "missed_call"  # a member rang the callback number and was rejected
     CALLBACK = "callback"
     NOTICE = "notice"  # speaks a notice whose text did not reach the member (models.fallback)
+    SURVEY = "survey"  # asks a survey's questions by keypad (models.survey)
 
 
 class Call(Base):
@@ -99,6 +100,7 @@ class RecordingKind(enum.StrEnum):
     NEW_CITY = "new_city"
     NEW_EMPLOYER = "new_employer"
     DEED = "deed"  # a deed or tip for home, spoken (models.deed)
+    SURVEY = "survey"  # the answer to a survey's text question, spoken (models.survey)
 
 
 class Recording(Base):

@@ -24,6 +24,7 @@ class ChangeSource(enum.StrEnum):
     IVR = "ivr"
     ADMIN = "admin"
     IMPORT = "import"  # a register upload
+    SURVEY = "survey"  # an answer to a survey (MemberChange.survey_id says which)
 
 
 class MembershipStatus(enum.StrEnum):
@@ -47,6 +48,18 @@ class ChangeField(enum.StrEnum):
     EMPLOYER = "employer"
     PHONE = "phone"
     HOST_ORG = "host_org"
+    # The card fields a survey may fill (models.survey.CARD_FIELDS) beside city and employer.
+    OTHER_PHONE = "other_phone"
+    DEPARTURE_YEAR = "departure_year"
+    REASON = "reason"
+    PROVINCE = "province"
+    OCCUPATION = "occupation"
+    INDUSTRY = "industry"
+    WORK_FORM = "work_form"
+    LIVING = "living"
+    EDUCATION = "education"
+    WORKPLACE_PARTY_ORG = "workplace_party_org"
+    PARTY_ROLE = "party_role"
 
 
 class Member(Base):
@@ -73,6 +86,11 @@ class Member(Base):
     province: Mapped[str | None] = mapped_column(String(32))
     departure_date: Mapped[date | None] = mapped_column(Date)
     reason: Mapped[str | None] = mapped_column(String(128))
+    # Learnt from surveys (五个摸清): how they work and live, the Party organisation at work.
+    work_form: Mapped[str | None] = mapped_column(String(64))
+    living: Mapped[str | None] = mapped_column(String(64))
+    workplace_party_org: Mapped[str | None] = mapped_column(String(64))
+    party_role: Mapped[str | None] = mapped_column(String(64))
     card_no: Mapped[str | None] = mapped_column(String(32))
     liaison_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     window_start: Mapped[str | None] = mapped_column(String(5))  # "19:00" local; None: township's
@@ -104,6 +122,7 @@ class MemberChange(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     source: Mapped[ChangeSource] = mapped_column(enum_type(ChangeSource, 16))
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"))  # source `survey`
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

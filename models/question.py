@@ -22,6 +22,7 @@ class Topic(enum.StrEnum):
     HELP = "help"  # a help request: which category, then more details (QZ)
     PHONE = "phone"  # a phone change: which new number? (HH)
     DEED = "deed"  # a deed for home: what was done? (GX with an item and no text)
+    SURVEY = "survey"  # a survey's question (models.survey): a digit, a number or a text
 
 
 class Step(enum.StrEnum):
@@ -33,6 +34,7 @@ class Step(enum.StrEnum):
     CATEGORY = "category"  # help: which kind of help? 1-7
     DETAILS = "details"  # help: texts without a keyword join the open request
     NUMBER = "number"  # phone: the new number
+    ANSWER = "answer"  # survey: the answer to the question asked
 
 
 # The steps each topic has; any other pair is not a question.
@@ -42,6 +44,7 @@ STEPS: dict[Topic, frozenset[Step]] = {
     Topic.HELP: frozenset({Step.CATEGORY, Step.DETAILS}),
     Topic.PHONE: frozenset({Step.NUMBER}),
     Topic.DEED: frozenset({Step.DETAILS}),
+    Topic.SURVEY: frozenset({Step.ANSWER}),
 }
 
 
