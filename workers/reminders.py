@@ -29,6 +29,7 @@ from models.help_deadlines import sweep_deadlines
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
 from models.question import Question, ReportAnswers, Step, Topic
+from models.survey_sms import ask_due
 from models.tally import tally_settled
 from models.tasks import open_liaison_task
 from models.voice import queue_outbound_call
@@ -94,9 +95,25 @@ def run_deadlines(session: Session, township: Organization, now: datetime) -> Co
     return swept.taken
 
 
+def run_surveys(session: Session, township: Organization, now: datetime) -> Counter[str]:
+    """Ask the survey questions due now in one township (models.survey_sms.ask_due), after its
+    reminders, so a report's reminder opened this tick holds the survey back."""
+    config = current_app.config
+    asked = ask_due(
+        session,
+        township,
+        now,
+        provider=str(config["PROVIDER"]),
+        ttl_hours=config["CONVERSATION_TTL_HOURS"],
+    )
+    enqueue_send(session, asked.message_ids)
+    return Counter({"survey_question": asked.questions, "survey_reminder": asked.reminders})
+
+
 def tick(now_iso: str | None = None) -> dict[str, int]:
-    """Job (cron): take every escalation step that is due now, township by township, and the
-    help requests' deadline steps (models.help_deadlines)."""
+    """Job (cron): take every escalation step that is due now, township by township, the
+    help requests' deadline steps (models.help_deadlines) and the survey questions due
+    (models.survey_sms)."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     total: Counter[str] = Counter()
     with app_context() as session:
@@ -107,6 +124,8 @@ def tick(now_iso: str | None = None) -> dict[str, int]:
             total += run_township(session, township, now)
             session.commit()
             total += run_deadlines(session, township, now)
+            session.commit()
+            total += run_surveys(session, township, now)
             session.commit()
     return dict(total)
 
@@ -132,4 +151,4 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
     return closed
 
 
-__all__ = ["close_periods", "run_deadlines", "run_township", "take_step", "tick"]
+__all__ = ["close_periods", "run_deadlines", "run_surveys", "run_township", "take_step", "tick"]
