@@ -204,6 +204,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
     if outcome.member is not None:
         done.member_id, done.language = outcome.member.id, outcome.member.language
     learned: dict[Learned, Any] = {}
+    reply = outcome.reply
     place = (sender.city, sender.employer) if sender is not None else (None, None)
     now = ctx.now
     for effect in outcome.effects:
@@ -297,6 +298,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
             if again is None:  # no longer due (answered by a call meanwhile): nothing to ask
                 forget_question(ctx.raw, sender.id)
                 learned[Learned.SURVEY_QUESTION] = ""
+                reply = Reply("answer_no_question")
             else:
                 learned[Learned.SURVEY_QUESTION] = again[0]
                 ctx.flush()
@@ -305,7 +307,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
             assert_never(effect)
     learned[Learned.CITY], learned[Learned.EMPLOYER] = place[0] or "", place[1] or ""
     ctx.flush()
-    done.reply = outcome.reply.filled(learned)
+    done.reply = reply.filled(learned)
     return done
 
 

@@ -26,9 +26,10 @@ from models import (
     utcnow,
 )
 from models.cycle import DueStep, rules_for
-from models.survey import SurveyAnswer, SurveyRecipient, read_survey
+from models.survey import SurveyAnswer, SurveyQuestion, SurveyRecipient, read_survey
 from models.survey_ops import add_survey, send_survey
 from models.survey_ready import ready_made
+from models.survey_sms import answer_by_sms
 from models.targets import Target
 from tests.factories import make_member, make_tree, open_window_now
 from tests.gateway.test_sms import reply_text, sms
@@ -328,3 +329,26 @@ def test_the_ready_made_survey_can_be_sent_and_answered(
     fresh = session.get(Member, member.id)
     assert fresh is not None and fresh.departure_date is not None
     assert fresh.departure_date.year == 2012
+
+
+def test_a_question_answered_elsewhere_meanwhile_is_not_asked_again(
+    twilio: TwilioClient, session: Session, township: Organization, member: Member
+) -> None:
+    """Answered by a call after the text asked it: a late `9` asks nothing and stores nothing
+    more; a late `2` is not taken for the next question either."""
+    survey_id = send(session, township, [CHOICE, NUMBER])
+    tick()
+    row = recipient(session, survey_id, member)
+    question = session.scalar(
+        select(SurveyQuestion).where(
+            SurveyQuestion.survey_id == survey_id, SurveyQuestion.position == 0
+        )
+    )
+    assert question is not None
+    assert answer_by_sms(session, member.id, survey_id, question.id, 1, utcnow())
+    session.commit()
+    assert row.position == 1
+    assert reply_text(sms(twilio, member.phone, "9")) == "没有待回答的问题。回复?查看菜单。"
+    assert topic(session, member) is None
+    reply_text(sms(twilio, member.phone, "2"))
+    assert answers(session, survey_id) == [(1, None, None)]
