@@ -222,6 +222,50 @@ SETTINGS: tuple[Setting, ...] = (
         "limit) for an organisation's account, 12 for one certified as a person",
     ),
     Setting(
+        "METRICS_TOKEN",
+        str,
+        "",
+        "the bearer token `/metrics` asks for (`Authorization: Bearer …`); empty: `/metrics` is off",
+    ),
+    Setting(
+        "WORKER_METRICS_PORT",
+        int,
+        0,
+        "a worker's own metrics on this port (127.0.0.1, Prometheus text); 0: off",
+    ),
+    Setting(
+        "CRON_METRICS_PORT",
+        int,
+        0,
+        "the scheduler's own metrics on this port (127.0.0.1, Prometheus text); 0: off",
+    ),
+    Setting(
+        "METRICS_BIND",
+        str,
+        "127.0.0.1",
+        "the address the worker's and the scheduler's metrics listen on",
+    ),
+    Setting(
+        "CRON_LEASE_SECONDS",
+        int,
+        20,
+        "how long the scheduler holding the lease may go silent before another takes over",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        str,
+        "json",
+        "`json` (one object a line on stderr) or `text` (`make run` sets it)",
+    ),
+    Setting("LOG_LEVEL", str, "INFO", "the least level logged: DEBUG, INFO, WARNING or ERROR"),
+    Setting(
+        "SENTRY_DSN",
+        str,
+        "",
+        "report errors of web, workers and scheduler to Sentry (or a compatible service); "
+        "empty: off",
+    ),
+    Setting(
         "CLOCK_FILE",
         str,
         "",
@@ -359,6 +403,18 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     for name in ("ALIYUN_SMS_PARAM_MAX", "TENCENT_SMS_PARAM_MAX"):
         if config[name] < 0:
             raise ConfigError(f"{name} must be 0 (no limit) or more: {config[name]!r}")
+    for name in ("WORKER_METRICS_PORT", "CRON_METRICS_PORT"):
+        if not 0 <= config[name] <= 65535:
+            raise ConfigError(f"{name} must be 0 (off) or a port number: {config[name]!r}")
+    if not 3 <= config["CRON_LEASE_SECONDS"] <= 50:
+        # A new holder must fire within a minute of the old one's death.
+        raise ConfigError(f"CRON_LEASE_SECONDS must be 3 to 50: {config['CRON_LEASE_SECONDS']!r}")
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text: {config['LOG_FORMAT']!r}")
+    if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {config['LOG_LEVEL']!r}"
+        )
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]
