@@ -3,6 +3,7 @@ the lease's holder is killed the other takes over within the lease's length."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -47,7 +48,7 @@ def start(config: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
 
 def holder_pid(redis: Redis) -> int | None:
     value = redis.get(LEASE_KEY)
-    return int(value.decode().split(":")[1]) if value else None
+    return int(bytes(value).decode().split(":")[1]) if value else None
 
 
 def test_two_schedulers_fire_each_tick_once_and_take_over(
@@ -67,11 +68,11 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         sweeps = [t for t in enqueue_times(redis_client, "high", SWEEP) if t >= started]
         # One scheduler's pace (a sweep a second), not two schedulers' (two a second).
         assert both_ran - 2 <= len(sweeps) <= both_ran + 1, sweeps
-        gaps = [b - a for a, b in zip(sweeps, sweeps[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(sweeps)]
         assert min(gaps) > 0.5, gaps
         ticks = enqueue_times(redis_client, "default", TICK)
         assert 1 <= len(ticks) <= 3, ticks  # at start, then every 5 s: never twice at once
-        assert all(b - a > 4 for a, b in zip(ticks, ticks[1:], strict=False)), ticks
+        assert all(b - a > 4 for a, b in itertools.pairwise(ticks)), ticks
 
         # The holder dies without a word; the other takes the lease once it expires.
         dead_pid = holder_pid(redis_client)
@@ -93,7 +94,7 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         assert first_after <= LEASE_S + 2.5, first_after
         span = time.time() - killed_at
         assert len(after) <= span + 1, after
-        gaps = [b - a for a, b in zip(after, after[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(after)]
         assert min(gaps) > 0.5, gaps
         assert survivor.poll() is None
     finally:
