@@ -48,7 +48,10 @@ def start(config: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
 
 def holder_pid(redis: Redis) -> int | None:
     value = redis.get(LEASE_KEY)
-    return int(bytes(value).decode().split(":")[1]) if value else None
+    if not value:
+        return None
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return int(text.split(":")[1])
 
 
 def test_two_schedulers_fire_each_tick_once_and_take_over(
