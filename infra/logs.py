@@ -25,8 +25,8 @@ _BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 # A run of 7 to 15 digits, with or without a leading +, not part of a longer word or number
-# (a MessageSid's hex, a decimal fraction, an id inside a name).
-_PHONE = re.compile(r"(?<![\w.+])(\+?)(\d{7,15})(?![\w.])")
+# (a MessageSid's hex, a decimal fraction, an id inside a name); Chinese text around it is fine.
+_PHONE = re.compile(r"(?<![A-Za-z0-9_.+])(\+?)(\d{7,15})(?![A-Za-z0-9_]|\.\d)")
 
 
 def _mask_match(match: re.Match[str]) -> str:
