@@ -121,6 +121,8 @@ def configure(config: Mapping[str, Any], stream: IO[str] | None = None) -> loggi
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(str(config.get("LOG_LEVEL", "INFO")).upper())
+    # Alembic announces each of its plugins at INFO whenever the models load.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
 
 

@@ -207,3 +207,17 @@ def test_metrics_count_what_was_done(metrics_app: Flask, redis_client: Redis) ->
     job_tick = (("job", "workers.outbox.sweep_outbox"),)
     assert samples[("gateway_cron_last_tick_timestamp_seconds", job_tick)] == 1764680000.5
     assert samples[("gateway_webhook_seconds_count", (("route", "sms"),))] >= 3
+    assert samples[("gateway_dependency_up", (("dependency", "redis"),))] == 1
+    assert samples[("gateway_dependency_up", (("dependency", "database"),))] == 1
+
+
+def test_metrics_with_redis_down_still_answer(db_url: str, tmp_path: Path) -> None:
+    """A scrape while Redis is away: 200, the database's figures, and redis marked down."""
+    with redis_server(tmp_path / "redis") as url:
+        app = create_app(make_config(db_url, url, tmp_path, METRICS_TOKEN=TOKEN))
+    samples = scrape(app.test_client())
+    assert samples[("gateway_dependency_up", (("dependency", "redis"),))] == 0
+    assert samples[("gateway_dependency_up", (("dependency", "database"),))] == 1
+    assert ("gateway_outbox_due", ()) in samples
+    assert not any(name == "gateway_queue_jobs" for name, _labels in samples)
+    app.extensions["db_engine"].dispose()
