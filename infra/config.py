@@ -82,6 +82,19 @@ SETTINGS: tuple[Setting, ...] = (
         "the lock and statement timeout outside web requests (workers, cron, commands)",
     ),
     Setting(
+        "DB_POOL_SIZE",
+        int,
+        5,
+        "PostgreSQL connections each process keeps open (a gunicorn worker or an rq worker "
+        "uses one at a time: 2 is enough)",
+    ),
+    Setting(
+        "DB_POOL_OVERFLOW",
+        int,
+        10,
+        "connections a process may open beyond DB_POOL_SIZE under a burst, closed after",
+    ),
+    Setting(
         "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
     ),
     Setting(
@@ -403,6 +416,11 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     for name in ("ALIYUN_SMS_PARAM_MAX", "TENCENT_SMS_PARAM_MAX"):
         if config[name] < 0:
             raise ConfigError(f"{name} must be 0 (no limit) or more: {config[name]!r}")
+    if not 1 <= config["DB_POOL_SIZE"] <= 100 or not 0 <= config["DB_POOL_OVERFLOW"] <= 100:
+        raise ConfigError(
+            "DB_POOL_SIZE must be 1 to 100 and DB_POOL_OVERFLOW 0 to 100: "
+            f"{config['DB_POOL_SIZE']!r}, {config['DB_POOL_OVERFLOW']!r}"
+        )
     for name in ("WORKER_METRICS_PORT", "CRON_METRICS_PORT"):
         if not 0 <= config[name] <= 65535:
             raise ConfigError(f"{name} must be 0 (off) or a port number: {config[name]!r}")

@@ -221,3 +221,32 @@ def test_metrics_with_redis_down_still_answer(db_url: str, tmp_path: Path) -> No
     assert ("gateway_outbox_due", ()) in samples
     assert not any(name == "gateway_queue_jobs" for name, _labels in samples)
     app.extensions["db_engine"].dispose()
+
+
+def test_pool_settings_bound_connections_per_process(app_config: dict[str, Any]) -> None:
+    app = create_app({**app_config, "DB_POOL_SIZE": 2, "DB_POOL_OVERFLOW": 1})
+    engine = app.extensions["db_engine"]
+    if engine.dialect.name == "postgresql":
+        assert engine.pool.size() == 2
+        assert engine.pool._max_overflow == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "LOUD"),
+        ("CRON_LEASE_SECONDS", "2"),
+        ("CRON_LEASE_SECONDS", "120"),
+        ("WORKER_METRICS_PORT", "70000"),
+        ("CRON_METRICS_PORT", "-1"),
+        ("DB_POOL_SIZE", "0"),
+        ("DB_POOL_OVERFLOW", "many"),
+    ],
+)
+def test_bad_operations_settings_are_refused(name: str, value: str) -> None:
+    from infra.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=name):
+        load_config(environ={name: value})
