@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,18 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = PROJECT_ROOT / "var"
+
+
+def _var_dir() -> Path:
+    """Where runtime files go unless configured: var/ in a checkout; once installed (no
+    pyproject.toml beside the packages), Flask's instance folder for an installed package,
+    <prefix>/var/gateway-instance, never site-packages."""
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "var"
+    return Path(sys.prefix) / "var" / "gateway-instance"
+
+
+VAR_DIR = _var_dir()
 
 
 class ConfigError(RuntimeError):
