@@ -221,6 +221,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
     Setting(
+        "UPLOAD_STORE",
+        str,
+        "local",
+        "where lesson audio is kept: `local` (files under UPLOAD_DIR: one machine or a shared "
+        "mount) or `database` (the stored_files table, which every host reads)",
+    ),
+    Setting(
         "MAX_UPLOAD_MB",
         int,
         20,
@@ -439,6 +446,8 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     if not 3 <= config["CRON_LEASE_SECONDS"] <= 50:
         # A new holder must fire within a minute of the old one's death.
         raise ConfigError(f"CRON_LEASE_SECONDS must be 3 to 50: {config['CRON_LEASE_SECONDS']!r}")
+    if config["UPLOAD_STORE"] not in ("local", "database"):
+        raise ConfigError(f"UPLOAD_STORE must be local or database: {config['UPLOAD_STORE']!r}")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be json or text: {config['LOG_FORMAT']!r}")
     if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

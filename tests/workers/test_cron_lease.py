@@ -63,14 +63,15 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
     second = start(config, tmp_path / "cron2.log")
     processes = {first.pid: first, second.pid: second}
     try:
-        wait_until(lambda: holder_pid(redis_client) in processes, timeout=20)
+        # Starting `rq cron` loads the app's modules: slow on a busy machine.
+        wait_until(lambda: holder_pid(redis_client) in processes, timeout=90)
         started = time.time()
         time.sleep(8)
         both_ran = time.time() - started
         assert first.poll() is None and second.poll() is None
         sweeps = [t for t in enqueue_times(redis_client, "high", SWEEP) if t >= started]
         # One scheduler's pace (a sweep a second), not two schedulers' (two a second).
-        assert both_ran - 2 <= len(sweeps) <= both_ran + 1, sweeps
+        assert both_ran / 2 <= len(sweeps) <= both_ran + 1, sweeps
         gaps = [b - a for a, b in itertools.pairwise(sweeps)]
         assert min(gaps) > 0.5, gaps
         ticks = enqueue_times(redis_client, "default", TICK)
@@ -86,7 +87,7 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         killed_at = time.time()
         wait_until(lambda: holder_pid(redis_client) == survivor.pid, timeout=LEASE_S + 5)
         taken_after = time.time() - killed_at
-        assert taken_after <= LEASE_S + 2
+        assert taken_after <= LEASE_S + 3
         wait_until(
             lambda: any(t > killed_at + 0.5 for t in enqueue_times(redis_client, "high", SWEEP)),
             timeout=LEASE_S + 5,
@@ -94,7 +95,7 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         time.sleep(4)
         after = [t for t in enqueue_times(redis_client, "high", SWEEP) if t > killed_at]
         first_after = min(after) - killed_at
-        assert first_after <= LEASE_S + 2.5, first_after
+        assert first_after <= LEASE_S + 4, first_after
         span = time.time() - killed_at
         assert len(after) <= span + 1, after
         gaps = [b - a for a, b in itertools.pairwise(after)]
