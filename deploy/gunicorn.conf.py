@@ -29,6 +29,7 @@ errorlog = "-"
 forwarded_allow_ips = "127.0.0.1"
 
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_own_dir = not _multiproc_dir
 if not _multiproc_dir:
     _multiproc_dir = os.path.join(tempfile.gettempdir(), f"gateway-metrics-{os.getpid()}")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
@@ -45,3 +46,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this configuration made up (not one it was given)."""
+    if _own_dir:
+        shutil.rmtree(_multiproc_dir, ignore_errors=True)
