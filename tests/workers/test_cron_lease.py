@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 
+from devtools.servers import free_port
 from infra.config import PROJECT_ROOT
 from tests.rq_worker import cron_command, worker_environ
 from tests.support import wait_until
@@ -46,6 +49,15 @@ def start(config: dict[str, Any], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
 def holder_pid(redis: Redis) -> int | None:
     value = redis.get(LEASE_KEY)
     if not value:
@@ -59,9 +71,11 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
 ) -> None:
     # With CRON_SPEEDUP=60 the minute jobs come every second and the tick every 5 s.
     config = {**app_config, "CRON_SPEEDUP": 60, "CRON_LEASE_SECONDS": LEASE_S}
-    first = start(config, tmp_path / "cron1.log")
-    second = start(config, tmp_path / "cron2.log")
+    ports = [free_port(), free_port()]
+    first = start({**config, "CRON_METRICS_PORT": ports[0]}, tmp_path / "cron1.log")
+    second = start({**config, "CRON_METRICS_PORT": ports[1]}, tmp_path / "cron2.log")
     processes = {first.pid: first, second.pid: second}
+    port_of = {first.pid: ports[0], second.pid: ports[1]}
     try:
         # Starting `rq cron` loads the app's modules: slow on a busy machine.
         wait_until(lambda: holder_pid(redis_client) in processes, timeout=90)
@@ -78,10 +92,19 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         assert 1 <= len(ticks) <= 3, ticks  # at start, then every 5 s: never twice at once
         assert all(b - a > 4 for a, b in itertools.pairwise(ticks)), ticks
 
-        # The holder dies without a word; the other takes the lease once it expires.
+        # Each scheduler's own metrics say which one fires and which one waits.
         dead_pid = holder_pid(redis_client)
         assert dead_pid is not None
         survivor = next(p for pid, p in processes.items() if pid != dead_pid)
+        held = scrape(port_of[dead_pid])
+        waiting = scrape(port_of[survivor.pid])
+        assert held["gateway_cron_lease_held", ()] == 1
+        assert waiting["gateway_cron_lease_held", ()] == 0
+        assert held["gateway_cron_fired_total", (("job", SWEEP),)] >= len(sweeps)
+        assert waiting.get(("gateway_cron_fired_total", (("job", SWEEP),)), 0) == 0
+        assert waiting["gateway_cron_skipped_total", (("job", SWEEP), ("reason", "standby"))] >= 3
+
+        # The holder dies without a word; the other takes the lease once it expires.
         os.kill(dead_pid, signal.SIGKILL)
         processes[dead_pid].wait(timeout=10)
         killed_at = time.time()
