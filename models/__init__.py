@@ -51,6 +51,7 @@ from models.push import ProviderPush
 from models.rating import Grade, MemberRating
 from models.reminder import EscalationStep, ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, record_report
+from models.stored_file import StoredFile
 from models.survey import (
     QuestionKind,
     Survey,
@@ -118,6 +119,7 @@ __all__ = [
     "Report",
     "ReportRevision",
     "Role",
+    "StoredFile",
     "Survey",
     "SurveyAnswer",
     "SurveyQuestion",
