@@ -99,7 +99,8 @@ def send_notice_first(
     The notice is a text of its own, queued just before the text it precedes (so a template
     provider sends an approved template, and it counts under the number's caps like any text);
     it goes whenever that text would go (a text sent after TD, as an essential one, takes it
-    along). A notice that would be skipped is not recorded: the next text tries again.
+    along). A notice that would be skipped, or that the provider's rules refuse (its template
+    not approved yet), is not recorded: the next text tries again.
     """
     if member.id is None or has_notice(session, member.id):
         return None
@@ -115,5 +116,10 @@ def send_notice_first(
     )
     if notice.status is MessageStatus.QUEUED:
         record_notice(session, member.id, NoticeChannel.SMS, now, message_id=notice.id)
+        session.flush()
+    elif notice.status is MessageStatus.FAILED:
+        # The provider has not approved the notice's template yet (`flask templates pending`
+        # lists it): no row that could never go, and the member is not recorded as told.
+        session.delete(notice)
         session.flush()
     return notice

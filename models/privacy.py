@@ -61,6 +61,7 @@ NIGHT_HOURS = range(1, 6)
 # Roles that call members: they may reveal a number on a member's file.
 CALLING_ROLES = frozenset({Role.BRANCH, Role.LIAISON})
 ERASED_NAME = "已删除"
+ERASED_PHONE = "erased:"  # an erased member's phone: unique, and no number
 REVIEW_DAYS = 90
 
 
@@ -326,6 +327,8 @@ def mask_phone(phone: str | None) -> str:
     """A phone number with the middle hidden: +8613800000001 -> 138****0001."""
     if not phone:
         return ""
+    if phone.startswith(ERASED_PHONE):
+        return ERASED_NAME
     digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
     if len(digits) < 8:
         return "*" * len(digits)
@@ -467,7 +470,9 @@ def erase_member(session: Session, member: Member, now: datetime) -> dict[str, i
         raise PrivacyError("该党员的信息已删除", "This member was already erased")
     cleared: dict[str, int] = {}
     member.name = ERASED_NAME
-    member.phone = f"erased:{member.id}"
+    member.phone = f"{ERASED_PHONE}{member.id}"
+    member.phone_invalid_at = member.phone_invalid_at or now  # nothing is sent there
+    member.opted_out_at = member.opted_out_at or now
     for column in (
         "other_phone",
         "sex",

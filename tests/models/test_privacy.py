@@ -475,3 +475,29 @@ def test_nothing_of_another_township_is_touched(session: Session) -> None:
     assert apply_retention(session, township, NOW).recordings == []
     assert theirs.url
     assert apply_retention(session, other_township, NOW).recordings == [theirs.id]
+
+
+def test_under_a_template_provider_the_notice_is_its_template(session: Session) -> None:
+    """Under Alibaba's rules the notice is queued as the registry's template text, counted
+    with the signature, before the text it precedes."""
+    from models.sms_templates import ALIYUN, TemplateRules
+
+    _, branch, _ = make_tree(session)
+    member = make_member(session, branch, notified=False)
+    rules = TemplateRules.for_provider(ALIYUN, sign_name="青山镇")
+    queue_sms(
+        session, template_key="help_pending", params={"ref": "QZ1"}, member=member, rules=rules
+    )
+    notice, text = session.scalars(
+        select(Message).where(Message.member_id == member.id).order_by(Message.id)
+    ).all()
+    assert (notice.template_key, notice.status) == (NOTICE_TEMPLATE, MessageStatus.QUEUED)
+    assert notice.body.startswith("告知") and notice.params == {}
+    assert text.template_key == "help_pending"
+    [record] = notices(session, member.id)
+    assert record.message_id == notice.id
+
+
+def test_an_erased_number_is_masked_as_erased() -> None:
+    """The tombstone's placeholder number never shows as digits."""
+    assert mask_phone("erased:12") == "已删除"
