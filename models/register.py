@@ -570,7 +570,7 @@ def told_at_registration(session: Session, phones: list[str]) -> int:
     """Record that the members on an imported register were told what is kept (the branch
     tells them when registering them), unless they were told already; returns how many.
 
-    The register page and `flask members import` say so before the import (README, Privacy).
+    The register page and `flask members import --help` say so (README, Privacy).
     """
     now = utcnow()
     recorded = 0

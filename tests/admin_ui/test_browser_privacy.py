@@ -43,9 +43,9 @@ def test_show_number_in_a_browser(app: Flask, world: World, tab: Page) -> None:
     with serve(app, free_port()) as live:
         log_in(tab, live, "branch", PASSWORD)
         tab.goto(f"{live}/admin/members/{world.alice}")
-        expect(tab.locator("#phone")).to_have_text(mask_phone(phone))
+        expect(tab.locator("#member-phone")).to_have_text(mask_phone(phone))
         tab.click("#reveal")
-        expect(tab.locator("#phone")).to_have_text(phone)
+        expect(tab.locator("#member-phone")).to_have_text(phone)
     with db(app) as session:
         entries = session.scalars(
             select(AuditLog).where(AuditLog.action == AuditAction.REVEAL)
