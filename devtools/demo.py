@@ -50,6 +50,7 @@ from models.fallback import plan_fallback_calls
 from models.help_deadlines import sweep_deadlines
 from models.inbound import find_sender, store_inbound
 from models.message import open_conversation
+from models.notice import NoticeChannel, record_notice
 from models.rating import Grade, rate_member
 from models.sql import Raw
 from models.survey import QuestionKind, SurveyQuestion, read_survey
@@ -202,6 +203,8 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
         session.add(member)
         members.append(member)
     session.flush()
+    for member in members:  # told what is kept when registered, as a register import records
+        record_notice(session, member.id, NoticeChannel.REGISTER, member.created_at)
 
     periods = [(now.replace(day=15) - timedelta(days=30 * k)) for k in range(6, 0, -1)]
     for member in members:

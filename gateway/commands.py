@@ -13,6 +13,7 @@ GROUPS = (
     ("gateway.cli_register", "members_cli"),
     ("gateway.cli_register", "users_cli"),
     ("gateway.cli_reports", "reports_cli"),
+    ("gateway.cli_privacy", "privacy_cli"),
     ("gateway.cli_review", "review_cli"),
     ("gateway.cli_templates", "templates_cli"),
     ("gateway.cli_survey", "survey_cli"),

@@ -199,6 +199,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh_CN": "问卷已答完,谢谢您的配合!",
         "en": "The survey is complete. Thank you!",
     },
+    # Sent once, before a member's first text (models.outbox.send_notice_first). Changing the
+    # wording means raising models.notice.NOTICE_VERSION.
+    "privacy_notice": {
+        "zh_CN": "告知:本平台保存您的电话、务工城市和单位、汇报、短信及录音,仅用于党组织联系和服务,到期删除,详情可问村支部",
+        "en": "Notice: we keep your phone, city, employer, reports, texts and recordings only "
+        "for your branch to keep in touch and help; deleted in time. Ask your branch",
+    },
     "broadcast": {"zh_CN": "{text}", "en": "{text}"},
     # Notices with fields (models.broadcast.NOTICE_FORMS): a template provider sends only
     # approved texts, so under one the composer offers these beside the free-text notice.
