@@ -33,6 +33,7 @@ from models.notice import (
 )
 from models.org import Organization, subtree_ids
 from models.report import Report
+from models.survey import Survey, SurveyAnswer, SurveyQuestion
 from models.targets import BilingualError
 from models.user import Role, User, deactivate_user
 
@@ -365,6 +366,10 @@ def member_file(session: Session, member: Member) -> dict[str, Any]:
             "city",
             "province",
             "reason",
+            "work_form",
+            "living",
+            "workplace_party_org",
+            "party_role",
             "card_no",
             "window_start",
             "window_end",
@@ -453,6 +458,25 @@ def member_file(session: Session, member: Member) -> dict[str, Any]:
             {"version": n.version, "channel": n.channel.value, "at": _when(n.at)}
             for n in rows(PrivacyNotice, PrivacyNotice.at)
         ],
+        "survey_answers": [
+            {
+                "survey": title,
+                "question": text,
+                "choice": a.choice,
+                "number": a.number,
+                "text": a.text,
+                "recorded": a.recording_id is not None,
+                "channel": a.channel.value,
+                "at": _when(a.answered_at),
+            }
+            for a, title, text in session.execute(
+                select(SurveyAnswer, Survey.title, SurveyQuestion.text)
+                .join(Survey, Survey.id == SurveyAnswer.survey_id)
+                .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
+                .where(SurveyAnswer.member_id == member.id)
+                .order_by(SurveyAnswer.answered_at, SurveyAnswer.id)
+            )
+        ],
     }
 
 
@@ -484,6 +508,10 @@ def erase_member(session: Session, member: Member, now: datetime) -> dict[str, i
         "city",
         "province",
         "reason",
+        "work_form",
+        "living",
+        "workplace_party_org",
+        "party_role",
         "card_no",
         "window_start",
         "window_end",
@@ -539,6 +567,11 @@ def erase_member(session: Session, member: Member, now: datetime) -> dict[str, i
     for deed in deeds:
         deed.text = ""
     cleared["deeds"] = len(deeds)
+    # A survey's answers: the counts stay in the results, the words are blanked.
+    answers = list(session.scalars(select(SurveyAnswer).filter_by(**by_member)))
+    for answer in answers:
+        answer.text = None if answer.text is None else ""
+    cleared["survey_answers"] = len(answers)
     session.execute(delete(PhoneChange).where(PhoneChange.member_id == member.id))
     session.execute(delete(Conversation).where(Conversation.member_id == member.id))
     return cleared

@@ -501,3 +501,52 @@ def test_under_a_template_provider_the_notice_is_its_template(session: Session) 
 def test_an_erased_number_is_masked_as_erased() -> None:
     """The tombstone's placeholder number never shows as digits."""
     assert mask_phone("erased:12") == "已删除"
+
+
+def test_a_members_survey_answers_are_in_their_file_and_their_words_go_with_erasure(
+    session: Session,
+) -> None:
+    """A survey answer is listed in the member's file with its survey and question; erasure
+    blanks a text answer's words and keeps the choice counted in the results."""
+    from models.org import Organization
+    from models.survey import SurveyAnswer, read_survey
+    from models.survey_ops import add_survey, current_question, open_recipient, record_answer
+    from models.survey_ops import send_survey as send
+    from models.targets import Target
+
+    member, _ = _rich_member(session)
+    township = session.get(Organization, member.branch.parent_id)
+    assert township is not None
+    draft = read_survey(
+        {
+            "title": "五个摸清",
+            "questions": [
+                {"text": "单位有党组织吗?", "kind": "choice", "choices": ["有", "没有"]},
+                {"text": "做什么工作?", "kind": "text", "field": "occupation"},
+            ],
+        }
+    )
+    survey = add_survey(session, township, None, draft, target=Target())
+    member.active = True  # asked while still on the register; erased once they left
+    send(session, survey, NOW)
+    recipient = open_recipient(session, member.id)
+    assert recipient is not None
+    for answer in ({"choice": 2}, {"text": "电工,在深圳宝安"}):
+        question = current_question(session, recipient)
+        assert question is not None
+        record_answer(session, recipient, question, channel=Channel.SMS, now=NOW, **answer)
+    data = member_file(session, member)
+    assert [(a["survey"], a["choice"], a["text"]) for a in data["survey_answers"]] == [
+        ("五个摸清", 2, None),
+        ("五个摸清", None, "电工,在深圳宝安"),
+    ]
+    assert data["card"]["occupation"] == "电工,在深圳宝安"
+    member.active = False
+    cleared = erase_member(session, member, NOW)
+    assert cleared["survey_answers"] == 2
+    session.flush()
+    session.expire_all()
+    kept = session.scalars(select(SurveyAnswer).order_by(SurveyAnswer.id)).all()
+    assert [(a.choice, a.text) for a in kept] == [(2, None), (None, "")]
+    fresh = session.get(Member, member.id)
+    assert fresh is not None and fresh.occupation is None
