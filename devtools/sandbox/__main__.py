@@ -27,7 +27,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--aliyun-key-id", default="", help="AccessKey ID the Alibaba API takes")
     parser.add_argument("--aliyun-key-secret", default="", help="its AccessKey secret")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        help="segments a second accepted before answering 429 / 20429 (0: no pace)",
+    )
     args = parser.parse_args(argv)
+    if args.pace is not None and args.pace < 0:
+        parser.error("--pace must be 0 or more")
     serve(
         host=args.host,
         port=args.port,
@@ -41,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         tencent_secret_id=args.tencent_secret_id,
         tencent_secret_key=args.tencent_secret_key,
         aliyun_key=(args.aliyun_key_id, args.aliyun_key_secret),
+        pace=args.pace,
     )
 
 

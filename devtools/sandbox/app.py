@@ -96,10 +96,15 @@ def serve(
     tencent_secret_id: str | None = None,
     tencent_secret_key: str = "",
     aliyun_key: tuple[str, str] = ("", ""),
+    pace: float | None = None,
 ) -> None:
-    """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped."""
+    """Run the sandbox in the foreground under gunicorn (gthread workers) until stopped;
+    `pace`: segments a second it accepts before answering 429 / 20429 (0: any number)."""
     # Create the schema once here, so the workers never race to switch the file to WAL.
-    SandboxStore(db_path).init_schema()
+    store = SandboxStore(db_path)
+    store.init_schema()
+    if pace is not None:
+        store.set_pace(pace, control.default_burst(pace))
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     options = {
         "bind": bind,
@@ -143,7 +148,15 @@ sandbox_cli = AppGroup("sandbox", help="The local stand-in for Twilio (developme
 @click.option(
     "--threads", type=int, default=DEFAULT_THREADS, show_default=True, help="Threads per process."
 )
-def serve_command(host: str | None, port: int | None, workers: int, threads: int) -> None:
+@click.option(
+    "--pace",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Segments a second accepted before answering 429 / 20429 (0: no pace) [kept].",
+)
+def serve_command(
+    host: str | None, port: int | None, workers: int, threads: int, pace: float | None
+) -> None:
     """Serve the sandbox's Twilio API and /_sandbox/ endpoints."""
     config = current_app.config
     url = urlsplit(config.get("SANDBOX_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}")
@@ -165,6 +178,7 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
             str(config.get("ALIYUN_ACCESS_KEY_ID") or ""),
             str(config.get("ALIYUN_ACCESS_KEY_SECRET") or ""),
         ),
+        pace=pace,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from devtools.sandbox.faults import parse_rule
-from devtools.sandbox.rest import iso8601
+from devtools.sandbox.rest import E164, iso8601, new_sid, segments
 from devtools.sandbox.state import sandbox_state
 
 WAV_RATE = 8000
@@ -96,6 +96,102 @@ def clear_callbacks() -> Response:
 def count() -> Response:
     """How many messages and calls the sandbox holds."""
     return jsonify(sandbox_state().store.counts())
+
+
+@bp.get("/pace")
+def get_pace() -> Response:
+    """The pace in force: segments a second (0: none) and how many may come at once."""
+    rate, burst = sandbox_state().store.pace()
+    return jsonify({"segments_per_s": rate, "burst": burst})
+
+
+@bp.put("/pace")
+def put_pace() -> tuple[Response, int]:
+    """Set the pace (`{"segments_per_s": 200, "burst": 100}`; 0 turns it off): a message over
+    it is refused with 429 / 20429, as Twilio refuses a sender that goes too fast."""
+    payload = request.get_json(silent=True)
+    try:
+        rate, burst = parse_pace(payload)
+    except ValueError as exc:
+        return jsonify({"error": str(exc)}), 400
+    sandbox_state().store.set_pace(rate, burst)
+    return jsonify({"segments_per_s": rate, "burst": burst}), 200
+
+
+def parse_pace(payload: Any) -> tuple[float, float]:
+    """Check a pace; the burst defaults to half a second's worth (at least one segment)."""
+    if not isinstance(payload, dict) or "segments_per_s" not in payload:
+        raise ValueError("a pace is a JSON object with segments_per_s")
+    unknown = set(payload) - {"segments_per_s", "burst"}
+    if unknown:
+        raise ValueError(f"unknown pace keys: {', '.join(sorted(unknown))}")
+    rate = payload["segments_per_s"]
+    if not _number(rate) or rate < 0:
+        raise ValueError("segments_per_s must be a number, 0 or more")
+    burst = payload.get("burst", default_burst(rate))
+    if not _number(burst) or burst < 1:
+        raise ValueError("burst must be a number, 1 or more")
+    return float(rate), float(burst)
+
+
+def default_burst(rate: float) -> float:
+    """Half a second of the pace, so requests paced exactly but bunched on the way still pass."""
+    return max(1.0, rate / 2)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@bp.post("/inbound/sms")
+def inbound_sms() -> tuple[Response, int]:
+    """A member texts in: post the signed webhook Twilio would to `url` (the app's /sms).
+
+    Body: `{"from": "+86...", "to": "+86...", "body": "HB 1", "url": "http://app/sms"}`. The
+    answer says whether the app took it (retried twice, as callbacks are) and the TwiML it
+    answered; every attempt is kept with the callbacks (kind `inbound-sms`).
+    """
+    payload = request.get_json(silent=True)
+    try:
+        sender, to, body, url = parse_inbound(payload)
+    except ValueError as exc:
+        return jsonify({"error": str(exc)}), 400
+    state = sandbox_state()
+    sid = new_sid("SM")
+    params = {
+        "AccountSid": state.account_sid or "AC" + "0" * 32,
+        "ApiVersion": "2010-04-01",
+        "Body": body,
+        "From": sender,
+        "To": to,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": str(segments(body)),
+        "SmsStatus": "received",
+    }
+    delivery = state.dispatcher.post(sid, "inbound-sms", url, params)
+    answer = {"sid": sid, "delivered": delivery.delivered, "http_status": delivery.http_status}
+    return jsonify({**answer, "reply": delivery.body}), 200 if delivery.delivered else 502
+
+
+def parse_inbound(payload: Any) -> tuple[str, str, str, str]:
+    """Check an inbound text's fields; raise ValueError saying what is wrong."""
+    if not isinstance(payload, dict):
+        raise ValueError("an inbound text is a JSON object with from, to, body and url")
+    fields = []
+    for key in ("from", "to", "body", "url"):
+        value = payload.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{key} must be a non-empty string")
+        fields.append(value)
+    sender, to, body, url = fields
+    if not E164.match(sender) or not E164.match(to):
+        raise ValueError("from and to must be E.164 numbers (+8613800138000)")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("url must be an http(s) URL")
+    return sender, to, body, url
 
 
 @bp.get("/recordings/<name>.wav")

@@ -80,6 +80,9 @@ def create_message(account_sid: str) -> Response:
     error = faults.error()
     if error is not None:
         return twilio_error(*error)
+    if not state.store.take_pace(segments(body), time.time()):
+        # Over the account's pace, as Twilio answers a sender that goes too fast.
+        return twilio_error(429, 20429, ERROR_MESSAGES[20429])
 
     final_status, error_code = "delivered", None
     delivery = faults.take(lambda fault: fault.delivery is not None)

@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_to ON messages (to_number, created_at);
+CREATE TABLE IF NOT EXISTS pace (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    rate REAL NOT NULL,
+    burst REAL NOT NULL,
+    tat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY,
     sid TEXT NOT NULL UNIQUE,
@@ -556,6 +562,39 @@ class SandboxStore:
                 "SELECT * FROM aliyun_pushes WHERE feed = ? ORDER BY id", (feed,)
             )
         return [{**dict(row), "body": json.loads(row["body"])} for row in rows]
+
+    # Pace: one token bucket of message segments a second, shared by every sandbox process.
+
+    def set_pace(self, rate: float, burst: float) -> None:
+        """Accept `rate` segments a second, `burst` at once; a rate of 0 takes any number."""
+        self.conn.execute(
+            "INSERT INTO pace (id, rate, burst, tat) VALUES (1, ?, ?, 0) "
+            "ON CONFLICT (id) DO UPDATE SET rate = excluded.rate, burst = excluded.burst, tat = 0",
+            (rate, burst),
+        )
+
+    def pace(self) -> tuple[float, float]:
+        """The pace in force: (segments a second, burst); (0, 0) when there is none."""
+        row = self.conn.execute("SELECT rate, burst FROM pace WHERE id = 1").fetchone()
+        return (0.0, 0.0) if row is None else (float(row["rate"]), float(row["burst"]))
+
+    def take_pace(self, tokens: float, now: float) -> bool:
+        """Take `tokens` segments from the bucket; False (nothing taken) when over the pace."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT rate, burst, tat FROM pace WHERE id = 1").fetchone()
+            if row is None or row["rate"] <= 0:
+                return True
+            rate, burst = float(row["rate"]), float(row["burst"])
+            tat = max(float(row["tat"]), now)
+            new_tat = tat + tokens / rate
+            if new_tat - burst / rate > now:
+                return False
+            conn.execute("UPDATE pace SET tat = ? WHERE id = 1", (new_tat,))
+            return True
+        finally:
+            conn.execute("COMMIT")
 
     def clear_aliyun(self, table: str) -> int:
         """Delete every row of one of the Alibaba tables; return how many went."""
