@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from infra.clients import redis
 from models import (
     Organization,
     OrgKind,
@@ -115,6 +119,30 @@ def run_surveys(session: Session, township: Organization, now: datetime) -> Coun
     return Counter({"survey_question": asked.questions, "survey_reminder": asked.reminders})
 
 
+# How long a township's tick may hold its lock: far longer than a tick takes, and short enough
+# that a worker killed mid-tick (its lock left behind) delays the next tick by minutes only.
+TICK_LOCK_SECONDS = 600
+
+
+@contextmanager
+def _alone(name: str) -> Iterator[bool]:
+    """Whether this job is the only one doing `name` now (a Redis lock, not waited for).
+
+    The scheduler queues a tick whether or not the last one finished, and two workers may
+    take two ticks at once; the second finds the lock held and leaves the township to the
+    first, which takes the same steps."""
+    lock = redis().lock(f"lock:{name}", timeout=TICK_LOCK_SECONDS, blocking=False)
+    got = lock.acquire()
+    try:
+        yield got
+    finally:
+        if got:
+            try:
+                lock.release()
+            except LockError:  # it outlived TICK_LOCK_SECONDS and another job took it
+                log.warning("the lock %s expired before its job finished", name)
+
+
 def tick(now_iso: str | None = None) -> dict[str, int]:
     """Job (cron): take every escalation step that is due now, township by township, the
     help requests' deadline steps (models.help_deadlines) and the survey questions due
@@ -126,12 +154,16 @@ def tick(now_iso: str | None = None) -> dict[str, int]:
             select(Organization).where(Organization.kind == OrgKind.TOWNSHIP)
         ).all()
         for township in townships:
-            total += run_township(session, township, now)
-            session.commit()
-            total += run_deadlines(session, township, now)
-            session.commit()
-            total += run_surveys(session, township, now)
-            session.commit()
+            with _alone(f"reminders.tick:{township.id}") as alone:
+                if not alone:
+                    total["busy"] += 1
+                    continue
+                total += run_township(session, township, now)
+                session.commit()
+                total += run_deadlines(session, township, now)
+                session.commit()
+                total += run_surveys(session, township, now)
+                session.commit()
     return dict(total)
 
 
@@ -139,7 +171,8 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
     """Job (cron): in the first days of a month, fix last month's non-reporters everywhere;
     and tally each period whose figures have settled (`models.tally.tally_settled`: the
     period that settled a week after it ended, and any an earlier run missed), so the pages
-    only read them; once a local night, the township's privacy run (`run_privacy_night`). Returns the non-reporters added per township closed."""
+    only read them; once a local night, the township's privacy run (`run_privacy_night`). Returns the
+    non-reporters added per township closed."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     closed: dict[str, int] = {}
     with app_context() as session:
@@ -147,13 +180,16 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
             select(Organization).where(Organization.kind == OrgKind.TOWNSHIP)
         ).all()
         for township in townships:
-            zone = rules_for(township).timezone
-            if now.astimezone(zone).day <= CLOSE_ON_DAYS:
-                period = previous_period(period_of(now, str(zone)))
-                closed[township.name] = close_period(session, township, period, now)
-            tally_settled(session, township, now)
-            session.commit()
-            run_privacy_night(session, township, now)
+            with _alone(f"reminders.close_periods:{township.id}") as alone:
+                if not alone:
+                    continue
+                zone = rules_for(township).timezone
+                if now.astimezone(zone).day <= CLOSE_ON_DAYS:
+                    period = previous_period(period_of(now, str(zone)))
+                    closed[township.name] = close_period(session, township, period, now)
+                tally_settled(session, township, now)
+                session.commit()
+                run_privacy_night(session, township, now)
     return closed
 
 

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from infra.clients import redis
 from models import (
     Call,
     CallStatus,
@@ -234,3 +236,24 @@ def test_close_periods_tallies_a_period_once_it_has_settled(session: Session) ->
     ).all()
     assert sorted(rows) == sorted([(east.id, 2, 1), (west.id, 1, 0)])
     assert figures(at(8, 1)) == live
+
+
+def test_a_tick_leaves_a_township_another_tick_is_working_on(
+    session: Session, app: Flask, sandbox: SandboxAPI, work: Callable[[], int]
+) -> None:
+    """Two workers may run two ticks at once (the scheduler queues one whether or not the last
+    finished): the second finds the township's lock held and takes no step of its own; once the
+    first is done, the township is ticked again as usual."""
+    township, branch, _ = make_tree(session)
+    member = make_member(session, branch)
+    session.commit()
+    with app.app_context():
+        held = redis().lock(f"lock:reminders.tick:{township.id}", timeout=60)
+        assert held.acquire(blocking=False)
+    try:
+        assert reminders.tick(at(1, 20).isoformat()) == {"busy": 1}
+    finally:
+        held.release()
+    assert reminders.tick(at(1, 20).isoformat()) == {"reminder": 1}
+    work()
+    assert len(sent_to(sandbox, member.phone)) == 1
