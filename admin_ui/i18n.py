@@ -118,6 +118,12 @@ BROADCAST_STATUS_LABELS = {
     "done": _l("Done"),
     "cancelled": _l("Cancelled"),
 }
+SURVEY_STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "sending": _l("Sending"),
+    "open": _l("Open"),
+    "closed": _l("Closed"),
+}
 CAMPAIGN_STATUS_LABELS = {
     "scheduled": _l("Scheduled"),
     "running": _l("Running"),
@@ -142,6 +148,7 @@ RECORDING_KIND_LABELS = {
     "new_city": _l("New city (spoken)"),
     "new_employer": _l("New employer (spoken)"),
     "deed": _l("Deed or tip (spoken)"),
+    "survey": _l("Survey answer (spoken)"),
 }
 CELL_LABELS = {
     "studied": _l("Reported, studied"),
@@ -157,6 +164,7 @@ CALL_PURPOSE_LABELS = {
     "missed_call": _l("Missed call"),
     "callback": _l("Callback"),
     "notice": _l("Notice read out (text failed)"),
+    "survey": _l("Survey call"),
 }
 CALL_STATUS_LABELS = {
     "queued": _l("Queued"),
@@ -270,6 +278,7 @@ AUDIT_TARGET_LABELS = {
     "org": _l("Organisation"),
     "approvals": _l("Approvals"),
     "inspection": _l("Inspection"),
+    "survey": _l("Survey"),
 }
 # The details of an audit entry, by key.
 AUDIT_DETAIL_LABELS = {
@@ -355,6 +364,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "message_status": MESSAGE_STATUS_LABELS,
     "hold_reason": HOLD_REASON_LABELS,
     "broadcast_status": BROADCAST_STATUS_LABELS,
+    "survey_status": SURVEY_STATUS_LABELS,
     "campaign_status": CAMPAIGN_STATUS_LABELS,
     "change_field": CHANGE_FIELD_LABELS,
     "recording_kind": RECORDING_KIND_LABELS,

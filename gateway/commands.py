@@ -14,6 +14,7 @@ GROUPS = (
     ("gateway.cli_register", "users_cli"),
     ("gateway.cli_reports", "reports_cli"),
     ("gateway.cli_review", "review_cli"),
+    ("gateway.cli_survey", "survey_cli"),
     ("gateway.cli_templates", "templates_cli"),
     ("workers.cli", "broadcast_cli"),
     ("workers.cli", "campaign_cli"),
