@@ -136,7 +136,7 @@ def differs(old: object, new: object) -> bool:
     return (None if old is None else str(old)) != (None if new is None else str(new))
 
 
-def _record(
+def record_detail(
     session: Session,
     member: Member,
     field: ChangeField,
@@ -144,7 +144,11 @@ def _record(
     source: ChangeSource,
     at: datetime,
 ) -> bool:
-    old = getattr(member, field.value if field is not ChangeField.HOST_ORG else "host_org_id")
+    """Keep a line of history when a detail really changes (the caller sets the detail)."""
+    attribute = {ChangeField.HOST_ORG: "host_org_id", ChangeField.DEPARTURE_YEAR: "departure_date"}
+    old = getattr(member, attribute.get(field, field.value))
+    if field is ChangeField.DEPARTURE_YEAR and old is not None:
+        old = old.year
     old_text = None if old is None else str(old)
     new_text = None if new is None else str(new)
     if not differs(old_text, new_text):
@@ -190,7 +194,7 @@ def change_status(
         after = (member.city, member.employer, member.host_org_id)
         fields = (ChangeField.CITY, ChangeField.EMPLOYER, ChangeField.HOST_ORG)
         changed += [f for f, old, new in zip(fields, before, after, strict=True) if old != new]
-    if host_org_id is not None and _record(
+    if host_org_id is not None and record_detail(
         session, member, ChangeField.HOST_ORG, str(host_org_id), source, at
     ):
         member.host_org_id = host_org_id
@@ -358,7 +362,7 @@ def change_phone(
     )
     if owner is not None:
         raise PhoneTaken(new_phone)
-    if _record(session, member, ChangeField.PHONE, new_phone, source, at or utcnow()):
+    if record_detail(session, member, ChangeField.PHONE, new_phone, source, at or utcnow()):
         member.other_phone = member.phone
         member.phone = new_phone
         member.phone_invalid_at = None
