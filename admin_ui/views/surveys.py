@@ -8,6 +8,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from admin_ui.auth import STAFF, current_account, current_scope, record, require
@@ -298,12 +299,19 @@ def survey_detail(survey_id: int) -> str:
         survey=survey,
         result=result,
         charts=charts,
-        branch_names={b.id: b.name for b in visible_branches(get_session(), scope)},
         open=survey.status is SurveyStatus.OPEN,
     )
 
 
-EXPORT_HEADER = ("Member", "Branch", "Question no.", "Question", "Answer", "Channel", "Answered at")
+EXPORT_HEADER = (
+    _l("Member"),
+    _l("Branch"),
+    _l("Question no."),
+    _l("Question"),
+    _l("Answer"),
+    _l("Channel"),
+    _l("Answered at"),
+)
 
 
 @bp.get("/surveys/<int:survey_id>/answers.<any(csv, xlsx):fmt>")
@@ -313,7 +321,7 @@ def survey_export(survey_id: int, fmt: str) -> Response:
     survey = _visible(survey_id)
     db = get_session()
     with force_locale(DEFAULT_LANGUAGE):
-        header = [_(name) for name in EXPORT_HEADER]
+        header = [str(name) for name in EXPORT_HEADER]
         rows = reads.survey.export_rows(db, survey, current_scope())
     record("export", f"survey:{survey.id}:{fmt}", {"rows": len(rows)})
     db.commit()

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from models.member import Member
@@ -23,7 +23,6 @@ from models.survey import QuestionKind, Survey, SurveyAnswer, SurveyQuestion, Su
 from models.user import Role
 
 TEXTS_PER_PAGE = 20
-NUMBER_VALUES_SHOWN = 20  # the most frequent values of a number question on its page
 
 
 @dataclass
@@ -90,9 +89,8 @@ class QuestionResults:
     answered: int = 0
     counts: dict[int, int] = field(default_factory=dict)  # choice: digit -> count
     numbers: NumberStats = field(default_factory=NumberStats)
-    values: list[tuple[int, int]] = field(default_factory=list)  # number: (value, count)
     by_branch: list[BranchAnswers] = field(default_factory=list)
-    texts: Page[TextAnswer] | None = None
+    texts: Page[TextAnswer] | None = None  # a number's or a text's answers, newest first
 
     @property
     def labels(self) -> list[str]:
@@ -141,27 +139,30 @@ def _answers_seen(query: Select, scope: Scope | None, column: ColumnElement[int]
 
 
 def figures(
-    session: Session, survey_id: int, scope: Scope | None = None
+    session: Session, survey_id: int, scope: Scope | None = None, *, by_branch: bool = False
 ) -> tuple[Figures, dict[int, Figures]]:
-    """Recipients, responded (at least one answer) and completed: in all and by branch."""
-    query = (
-        select(
-            SurveyRecipient.branch_id,
-            func.count(),
-            func.count(SurveyRecipient.started_at),
-            func.count(SurveyRecipient.completed_at),
-        )
-        .where(SurveyRecipient.survey_id == survey_id)
-        .group_by(SurveyRecipient.branch_id)
+    """Recipients, responded (at least one answer) and completed: in all, and by branch when
+    asked (a grouping that costs as much again)."""
+    rows = SurveyRecipient.__table__.c
+    columns = (
+        func.count(),
+        func.count(rows.started_at),
+        func.count(rows.completed_at),
     )
-    query = _answers_seen(query, scope, SurveyRecipient.__table__.c.branch_id)
-    whole, by_branch = Figures(), {}
+    query = select(rows.branch_id if by_branch else literal(0), *columns).where(
+        rows.survey_id == survey_id
+    )
+    if by_branch:
+        query = query.group_by(rows.branch_id)
+    query = _answers_seen(query, scope, rows.branch_id)
+    whole, branches = Figures(), {}
     for branch_id, count, started, done in session.execute(query):
-        by_branch[branch_id] = Figures(count, started, done)
+        if by_branch:
+            branches[branch_id] = Figures(count, started, done)
         whole.recipients += count
         whole.responded += started
         whole.completed += done
-    return whole, by_branch
+    return whole, branches
 
 
 def results(
@@ -171,46 +172,80 @@ def results(
     *,
     text_page: int = 1,
     texts_per_page: int = TEXTS_PER_PAGE,
-    all_values: bool = False,
 ) -> SurveyResults:
-    """Each question's answers by branch (one grouped query for every question), the figures,
-    and a page of the newest texts of each text question. `scope` None: every member."""
+    """Each question's answers by branch, the figures, and a page of the newest texts of each
+    text question. `scope` None: every member.
+
+    Three grouped queries read the covering index on (survey_id, question_id, branch_id,
+    choice, number): the choices counted per branch and option, the numbers' count, sum,
+    lowest and highest per branch, and the texts counted; no answer row is read but the page
+    of texts shown."""
     whole, by_branch = figures(session, survey.id, scope)
     answers = SurveyAnswer.__table__.c
-    grouped = (
-        select(
-            answers.question_id,
-            answers.branch_id,
-            answers.choice,
-            func.count(),
-            func.count(answers.number),
-            func.coalesce(func.sum(answers.number), 0),
-            func.min(answers.number),
-            func.max(answers.number),
-        )
-        .where(answers.survey_id == survey.id)
-        .group_by(answers.question_id, answers.branch_id, answers.choice)
-    )
-    grouped = _answers_seen(grouped, scope, answers.branch_id)
     questions = {question.id: QuestionResults(question) for question in survey.questions}
+    of_kind = {kind: [q.id for q in survey.questions if q.kind is kind] for kind in QuestionKind}
     branch_rows: dict[int, dict[int, BranchAnswers]] = defaultdict(dict)
-    branch_ids: set[int] = set(by_branch)
-    for question_id, branch_id, choice, count, numbers, total, low, high in session.execute(
-        grouped
-    ):
-        result = questions.get(question_id)
-        if result is None:
-            continue
+    branch_ids: set[int] = set()
+
+    def branch_row(question_id: int, branch_id: int) -> BranchAnswers:
         branch_ids.add(branch_id)
-        row = branch_rows[question_id].setdefault(branch_id, BranchAnswers(branch_id, ""))
-        row.answered += count
-        result.answered += count
-        if choice is not None:
-            row.counts[choice] = row.counts.get(choice, 0) + count
-            result.counts[choice] = result.counts.get(choice, 0) + count
-        if numbers:
-            row.numbers.add(numbers, int(total), low, high)
-            result.numbers.add(numbers, int(total), low, high)
+        return branch_rows[question_id].setdefault(branch_id, BranchAnswers(branch_id, ""))
+
+    if of_kind[QuestionKind.CHOICE]:
+        chosen = (
+            select(answers.question_id, answers.branch_id, answers.choice, func.count())
+            .where(
+                answers.survey_id == survey.id,
+                answers.question_id.in_(of_kind[QuestionKind.CHOICE]),
+            )
+            .group_by(answers.question_id, answers.branch_id, answers.choice)
+        )
+        for question_id, branch_id, choice, count in session.execute(
+            _answers_seen(chosen, scope, answers.branch_id)
+        ):
+            result, row = questions[question_id], branch_row(question_id, branch_id)
+            row.answered += count
+            result.answered += count
+            if choice is not None:
+                row.counts[choice] = row.counts.get(choice, 0) + count
+                result.counts[choice] = result.counts.get(choice, 0) + count
+    if of_kind[QuestionKind.NUMBER]:
+        numbered = (
+            select(
+                answers.question_id,
+                answers.branch_id,
+                func.count(),
+                func.count(answers.number),
+                func.coalesce(func.sum(answers.number), 0),
+                func.min(answers.number),
+                func.max(answers.number),
+            )
+            .where(
+                answers.survey_id == survey.id,
+                answers.question_id.in_(of_kind[QuestionKind.NUMBER]),
+            )
+            .group_by(answers.question_id, answers.branch_id)
+        )
+        for question_id, branch_id, count, numbers, total, low, high in session.execute(
+            _answers_seen(numbered, scope, answers.branch_id)
+        ):
+            result, row = questions[question_id], branch_row(question_id, branch_id)
+            row.answered += count
+            result.answered += count
+            if numbers:
+                row.numbers.add(numbers, int(total), low, high)
+                result.numbers.add(numbers, int(total), low, high)
+    if of_kind[QuestionKind.TEXT]:
+        texted = (
+            select(answers.question_id, func.count())
+            .where(
+                answers.survey_id == survey.id,
+                answers.question_id.in_(of_kind[QuestionKind.TEXT]),
+            )
+            .group_by(answers.question_id)
+        )
+        for question_id, count in session.execute(_answers_seen(texted, scope, answers.branch_id)):
+            questions[question_id].answered += count
     names = _branch_names(session, branch_ids)
     for question_id, rows in branch_rows.items():
         ordered = sorted(
@@ -220,16 +255,7 @@ def results(
             row.branch = names.get(row.branch_id, "")
         questions[question_id].by_branch = ordered
     for result in questions.values():
-        kind = result.question.kind
-        if kind is QuestionKind.NUMBER and result.numbers.count:
-            result.values = number_values(
-                session,
-                survey.id,
-                result.question.id,
-                scope,
-                limit=None if all_values else NUMBER_VALUES_SHOWN,
-            )
-        elif kind is QuestionKind.TEXT:
+        if result.question.kind is not QuestionKind.CHOICE:
             result.texts = text_answers(
                 session,
                 survey.id,
@@ -241,28 +267,6 @@ def results(
     return SurveyResults(survey, whole, by_branch, list(questions.values()))
 
 
-def number_values(
-    session: Session, survey_id: int, question_id: int, scope: Scope | None, *, limit: int | None
-) -> list[tuple[int, int]]:
-    """A number question's values and how many gave each, the most frequent first (every
-    value with `limit` None)."""
-    answers = SurveyAnswer.__table__.c
-    query = (
-        select(answers.number, func.count().label("n"))
-        .where(
-            answers.survey_id == survey_id,
-            answers.question_id == question_id,
-            answers.number.is_not(None),
-        )
-        .group_by(answers.number)
-        .order_by(func.count().desc(), answers.number)
-    )
-    query = _answers_seen(query, scope, answers.branch_id)
-    if limit is not None:
-        query = query.limit(limit)
-    return [(int(value), int(count)) for value, count in session.execute(query)]
-
-
 def text_answers(
     session: Session,
     survey_id: int,
@@ -272,7 +276,8 @@ def text_answers(
     page: int = 1,
     per_page: int = TEXTS_PER_PAGE,
 ) -> Page[TextAnswer]:
-    """A text question's answers (texts and recordings), newest first, one page.
+    """A number or text question's answers (values, texts, recordings), newest first, one
+    page.
 
     Newest is the last stored (the highest id): answers are stored as they come, and the
     order comes from the index on (survey_id, question_id) with no sort."""
@@ -294,7 +299,12 @@ def text_answers(
     ).all()
     items = [
         TextAnswer(
-            answer.member_id, name, branch, answer.text, answer.recording_id, answer.answered_at
+            answer.member_id,
+            name,
+            branch,
+            str(answer.number) if answer.number is not None else answer.text,
+            answer.recording_id,
+            answer.answered_at,
         )
         for answer, name, branch in rows
     ]
@@ -476,7 +486,6 @@ __all__ = [
     "export_rows",
     "figures",
     "member_answers",
-    "number_values",
     "results",
     "results_json",
     "surveys",
