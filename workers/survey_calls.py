@@ -61,11 +61,7 @@ def place_survey_calls(
             Survey.status == SurveyStatus.OPEN,
             Survey.by_call.is_(True),
             SurveyRecipient.completed_at.is_(None),
-            or_(
-                Survey.by_sms.is_(False),
-                SurveyRecipient.asked_at.is_(None),
-                SurveyRecipient.asked_at < now - SMS_FIRST,
-            ),
+            or_(Survey.by_sms.is_(False), SurveyRecipient.asked_at < now - SMS_FIRST),
             ~recent,
             made < SURVEY_CALLS,
         )
