@@ -139,6 +139,18 @@ CHANGE_FIELD_LABELS = {
     "employer": _l("Employer"),
     "phone": _l("Phone"),
     "host_org": _l("Host organisation"),
+    # The card fields a survey fills (models.survey.CARD_FIELDS).
+    "other_phone": _l("Other phone"),
+    "departure_year": _l("Year left home"),
+    "reason": _l("Reason for leaving"),
+    "province": _l("Province"),
+    "occupation": _l("Occupation"),
+    "industry": _l("Industry"),
+    "work_form": _l("How they work"),
+    "living": _l("Where they live"),
+    "education": _l("Education"),
+    "workplace_party_org": _l("Party organisation at work"),
+    "party_role": _l("Part they play"),
 }
 RECORDING_KIND_LABELS = {
     "thought_report": _l("Thought report"),
@@ -180,7 +192,11 @@ CALL_STATUS_LABELS = {
 CALL_LABELS = {**CALL_PURPOSE_LABELS, **CALL_STATUS_LABELS}
 # How a report or a change came in. Not "Phone": that word is the phone number (手机号).
 CHANNEL_LABELS = {"sms": _l("SMS"), "ivr": _l("Keypad call"), "admin": _l("Admin page")}
-CHANGE_SOURCE_LABELS = {**CHANNEL_LABELS, "import": _l("Register import")}
+CHANGE_SOURCE_LABELS = {
+    **CHANNEL_LABELS,
+    "import": _l("Register import"),
+    "survey": _l("Survey"),
+}
 LANGUAGE_LABELS = {"zh_CN": _l("Chinese"), "en": _l("English")}
 SMS_COMMAND_LABELS = {
     "report": _l("Monthly report"),
