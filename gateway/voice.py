@@ -68,6 +68,7 @@ from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
 from models.question import HelpAsked, Question, Step, Topic
 from models.survey import Survey, SurveyAnswer, SurveyQuestion, SurveyRecipient
+from models.survey_ops import current_question, open_recipient, pass_question, record_answer
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
@@ -516,8 +517,6 @@ def _save_deed(
 
 
 def _open_recipient(session: Session, member: Member) -> SurveyRecipient | None:
-    from models.survey_ops import open_recipient
-
     return open_recipient(session, member.id)
 
 
@@ -573,8 +572,6 @@ def _answer_survey(
     session: Session, call: Call, member: Member, effect: AnswerSurvey, now: datetime
 ) -> None:
     """Keep a survey answer given on a call; a spoken one is a recording of kind survey."""
-    from models.survey_ops import record_answer
-
     found = _survey_recipient(session, member, effect.survey_id, effect.question_id)
     if found is None:
         return
@@ -608,8 +605,6 @@ def _pass_survey_question(
     session: Session, member: Member, effect: PassSurveyQuestion, now: datetime
 ) -> None:
     """Move the member past a question missed twice on a call (if they are still at it)."""
-    from models.survey_ops import current_question, pass_question
-
     found = _survey_recipient(session, member, effect.survey_id, effect.question_id)
     if found is None:
         return

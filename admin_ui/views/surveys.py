@@ -32,6 +32,7 @@ from models.survey import (
     SurveyStatus,
     read_survey,
 )
+from models.survey_ops import add_survey, send_survey
 from models.targets import TargetError, resolve_target
 
 BLANK_ROWS = 3  # empty question rows offered below those written
@@ -227,8 +228,6 @@ def survey_new() -> tuple[str, int]:
 @require(*STAFF)
 def survey_create() -> Response | tuple[str, int]:
     """Check the survey, store it and send it to its target."""
-    from models.survey_ops import add_survey, send_survey
-
     db = get_session()
     form = _form(SurveyForm())
     rows = _posted_rows()

@@ -224,7 +224,9 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=20,
 )
-KEYS = st.sampled_from(["tries", "report", "help", "help_ref", "list", "playing", "queue", "after"])
+KEYS = st.sampled_from(
+    ["tries", "report", "help", "help_ref", "list", "playing", "queue", "after", "survey"]
+)
 MAYBE_BOOL = st.none() | st.booleans()
 NUMBERS = st.lists(st.integers(min_value=1, max_value=10**6), max_size=5).map(tuple)
 
