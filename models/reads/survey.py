@@ -263,6 +263,7 @@ def results(
                 scope,
                 page=text_page,
                 per_page=texts_per_page,
+                total=result.answered,
             )
     return SurveyResults(survey, whole, by_branch, list(questions.values()))
 
@@ -275,6 +276,7 @@ def text_answers(
     *,
     page: int = 1,
     per_page: int = TEXTS_PER_PAGE,
+    total: int | None = None,
 ) -> Page[TextAnswer]:
     """A number or text question's answers (values, texts, recordings), newest first, one
     page.
@@ -286,7 +288,8 @@ def text_answers(
         answers.survey_id == survey_id, answers.question_id == question_id
     )
     base = _answers_seen(base, scope, answers.branch_id)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if total is None:  # the results count them already
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     page = page_number(page)
     newest = base.order_by(answers.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ids = list(session.scalars(newest))
