@@ -25,6 +25,7 @@ PAGES = (
     "audit",
     "approvals",
     "inspection",
+    "privacy",
 )
 # Pages of the development tools (devtools): only with PROVIDER=sandbox or in debug.
 DEV_PAGES = ("phone",)

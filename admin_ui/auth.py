@@ -37,6 +37,7 @@ from admin_ui.forms import LoginForm, PasswordForm
 from infra import clients
 from infra.db import get_session
 from models.audit import AuditAction, audit
+from models.base import utcnow
 from models.scope import Scope, scope_for
 from models.user import Role, User, check_password, end_sessions, set_password
 
@@ -311,6 +312,7 @@ def login() -> str | Response | tuple[str, int]:
                 if language:
                     session["lang"] = language
                 login_user(Account(user))
+                user.last_login_at = utcnow()
                 audit(db, user.id, AuditAction.LOGIN, f"user:{user.id}", ip=request.remote_addr)
                 db.commit()
                 return redirect(_safe_next(request.args.get("next")))

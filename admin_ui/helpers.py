@@ -13,6 +13,7 @@ from flask import Response, abort, request, url_for
 from models.exports import write_csv, write_workbook
 from models.numbers import parse_int
 from models.period import parse_period, shift_period
+from models.privacy import mask_phone
 from models.reads.common import MAX_PERIODS, periods_between
 from models.scope import Scope
 
@@ -59,7 +60,7 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
     buffer = io.StringIO()
     buffer.write("\ufeff")
     write_csv(buffer, header, rows)
-    return _download(buffer.getvalue().encode("utf-8"), filename, "text/csv; charset=utf-8")
+    return download(buffer.getvalue().encode("utf-8"), filename, "text/csv; charset=utf-8")
 
 
 def xlsx_response(
@@ -68,7 +69,7 @@ def xlsx_response(
     """An XLSX download written in one pass (openpyxl's write-only mode)."""
     buffer = io.BytesIO()
     write_workbook(buffer, sheet, header, rows)
-    return _download(
+    return download(
         buffer.getvalue(),
         filename,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -86,7 +87,7 @@ def download_filename(name: str) -> str:
     return UNSAFE_FILENAME_RE.sub("_", name).strip()[:100] or "export"
 
 
-def _download(body: bytes, filename: str, mimetype: str) -> Response:
+def download(body: bytes, filename: str, mimetype: str) -> Response:
     response = Response(body, mimetype=mimetype)
     name = download_filename(filename)
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
@@ -94,3 +95,28 @@ def _download(body: bytes, filename: str, mimetype: str) -> Response:
         f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
     )
     return response
+
+
+PHONE_COLUMNS = frozenset({"phone", "other_phone"})
+
+
+class ColumnRefused(ValueError):
+    """An export asked for a column it does not have."""
+
+
+def chosen_columns(
+    keys: Sequence[str], rows: Iterable[Sequence[Any]], *, full_phone: bool
+) -> tuple[list[str], list[list[Any]]]:
+    """An export cut to the columns the user ticked (`?col=phone&col=name`, every column when
+    none is given), in the export's own order; phone numbers masked unless `full_phone`.
+    An unknown column is refused (ColumnRefused), never silently dropped."""
+    wanted = [c for c in request.args.getlist("col") if c]
+    unknown = [c for c in wanted if c not in keys]
+    if unknown:
+        raise ColumnRefused(unknown[0][:40])
+    picked = [i for i, key in enumerate(keys) if not wanted or key in wanted]
+    masked = set() if full_phone else {i for i in picked if keys[i] in PHONE_COLUMNS}
+    out = [
+        [mask_phone(str(row[i] or "")) if i in masked else row[i] for i in picked] for row in rows
+    ]
+    return [keys[i] for i in picked], out

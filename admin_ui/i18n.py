@@ -268,6 +268,13 @@ AUDIT_ACTION_LABELS = {
     "settings": _l("Changed settings"),
     "approve": _l("Approved a notice"),
     "return": _l("Returned a notice"),
+    "reveal": _l("Showed a phone number"),
+    "erase": _l("Erased a member"),
+    "retention": _l("Applied the retention rules"),
+}
+NOTICE_CHANNEL_LABELS = {
+    "sms": _l("by text"),
+    "register": _l("when registered"),
 }
 # What an audit entry is about: the part of its target before the first colon.
 AUDIT_TARGET_LABELS = {
@@ -294,6 +301,7 @@ AUDIT_TARGET_LABELS = {
     "org": _l("Organisation"),
     "approvals": _l("Approvals"),
     "inspection": _l("Inspection"),
+    "access_review": _l("Access review"),
     "survey": _l("Survey"),
 }
 # The details of an audit entry, by key.
@@ -315,6 +323,22 @@ AUDIT_DETAIL_LABELS = {
     "recipients": _l("Recipients"),
     "phone": _l("Phone"),
     "phone_changed": _l("Phone changed"),
+    "inbound_texts": _l("Inbound texts"),
+    "phone_changes": _l("Phone-change codes"),
+    "conversations": _l("Conversations"),
+    "audit_entries": _l("Audit entries"),
+    "users_disabled": _l("Users disabled"),
+    "unused_days": _l("Unused days"),
+    "what": _l("What"),
+    "columns": _l("Columns"),
+    "history": _l("History"),
+    "calls": _l("Calls"),
+    "reports": _l("Reports"),
+    "help_requests": _l("Help requests"),
+    "contacts": _l("Contacts"),
+    "deeds": _l("Deeds"),
+    "notices": _l("Notices"),
+    "card": _l("Card"),
     "fields": _l("Fields"),
     "org": _l("Organisation"),
     "out": _l("File"),
@@ -394,6 +418,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "sms_command": SMS_COMMAND_LABELS,
     "escalation_step": ESCALATION_STEP_LABELS,
     "audit_action": AUDIT_ACTION_LABELS,
+    "notice_channel": NOTICE_CHANNEL_LABELS,
     "audit_target": AUDIT_TARGET_LABELS,
     "export_column": EXPORT_COLUMN_LABELS,
     "audit_detail": AUDIT_DETAIL_LABELS,

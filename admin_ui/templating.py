@@ -27,6 +27,7 @@ from admin_ui.i18n import (
 )
 from gateway.limits import is_upload_route
 from infra.db import get_session
+from models.privacy import mask_phone
 from models.user import Role
 
 # The menu: endpoint, label, who sees it.
@@ -48,6 +49,8 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.register", _l("Register upload"), STAFF),
     ("admin.settings", _l("Settings"), STAFF),
     ("admin.audit", _l("Audit log"), TOWNSHIP_ONLY),
+    ("admin.access_review_page", _l("Access review"), TOWNSHIP_ONLY),
+    ("admin.privacy_settings", _l("Privacy"), TOWNSHIP_ONLY),
     ("admin.phone", _l("Phone simulator"), STAFF),
 )
 
@@ -56,6 +59,7 @@ def init_app(app: Flask) -> None:
     """Filters for dates and shares; helpers macros use too (imported macros see globals only)."""
     app.jinja_env.filters.setdefault("dt", format_datetime)
     app.jinja_env.filters.setdefault("pct", format_percent)
+    app.jinja_env.filters.setdefault("masked", mask_phone)
     app.jinja_env.globals.setdefault("page_url", page_url)
     app.jinja_env.globals.setdefault("label", label)
     app.jinja_env.globals.setdefault("audit_target", audit_target)

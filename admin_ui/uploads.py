@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import secrets
 import wave
-from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
+
+from infra import filestore
 
 AUDIO_TYPES = ("mp3", "wav")
 LESSON_DIR = "lessons"
@@ -43,10 +44,9 @@ def wav_seconds(data: bytes) -> int | None:
         return None
 
 
-def store_lesson_audio(
-    upload: FileStorage, upload_dir: str, max_bytes: int
-) -> tuple[str, int | None]:
-    """Check an uploaded lesson file and store it; returns its path under UPLOAD_DIR and length.
+def store_lesson_audio(upload: FileStorage, max_bytes: int) -> tuple[str, int | None]:
+    """Check an uploaded lesson file and store it (UPLOAD_STORE); returns its path in the store
+    and length. In the database, the file is written with the caller's transaction.
 
     The name's extension must be .mp3 or .wav and agree with the content.
     """
@@ -61,7 +61,5 @@ def store_lesson_audio(
     if extension not in AUDIO_TYPES or kind != extension:
         raise UploadError("type")
     relative = f"{LESSON_DIR}/{secrets.token_hex(12)}.{kind}"
-    target = Path(upload_dir) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    filestore.save(relative, data)
     return relative, wav_seconds(data) if kind == "wav" else None

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, literal, select
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,8 +66,10 @@ from infra.db import get_session  # noqa: E402
 from infra.providers.templates import registry_book  # noqa: E402
 from infra.providers.twilio import build_twilio  # noqa: E402
 from models import Broadcast, Member, Message, Organization, OrgKind, utcnow  # noqa: E402
+from models.base import UTCDateTime  # noqa: E402
 from models.broadcast import broadcast_progress, create_broadcast  # noqa: E402
 from models.caps import PROVIDER_CAPS  # noqa: E402
+from models.notice import NOTICE_VERSION, NoticeChannel, PrivacyNotice  # noqa: E402
 from workers.broadcasts import start_broadcast  # noqa: E402
 from workers.outbox import sweep_outbox  # noqa: E402
 from workers.reconcile import reconcile_stuck  # noqa: E402
@@ -409,6 +411,20 @@ def add_members(running: Stack, count: int, township: str = TOWNSHIP) -> list[st
         ]
         for first in range(0, len(rows), 10_000):
             session.execute(insert(Member), rows[first : first + 10_000])
+        # On the register, so told what is kept (as a register import records): the notice
+        # would otherwise go before the broadcast to each of them.
+        told = select(PrivacyNotice.member_id)
+        session.execute(
+            insert(PrivacyNotice).from_select(
+                ["member_id", "version", "channel", "at"],
+                select(
+                    Member.id,
+                    literal(NOTICE_VERSION),
+                    literal(NoticeChannel.REGISTER.value),
+                    literal(utcnow(), UTCDateTime()),
+                ).where(Member.id.not_in(told)),
+            )
+        )
         session.commit()
     app.extensions["db_engine"].dispose()
     return phones

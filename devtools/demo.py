@@ -48,8 +48,19 @@ from models.broadcast import create_broadcast
 from models.deed import DeedStatus, TipTopic, decide_deed, mark_exemplar, record_deed
 from models.fallback import plan_fallback_calls
 from models.help_deadlines import sweep_deadlines
+from models.inbound import find_sender, store_inbound
+from models.message import open_conversation
+from models.notice import NoticeChannel, record_notice
 from models.rating import Grade, rate_member
+from models.sql import Raw
+from models.survey import QuestionKind, SurveyQuestion, read_survey
+from models.survey_ops import add_survey, current_question, open_recipient, send_survey
+from models.survey_ready import ready_made
+from models.survey_sms import asked
+from models.targets import Target
 from models.user import set_password
+from sms_flows.effects import Context, handle_sms
+from sms_flows.keywords import parse
 
 DEMO_PASSWORD = "demo1234"
 TOWNSHIP = "青山镇党委"
@@ -192,6 +203,8 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
         session.add(member)
         members.append(member)
     session.flush()
+    for member in members:  # told what is kept when registered, as a register import records
+        record_notice(session, member.id, NoticeChannel.REGISTER, member.created_at)
 
     periods = [(now.replace(day=15) - timedelta(days=30 * k)) for k in range(6, 0, -1)]
     for member in members:
@@ -296,7 +309,94 @@ def load_demo(session: Session, now: datetime | None = None, seed: int = 7) -> i
             )
         )
     _activities(session, rng, now, members, branches, users)
+    _survey_demo(session, rng, township, users["township"], members, now)
     return len(members)
+
+
+# Answers the demo's members text to the ready-made survey's text questions, by card field.
+_TEXT_ANSWERS = {
+    "other_phone": ("无", "13912345678", "无", "家里座机0731-5551234"),
+    "occupation": ("普工", "电工", "厨师", "快递员", "保洁员", "司机"),
+}
+
+
+def _survey_demo(
+    session: Session,
+    rng: random.Random,
+    township: Organization,
+    author: User,
+    members: list[Member],
+    now: datetime,
+) -> None:
+    """The ready-made 五个摸清 survey, sent four days ago to the whole township; about half
+    the members answered by SMS (each question opened as the tick opens it, each answer
+    carried out by the real SMS step and its effects), some of them only part of it."""
+    sent_at = now - timedelta(days=4)
+    survey = add_survey(
+        session, township, author, read_survey(ready_made()), target=Target(), by_call=True
+    )
+    send_survey(session, survey, sent_at)
+    questions = list(survey.questions)
+    session.flush()
+    connection = session.connection()
+    raw = Raw.of(connection)
+    answering = [m for m in members if rng.random() < 0.5]
+    for number, member in enumerate(answering):
+        stop = len(questions) if rng.random() < 0.7 else rng.randrange(2, len(questions))
+        at = sent_at + timedelta(hours=1 + number % 48)
+        for _ in range(stop):
+            recipient = open_recipient(session, member.id)
+            question = None if recipient is None else current_question(session, recipient)
+            if question is None:
+                break
+            open_conversation(
+                session, member.id, asked(question, len(questions)), now=at, ttl_hours=72
+            )
+            body = _demo_answer(rng, member, question)
+            sender = find_sender(raw, member.phone, at)
+            context = Context(
+                raw=raw,
+                connection=connection,
+                phone=member.phone,
+                sender=sender,
+                now=at,
+                ttl_hours=72,
+                region="CN",
+                callbacks_per_day=3,
+            )
+            try:
+                done = handle_sms(context, parse(body))
+            finally:
+                context.release()
+            store_inbound(
+                raw,
+                sid=f"SMdemo{survey.id}x{member.id}x{question.id}",
+                phone=member.phone,
+                body=body,
+                member_id=member.id,
+                broadcast_id=None,
+                command=done.command,
+                handled=done.handled,
+                reply_body=done.reply.render(member.language.value),
+                at=at,
+            )
+            session.expire_all()  # the step's own session moved the recipient on
+            at += timedelta(minutes=7)
+    session.expire_all()
+
+
+def _demo_answer(rng: random.Random, member: Member, question: SurveyQuestion) -> str:
+    """What a demo member texts back to a question of the ready-made survey."""
+    if question.kind is QuestionKind.CHOICE:
+        return str(1 + rng.randrange(len(question.choices)))
+    if question.kind is QuestionKind.NUMBER:
+        return str(2008 + rng.randrange(17))
+    if question.field == "city":
+        return member.city or "广州"
+    if question.field == "employer":
+        return member.employer or "电子厂"
+    choices = _TEXT_ANSWERS.get(question.field or "", ("在外务工",))
+    return choices[rng.randrange(len(choices))]
 
 
 DEED_TEXTS = {

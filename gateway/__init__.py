@@ -10,8 +10,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from gateway import limits
-from infra import db
+from gateway import limits, ops
+from infra import db, logs
 from infra.config import load_config, uses_sandbox
 from models.clock import use_clock_file
 from models.numbers import INT_MAX
@@ -21,10 +21,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app: settings, database, clients, blueprints and commands."""
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
+    if not app.testing:
+        # Tests read the records through pytest; a server logs JSON lines to stderr.
+        logs.configure(app.config)
+    logs.init_sentry(app.config, component="web")
     use_clock_file(app.config["CLOCK_FILE"] or None)
     # Flask's defaults already hold these keys (SameSite as None), so setdefault would not do.
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    # First: its hooks time and log every request, those the others answer early included.
+    ops.init_app(app)
     limits.init_app(app)
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app

@@ -63,7 +63,8 @@ def import_orgs_command(file: Path, dry_run: bool) -> None:
 @click.argument("file", type=FILE)
 @click.option("--dry-run", is_flag=True, help="Check the file and write nothing.")
 def import_members_command(file: Path, dry_run: bool) -> None:
-    """Create or update members from the register (CSV or XLSX, Chinese or English headers)."""
+    """Create or update members from the register (CSV or XLSX, Chinese or English headers).
+    Records that the branch told each member on it what is kept (the privacy notice)."""
     session = get_session()
     try:
         result = import_members(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import io
 import wave
-from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, request, send_from_directory
+from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy import select
 
+from infra import filestore
 from infra.db import get_session
 from models.lesson import Lesson
 from models.numbers import parse_int
@@ -36,23 +36,23 @@ def media(folder: str, name: str) -> Response:
     suffix = name[name.rfind(".") :].lower() if "." in name else ""
     if folder not in PUBLIC_FOLDERS or suffix not in AUDIO_TYPES:
         abort(404)
-    directory = f"{current_app.config['UPLOAD_DIR']}/{folder}"
+    relative = f"{folder}/{name}"
     start = parse_int(request.args.get("from", ""))
     if folder == "lessons" and start is not None and start > 0:
-        cut = _from_second(Path(directory), name, suffix, start)
+        data = filestore.read(relative)
+        if data is None:
+            abort(404)
+        cut = _from_second(data, relative, suffix, start)
         if cut is not None:
             return Response(cut, mimetype=AUDIO_TYPES[suffix])
-    return send_from_directory(directory, name, mimetype=AUDIO_TYPES[suffix], max_age=3600)
+    return filestore.send(relative, AUDIO_TYPES[suffix], max_age=3600)
 
 
-def _from_second(directory: Path, name: str, suffix: str, start: int) -> bytes | None:
+def _from_second(data: bytes, relative: str, suffix: str, start: int) -> bytes | None:
     """The file's audio from `start` seconds on; None: serve it whole (unreadable, unknown)."""
-    path = (directory / name).resolve()
-    if path.parent != directory.resolve() or not path.is_file():
-        abort(404)
     if suffix == ".wav":
         try:
-            with wave.open(str(path), "rb") as source:
+            with wave.open(io.BytesIO(data), "rb") as source:
                 frame = min(start * source.getframerate(), source.getnframes())
                 source.setpos(frame)
                 frames = source.readframes(source.getnframes() - frame)
@@ -65,9 +65,8 @@ def _from_second(directory: Path, name: str, suffix: str, start: int) -> bytes |
             target.writeframes(frames)
         return out.getvalue()
     duration = get_session().scalar(
-        select(Lesson.duration).where(Lesson.audio_path == f"lessons/{name}").limit(1)
+        select(Lesson.duration).where(Lesson.audio_path == relative).limit(1)
     )
     if not duration:
         return None
-    data = path.read_bytes()
     return data[len(data) * min(start, duration) // duration :]

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,18 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = PROJECT_ROOT / "var"
+
+
+def _var_dir() -> Path:
+    """Where runtime files go unless configured: var/ in a checkout; once installed (no
+    pyproject.toml beside the packages), Flask's instance folder for an installed package,
+    <prefix>/var/gateway-instance, never site-packages."""
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "var"
+    return Path(sys.prefix) / "var" / "gateway-instance"
+
+
+VAR_DIR = _var_dir()
 
 
 class ConfigError(RuntimeError):
@@ -80,6 +92,19 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         60.0,
         "the lock and statement timeout outside web requests (workers, cron, commands)",
+    ),
+    Setting(
+        "DB_POOL_SIZE",
+        int,
+        5,
+        "PostgreSQL connections each process keeps open (a gunicorn worker or an rq worker "
+        "uses one at a time: 2 is enough)",
+    ),
+    Setting(
+        "DB_POOL_OVERFLOW",
+        int,
+        10,
+        "connections a process may open beyond DB_POOL_SIZE under a burst, closed after",
     ),
     Setting(
         "REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis for the RQ queues and rate limits"
@@ -196,6 +221,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("UPLOAD_DIR", str, str(VAR_DIR / "uploads"), "where lesson audio and prompts are kept"),
     Setting(
+        "UPLOAD_STORE",
+        str,
+        "local",
+        "where lesson audio is kept: `local` (files under UPLOAD_DIR: one machine or a shared "
+        "mount) or `database` (the stored_files table, which every host reads)",
+    ),
+    Setting(
         "MAX_UPLOAD_MB",
         int,
         20,
@@ -220,6 +252,50 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "most characters in one variable of a Tencent Cloud non-verification template: 0 (no "
         "limit) for an organisation's account, 12 for one certified as a person",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        str,
+        "",
+        "the bearer token `/metrics` asks for (`Authorization: Bearer …`); empty: `/metrics` is off",
+    ),
+    Setting(
+        "WORKER_METRICS_PORT",
+        int,
+        0,
+        "a worker's own metrics on this port (127.0.0.1, Prometheus text); 0: off",
+    ),
+    Setting(
+        "CRON_METRICS_PORT",
+        int,
+        0,
+        "the scheduler's own metrics on this port (127.0.0.1, Prometheus text); 0: off",
+    ),
+    Setting(
+        "METRICS_BIND",
+        str,
+        "127.0.0.1",
+        "the address the worker's and the scheduler's metrics listen on",
+    ),
+    Setting(
+        "CRON_LEASE_SECONDS",
+        int,
+        20,
+        "how long the scheduler holding the lease may go silent before another takes over",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        str,
+        "json",
+        "`json` (one object a line on stderr) or `text` (`make run` sets it)",
+    ),
+    Setting("LOG_LEVEL", str, "INFO", "the least level logged: DEBUG, INFO, WARNING or ERROR"),
+    Setting(
+        "SENTRY_DSN",
+        str,
+        "",
+        "report errors of web, workers and scheduler to Sentry (or a compatible service); "
+        "empty: off",
     ),
     Setting(
         "CLOCK_FILE",
@@ -359,6 +435,25 @@ def _check(config: Mapping[str, Any], explicit: set[str]) -> None:
     for name in ("ALIYUN_SMS_PARAM_MAX", "TENCENT_SMS_PARAM_MAX"):
         if config[name] < 0:
             raise ConfigError(f"{name} must be 0 (no limit) or more: {config[name]!r}")
+    if not 1 <= config["DB_POOL_SIZE"] <= 100 or not 0 <= config["DB_POOL_OVERFLOW"] <= 100:
+        raise ConfigError(
+            "DB_POOL_SIZE must be 1 to 100 and DB_POOL_OVERFLOW 0 to 100: "
+            f"{config['DB_POOL_SIZE']!r}, {config['DB_POOL_OVERFLOW']!r}"
+        )
+    for name in ("WORKER_METRICS_PORT", "CRON_METRICS_PORT"):
+        if not 0 <= config[name] <= 65535:
+            raise ConfigError(f"{name} must be 0 (off) or a port number: {config[name]!r}")
+    if not 3 <= config["CRON_LEASE_SECONDS"] <= 50:
+        # A new holder must fire within a minute of the old one's death.
+        raise ConfigError(f"CRON_LEASE_SECONDS must be 3 to 50: {config['CRON_LEASE_SECONDS']!r}")
+    if config["UPLOAD_STORE"] not in ("local", "database"):
+        raise ConfigError(f"UPLOAD_STORE must be local or database: {config['UPLOAD_STORE']!r}")
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text: {config['LOG_FORMAT']!r}")
+    if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {config['LOG_LEVEL']!r}"
+        )
     if config["CRON_SPEEDUP"] < 1:
         raise ConfigError(f"CRON_SPEEDUP must be 1 or more: {config['CRON_SPEEDUP']!r}")
     provider = config["PROVIDER"]

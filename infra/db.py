@@ -83,7 +83,9 @@ def make_engine(url: str, timeouts: DbTimeouts | None = None, **kwargs: Any) -> 
             connect_args = dict(kwargs.pop("connect_args", {}))
             connect_args.setdefault("connect_timeout", timeouts.connect_s)
             kwargs["connect_args"] = connect_args
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
     if timeouts is not None:
         _timeouts_by_context(engine, timeouts, sqlite=sqlite)
     return engine
@@ -119,7 +121,16 @@ def _timeouts_by_context(engine: Engine, timeouts: DbTimeouts, *, sqlite: bool) 
 def init_app(app: Flask) -> None:
     """Build the engine and session factory for the app and close sessions after requests."""
     timeouts = DbTimeouts.from_config(app.config)
-    engine = make_engine(app.config["DATABASE_URL"], timeouts)
+    url = app.config["DATABASE_URL"]
+    pool: dict[str, int] = {}
+    if not url.startswith("sqlite"):
+        # The connection budget (README, Production deployment): per process, at most
+        # DB_POOL_SIZE + DB_POOL_OVERFLOW connections to PostgreSQL.
+        pool = {
+            "pool_size": app.config["DB_POOL_SIZE"],
+            "max_overflow": app.config["DB_POOL_OVERFLOW"],
+        }
+    engine = make_engine(url, timeouts, **pool)
     app.extensions["db_engine"] = engine
     app.extensions["db_timeouts"] = timeouts
     # A template provider's limits ride on every session, so the outbox checks a row's

@@ -44,13 +44,16 @@ from models.message import (
     can_move,
     open_conversation,
 )
+from models.notice import NoticeChannel, PrivacyNotice
 from models.org import HostKind, Organization, OrgKind, find_org, subtree_ids
 from models.period import Period, period_of
 from models.phones import InvalidPhone, normalize_phone, try_normalize
+from models.privacy import RetentionRun
 from models.push import ProviderPush
 from models.rating import Grade, MemberRating
 from models.reminder import EscalationStep, ReminderStep
 from models.report import Channel, NonReporter, Report, ReportRevision, record_report
+from models.stored_file import StoredFile
 from models.survey import (
     QuestionKind,
     Survey,
@@ -106,10 +109,12 @@ __all__ = [
     "Message",
     "MessageStatus",
     "NonReporter",
+    "NoticeChannel",
     "OrgKind",
     "Organization",
     "Period",
     "PhoneChange",
+    "PrivacyNotice",
     "ProviderPush",
     "QuestionKind",
     "Recording",
@@ -117,7 +122,9 @@ __all__ = [
     "ReminderStep",
     "Report",
     "ReportRevision",
+    "RetentionRun",
     "Role",
+    "StoredFile",
     "Survey",
     "SurveyAnswer",
     "SurveyQuestion",

@@ -41,6 +41,9 @@ class AuditAction(enum.StrEnum):
     SETTINGS = "settings"
     APPROVE = "approve"  # a notice approved up the chain
     RETURN = "return"  # a notice returned to its author with a reason
+    REVEAL = "reveal"  # a member's full phone number shown
+    ERASE = "erase"  # a member who left erased (models.privacy.erase_member)
+    RETENTION = "retention"  # the nightly retention run: what it removed
 
     @classmethod
     def of(cls, text: str) -> AuditAction | None:

@@ -44,8 +44,9 @@ from models.caps import HoldReason
 from models.cycle import CycleRules, may_contact, next_contact_time, rules_for
 from models.member import Member
 from models.message import Direction, Message, MessageStatus
+from models.notice import PrivacyNotice
 from models.org import Organization, OrgKind, township_of
-from models.outbox import TEMPLATE_RULES_KEY
+from models.outbox import TEMPLATE_RULES_KEY, send_notice_first
 from models.segments import count_segments, estimate_cost, signed_text
 from models.sms_templates import (
     PreparedSms,
@@ -582,7 +583,29 @@ def write_outbox_part(session: Session, broadcast: Broadcast, part: int, now: da
         index_elements=["broadcast_id", "member_id"], index_where=text("direction = 'out'")
     )
     # RETURNING names only the rows inserted; rowcount is not reliable for a bulk insert.
-    return len(session.execute(stmt.returning(Message.id), rows).all())
+    written = len(session.execute(stmt.returning(Message.id), rows).all())
+    if written:
+        reachable = [m.id for m in members if m.opted_out_at is None and m.active]
+        _notice_untold(session, reachable, now)
+    return written
+
+
+def _notice_untold(session: Session, member_ids: list[int], now: datetime) -> None:
+    """The privacy notice for the members of a part never told what is kept (few: the
+    register import records it for the members it brings), queued beside the notice's rows
+    and handed on by the outbox sweep."""
+    if not member_ids:
+        return
+    told = set(
+        session.scalars(
+            select(PrivacyNotice.member_id).where(PrivacyNotice.member_id.in_(member_ids))
+        )
+    )
+    for member_id in member_ids:
+        if member_id not in told:
+            member = session.get(Member, member_id)
+            if member is not None:
+                send_notice_first(session, member, at=now)
 
 
 def part_rows(

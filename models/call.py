@@ -120,6 +120,8 @@ class Recording(Base):
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     help_request_id: Mapped[int | None] = mapped_column(ForeignKey("help_requests.id"))
     handled: Mapped[bool] = mapped_column(default=False)
+    # The audio was let go under the retention rules or an erasure (url is then empty).
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

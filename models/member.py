@@ -99,6 +99,8 @@ class Member(Base):
     opted_out_at: Mapped[datetime | None]
     phone_invalid_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Erased after leaving the programme: the row stays as a tombstone (models.privacy).
+    erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     branch: Mapped[Organization] = relationship(foreign_keys=[branch_id], lazy="joined")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.member import Member
 from models.message import Direction, Message, MessageStatus
+from models.notice import NOTICE_TEMPLATE, NoticeChannel, has_notice, record_notice
 from models.segments import count_segments
 from models.sms_templates import TemplateError, TemplateRules, prepare
 from models.templates import render
@@ -42,6 +43,8 @@ def queue_sms(
     to = phone or (member.phone if member else None)
     if not to:
         raise ValueError("queue_sms needs a member or a phone")
+    if member is not None and template_key != NOTICE_TEMPLATE:
+        send_notice_first(session, member, essential=essential, at=at, rules=rules)
     if rules is None:
         rules = session.info.get(TEMPLATE_RULES_KEY)
     language = member.language.value if member else None
@@ -80,3 +83,43 @@ def queue_sms(
     session.add(message)
     session.flush()
     return message
+
+
+def send_notice_first(
+    session: Session,
+    member: Member,
+    *,
+    essential: bool = False,
+    at: datetime | None = None,
+    rules: TemplateRules | None = None,
+) -> Message | None:
+    """Before the first text a member is sent, queue the privacy notice (what is kept and why)
+    and record it; returns the notice's row, or None when the member was already told.
+
+    The notice is a text of its own, queued just before the text it precedes (so a template
+    provider sends an approved template, and it counts under the number's caps like any text);
+    it goes whenever that text would go (a text sent after TD, as an essential one, takes it
+    along). A notice that would be skipped, or that the provider's rules refuse (its template
+    not approved yet), is not recorded: the next text tries again.
+    """
+    if member.id is None or has_notice(session, member.id):
+        return None
+    now = at or utcnow()
+    notice = queue_sms(
+        session,
+        template_key=NOTICE_TEMPLATE,
+        params={},
+        member=member,
+        essential=essential,
+        at=now,
+        rules=rules,
+    )
+    if notice.status is MessageStatus.QUEUED:
+        record_notice(session, member.id, NoticeChannel.SMS, now, message_id=notice.id)
+        session.flush()
+    elif notice.status is MessageStatus.FAILED:
+        # The provider has not approved the notice's template yet (`flask templates pending`
+        # lists it): no row that could never go, and the member is not recorded as told.
+        session.delete(notice)
+        session.flush()
+    return notice

@@ -76,10 +76,12 @@ def pending_phone_change(session: Session, phone: str) -> PendingChange | None:
 
 def confirm_phone_change(session: Session, change_id: int, now: datetime) -> None:
     """The code came back from the new phone: switch the member's number (PhoneTaken when
-    another member has it meanwhile) and mark the change confirmed."""
+    another member has it meanwhile); the change and its code are then deleted (kept no
+    longer than needed; the new number is in the member's history)."""
     change = session.get(PhoneChange, change_id)
     assert change is not None
     member = session.get(Member, change.member_id)
     assert member is not None
     change_phone(session, member, change.new_phone, source=ChangeSource.SMS, at=now)
     change.confirmed_at = now
+    session.delete(change)

@@ -116,14 +116,62 @@ class NoData:
         return cls()
 
 
-QuestionData = ReportAnswers | HelpAsked | DeedAsked | NoData
+@dataclass(frozen=True, slots=True)
+class SurveyAsked:
+    """A survey's question asked by SMS (models.survey): which one, and how to read a reply.
+
+    `kind` is the question's kind (choice, number, text) and `choices` its number of options,
+    so a reply is read without a lookup; `last` tells whether it is the survey's last
+    question, and `again` whether it was already asked again after an answer out of range.
+    """
+
+    survey_id: int = 0
+    question_id: int = 0
+    kind: str = "choice"
+    choices: int = 0
+    last: bool = False
+    again: bool = False
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON object kept in `conversations.data`."""
+        return {
+            "survey": self.survey_id,
+            "question": self.question_id,
+            "kind": self.kind,
+            "choices": self.choices,
+            "last": self.last,
+            "again": self.again,
+        }
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> SurveyAsked:
+        """From the stored JSON object; TypeError when a value is missing or of the wrong type."""
+        survey_id, question_id = _typed(data, "survey", int), _typed(data, "question", int)
+        kind = _typed(data, "kind", str)
+        if survey_id is None or question_id is None or kind not in ("choice", "number", "text"):
+            raise TypeError("a survey question needs its survey, question and kind")
+        return cls(
+            survey_id,
+            question_id,
+            kind,
+            _typed(data, "choices", int) or 0,
+            bool(_typed(data, "last", bool)),
+            bool(_typed(data, "again", bool)),
+        )
+
+
+QuestionData = ReportAnswers | HelpAsked | DeedAsked | SurveyAsked | NoData
 # The data each topic carries.
-DATA: dict[Topic, type[ReportAnswers] | type[HelpAsked] | type[DeedAsked] | type[NoData]] = {
+DATA: dict[
+    Topic,
+    type[ReportAnswers] | type[HelpAsked] | type[DeedAsked] | type[SurveyAsked] | type[NoData],
+] = {
     Topic.REPORT: ReportAnswers,
     Topic.STATUS: NoData,
     Topic.HELP: HelpAsked,
     Topic.PHONE: NoData,
     Topic.DEED: DeedAsked,
+    Topic.SURVEY: SurveyAsked,
 }
 
 
@@ -151,6 +199,8 @@ class Question:
             raise ValueError("help details need the request they join")
         if self.topic is Topic.DEED and getattr(self.data, "item", None) is None:
             raise ValueError("a deed's details need its item")
+        if self.topic is Topic.SURVEY and not getattr(self.data, "question_id", 0):
+            raise ValueError("a survey's answer needs the question it answers")
 
     def stored_data(self) -> dict[str, Any]:
         """The data as the JSON object kept in `conversations.data`."""

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
 from models.member import (
     ChangeSource,
     Language,
@@ -28,6 +29,7 @@ from models.member import (
     change_status,
     valid_birth_year,
 )
+from models.notice import NoticeChannel, PrivacyNotice, record_notice
 from models.org import Organization, OrgKind
 from models.phones import InvalidPhone, normalize_phone
 from models.user import User
@@ -560,7 +562,30 @@ def import_members(
             # One bulk INSERT rather than a unit-of-work object per row: a whole register
             # loads in about half the time, and nothing here needs the Member objects.
             session.execute(insert(Member), new_members)
+        told_at_registration(session, [row.values["phone"] for row in parsed])
     return result
+
+
+def told_at_registration(session: Session, phones: list[str]) -> int:
+    """Record that the members on an imported register were told what is kept (the branch
+    tells them when registering them), unless they were told already; returns how many.
+
+    The register page and `flask members import --help` say so (README, Privacy).
+    """
+    now = utcnow()
+    recorded = 0
+    for first in range(0, len(phones), 500):
+        ids = session.scalars(
+            select(Member.id).where(
+                Member.phone.in_(phones[first : first + 500]),
+                Member.id.not_in(select(PrivacyNotice.member_id)),
+            )
+        ).all()
+        for member_id in ids:
+            record_notice(session, member_id, NoticeChannel.REGISTER, now)
+        recorded += len(ids)
+    session.flush()
+    return recorded
 
 
 def _apply(session: Session, member: Member, values: dict[str, Any], dry_run: bool) -> bool:

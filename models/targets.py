@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, column, exists, func, select, table
 from sqlalchemy.orm import Session
 
 from models.member import Member
@@ -15,6 +15,12 @@ from models.org import Organization, OrgKind, subtree_ids
 from models.report import NonReporter, Report
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# models.survey's recipients, named here as a plain table: models.survey imports this module
+# (BilingualError), so importing its classes here would make a cycle.
+_SURVEY_RECIPIENTS = table(
+    "survey_recipients", column("survey_id"), column("member_id"), column("started_at")
+)
+_SURVEYS = table("surveys", column("id"))
 
 
 class BilingualError(ValueError):
@@ -39,6 +45,8 @@ class Target:
     cities: tuple[str, ...] = ()
     industries: tuple[str, ...] = ()
     nonreporters: str | None = None
+    # Members an earlier survey was sent to who have not answered any of its questions.
+    survey_nonresponders: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The form stored in a broadcast's or campaign's `target` column."""
@@ -48,6 +56,7 @@ class Target:
             "cities": list(self.cities),
             "industries": list(self.industries),
             "nonreporters": self.nonreporters,
+            "survey_nonresponders": self.survey_nonresponders,
         }
 
     @classmethod
@@ -60,6 +69,7 @@ class Target:
             cities=tuple(data.get("cities") or ()),
             industries=tuple(data.get("industries") or ()),
             nonreporters=data.get("nonreporters") or None,
+            survey_nonresponders=parse_int(data.get("survey_nonresponders")),
         )
 
 
@@ -90,11 +100,13 @@ def _find(session: Session, ref: Any, kinds: tuple[OrgKind, ...]) -> Organizatio
 def resolve_target(session: Session, org: Organization, spec: dict[str, Any] | None) -> Target:
     """Check a target given by names (or ids) against the organisation's tree; ids out.
 
-    Keys: branches, hosts, cities, industries (lists) and nonreporters (YYYY-MM). Within a key
-    any value matches; across keys every filter applies.
+    Keys: branches, hosts, cities, industries (lists), nonreporters (YYYY-MM) and
+    survey_nonresponders (a survey's id). Within a key any value matches; across keys every
+    filter applies.
     """
     spec = spec or {}
-    unknown_keys = set(spec) - {"branches", "hosts", "cities", "industries", "nonreporters"}
+    known = {"branches", "hosts", "cities", "industries", "nonreporters", "survey_nonresponders"}
+    unknown_keys = set(spec) - known
     if unknown_keys:
         raise TargetError(
             f"未知的目标条件:{', '.join(sorted(unknown_keys))}",
@@ -127,12 +139,24 @@ def resolve_target(session: Session, org: Organization, spec: dict[str, Any] | N
         raise TargetError(
             f"月份格式应为YYYY-MM:{period}", f"The period must look like YYYY-MM: {period}"
         )
+    survey_ref = spec.get("survey_nonresponders")
+    survey_id = None
+    if survey_ref not in (None, ""):
+        survey_id = parse_int(survey_ref)
+        found = (
+            None
+            if survey_id is None
+            else session.scalar(select(_SURVEYS.c.id).where(_SURVEYS.c.id == survey_id))
+        )
+        if found is None:
+            raise TargetError(f"未知问卷:{survey_ref}", f"Unknown survey: {survey_ref}")
     return Target(
         branch_ids=tuple(dict.fromkeys(branch_ids)),
         host_ids=tuple(dict.fromkeys(host_ids)),
         cities=tuple(dict.fromkeys(cities)),
         industries=tuple(dict.fromkeys(industries)),
         nonreporters=str(period) if period else None,
+        survey_nonresponders=survey_id,
     )
 
 
@@ -167,6 +191,15 @@ def target_members(session: Session, org_id: int, target: Target) -> Select[int]
             query = query.where(
                 ~exists().where(Report.member_id == Member.id, Report.period == period)
             )
+    if target.survey_nonresponders is not None:
+        sent = _SURVEY_RECIPIENTS
+        query = query.where(
+            exists().where(
+                sent.c.member_id == Member.id,
+                sent.c.survey_id == target.survey_nonresponders,
+                sent.c.started_at.is_(None),
+            )
+        )
     return query
 
 

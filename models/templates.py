@@ -183,6 +183,29 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh_CN": "您的求助{ref}仍在办理中,村支部会尽快与您联系",
         "en": "Your help request {ref} is still being handled; the branch will be in touch",
     },
+    # Surveys by SMS (models.survey_sms): `question` is the question as composed there, its
+    # number, its options and how to answer, checked to fit one segment when it is written.
+    "survey_question": {"zh_CN": "问卷{question}", "en": "Survey {question}"},
+    "survey_reminder": {"zh_CN": "问卷提醒{question}", "en": "Survey reminder {question}"},
+    "survey_answered": {
+        "zh_CN": "已记录,谢谢!下一题稍后发给您。",
+        "en": "Recorded, thank you! The next question follows soon.",
+    },
+    "survey_skipped": {
+        "zh_CN": "这题先跳过,谢谢!下一题稍后发给您。",
+        "en": "We skip this question, thank you. The next one follows soon.",
+    },
+    "survey_finished": {
+        "zh_CN": "问卷已答完,谢谢您的配合!",
+        "en": "The survey is complete. Thank you!",
+    },
+    # Sent once, before a member's first text (models.outbox.send_notice_first). Changing the
+    # wording means raising models.notice.NOTICE_VERSION.
+    "privacy_notice": {
+        "zh_CN": "告知:本平台保存您的电话、务工城市和单位、汇报、短信及录音,仅用于党组织联系和服务,到期删除,详情可问村支部",
+        "en": "Notice: we keep your phone, city, employer, reports, texts and recordings only "
+        "for your branch to keep in touch and help; deleted in time. Ask your branch",
+    },
     "broadcast": {"zh_CN": "{text}", "en": "{text}"},
     # Notices with fields (models.broadcast.NOTICE_FORMS): a template provider sends only
     # approved texts, so under one the composer offers these beside the free-text notice.

@@ -45,6 +45,8 @@ class User(Base):
     # the server, whatever cookies are still around.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The access review shows it; a login unused too long is disabled (models.privacy).
+    last_login_at: Mapped[datetime | None]
 
     org: Mapped[Organization] = relationship(lazy="joined")
 

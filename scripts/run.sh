@@ -12,6 +12,8 @@ export SANDBOX_URL="${SANDBOX_URL:-http://127.0.0.1:5055}"
 # The sandbox answers at once; a long code would send about 1 segment a second.
 export SEND_RATE_SEGMENTS_PER_S="${SEND_RATE_SEGMENTS_PER_S:-10}"
 export CALLS_PER_S="${CALLS_PER_S:-2}"
+# Readable lines under honcho; production logs one JSON object a line (the default).
+export LOG_FORMAT="${LOG_FORMAT:-text}"
 # Twilio signs webhooks against the public URL; locally that is the web process itself.
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 # Procfile lines call gunicorn, rq and flask by bare name.

@@ -25,8 +25,17 @@ from models.help import help_category_name, ref_of
 from models.inbound import Sender
 from models.period import month_label
 from models.phone_change import PendingChange
-from models.question import DeedAsked, HelpAsked, Question, ReportAnswers, Step, Topic
+from models.question import (
+    DeedAsked,
+    HelpAsked,
+    Question,
+    ReportAnswers,
+    Step,
+    SurveyAsked,
+    Topic,
+)
 from models.segments import count_segments
+from models.survey_sms import read_answer
 from models.templates import render
 from sms_flows.keywords import Command, Kind, parse
 
@@ -51,6 +60,8 @@ QUESTIONS: dict[str, tuple[Topic, Step]] = {
     "phone_ask": (Topic.PHONE, Step.NUMBER),
     "phone_invalid": (Topic.PHONE, Step.NUMBER),
     "deed_ask_text": (Topic.DEED, Step.DETAILS),
+    "survey_question": (Topic.SURVEY, Step.ANSWER),
+    "survey_reminder": (Topic.SURVEY, Step.ANSWER),
 }
 # Words that answer "still in ... ?" with "yes, unchanged" (1 and 是 are answers already),
 # so that 没变 is never taken for the name of a new employer.
@@ -118,6 +129,7 @@ class Learned(enum.Enum):
     EMPLOYER = "employer"
     HELP_REF = "ref"  # of the help request opened (OpenHelpRequest)
     DEED_REF = "deed_ref"  # of the deed kept (SaveDeed)
+    SURVEY_QUESTION = "question"  # a survey's question asked again (AskSurveyAgain)
 
 
 @dataclass(frozen=True)
@@ -239,6 +251,32 @@ class KeepWithNotice:
     broadcast_id: int
 
 
+@dataclass(frozen=True)
+class AnswerSurvey:
+    """Store the answer to a survey's question (and fill the card where it fills a field)."""
+
+    survey_id: int
+    question_id: int
+    value: int | str
+
+
+@dataclass(frozen=True)
+class PassSurvey:
+    """Move past a survey's question without an answer (out of range twice)."""
+
+    survey_id: int
+    question_id: int
+
+
+@dataclass(frozen=True)
+class AskSurveyAgain:
+    """Ask a survey's question once more (the reply was out of range): the conversation is
+    opened again, marked, and the reply carries the question (Learned.SURVEY_QUESTION)."""
+
+    survey_id: int
+    question_id: int
+
+
 Effect = (
     SaveReport
     | MoveMember
@@ -253,6 +291,9 @@ Effect = (
     | QueueCallback
     | KeepWithNotice
     | SaveDeed
+    | AnswerSurvey
+    | PassSurvey
+    | AskSurveyAgain
 )
 
 
@@ -564,6 +605,8 @@ def _answer(turn: _Turn, question: Question, command: Command) -> Outcome:
             return _record(turn, studied, given.city, given.employer, final=True)
         again_key = "report_same_invalid" if at is Step.SAME else "report_ask_place"
         return Outcome(Reply(again_key), "report", handled=False)
+    if topic is Topic.SURVEY and isinstance(question.data, SurveyAsked):
+        return _survey_answer(question.data, command)
     if topic is Topic.DEED and isinstance(question.data, DeedAsked) and question.data.item:
         return _deed_text(turn, question.data.item, command)
     request_id = question.data.request_id if isinstance(question.data, HelpAsked) else None
@@ -575,6 +618,30 @@ def _answer(turn: _Turn, question: Question, command: Command) -> Outcome:
         return _handle(turn, parse(f"{keyword} {command.normalized}"))
     return Outcome(  # pragma: no cover - every topic is read above
         Reply("menu"), "answer", handled=False, effects=turn.close()
+    )
+
+
+def _survey_answer(asked: SurveyAsked, command: Command) -> Outcome:
+    """A reply to a survey's question: a digit in range, a number or a text answers it; a
+    reply out of range gets the question once more, then the survey moves on without it."""
+    given = command.normalized
+    if asked.kind == "choice" and command.answer is not None:
+        given = command.answer  # 是/否 are 1/2 as everywhere
+    value = read_answer(asked.kind, asked.choices, given)
+    ids = (asked.survey_id, asked.question_id)
+    done = "survey_finished" if asked.last else "survey_answered"
+    if value is not None:
+        return Outcome(Reply(done), "survey", effects=(AnswerSurvey(*ids, value), CloseQuestion()))
+    if not asked.again:
+        return Outcome(
+            Reply("survey_question", {"question": Learned.SURVEY_QUESTION}),
+            "survey",
+            handled=False,
+            effects=(AskSurveyAgain(*ids),),
+        )
+    passed = "survey_finished" if asked.last else "survey_skipped"
+    return Outcome(
+        Reply(passed), "survey", handled=False, effects=(PassSurvey(*ids), CloseQuestion())
     )
 
 

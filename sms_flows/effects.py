@@ -34,10 +34,13 @@ from models.phone_change import (
 from models.question import HelpAsked, Question, Step, Topic
 from models.report import save_report
 from models.sql import Raw
+from models.survey_sms import answer_by_sms, ask_again, pass_by_sms
 from models.voice import find_lesson, may_call_back, request_callback
 from sms_flows.conversation import (
     AddHelpDetails,
+    AnswerSurvey,
     AskQuestion,
+    AskSurveyAgain,
     CloseQuestion,
     ConfirmPhoneChange,
     KeepWithNotice,
@@ -47,6 +50,7 @@ from sms_flows.conversation import (
     OptIn,
     OptOut,
     Outcome,
+    PassSurvey,
     QueueCallback,
     Reply,
     SaveDeed,
@@ -200,6 +204,7 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
     if outcome.member is not None:
         done.member_id, done.language = outcome.member.id, outcome.member.language
     learned: dict[Learned, Any] = {}
+    reply = outcome.reply
     place = (sender.city, sender.employer) if sender is not None else (None, None)
     now = ctx.now
     for effect in outcome.effects:
@@ -280,11 +285,29 @@ def carry_out(ctx: Context, outcome: Outcome) -> Done:
             learned[Learned.DEED_REF] = deed_ref(deed.id)
         elif isinstance(effect, KeepWithNotice):
             done.broadcast_id = effect.broadcast_id
+        elif isinstance(effect, AnswerSurvey):
+            answer_by_sms(
+                ctx.session, sender.id, effect.survey_id, effect.question_id, effect.value, now
+            )
+        elif isinstance(effect, PassSurvey):
+            pass_by_sms(ctx.session, sender.id, effect.survey_id, effect.question_id, now)
+        elif isinstance(effect, AskSurveyAgain):
+            again = ask_again(
+                ctx.session, sender.id, effect.survey_id, effect.question_id, sender.language
+            )
+            if again is None:  # no longer due (answered by a call meanwhile): nothing to ask
+                forget_question(ctx.raw, sender.id)
+                learned[Learned.SURVEY_QUESTION] = ""
+                reply = Reply("answer_no_question")
+            else:
+                learned[Learned.SURVEY_QUESTION] = again[0]
+                ctx.flush()
+                _ask(ctx, sender, again[1])
         else:  # mypy checks that every kind of effect has its branch above
             assert_never(effect)
     learned[Learned.CITY], learned[Learned.EMPLOYER] = place[0] or "", place[1] or ""
     ctx.flush()
-    done.reply = outcome.reply.filled(learned)
+    done.reply = reply.filled(learned)
     return done
 
 

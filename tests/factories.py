@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from models import Member, Organization, OrgKind, Role, User
+from models.notice import NoticeChannel, record_notice
 from models.user import set_password
 
 _seq = itertools.count(1)
@@ -46,10 +47,17 @@ ON_REGISTER_SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def make_member(
-    session: Session, branch: Organization | None = None, phone: str | None = None, **extra: Any
+    session: Session,
+    branch: Organization | None = None,
+    phone: str | None = None,
+    *,
+    notified: bool = True,
+    **extra: Any,
 ) -> Member:
     """A member of a branch, with a unique mainland mobile number, on the register since
-    2025 (so due to report in every month a test plays) unless `created_at` says otherwise."""
+    2025 (so due to report in every month a test plays) unless `created_at` says otherwise;
+    told what is kept when registered (so no privacy notice precedes their first text)
+    unless `notified=False`."""
     if branch is None:
         branch = make_org(session)
     number = next(_seq)
@@ -64,6 +72,9 @@ def make_member(
     )
     session.add(member)
     session.flush()
+    if notified:
+        record_notice(session, member.id, NoticeChannel.REGISTER, member.created_at)
+        session.flush()
     return member
 
 

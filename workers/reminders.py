@@ -3,12 +3,14 @@ non-reporters, then its tallies once its figures settle)."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -28,13 +30,17 @@ from models.cycle import (
 from models.help_deadlines import sweep_deadlines
 from models.outbox import queue_sms
 from models.period import month_label, period_of, previous_period
+from models.privacy import nightly
 from models.question import Question, ReportAnswers, Step, Topic
+from models.survey_sms import ask_due
 from models.tally import tally_settled
 from models.tasks import open_liaison_task
 from models.voice import queue_outbound_call
 from workers.calls import enqueue_call
 from workers.context import app_context
 from workers.sending import enqueue_send
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = {"reminder": "reminder", "second_reminder": "reminder_second"}
 # Periods are closed on the first days of the next month (a missed day still closes them).
@@ -94,9 +100,25 @@ def run_deadlines(session: Session, township: Organization, now: datetime) -> Co
     return swept.taken
 
 
+def run_surveys(session: Session, township: Organization, now: datetime) -> Counter[str]:
+    """Ask the survey questions due now in one township (models.survey_sms.ask_due), after its
+    reminders, so a report's reminder opened this tick holds the survey back."""
+    config = current_app.config
+    asked = ask_due(
+        session,
+        township,
+        now,
+        provider=str(config["PROVIDER"]),
+        ttl_hours=config["CONVERSATION_TTL_HOURS"],
+    )
+    enqueue_send(session, asked.message_ids)
+    return Counter({"survey_question": asked.questions, "survey_reminder": asked.reminders})
+
+
 def tick(now_iso: str | None = None) -> dict[str, int]:
-    """Job (cron): take every escalation step that is due now, township by township, and the
-    help requests' deadline steps (models.help_deadlines)."""
+    """Job (cron): take every escalation step that is due now, township by township, the
+    help requests' deadline steps (models.help_deadlines) and the survey questions due
+    (models.survey_sms)."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     total: Counter[str] = Counter()
     with app_context() as session:
@@ -108,6 +130,8 @@ def tick(now_iso: str | None = None) -> dict[str, int]:
             session.commit()
             total += run_deadlines(session, township, now)
             session.commit()
+            total += run_surveys(session, township, now)
+            session.commit()
     return dict(total)
 
 
@@ -115,7 +139,7 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
     """Job (cron): in the first days of a month, fix last month's non-reporters everywhere;
     and tally each period whose figures have settled (`models.tally.tally_settled`: the
     period that settled a week after it ended, and any an earlier run missed), so the pages
-    only read them. Returns the non-reporters added per township closed."""
+    only read them; once a local night, the township's privacy run (`run_privacy_night`). Returns the non-reporters added per township closed."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     closed: dict[str, int] = {}
     with app_context() as session:
@@ -129,7 +153,29 @@ def close_periods(now_iso: str | None = None) -> dict[str, int]:
                 closed[township.name] = close_period(session, township, period, now)
             tally_settled(session, township, now)
             session.commit()
+            run_privacy_night(session, township, now)
     return closed
 
 
-__all__ = ["close_periods", "run_deadlines", "run_township", "take_step", "tick"]
+def run_privacy_night(session: Session, township: Organization, now: datetime) -> None:
+    """The township's nightly privacy run (retention and unused logins, models.privacy.nightly)
+    when it is night there and it has not run this night; logs what it removed."""
+    try:
+        removed = nightly(session, township, now)
+        session.commit()
+    except IntegrityError:  # another process took this night first
+        session.rollback()
+        return
+    if removed is not None:
+        log.info("privacy retention for %s: %s", township.name, removed.counts())
+
+
+__all__ = [
+    "close_periods",
+    "run_deadlines",
+    "run_privacy_night",
+    "run_surveys",
+    "run_township",
+    "take_step",
+    "tick",
+]

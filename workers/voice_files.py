@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from infra import clients
+from infra import clients, filestore
 from infra.providers.base import ProviderError, VoiceFiles
 from models import Lesson, utcnow
 from models.lesson import (
@@ -64,11 +64,10 @@ def upload_lesson_voice(lesson_id: int) -> str:
             voice_upload_failed(session, lesson, "this provider takes no audio files", now)
             session.commit()
             return "failed"
-        path = Path(current_app.config["UPLOAD_DIR"]) / lesson.audio_path
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            voice_upload_failed(session, lesson, f"audio file unreadable: {exc.strerror}", now)
+        path = Path(lesson.audio_path)
+        content = filestore.read(lesson.audio_path)
+        if content is None:
+            voice_upload_failed(session, lesson, "audio file unreadable: not in the store", now)
             session.commit()
             return "failed"
         try:

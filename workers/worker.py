@@ -23,11 +23,15 @@ What forking gave, and how it is kept without it:
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
 
-from infra import clients
+from infra import clients, logs
+from infra.metrics import JOB_SECONDS, JOBS, Timer, serve_process_metrics
 from workers.context import job_app
 
 
@@ -40,6 +44,14 @@ class AppWorker(SimpleWorker):
         app = job_app()
         with app.app_context():
             clients.provider()
+        # RQ's CLI gave its loggers their own coloured stdout handlers; the app's (JSON lines
+        # on stderr, phone numbers masked) serves them instead.
+        for name in ("rq.worker", "rq.job"):
+            rq_logger = logging.getLogger(name)
+            rq_logger.handlers.clear()
+            rq_logger.propagate = True
+        logs.init_sentry(app.config, component="worker")
+        serve_process_metrics(app.config["WORKER_METRICS_PORT"], app.config["METRICS_BIND"])
         # Imported now, not when the first job of each module arrives.
         from workers import broadcasts, callbacks, calls, campaigns, reconcile, reminders, sending
 
@@ -47,6 +59,16 @@ class AppWorker(SimpleWorker):
         # The app and the modules live as long as the worker: keep the garbage collector's
         # full collections from walking them again after every job.
         gc.freeze()
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run a job with its id on every log line, and count and time it."""
+        func = job.func_name
+        timer = Timer()
+        with logs.bound_to(job_id=job.id, job_func=func, queue=queue.name):
+            ok = super().perform_job(job, queue, execution)
+        JOB_SECONDS.labels(func).observe(timer.elapsed())
+        JOBS.labels(func, "ok" if ok else "failed").inc()
+        return ok
 
 
 __all__ = ["AppWorker"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, send_from_directory, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -16,7 +16,7 @@ from admin_ui.helpers import arg_page
 from admin_ui.i18n import bilingual
 from admin_ui.uploads import UploadError, store_lesson_audio
 from gateway.limits import accepts_upload
-from infra import clients
+from infra import clients, filestore
 from infra.db import get_session
 from models import reads
 from models.base import utcnow
@@ -98,9 +98,7 @@ def lesson_upload() -> Any:
     config = current_app.config
     limit_mb = int(config.get("MAX_UPLOAD_MB", 20))
     try:
-        path, seconds = store_lesson_audio(
-            form.audio.data, config["UPLOAD_DIR"], limit_mb * 1024 * 1024
-        )
+        path, seconds = store_lesson_audio(form.audio.data, limit_mb * 1024 * 1024)
     except UploadError as exc:
         form.audio.errors = [_upload_message(exc.reason, limit_mb)]
         return _page(400, form=form)
@@ -149,11 +147,7 @@ def lesson_audio(lesson_id: int) -> Response:
     lesson = reads.lessons.visible_lesson(get_session(), current_scope(), lesson_id)
     if lesson is None or not lesson.audio_path:
         abort(404)
-    return send_from_directory(
-        current_app.config["UPLOAD_DIR"],
-        lesson.audio_path,
-        mimetype=mimetypes.guess_type(lesson.audio_path)[0],
-    )
+    return filestore.send(lesson.audio_path, mimetypes.guess_type(lesson.audio_path)[0])
 
 
 @bp.post("/lessons/campaigns")

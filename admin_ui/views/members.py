@@ -32,6 +32,7 @@ from admin_ui.auth import (
 from admin_ui.blueprint import bp
 from admin_ui.forms import ContactForm, DecideForm, FeedbackForm, MemberForm, PhoneForm, options
 from admin_ui.helpers import arg_branch, arg_page
+from admin_ui.views.privacy import EraseForm, PlainForm
 from infra.clients import provider
 from infra.db import get_session
 from infra.providers import ProviderError, RecordingRefused, RedirectRefused
@@ -47,9 +48,11 @@ from models.member import (
     change_phone,
     update_member,
 )
+from models.notice import notices_of
 from models.org import Organization
 from models.period import parse_period
 from models.phones import normalize_phone
+from models.privacy import sees_full_numbers
 from models.rating import member_ratings
 from models.scope import visible_branches
 from models.user import Role
@@ -98,7 +101,9 @@ def members() -> str:
     )
 
 
-def _file_page(member: Member, status: int = 200, **forms: Any) -> tuple[str, int]:
+def _file_page(
+    member: Member, status: int = 200, *, revealed: bool = False, **forms: Any
+) -> tuple[str, int]:
     scope = current_scope()
     db = get_session()
     data = reads.member_file.member_file(db, scope, member)
@@ -119,6 +124,11 @@ def _file_page(member: Member, status: int = 200, **forms: Any) -> tuple[str, in
         "can_edit": role in STAFF,
         "can_log": role in FOLLOW_UP,
         "is_host": role is Role.HOST,
+        "revealed": revealed,
+        "can_reveal": sees_full_numbers(role),
+        "plain_form": PlainForm(),
+        "erase_form": EraseForm(),
+        "notices": notices_of(db, member.id),
         "contact_form": forms.get("contact_form") or ContactForm(),
         "feedback_form": forms.get("feedback_form") or FeedbackForm(),
         "phone_form": forms.get("phone_form") or PhoneForm(),

@@ -13,6 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import AttendanceForm, FlagForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header
+from admin_ui.views.privacy import export_columns
 from infra.db import get_session
 from models import reads
 from models.makeup import MakeupError, flag_for_makeup, mark_attended
@@ -122,6 +123,7 @@ def roster() -> str:
         branches=visible_branches(db, scope),
         seasons=reads.roster.makeup_seasons(db, scope),
         form=AttendanceForm(),
+        export_keys=ROSTER_HEADER,
     )
 
 
@@ -180,10 +182,10 @@ def _roster_rows(scope: Scope, season: str, branch_id: int | None) -> list[list[
 def roster_export(fmt: str) -> Response:
     """The season's roster as CSV or XLSX."""
     scope, season, branch_id = _roster_args()
-    rows = _roster_rows(scope, season, branch_id)
-    record("export", f"makeup:{season}:{fmt}", {"rows": len(rows)})
+    keys, rows = export_columns(ROSTER_HEADER, _roster_rows(scope, season, branch_id))
+    record("export", f"makeup:{season}:{fmt}", {"rows": len(rows), "columns": keys})
     get_session().commit()
     filename = f"补课名单-{season}.{fmt}"
     if fmt == "csv":
-        return csv_response(filename, export_header(ROSTER_HEADER), rows)
-    return xlsx_response(filename, season, export_header(ROSTER_HEADER), rows)
+        return csv_response(filename, export_header(keys), rows)
+    return xlsx_response(filename, season, export_header(keys), rows)

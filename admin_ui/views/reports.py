@@ -13,6 +13,7 @@ from admin_ui.auth import FOLLOW_UP, current_scope, record, require
 from admin_ui.blueprint import bp
 from admin_ui.helpers import arg_branch, arg_page, arg_periods, csv_response, xlsx_response
 from admin_ui.i18n import DEFAULT_LANGUAGE, export_header, label
+from admin_ui.views.privacy import export_columns
 from infra.db import get_session
 from models import reads
 from models.exports import REPORT_HEADER, report_rows
@@ -45,6 +46,7 @@ def reports() -> str:
         branches=visible_branches(db, scope),
         range_error=range_error,
         running=reads.common.current_period(scope),
+        export_keys=REPORT_HEADER,
     )
 
 
@@ -72,10 +74,15 @@ def reports_export(fmt: str) -> Response:
     branch_id = arg_branch(scope)
     clause = reads.common.member_scope(scope, branch_id)
     with force_locale(DEFAULT_LANGUAGE):
-        rows = [_in_words(row) for row in report_rows(db, period, None, clause)]
-    record("export", f"reports:{period}:{fmt}", {"branch": branch_id, "rows": len(rows)})
+        every = [_in_words(row) for row in report_rows(db, period, None, clause)]
+    keys, rows = export_columns(REPORT_HEADER, every)
+    record(
+        "export",
+        f"reports:{period}:{fmt}",
+        {"branch": branch_id, "rows": len(rows), "columns": keys},
+    )
     db.commit()
     filename = f"月度汇报-{period}.{fmt}"
     if fmt == "csv":
-        return csv_response(filename, export_header(REPORT_HEADER), rows)
-    return xlsx_response(filename, period, export_header(REPORT_HEADER), rows)
+        return csv_response(filename, export_header(keys), rows)
+    return xlsx_response(filename, period, export_header(keys), rows)

@@ -13,6 +13,7 @@ from admin_ui.blueprint import bp
 from admin_ui.forms import RatingForm
 from admin_ui.helpers import arg_branch, arg_int, arg_page, csv_response, xlsx_response
 from admin_ui.i18n import bilingual, export_header, label
+from admin_ui.views.privacy import export_columns
 from infra.db import get_session
 from models import reads
 from models.period import Period
@@ -76,6 +77,7 @@ def review() -> str:
         grade=grade,
         unrated=reads.review.UNRATED,
         rating_form=RatingForm(),
+        export_keys=REVIEW_HEADER,
     )
 
 
@@ -143,12 +145,14 @@ def review_basis_export(fmt: str) -> Response:
     year = _year(scope)
     branch_id = arg_branch(scope)
     grade = _grade()
-    header = reads.review.BASIS_HEADER
-    rows = list(reads.review.basis_rows(db, scope, year, branch_id=branch_id, grade=grade))
+    header, rows = export_columns(
+        reads.review.BASIS_HEADER,
+        reads.review.basis_rows(db, scope, year, branch_id=branch_id, grade=grade),
+    )
     record(
         "export",
         f"review_basis:{year}:{fmt}",
-        {"branch": branch_id, "rating": grade, "rows": len(rows)},
+        {"branch": branch_id, "rating": grade, "rows": len(rows), "columns": header},
     )
     db.commit()
     filename = f"一年一评依据-{year}.{fmt}"
@@ -186,13 +190,14 @@ def review_export(fmt: str) -> Response:
         ]
         for r in reads.review.iter_yearly_review(db, scope, year, branch_id=branch_id, grade=grade)
     ]
+    keys, rows = export_columns(REVIEW_HEADER, rows)
     record(
         "export",
         f"review:{year}:{fmt}",
-        {"branch": branch_id, "rating": grade, "rows": len(rows)},
+        {"branch": branch_id, "rating": grade, "rows": len(rows), "columns": keys},
     )
     db.commit()
     filename = f"一年一评-{year}.{fmt}"
     if fmt == "csv":
-        return csv_response(filename, export_header(REVIEW_HEADER), rows)
-    return xlsx_response(filename, str(year), export_header(REVIEW_HEADER), rows)
+        return csv_response(filename, export_header(keys), rows)
+    return xlsx_response(filename, str(year), export_header(keys), rows)

@@ -17,6 +17,7 @@ FOLLOW_UP = frozenset({"township", "branch", "liaison"})
 TOWNSHIP = frozenset({"township"})
 PUBLIC = frozenset({"township", "branch", "liaison", "host", "anonymous"})
 DECIDERS = frozenset({"township", "branch", "host"})
+CALLERS = frozenset({"branch", "liaison"})
 
 Url = Callable[[World], str]
 
@@ -118,6 +119,26 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
         STAFF,
     ),
     ("admin.audit", "GET", lambda w: "/admin/audit", TOWNSHIP),
+    ("admin.member_reveal", "POST", lambda w: f"/admin/members/{w.alice}/reveal", CALLERS),
+    ("admin.member_data", "GET", lambda w: f"/admin/members/{w.alice}/data.json", STAFF),
+    # Alice is still on the register: the roles let in are answered 400, not erased.
+    ("admin.member_erase", "POST", lambda w: f"/admin/members/{w.alice}/erase", STAFF),
+    ("admin.privacy_settings", "GET", lambda w: "/admin/privacy", TOWNSHIP),
+    ("admin.privacy_settings", "POST", lambda w: "/admin/privacy", TOWNSHIP),
+    ("admin.access_review_page", "GET", lambda w: "/admin/privacy/users", TOWNSHIP),
+    (
+        "admin.access_review_user",
+        "GET",
+        lambda w: f"/admin/privacy/users/{w.users['branch']}",
+        TOWNSHIP,
+    ),
+    # The township's own login: the page answers 400 (nobody disables themselves).
+    (
+        "admin.access_disable",
+        "POST",
+        lambda w: f"/admin/privacy/users/{w.users['township']}/disable",
+        TOWNSHIP,
+    ),
     ("admin.phone", "GET", lambda w: "/admin/phone", STAFF),
     ("admin.phone_text", "POST", lambda w: "/admin/phone/text", STAFF),
     ("admin.phone_call", "POST", lambda w: "/admin/phone/call", STAFF),

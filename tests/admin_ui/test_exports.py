@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from models import Member
+from models.privacy import mask_phone
 from tests.admin_ui.world import AdminClient, World, db, login_as
 from tests.support import TwilioClient
 
@@ -43,16 +44,17 @@ def _csv_cells(response: TestResponse) -> list[str]:
     return [cell for row in csv.reader(io.StringIO(text)) for cell in row]
 
 
-def _xlsx_cells(data: bytes) -> list[Any]:
-    """Every cell's value; no cell is a formula, and phone numbers are text cells formatted
-    as text."""
+def _xlsx_cells(data: bytes, *, full_phones: bool = True) -> list[Any]:
+    """Every cell's value; no cell is a formula, and phone numbers (when the export carries
+    them in full) are text cells formatted as text."""
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
     cells = [cell for row in sheet.iter_rows() for cell in row]
     formulas = [cell.value for cell in cells if cell.data_type == "f"]
     assert formulas == []
     phones = [c for c in cells if isinstance(c.value, str) and E164.match(c.value)]
-    assert phones and all((c.data_type, c.number_format) == ("s", "@") for c in phones)
+    assert bool(phones) is full_phones
+    assert all((c.data_type, c.number_format) == ("s", "@") for c in phones)
     return [cell.value for cell in cells]
 
 
@@ -87,7 +89,8 @@ def test_formulas_from_sms_register_and_staff_are_inert_in_every_export(
 ) -> None:
     """A formula texted as an employer, typed as a register name, as a make-up reason and as a
     rating reason is written with a leading quote in every CSV and XLSX export, and no XLSX
-    cell is a formula; the members' phone numbers are written as they are."""
+    cell is a formula; the township (which does not call members) gets numbers masked, the
+    branch secretary's export writes them as they are."""
     with db(app) as session:
         alice = session.get(Member, world.alice)
         assert alice is not None
@@ -115,16 +118,24 @@ def test_formulas_from_sms_register_and_staff_are_inert_in_every_export(
 
     employer = "'=HYPERLINK"
     name = "'" + HYPERLINK
+    masked = mask_phone(alice_phone)
     exports = {
-        f"/admin/reports.%s?period={world.period}": (employer, name, alice_phone),
+        f"/admin/reports.%s?period={world.period}": (employer, name, masked),
         f"/admin/nonreporters/roster.%s?season={SEASON}": (employer, name, "'" + reason),
-        f"/admin/review.%s?year={year}": (name, "'-1+1", alice_phone),
+        f"/admin/review.%s?year={year}": (name, "'-1+1", masked),
     }
     for address, expected in exports.items():
-        _assert_inert(_csv_cells(admin.get(address % "csv")), *expected)
+        cells = _csv_cells(admin.get(address % "csv"))
+        assert alice_phone not in cells
+        _assert_inert(cells, *expected)
         xlsx = admin.get(address % "xlsx")
         assert xlsx.status_code == 200
-        _assert_inert(_xlsx_cells(xlsx.get_data()), *expected)
+        _assert_inert(_xlsx_cells(xlsx.get_data(), full_phones=False), *expected)
+    secretary = login_as(client, "branch")
+    address = f"/admin/reports.%s?period={world.period}"
+    _assert_inert(_csv_cells(secretary.get(address % "csv")), employer, alice_phone)
+    xlsx = secretary.get(address % "xlsx")
+    _assert_inert(_xlsx_cells(xlsx.get_data()), employer, alice_phone)
 
     runner = app.test_cli_runner()
     result = runner.invoke(args=["reports", "export", "--period", world.period])

@@ -43,6 +43,7 @@ from models.audit import AuditAction, AuditLog, audit
 from models.broadcast import BroadcastStatus
 from models.lesson import CampaignMemberStatus, CampaignStatus
 from models.member import ChangeField, Language, MemberChange, MembershipStatus
+from models.notice import NoticeChannel
 from models.period import period_of, shift_period
 from models.reminder import EscalationStep
 from sms_flows.keywords import Kind
@@ -71,6 +72,7 @@ FAMILIES: list[tuple[str, type[enum.Enum]]] = [
     ("call_purpose", CallPurpose),
     ("escalation_step", EscalationStep),
     ("audit_action", AuditAction),
+    ("notice_channel", NoticeChannel),
     ("language", Language),
     ("sms_command", Kind),
 ]

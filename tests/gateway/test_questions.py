@@ -24,10 +24,15 @@ from models import (
     HelpCategory,
     Member,
     Message,
+    Organization,
     open_help_request,
     utcnow,
 )
 from models.question import STEPS, Step, Topic
+from models.survey import read_survey
+from models.survey_ops import add_survey, send_survey
+from models.survey_sms import asked
+from models.targets import Target
 from models.templates import TEMPLATES
 from sms_flows.conversation import QUESTIONS
 from tests.factories import make_member, make_tree
@@ -70,6 +75,9 @@ WORDS: dict[str, list[str]] = {
     "phone_ask": ["13912345678", "HH 13912345678"],
     "phone_invalid": ["13912345678"],
     "deed_ask_text": ["帮同乡在东莞找到工作", "给村小学捐了图书"],
+    # The options are in the question's own text (models.survey_sms.compose): 1有 2没有 3不清楚.
+    "survey_question": ["1", "2", "3", "是", "否"],
+    "survey_reminder": ["1", "3"],
 }
 
 # One digit (or a range such as 1-7) standing alone in a template's text: an offered answer.
@@ -108,7 +116,12 @@ def test_every_state_the_code_opens_has_its_question() -> None:
     assert set(QUESTIONS.values()) == every_state
     root = Path(__file__).resolve().parents[2]
     opened: set[tuple[Topic, Step]] = set()
-    for path in ("sms_flows/conversation.py", "gateway/voice.py", "workers/reminders.py"):
+    for path in (
+        "sms_flows/conversation.py",
+        "gateway/voice.py",
+        "workers/reminders.py",
+        "models/survey_sms.py",
+    ):
         source = (root / path).read_text()
         found = re.findall(r"Question\(\s*Topic\.(\w+),\s*Step\.(\w+)", source)
         opened |= {(Topic[topic], Step[step]) for topic, step in found}
@@ -146,6 +159,24 @@ def _open(session: Session, member: Member, key: str) -> None:
         data["request"] = request.id
     if topic == "deed":
         data["item"] = 4
+    if topic == "survey":
+        draft = read_survey(
+            {
+                "title": "问卷",
+                "questions": [
+                    {
+                        "text": "单位有党组织吗?",
+                        "kind": "choice",
+                        "choices": ["有", "没有", "不清楚"],
+                    }
+                ],
+            }
+        )
+        township = session.get(Organization, member.branch_id)
+        assert township is not None
+        survey = add_survey(session, township, None, draft, target=Target())
+        send_survey(session, survey, utcnow())
+        data = asked(survey.questions[0], 1).stored_data()
     session.add(
         Conversation(
             member_id=member.id,

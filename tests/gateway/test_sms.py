@@ -310,6 +310,8 @@ def test_phone_change_confirmed_from_new_number(
     assert fresh.other_phone == "+8613800000001"
     history = session.scalar(select(MemberChange).where(MemberChange.field == ChangeField.PHONE))
     assert history is not None and history.old_value == "+8613800000001"
+    # The code is kept no longer than needed: the confirmed change is gone.
+    assert count(session, PhoneChange) == 0
 
 
 def test_an_expired_phone_change_code_changes_nothing(

@@ -15,6 +15,7 @@ from models.question import (
     Question,
     ReportAnswers,
     Step,
+    SurveyAsked,
     Topic,
     read_question,
 )
@@ -29,6 +30,8 @@ EXAMPLES = [
     Question(Topic.HELP, Step.DETAILS, HelpAsked(12)),
     Question(Topic.PHONE, Step.NUMBER),
     Question(Topic.DEED, Step.DETAILS, DeedAsked(4)),
+    Question(Topic.SURVEY, Step.ANSWER, SurveyAsked(3, 21, "choice", 4)),
+    Question(Topic.SURVEY, Step.ANSWER, SurveyAsked(3, 22, "text", last=True, again=True)),
 ]
 
 
@@ -73,6 +76,8 @@ def test_the_stored_json_keeps_the_keys_earlier_versions_wrote() -> None:
         ("help", "details", {"request": True}),  # JSON true is not an id
         ("deed", "details", {}),  # a deed's details without its item
         ("deed", "details", {"item": "4"}),  # an item that is text
+        ("survey", "answer", {}),  # a survey's question without its ids
+        ("survey", "answer", {"survey": 1, "question": 2, "kind": "date"}),  # no such kind
         ("report", "same", {"studied": "yes"}),
         ("report", "same", "[1, 2]"),  # not an object
         ("report", "same", "{not json"),
@@ -94,6 +99,8 @@ def test_a_question_that_cannot_be_asked_is_refused() -> None:
         Question(Topic.HELP, Step.DETAILS)
     with pytest.raises(ValueError, match="item"):
         Question(Topic.DEED, Step.DETAILS)
+    with pytest.raises(ValueError, match="survey"):
+        Question(Topic.SURVEY, Step.ANSWER)
 
 
 def test_extra_stored_keys_are_ignored() -> None:

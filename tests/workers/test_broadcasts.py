@@ -12,13 +12,14 @@ import pytest
 from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import Broadcast, BroadcastStatus, Member, Message, Role, find_org, utcnow
 from models.audit import AuditLog
 from models.broadcast import PART_SIZE, BroadcastError, broadcast_progress, create_broadcast
 from models.caps import HoldReason
+from models.notice import NoticeChannel, PrivacyNotice, record_notice
 from tests.factories import make_member, make_tree, make_user, open_window_now
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.workers.jobs import run_jobs
@@ -32,6 +33,14 @@ def _members(session: Session, count: int) -> list[Member]:
     township, east, west = make_tree(session)
     open_window_now(township)
     return [make_member(session, east if n % 2 else west) for n in range(count)]
+
+
+def _renumber(session: Session, member_id: int, new_id: int) -> None:
+    """Give a member another id (to put them in another part); their record of being told
+    what is kept follows them."""
+    session.execute(delete(PrivacyNotice).where(PrivacyNotice.member_id == member_id))
+    session.execute(update(Member).where(Member.id == member_id).values(id=new_id))
+    record_notice(session, new_id, NoticeChannel.REGISTER, utcnow())
 
 
 def _broadcast(session: Session, text: str = "请于本月底前交党费") -> Broadcast:
@@ -70,7 +79,7 @@ def test_parts_follow_member_ids(
     """Members in two id ranges make two part jobs with deterministic ids on the bulk queue."""
     members = _members(session, 3)
     # Move one member into the next part of PART_SIZE ids.
-    session.execute(update(Member).where(Member.id == members[2].id).values(id=PART_SIZE + 7))
+    _renumber(session, members[2].id, PART_SIZE + 7)
     session.commit()
     broadcast = _broadcast(session)
     run_jobs(redis_client, queues=("default",))  # resolution only
@@ -87,9 +96,7 @@ def test_redis_emptied_mid_broadcast_rest_goes_out_from_the_database(
     members = _members(session, 10)
     # Make two parts, so that one can be sent before Redis is lost.
     for member in members[5:]:
-        session.execute(
-            update(Member).where(Member.id == member.id).values(id=member.id + PART_SIZE)
-        )
+        _renumber(session, member.id, member.id + PART_SIZE)
     session.commit()
     broadcast = _broadcast(session)
     run_jobs(redis_client, queues=("default",))
