@@ -458,6 +458,10 @@ class SurveyForm(FlaskForm):
     hosts = SelectMultipleField(_l("Host organisations"), coerce=to_int, validate_choice=True)
     industries = SelectMultipleField(_l("Industries"), validate_choice=True)
     nonreporters = StringField(_l("Only non-reporters of (YYYY-MM)"), validators=[Optional()])
+    # Those who answered nothing of an earlier survey of the user's ('' : anyone).
+    nonresponders = SelectField(
+        _l("Only those who answered nothing of"), coerce=str, default="", validate_choice=True
+    )
     by_sms = BooleanField(_l("Ask by SMS"), default=True)
     by_call = BooleanField(_l("Ask by a call (keypad)"))
     remind_after_days = IntegerField(

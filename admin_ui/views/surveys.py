@@ -34,65 +34,11 @@ from models.survey import (
     read_survey,
 )
 from models.survey_ops import add_survey, send_survey
+from models.survey_ready import ready_made
 from models.targets import TargetError, resolve_target
 
 BLANK_ROWS = 3  # empty question rows offered below those written
-
-
-def ready_made() -> dict[str, Any]:
-    """The ready-made 五个摸清 survey shipped with the system."""
-    try:
-        from models.survey_ready import ready_made as shipped
-    except ImportError:  # pragma: no cover - until the shipped survey lands
-        return dict(FALLBACK_READY)
-    return shipped()
-
-
-# Used only while models.survey_ready is absent.
-FALLBACK_READY: dict[str, Any] = {
-    "title": "五个摸清",
-    "title_en": "Five things to know",
-    "questions": [
-        {"text": "您哪一年外出？", "kind": "number", "field": "departure_year"},
-        {
-            "text": "您外出的主要原因？",
-            "kind": "choice",
-            "choices": ["务工", "经商", "求学", "随迁", "其他"],
-            "field": "reason",
-        },
-        {"text": "您的工作单位？", "kind": "text", "field": "employer"},
-        {
-            "text": "您的就业形式？",
-            "kind": "choice",
-            "choices": ["受雇", "自己经营", "灵活就业", "待业"],
-            "field": "work_form",
-        },
-        {
-            "text": "您的居住情况？",
-            "kind": "choice",
-            "choices": ["单位宿舍", "租房", "自有住房", "其他"],
-            "field": "living",
-        },
-        {
-            "text": "您的文化程度？",
-            "kind": "choice",
-            "choices": ["小学及以下", "初中", "高中或中专", "大专", "本科及以上"],
-            "field": "education",
-        },
-        {
-            "text": "您的单位有党组织吗？",
-            "kind": "choice",
-            "choices": ["有", "没有", "不清楚"],
-            "field": "workplace_party_org",
-        },
-        {
-            "text": "您在流入地发挥作用的情况？",
-            "kind": "choice",
-            "choices": ["参加组织生活", "担任党组织职务", "志愿服务", "暂未参加"],
-            "field": "party_role",
-        },
-    ],
-}
+CHOICE_SPLIT = " | "  # an option's Chinese and English on its line
 
 
 def _org() -> Organization:
@@ -113,17 +59,23 @@ def _form(form: SurveyForm | None = None) -> SurveyForm:
         for h in reads.members.member_hosts(db, scope)
     )
     form.industries.choices = options((i, i) for i in reads.members.member_industries(db, scope))
+    earlier = reads.survey.surveys(db, scope, per_page=50).items
+    form.nonresponders.choices = options(
+        [(None, _("(anyone)"))] + [(s.id, f"#{s.id} {s.title}") for s in earlier if s.sent_at]
+    )
     return form
 
 
 def _choice_lines(choices: Any) -> str:
+    """A choice's options as the form shows them: one a line, `中文 | English` when both."""
     lines = []
     for choice in choices or []:
-        lines.append(
-            str(choice.get("zh") or choice.get("text") or "")
-            if isinstance(choice, dict)
-            else str(choice)
-        )
+        if isinstance(choice, dict):
+            zh = str(choice.get("zh") or choice.get("text") or "")
+            en = str(choice.get("en") or "")
+            lines.append(f"{zh}{CHOICE_SPLIT}{en}" if en else zh)
+        else:
+            lines.append(str(choice))
     return "\n".join(lines)
 
 
@@ -155,6 +107,11 @@ def _posted_rows() -> list[dict[str, str]]:
     return rows
 
 
+def _option(line: str) -> dict[str, str] | str:
+    zh, _split, en = line.partition(CHOICE_SPLIT.strip())
+    return {"zh": zh.strip(), "en": en.strip()} if en.strip() else zh.strip()
+
+
 def _definition(form: SurveyForm, rows: list[dict[str, str]]) -> dict[str, Any]:
     """The survey as read_survey reads it, from the form and its rows."""
     questions = []
@@ -164,7 +121,7 @@ def _definition(form: SurveyForm, rows: list[dict[str, str]]) -> dict[str, Any]:
             question["text_en"] = row["text_en"]
         lines = [line.strip() for line in row["choices"].splitlines() if line.strip()]
         if lines:
-            question["choices"] = lines
+            question["choices"] = [_option(line) for line in lines]
         if row["field"]:
             question["field"] = row["field"]
         questions.append(question)
@@ -245,6 +202,8 @@ def survey_create() -> Response | tuple[str, int]:
         form.hosts.data or [],
         form.industries.data or [],
     )
+    if form.nonresponders.data:
+        spec["survey_nonresponders"] = form.nonresponders.data
     org = _org()
     try:
         target = resolve_target(db, org, spec)

@@ -211,3 +211,31 @@ def test_results_exports_and_the_card_show_what_was_answered(
     assert east_page.status_code == 404  # the township's survey is not the branch's own
     member_page = admin.get(f"/admin/members/{world.alice}").get_data(as_text=True)
     assert "广州电子厂" in member_page and "2. 自己经营" in member_page
+
+
+def test_options_keep_their_english_and_a_survey_targets_its_nonresponders(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """`务工 | Work` keeps both labels; a second survey to those who answered nothing of the
+    first goes to the two who did not answer."""
+    admin = login_as(client, "township")
+    first = _send(
+        admin,
+        app,
+        questions=[{"text": "外出原因?", "kind": "choice", "choices": "务工 | Work\n经商"}],
+    )
+    with db(app) as session:
+        stored = session.get(Survey, first)
+        assert stored is not None
+        assert stored.questions[0].choices == [{"zh": "务工", "en": "Work"}, {"zh": "经商"}]
+    _answer(app, first, world.alice, {"choice": 1})
+    page = admin.get("/admin/surveys/new").get_data(as_text=True)
+    assert f'value="{first}"' in page
+    second = _send(admin, app, nonresponders=str(first))
+    with db(app) as session:
+        asked = session.scalars(
+            select(SurveyRecipient.member_id).where(SurveyRecipient.survey_id == second)
+        ).all()
+    assert sorted(asked) == sorted([world.bob, world.carol])
+    bad = admin.post("/admin/surveys", _form(nonresponders="99999"))
+    assert bad.status_code == 400
