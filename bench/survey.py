@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import statistics
 import sys
@@ -231,6 +232,7 @@ def measure(app: Flask, requests: int) -> list[tuple[str, float, float, float]]:
 
 def run(kind: str, members: int, requests: int, redis_url: str, workdir: Path) -> bool:
     """Load and measure one database; print its figures; True if the results met the target."""
+    logging.disable(logging.INFO)  # the app's request log would bury the figures
     now = datetime.now(UTC)
     with database(kind, workdir) as url:
         started = time.perf_counter()
