@@ -16,6 +16,7 @@ PAGES = (
     "help",
     "tasks",
     "broadcasts",
+    "surveys",
     "lessons",
     "review",
     "deeds",

@@ -447,6 +447,43 @@ class BroadcastForm(FlaskForm):
             raise WTFValidationError(_l("Write the month as YYYY-MM, e.g. 2026-03."))
 
 
+class SurveyForm(FlaskForm):
+    """A survey's title, who gets it and how it is asked; its questions are posted as rows
+    (q-N-text, q-N-kind, q-N-choices, q-N-field) and checked by models.survey.read_survey."""
+
+    title = StringField(_l("Title"), validators=[_required(), _length(120)])
+    title_en = StringField(_l("Title in English"), validators=[Optional(), _length(120)])
+    branches = SelectMultipleField(_l("Branches"), coerce=to_int, validate_choice=True)
+    cities = SelectMultipleField(_l("Cities"), validate_choice=True)
+    hosts = SelectMultipleField(_l("Host organisations"), coerce=to_int, validate_choice=True)
+    industries = SelectMultipleField(_l("Industries"), validate_choice=True)
+    nonreporters = StringField(_l("Only non-reporters of (YYYY-MM)"), validators=[Optional()])
+    # Those who answered nothing of an earlier survey of the user's ('' : anyone).
+    nonresponders = SelectField(
+        _l("Only those who answered nothing of"), coerce=str, default="", validate_choice=True
+    )
+    by_sms = BooleanField(_l("Ask by SMS"), default=True)
+    by_call = BooleanField(_l("Ask by a call (keypad)"))
+    remind_after_days = IntegerField(
+        _l("Remind once after (days)"),
+        default=3,
+        validators=[
+            InputRequired(message=REQUIRED),
+            NumberRange(1, 30, message=_l("Between 1 and 30 days.")),
+        ],
+    )
+
+    def validate_nonreporters(self, field: Any) -> None:
+        """A period is written YYYY-MM."""
+        if field.data and not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", field.data.strip()):
+            raise WTFValidationError(_l("Write the month as YYYY-MM, e.g. 2026-03."))
+
+    def validate_by_call(self, field: Any) -> None:
+        """A survey is asked one way at least."""
+        if not field.data and not self.by_sms.data:
+            raise WTFValidationError(_l("Choose SMS, a call, or both."))
+
+
 class ApprovalSettingsForm(FlaskForm):
     """A township's thresholds above which a notice waits for approval (models.approval)."""
 

@@ -118,6 +118,12 @@ BROADCAST_STATUS_LABELS = {
     "done": _l("Done"),
     "cancelled": _l("Cancelled"),
 }
+SURVEY_STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "sending": _l("Sending"),
+    "open": _l("Open"),
+    "closed": _l("Closed"),
+}
 CAMPAIGN_STATUS_LABELS = {
     "scheduled": _l("Scheduled"),
     "running": _l("Running"),
@@ -133,6 +139,18 @@ CHANGE_FIELD_LABELS = {
     "employer": _l("Employer"),
     "phone": _l("Phone"),
     "host_org": _l("Host organisation"),
+    # The card fields a survey fills (models.survey.CARD_FIELDS).
+    "other_phone": _l("Other phone"),
+    "departure_year": _l("Year left home"),
+    "reason": _l("Reason for leaving"),
+    "province": _l("Province"),
+    "occupation": _l("Occupation"),
+    "industry": _l("Industry"),
+    "work_form": _l("How they work"),
+    "living": _l("Where they live"),
+    "education": _l("Education"),
+    "workplace_party_org": _l("Party organisation at work"),
+    "party_role": _l("Part they play"),
 }
 RECORDING_KIND_LABELS = {
     "thought_report": _l("Thought report"),
@@ -142,6 +160,7 @@ RECORDING_KIND_LABELS = {
     "new_city": _l("New city (spoken)"),
     "new_employer": _l("New employer (spoken)"),
     "deed": _l("Deed or tip (spoken)"),
+    "survey": _l("Survey answer (spoken)"),
 }
 CELL_LABELS = {
     "studied": _l("Reported, studied"),
@@ -157,6 +176,7 @@ CALL_PURPOSE_LABELS = {
     "missed_call": _l("Missed call"),
     "callback": _l("Callback"),
     "notice": _l("Notice read out (text failed)"),
+    "survey": _l("Survey call"),
 }
 CALL_STATUS_LABELS = {
     "queued": _l("Queued"),
@@ -172,7 +192,11 @@ CALL_STATUS_LABELS = {
 CALL_LABELS = {**CALL_PURPOSE_LABELS, **CALL_STATUS_LABELS}
 # How a report or a change came in. Not "Phone": that word is the phone number (手机号).
 CHANNEL_LABELS = {"sms": _l("SMS"), "ivr": _l("Keypad call"), "admin": _l("Admin page")}
-CHANGE_SOURCE_LABELS = {**CHANNEL_LABELS, "import": _l("Register import")}
+CHANGE_SOURCE_LABELS = {
+    **CHANNEL_LABELS,
+    "import": _l("Register import"),
+    "survey": _l("Survey"),
+}
 LANGUAGE_LABELS = {"zh_CN": _l("Chinese"), "en": _l("English")}
 SMS_COMMAND_LABELS = {
     "report": _l("Monthly report"),
@@ -278,6 +302,7 @@ AUDIT_TARGET_LABELS = {
     "approvals": _l("Approvals"),
     "inspection": _l("Inspection"),
     "access_review": _l("Access review"),
+    "survey": _l("Survey"),
 }
 # The details of an audit entry, by key.
 AUDIT_DETAIL_LABELS = {
@@ -379,6 +404,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "message_status": MESSAGE_STATUS_LABELS,
     "hold_reason": HOLD_REASON_LABELS,
     "broadcast_status": BROADCAST_STATUS_LABELS,
+    "survey_status": SURVEY_STATUS_LABELS,
     "campaign_status": CAMPAIGN_STATUS_LABELS,
     "change_field": CHANGE_FIELD_LABELS,
     "recording_kind": RECORDING_KIND_LABELS,

@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, Any, tuple[Role, ...]], ...] = (
     ("admin.help_list", _l("Help requests"), FOLLOW_UP),
     ("admin.tasks", _l("Tasks"), FOLLOW_UP),
     ("admin.broadcasts", _l("Broadcasts"), STAFF),
+    ("admin.surveys", _l("Surveys"), STAFF),
     ("admin.approvals", _l("Approvals"), TOWNSHIP_ONLY),
     ("admin.lessons", _l("Lessons"), STAFF),
     ("admin.activities", _l("Activities"), (Role.TOWNSHIP, Role.BRANCH, Role.HOST)),

@@ -1,4 +1,15 @@
-"""`flask survey`: surveys written as files and sent to a target, as notices are."""
+"""`flask survey`: surveys written as files and sent to a target, as notices are, and their
+results.
+
+    flask survey create --org NAME --file SURVEY.json [...] [--json]
+    flask survey results ID [--json]
+
+`results --json` prints the survey's `recipients`, `responded` (answered at least one
+question), `completed`, and per question its `text`, `kind` and `answers`: for a choice, a
+count per option keyed by the option's digit as text ("1".."9", every option listed, with
+`options` giving each digit's label); for a number, the list of values; for a text, the list of
+texts (a spoken answer as "recording:<id>"), oldest first.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +24,9 @@ from sqlalchemy import select
 
 from infra.db import get_session
 from models import OrgKind, User, find_org, utcnow
+from models.reads.survey import results_json
 from models.sms_templates import TemplateRules
-from models.survey import SurveyError, read_survey
+from models.survey import Survey, SurveyError, read_survey
 from models.survey_ops import add_survey, send_survey
 from models.survey_sms import check_fits
 from models.targets import TargetError, resolve_target
@@ -133,3 +145,34 @@ def survey_create(
     else:
         click.echo(survey.id)
         click.echo(f"已发给{recipients}人 sent to {recipients} members", err=True)
+
+
+@survey_cli.command("results")
+@click.argument("survey_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the stable form).")
+def survey_results(survey_id: int, as_json: bool) -> None:
+    """Print a survey's figures and each question's answers."""
+    session = get_session()
+    survey = session.get(Survey, survey_id)
+    if survey is None:
+        _refuse(f"没有这个问卷 {survey_id}", f"no survey with id {survey_id}")
+    data = results_json(session, survey)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{data['title']} (#{survey_id}, {data['status']})")
+    click.echo(
+        f"recipients {data['recipients']} · responded {data['responded']} · "
+        f"completed {data['completed']}"
+    )
+    questions: list[dict[str, Any]] = data["questions"]  # type: ignore[assignment]
+    for question in questions:
+        click.echo(f"{question['position']}. {question['text']}")
+        answers = question["answers"]
+        if isinstance(answers, dict):
+            options = question.get("options", {})
+            for digit, count in answers.items():
+                click.echo(f"   {digit} {options.get(digit, '')}: {count}")
+        else:
+            shown = f": {answers[:10]}" if answers else ""
+            click.echo(f"   {len(answers)} answers{shown}")

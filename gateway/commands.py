@@ -15,6 +15,7 @@ GROUPS = (
     ("gateway.cli_reports", "reports_cli"),
     ("gateway.cli_privacy", "privacy_cli"),
     ("gateway.cli_review", "review_cli"),
+    ("gateway.cli_survey", "survey_cli"),
     ("gateway.cli_templates", "templates_cli"),
     ("gateway.cli_survey", "survey_cli"),
     ("workers.cli", "broadcast_cli"),

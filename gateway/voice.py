@@ -23,6 +23,7 @@ from infra.clients import provider
 from infra.db import get_session
 from infra.providers import CallReceipt
 from ivr_flows.engine import (
+    AnswerSurvey,
     CallContext,
     CreditListen,
     Effect,
@@ -31,11 +32,14 @@ from ivr_flows.engine import (
     LessonInfo,
     MarkForRetry,
     OpenHelp,
+    PassSurveyQuestion,
     Recorded,
     RecordReport,
     Resume,
     SaveDeed,
     StoreRecording,
+    SurveyInfo,
+    SurveyItem,
     TextTip,
     TipInfo,
     goodbye,
@@ -63,6 +67,8 @@ from models.help import HelpRequest, help_category_name, help_ref
 from models.numbers import parse_int, to_int
 from models.outbox import queue_sms
 from models.question import HelpAsked, Question, Step, Topic
+from models.survey import Survey, SurveyAnswer, SurveyQuestion, SurveyRecipient
+from models.survey_ops import current_question, open_recipient, pass_question, record_answer
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
@@ -191,6 +197,9 @@ def outbound() -> Response:
         session, call, CallStatus.IN_PROGRESS, answered_by=hook.answered_by, at=now
     )
     state = replace(_stored_state(call), lesson=call.lesson_id, notice=notice_words(session, call))
+    if call.purpose is CallPurpose.SURVEY and member is not None:
+        recipient = _open_recipient(session, member)
+        state = replace(state, survey=recipient.survey_id if recipient is not None else None)
     return _run(session, call, member, "outbound", "start", hook, now, state=state)
 
 
@@ -348,7 +357,9 @@ def _run(
     """Run one step from the call's stored state (or `state`), carry out its effects, store
     the new state, commit, answer its TwiML."""
     offers_resume = call.direction is CallDirection.INBOUND or call.purpose in RESUMING
-    ctx = _context(session, member, now, resume=offers_resume)
+    # The open survey is read where a step may ask it: the start of a call, and its own steps.
+    asks_survey = flow == "survey" or step == "start"
+    ctx = _context(session, member, now, resume=offers_resume, survey=asks_survey)
     given = Input(
         digits=hook.digits,
         recording=hook.recording,
@@ -428,6 +439,10 @@ def _carry_out(
             count_listen(session, effect.tip_id)
         elif isinstance(effect, TextTip):
             _text_tip(session, member, effect.tip_id, now)
+        elif isinstance(effect, AnswerSurvey):
+            _answer_survey(session, call, member, effect, now)
+        elif isinstance(effect, PassSurveyQuestion):
+            _pass_survey_question(session, member, effect, now)
         elif isinstance(effect, CreditListen):
             voice.record_listen(
                 session,
@@ -499,6 +514,104 @@ def _save_deed(
         recording_seconds=recording.duration,
         topic=effect.topic,
     )
+
+
+def _open_recipient(session: Session, member: Member) -> SurveyRecipient | None:
+    return open_recipient(session, member.id)
+
+
+def _survey_info(session: Session, member: Member) -> SurveyInfo | None:
+    """The member's oldest unfinished open survey as a call asks it, in their language."""
+    recipient = _open_recipient(session, member)
+    if recipient is None:
+        return None
+    survey = session.get(Survey, recipient.survey_id)
+    if survey is None:
+        return None
+    english = member.language.value == "en"
+    items = tuple(
+        SurveyItem(
+            id=question.id,
+            position=index,
+            kind=question.kind.value,
+            text=(question.text_en if english and question.text_en else question.text),
+            choices=tuple(
+                (choice.get("en") if english and choice.get("en") else choice.get("zh")) or ""
+                for choice in question.choices or []
+            ),
+        )
+        for index, question in enumerate(survey.questions)
+    )
+    title = survey.title_en if english and survey.title_en else survey.title
+    return SurveyInfo(survey.id, title, items, recipient.position)
+
+
+def _survey_recipient(
+    session: Session, member: Member, survey_id: int, question_id: int
+) -> tuple[SurveyRecipient, SurveyQuestion] | None:
+    """The member's place in a survey and the question, if the answer is still wanted."""
+    question = session.get(SurveyQuestion, question_id)
+    recipient = session.scalar(
+        select(SurveyRecipient).where(
+            SurveyRecipient.survey_id == survey_id, SurveyRecipient.member_id == member.id
+        )
+    )
+    if question is None or recipient is None or question.survey_id != survey_id:
+        return None
+    answered = session.scalar(
+        select(SurveyAnswer.id).where(
+            SurveyAnswer.question_id == question_id, SurveyAnswer.member_id == member.id
+        )
+    )
+    if answered is not None:
+        return None  # answered meanwhile by SMS, or the same request posted again
+    return recipient, question
+
+
+def _answer_survey(
+    session: Session, call: Call, member: Member, effect: AnswerSurvey, now: datetime
+) -> None:
+    """Keep a survey answer given on a call; a spoken one is a recording of kind survey."""
+    found = _survey_recipient(session, member, effect.survey_id, effect.question_id)
+    if found is None:
+        return
+    recipient, question = found
+    recording_id = None
+    if effect.recording is not None:
+        recording_id = voice.store_recording(
+            session,
+            call=call,
+            member=member,
+            kind=RecordingKind.SURVEY,
+            url=effect.recording.url,
+            recording_sid=effect.recording.sid,
+            duration=effect.recording.duration,
+            attach=None,
+            at=now,
+        ).id
+    record_answer(
+        session,
+        recipient,
+        question,
+        channel=Channel.IVR,
+        now=now,
+        choice=effect.choice,
+        number=effect.number,
+        recording_id=recording_id,
+    )
+
+
+def _pass_survey_question(
+    session: Session, member: Member, effect: PassSurveyQuestion, now: datetime
+) -> None:
+    """Move the member past a question missed twice on a call (if they are still at it)."""
+    found = _survey_recipient(session, member, effect.survey_id, effect.question_id)
+    if found is None:
+        return
+    recipient, question = found
+    asked = current_question(session, recipient)
+    if asked is not None and asked.id == question.id:
+        pass_question(session, recipient, now)
 
 
 TIP_TEXT_CHARS = 30  # what of a tip fits one segment, and one variable of a mainland template
@@ -574,7 +687,12 @@ RESUMING = frozenset({CallPurpose.MENU, CallPurpose.CALLBACK, CallPurpose.MISSED
 
 
 def _context(
-    session: Session, member: Member | None, now: datetime, *, resume: bool = False
+    session: Session,
+    member: Member | None,
+    now: datetime,
+    *,
+    resume: bool = False,
+    survey: bool = False,
 ) -> CallContext:
     if member is None:
         return CallContext(link=_link)
@@ -591,6 +709,7 @@ def _context(
         tips=_Tips(session, member),
         link=_link,
         resume=Resume(_lesson_info(unfinished[0]), unfinished[1]) if unfinished else None,
+        survey=_survey_info(session, member) if survey else None,
     )
 
 

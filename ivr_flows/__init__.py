@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from ivr_flows import deed, lessons, menu, message, outbound, report, status, tips, unknown
+from ivr_flows import (
+    deed,
+    lessons,
+    menu,
+    message,
+    outbound,
+    report,
+    status,
+    survey,
+    tips,
+    unknown,
+)
 from ivr_flows import help as help_flow
 from ivr_flows.engine import (
     CallContext,
@@ -34,6 +45,7 @@ FLOWS: Mapping[str, Mapping[str, Step]] = {
         message,
         unknown,
         outbound,
+        survey,
     )
 }
 

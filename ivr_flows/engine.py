@@ -147,6 +147,8 @@ class CallContext:
     link: Callable[[str, str], str] = default_link
     # The lesson the caller stopped in on an earlier call, and the second they stopped at.
     resume: Resume | None = None
+    # The member's open survey, read where a step may ask it (None: none, or not read).
+    survey: SurveyInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,36 @@ class Resume:
 
     lesson: LessonInfo
     position: int
+
+
+@dataclass(frozen=True)
+class SurveyItem:
+    """A survey question as a call asks it: its id, place, kind, words and options (in the
+    member's language)."""
+
+    id: int
+    position: int
+    kind: str  # models.survey.QuestionKind's value
+    text: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SurveyInfo:
+    """The member's open survey: its id and title, every question, and where they are."""
+
+    id: int
+    title: str
+    questions: tuple[SurveyItem, ...]
+    position: int  # the next question to ask
+
+    def at(self, position: int) -> SurveyItem | None:
+        """The question at a place, None past the last."""
+        return self.questions[position] if 0 <= position < len(self.questions) else None
+
+    def find(self, question_id: int | None) -> SurveyItem | None:
+        """The question with this id."""
+        return next((q for q in self.questions if q.id == question_id), None)
 
 
 # Effects: the domain operations a step asks for
@@ -227,6 +259,25 @@ class TextTip:
     tip_id: int
 
 
+@dataclass(frozen=True)
+class AnswerSurvey:
+    """Keep the member's answer to a survey question: a digit, a number or a recording."""
+
+    survey_id: int
+    question_id: int
+    choice: int | None = None
+    number: int | None = None
+    recording: Recorded | None = None
+
+
+@dataclass(frozen=True)
+class PassSurveyQuestion:
+    """Move the member past a survey question they did not answer (a wrong key twice)."""
+
+    survey_id: int
+    question_id: int
+
+
 Effect = (
     RecordReport
     | StoreRecording
@@ -236,6 +287,8 @@ Effect = (
     | SaveDeed
     | HeardTip
     | TextTip
+    | AnswerSurvey
+    | PassSurveyQuestion
 )
 
 
@@ -448,6 +501,7 @@ def spell(code: str | None) -> str:
 
 __all__ = [
     "MAX_RETRIES",
+    "AnswerSurvey",
     "Audio",
     "CallContext",
     "CallState",
@@ -459,6 +513,7 @@ __all__ = [
     "LessonInfo",
     "MarkForRetry",
     "OpenHelp",
+    "PassSurveyQuestion",
     "Prompt",
     "Question",
     "RecordQuestion",
@@ -471,6 +526,8 @@ __all__ = [
     "Step",
     "StepResult",
     "StoreRecording",
+    "SurveyInfo",
+    "SurveyItem",
     "TextTip",
     "TipCatalog",
     "TipInfo",

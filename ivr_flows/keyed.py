@@ -32,7 +32,10 @@ def receipt_effects(
     lesson_seconds: int | None,
 ) -> list[Effect]:
     """What an ended call leaves: a lesson call credits the seconds heard (completed when the
-    member stayed to the end of the file); any other call saves the report the key gave."""
+    member stayed to the end of the file); a survey call (never placed by such a provider)
+    leaves nothing; any other call saves the report the key gave."""
+    if purpose is CallPurpose.SURVEY:
+        return []
     if purpose is CallPurpose.LESSON:
         if lesson_id is None or seconds <= 0:
             return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ivr_flows import deed, lessons, message, report, status, tips
+from ivr_flows import deed, lessons, message, report, status, survey, tips
 from ivr_flows import help as help_flow
 from ivr_flows.engine import (
     CallContext,
@@ -35,10 +35,14 @@ CHOICES: Mapping[str, Step] = {
 
 
 def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
-    """Greet a known caller by name and offer the menu; a caller who stopped in a lesson is
-    first asked whether to continue it."""
+    """Greet a known caller by name and offer the menu; a caller with an open survey is first
+    offered it, and one who stopped in a lesson is asked whether to continue it."""
     greeting = (prompt("greeting", name=ctx.name),) if ctx.name else ()
-    return lessons.offer_resume(ctx, state, greeting) or main_menu(ctx, state, greet=True)
+    return (
+        survey.offer(ctx, state, greeting)
+        or lessons.offer_resume(ctx, state, greeting)
+        or main_menu(ctx, state, greet=True)
+    )
 
 
 def choose(state: CallState, given: Input, ctx: CallContext) -> StepResult:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr_flows import lessons
+from ivr_flows import lessons, survey
 from ivr_flows.engine import (
     CallContext,
     CallState,
@@ -36,8 +36,8 @@ def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
     """Hang up on a machine; greet a person and read the call's notice, play its lesson, or
     offer the menu.
 
-    The voice handler seeds the state with the call's `lesson` number, or the `notice` words
-    of a call standing in for a text that failed, if it has one.
+    The voice handler seeds the state with the call's `lesson` number, the `notice` words
+    of a call standing in for a text that failed, or the `survey` a survey call asks.
     """
     if is_machine(given.answered_by):
         response = VoiceResponse()
@@ -45,6 +45,8 @@ def start(state: CallState, given: Input, ctx: CallContext) -> StepResult:
         return StepResult(response, state, [MarkForRetry(str(given.answered_by))], None)
     if state.notice:
         return read_notice(ctx, state, state.notice)
+    if state.survey is not None:
+        return survey.greet(ctx, state)
     lesson = ctx.lessons.find(state.lesson) if state.lesson is not None else None
     if lesson is None:
         hello = (prompt("greeting", name=ctx.name),) if ctx.name else ()

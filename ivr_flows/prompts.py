@@ -241,6 +241,39 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh_CN": "通知读完了。有问题请回复短信或拨打热线。再见。",
         "en": "That was the notice. Text us or call the hotline with any question. Goodbye.",
     },
+    # Surveys (三项调查): offered first on the hotline, or a call we place to ask one
+    "survey_offer": {
+        "zh_CN": "支部有一份问卷《{title}》请您回答。现在回答请按1，进入主菜单请按其他键。",
+        "en": "Your branch asks you to answer the survey {title}. To answer it now press 1; "
+        "for the menu press any other key.",
+    },
+    "survey_greeting": {
+        "zh_CN": "{name}您好，这里是村党支部。请您回答问卷《{title}》，一共{count}个问题。",
+        "en": "Hello {name}, this is your village branch. Please answer the survey {title}: "
+        "{count} questions.",
+    },
+    "survey_resume": {
+        "zh_CN": "接着上次，从第{number}题开始。",
+        "en": "Carrying on from question {number}.",
+    },
+    "survey_question": {"zh_CN": "第{number}题：", "en": "Question {number}:"},
+    "survey_option": {"zh_CN": "{label}请按{digit}；", "en": "{label}, press {digit}."},
+    "survey_number": {
+        "zh_CN": "请用按键输入数字，以井号键结束。",
+        "en": "Enter the number on the keypad, then press hash.",
+    },
+    "survey_record": {
+        "zh_CN": "请在提示音后说出您的回答，说完请按井号键。",
+        "en": "After the tone, say your answer, then press hash.",
+    },
+    "survey_next": {
+        "zh_CN": "这道题先跳过。",
+        "en": "Let us leave that question for now.",
+    },
+    "survey_done": {
+        "zh_CN": "问卷已经答完，您的回答已记录。谢谢您，再见。",
+        "en": "That is the whole survey; your answers are recorded. Thank you, goodbye.",
+    },
     # Outbound lesson call
     "outbound_greeting": {
         "zh_CN": "{name}您好，这里是村党支部的流动党员学习热线。",

@@ -81,6 +81,10 @@ class CallState:
     tips: tuple[int, ...] = ()
     tip_at: int | None = None
     notice: str | None = None
+    # survey: the survey a call we placed asks (the voice handler sets it), and the id of the
+    # question asked (its answer is for that one, even if the other channel moved on).
+    survey: int | None = None
+    survey_question: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as the call row stores it; fields at their defaults are left out."""
@@ -125,6 +129,10 @@ class CallState:
             data["tip_at"] = self.tip_at
         if self.notice is not None:
             data["notice"] = self.notice
+        if self.survey is not None:
+            data["survey"] = self.survey
+        if self.survey_question is not None:
+            data["survey_question"] = self.survey_question
         return data
 
     @classmethod
@@ -147,6 +155,8 @@ class CallState:
             tips=_numbers(data.get("tips")),
             tip_at=_int(data.get("tip_at")),
             notice=_text(data.get("notice")),
+            survey=_int(data.get("survey")),
+            survey_question=_int(data.get("survey_question")),
         )
 
 

@@ -162,6 +162,11 @@ class SurveyAnswer(Base):
     __table_args__ = (
         UniqueConstraint("question_id", "member_id"),
         Index("ix_survey_answers_survey_question", "survey_id", "question_id"),
+        # The results page counts a survey's answers by question, branch and option from this
+        # index alone (no table row read): 10 questions to 100,000 members in one scan.
+        Index(
+            "ix_survey_answers_results", "survey_id", "question_id", "branch_id", "choice", "number"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,6 +48,7 @@ from workers.calls import call_job_id, enqueue_call, place_call
 from workers.context import app_context
 from workers.queues import CALLS, enqueue, enqueue_after_commit
 from workers.sending import enqueue_send
+from workers.survey_calls import place_survey_calls
 
 BATCH = 1000  # campaign members placed per tick at most
 # A call with no final status this long after it was made lost its callbacks: judge it as is.
@@ -277,13 +278,16 @@ def _finish(session: Session, now: datetime) -> int:
 
 
 def campaign_tick(now_iso: str | None = None) -> dict[str, int]:
-    """Job (cron): follow up ended campaign calls, place the due ones, close finished campaigns."""
+    """Job (cron): follow up ended campaign calls, place the due ones and the survey calls
+    (`workers.survey_calls`), close finished campaigns."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     with app_context() as session:
         rules = _Rules(session)
         counts = _follow_up(session, rules, now)
         session.commit()
         counts += _place_due(session, rules, now)
+        session.commit()
+        counts += place_survey_calls(session, rules.of, now)
         session.commit()
         counts["finished"] = _finish(session, now)
         session.commit()
@@ -296,7 +300,8 @@ def _requeue_lost_calls(session: Session, now: datetime) -> None:
     for call_id in session.scalars(
         select(Call.id).where(
             Call.status == CallStatus.QUEUED,
-            Call.campaign_id.is_not(None) | (Call.purpose == CallPurpose.REMINDER),
+            Call.campaign_id.is_not(None)
+            | Call.purpose.in_((CallPurpose.REMINDER, CallPurpose.SURVEY)),
             Call.created_at < now - timedelta(minutes=2),
         )
     ):

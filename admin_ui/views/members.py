@@ -114,6 +114,7 @@ def _file_page(
     deeds = reads.deeds.member_deeds(db, member.id)
     context: dict[str, Any] = {
         "deeds": deeds,
+        "survey_answers": reads.survey.member_answers(db, member.id),
         "deciders": reads.common.user_names(db, {d.decided_by for d in deeds}),
         "can_decide": role is not Role.LIAISON,
         "decide_form": DecideForm(),

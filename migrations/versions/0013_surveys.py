@@ -202,6 +202,11 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_survey_answers_survey_question", ["survey_id", "question_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_survey_answers_results",
+            ["survey_id", "question_id", "branch_id", "choice", "number"],
+            unique=False,
+        )
     with op.batch_alter_table("members", schema=None) as batch_op:
         for name in CARD:
             batch_op.add_column(sa.Column(name, sa.String(length=64), nullable=True))
@@ -240,6 +245,7 @@ def downgrade() -> None:
         for name in reversed(CARD):
             batch_op.drop_column(name)
     with op.batch_alter_table("survey_answers", schema=None) as batch_op:
+        batch_op.drop_index("ix_survey_answers_results")
         batch_op.drop_index("ix_survey_answers_survey_question")
     op.drop_table("survey_answers")
     with op.batch_alter_table("survey_recipients", schema=None) as batch_op:

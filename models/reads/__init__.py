@@ -22,6 +22,7 @@ per-branch tallies the period-close job keeps (`models.tally`) instead of every 
     lessons       lessons and lesson campaigns with their figures
     audit_log     the audit log
     inspection    the inspection (考核检查): per branch and month, what was done in time
+    survey        surveys, each question's answers by branch, a member's answers
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from models.reads import (
     reports_grid,
     review,
     roster,
+    survey,
 )
 
 __all__ = [
@@ -62,4 +64,5 @@ __all__ = [
     "reports_grid",
     "review",
     "roster",
+    "survey",
 ]

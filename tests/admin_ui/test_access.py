@@ -56,6 +56,12 @@ ROUTES: list[tuple[str, str, Url, frozenset[str]]] = [
     ("admin.tasks", "GET", lambda w: "/admin/tasks", FOLLOW_UP),
     ("admin.task_done", "POST", lambda w: "/admin/tasks/999999/done", FOLLOW_UP),
     ("admin.broadcasts", "GET", lambda w: "/admin/broadcasts", STAFF),
+    ("admin.surveys", "GET", lambda w: "/admin/surveys", STAFF),
+    ("admin.survey_new", "GET", lambda w: "/admin/surveys/new?start=ready", STAFF),
+    ("admin.survey_create", "POST", lambda w: "/admin/surveys", STAFF),
+    # No such survey: the roles let in get a 404, the others a 403.
+    ("admin.survey_detail", "GET", lambda w: "/admin/surveys/999999", STAFF),
+    ("admin.survey_export", "GET", lambda w: "/admin/surveys/999999/answers.csv", STAFF),
     ("admin.broadcast_new", "GET", lambda w: "/admin/broadcasts/new", STAFF),
     ("admin.broadcast_estimate", "GET", lambda w: "/admin/broadcasts/estimate", STAFF),
     ("admin.broadcast_create", "POST", lambda w: "/admin/broadcasts", STAFF),

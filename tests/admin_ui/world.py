@@ -271,6 +271,8 @@ def admin_pages(world: World) -> list[str]:
         "/admin/tasks?show=done",
         "/admin/broadcasts",
         "/admin/broadcasts/new",
+        "/admin/surveys",
+        "/admin/surveys/new?start=ready",
         f"/admin/broadcasts/{world.broadcast_id}",
         "/admin/lessons",
         "/admin/review",

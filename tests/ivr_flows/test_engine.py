@@ -170,6 +170,7 @@ def test_every_flow_has_a_start_step() -> None:
         "message",
         "unknown",
         "outbound",
+        "survey",
     }
 
 

@@ -18,6 +18,7 @@ from ivr_flows.state import AfterLesson, CallState, Playing, ReportAnswers
 from models.deed import TipTopic
 from models.help import HelpCategory
 from tests.ivr_flows.helpers import RECORDING, context
+from tests.ivr_flows.test_survey import SURVEY
 
 # One state for each thing a flow keeps, and one with every field set.
 SHAPES = {
@@ -41,6 +42,7 @@ SHAPES = {
     "tip recorded": CallState(deed_item=1, topic=TipTopic.MARKET),
     "tips board": CallState(topic=TipTopic.JOBS, tips=(30, 21, 9), tip_at=1),
     "notice call": CallState(notice="明天上午九点开会"),
+    "survey call": CallState(survey=7, survey_question=70, tries=1),
     "everything": CallState(
         tries=1,
         report=ReportAnswers(studied=True, same_city=True, same_employer=False, saved=True),
@@ -56,6 +58,8 @@ SHAPES = {
         tips=(5, 4),
         tip_at=0,
         notice="请回复HB汇报",
+        survey=2,
+        survey_question=20,
     ),
 }
 
@@ -88,8 +92,11 @@ def test_every_state_a_call_reaches_survives_the_json_column() -> None:
         Input(recording=RECORDING, at=1000.0)
     ]
     member, stranger = context(), context(known=False, name=None)
+    asked = context(survey=SURVEY)
     calls = [
         (member, ("menu", "start"), CallState()),
+        (asked, ("menu", "start"), CallState()),
+        (asked, ("outbound", "start"), CallState(survey=SURVEY.id)),
         (member, ("outbound", "start"), CallState(lesson=12)),
         (member, ("outbound", "start"), CallState()),
         (stranger, ("unknown", "start"), CallState()),
@@ -108,11 +115,11 @@ def test_every_state_a_call_reaches_survives_the_json_column() -> None:
                     seen.add(key)
                     calls.append((ctx, result.waiting_at, result.state))
     # Every field the steps write was set away from its default somewhere along the way (the
-    # voice handler sets the others: the help reference, and the lesson or the notice of a call
-    # we place).
+    # voice handler sets the others: the help reference, and the lesson, the notice or the
+    # survey of a call we place).
     default = CallState()
     for field in fields(CallState):
-        if field.name not in ("help_ref", "lesson", "notice"):
+        if field.name not in ("help_ref", "lesson", "notice", "survey"):
             changed = (
                 getattr(state, field.name) != getattr(default, field.name) for state in reached
             )
@@ -217,7 +224,9 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=20,
 )
-KEYS = st.sampled_from(["tries", "report", "help", "help_ref", "list", "playing", "queue", "after"])
+KEYS = st.sampled_from(
+    ["tries", "report", "help", "help_ref", "list", "playing", "queue", "after", "survey"]
+)
 MAYBE_BOOL = st.none() | st.booleans()
 NUMBERS = st.lists(st.integers(min_value=1, max_value=10**6), max_size=5).map(tuple)
 
