@@ -7,6 +7,7 @@ stopped.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from sqlalchemy import func, insert, literal, select, update
@@ -21,6 +22,7 @@ from models.member import (
     record_detail,
 )
 from models.org import Organization
+from models.phones import try_normalize
 from models.report import Channel
 from models.survey import (
     CARD_FIELDS,
@@ -36,8 +38,20 @@ from models.survey import (
 from models.targets import Target, target_members
 from models.user import User
 
-# A text filling a card field is cut to the column's length; the answer itself is kept whole.
-_CARD_LENGTH = 64
+# Answers that say there is nothing to put on the card ("no other phone"): kept as the answer,
+# the card field left as it is.
+NOTHING = frozenset({"无", "没有", "暂无", "不", "否", "none", "no", "n/a", "-"})
+
+
+def _card_text(field: str, value: str) -> str | None:
+    """An answer's text as the card field takes it: None when it says "nothing" or, for a
+    phone, is not a number; otherwise cut to the column's length (the answer stays whole)."""
+    if re.sub(r"[\s。.!!]+$", "", value.strip().lower()) in NOTHING:
+        return None
+    if field == "other_phone":
+        return try_normalize(value)
+    length = getattr(Member.__table__.c[field].type, "length", None)
+    return value[:length] if length else value
 
 
 def add_survey(
@@ -174,14 +188,13 @@ def _fill_card(
     field = question.field
     if field is None or field not in CARD_FIELDS:
         return
+    text = value if field == "departure_year" else _card_text(field, value)
+    if text is None:
+        return
     if field == "city":
-        change_status(
-            session, member, city=value[:_CARD_LENGTH], source=ChangeSource.SURVEY, at=now
-        )
+        change_status(session, member, city=text, source=ChangeSource.SURVEY, at=now)
     elif field == "employer":
-        change_status(
-            session, member, employer=value[:_CARD_LENGTH], source=ChangeSource.SURVEY, at=now
-        )
+        change_status(session, member, employer=text, source=ChangeSource.SURVEY, at=now)
     elif field == "departure_year":
         year = int(value)
         if not 1950 <= year <= now.year:
@@ -193,11 +206,8 @@ def _fill_card(
             session, member, ChangeField.DEPARTURE_YEAR, str(year), ChangeSource.SURVEY, now
         ):
             member.departure_date = departure
-    else:
-        change = ChangeField(field)
-        text = value[:_CARD_LENGTH]
-        if record_detail(session, member, change, text, ChangeSource.SURVEY, now):
-            setattr(member, field, text)
+    elif record_detail(session, member, ChangeField(field), text, ChangeSource.SURVEY, now):
+        setattr(member, field, text)
     # The lines of history this answer wrote name the survey they came from.
     session.flush()
     session.execute(

@@ -202,3 +202,38 @@ def test_the_oldest_open_survey_comes_first(session: Session) -> None:
         pass_question(session, recipient, NOW)
     recipient = open_recipient(session, member.id)
     assert recipient is not None and recipient.survey_id == second.id
+
+
+SCHOOLING = "初中毕业后上过两年技校,学的是数控机床操作和电工基础知识"
+
+
+@pytest.mark.parametrize(
+    ("field", "answer", "on_card"),
+    [
+        ("other_phone", "无", None),
+        ("other_phone", "没有。", None),
+        ("other_phone", "家里座机 看不清", None),
+        ("other_phone", "139 1234 5678", "+8613912345678"),
+        ("occupation", "None", None),
+        ("occupation", "电工" * 40, "电工" * 32),  # cut to the column (64); the answer whole
+        ("education", SCHOOLING, SCHOOLING[:32]),  # education holds 32
+    ],
+)
+def test_a_text_answer_fills_the_card_only_with_what_the_field_can_hold(
+    session: Session, field: str, answer: str, on_card: str | None
+) -> None:
+    township, east, _ = make_tree(session)
+    member = make_member(session, east)
+    draft = read_survey(
+        {"title": "问卷", "questions": [{"text": "问", "kind": "text", "field": field}]}
+    )
+    survey = add_survey(session, township, None, draft, target=Target())
+    send_survey(session, survey, NOW)
+    recipient = open_recipient(session, member.id)
+    assert recipient is not None
+    question = current_question(session, recipient)
+    assert question is not None
+    record_answer(session, recipient, question, channel=Channel.SMS, now=NOW, text=answer)
+    session.flush()
+    assert getattr(member, field) == on_card
+    assert session.scalars(select(SurveyAnswer)).one().text == answer
