@@ -542,3 +542,13 @@ class SimCallForm(FlaskForm):
     phone = StringField(_l("From"), validators=[Optional(), _length(32)])
     digits = StringField(_l("Keys"), validators=[Optional(), _length(32)])
     action = SelectField(choices=options([(a, a) for a in ("dial", "press", "record", "hangup")]))
+
+
+class EraseForm(FlaskForm):
+    """Erase a member who left: a box to tick, so a stray click erases nothing."""
+
+    confirm = BooleanField()
+
+
+class PlainForm(FlaskForm):
+    """A form with nothing but its CSRF token (show a number, disable a user)."""

@@ -30,9 +30,17 @@ from admin_ui.auth import (
     require,
 )
 from admin_ui.blueprint import bp
-from admin_ui.forms import ContactForm, DecideForm, FeedbackForm, MemberForm, PhoneForm, options
+from admin_ui.forms import (
+    ContactForm,
+    DecideForm,
+    EraseForm,
+    FeedbackForm,
+    MemberForm,
+    PhoneForm,
+    PlainForm,
+    options,
+)
 from admin_ui.helpers import arg_branch, arg_page
-from admin_ui.views.privacy import EraseForm, PlainForm
 from infra.clients import provider
 from infra.db import get_session
 from infra.providers import ProviderError, RecordingRefused, RedirectRefused

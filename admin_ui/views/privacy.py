@@ -11,13 +11,15 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, IntegerField
+from wtforms import IntegerField
 from wtforms.validators import InputRequired
 
 from admin_ui.auth import STAFF, TOWNSHIP_ONLY, current_account, current_scope, record, require
 from admin_ui.blueprint import bp
+from admin_ui.forms import EraseForm, PlainForm
 from admin_ui.helpers import ColumnRefused, chosen_columns, download
 from admin_ui.i18n import bilingual
+from admin_ui.views.members import _file_page
 from infra.db import get_session
 from models import reads
 from models.base import utcnow
@@ -48,16 +50,6 @@ class RetentionForm(FlaskForm):
     unused_user_days = IntegerField(validators=[InputRequired()])
 
 
-class EraseForm(FlaskForm):
-    """Erase a member who left: a box to tick, so a stray click erases nothing."""
-
-    confirm = BooleanField()
-
-
-class PlainForm(FlaskForm):
-    """A form with nothing but its CSRF token (show a number, disable a user)."""
-
-
 def export_columns(
     keys: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> tuple[list[str], list[list[Any]]]:
@@ -86,8 +78,6 @@ def _member_or_404(member_id: int) -> Member:
 @require(Role.BRANCH, Role.LIAISON)
 def member_reveal(member_id: int) -> Any:
     """Show the member's full phone numbers on their file, once, audited."""
-    from admin_ui.views.members import _file_page
-
     member = _member_or_404(member_id)
     if not PlainForm().validate_on_submit():
         abort(400)
