@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from devtools.sandbox import create_sandbox_app
 from tests.gateway.sandbox_api import SANDBOX_ACCOUNT, SANDBOX_TOKEN, SandboxAPI, WebhookReceiver
@@ -95,7 +96,9 @@ def test_an_inbound_text_is_posted_signed_as_twilio_posts_it(
     sandbox_api: SandboxAPI, webhook_receiver: WebhookReceiver
 ) -> None:
     url = webhook_receiver.new_url("sms")
-    webhook_receiver.answer(url, 200, "<Response><Message>回执</Message></Response>")
+    reply = MessagingResponse()
+    reply.message("回执")
+    webhook_receiver.answer(url, 200, str(reply))
 
     answer = sandbox_api.http.post(
         f"{sandbox_api.url}/_sandbox/inbound/sms",

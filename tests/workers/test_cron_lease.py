@@ -80,7 +80,13 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
         # Starting `rq cron` loads the app's modules: slow on a busy machine.
         wait_until(lambda: holder_pid(redis_client) in processes, timeout=90)
         started = time.time()
-        time.sleep(8)
+        # Eight sweeps: one scheduler's pace takes about 8 s, two schedulers' would take 4.
+        wait_until(
+            lambda: (
+                len([t for t in enqueue_times(redis_client, "high", SWEEP) if t >= started]) >= 8
+            ),
+            timeout=60,
+        )
         both_ran = time.time() - started
         assert first.poll() is None and second.poll() is None
         sweeps = [t for t in enqueue_times(redis_client, "high", SWEEP) if t >= started]
@@ -115,7 +121,13 @@ def test_two_schedulers_fire_each_tick_once_and_take_over(
             lambda: any(t > killed_at + 0.5 for t in enqueue_times(redis_client, "high", SWEEP)),
             timeout=LEASE_S + 5,
         )
-        time.sleep(4)
+        # A few more sweeps from the survivor alone, to see its pace.
+        wait_until(
+            lambda: (
+                len([t for t in enqueue_times(redis_client, "high", SWEEP) if t > killed_at]) >= 4
+            ),
+            timeout=60,
+        )
         after = [t for t in enqueue_times(redis_client, "high", SWEEP) if t > killed_at]
         first_after = min(after) - killed_at
         assert first_after <= LEASE_S + 4, first_after
