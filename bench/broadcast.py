@@ -774,8 +774,9 @@ def template_main(args: argparse.Namespace) -> int:
             once &= per_number == Counter(phones)
             capped &= cap is None or max(per_number.values()) <= cap
             running.clear_sandbox()
-            reset_broadcasts(running)
-            forget_caps(running)
+            if round_number + 1 < args.rounds or args.kills:
+                reset_broadcasts(running)
+                forget_caps(running)
         bare, elapsed = min(bare_times), min(worker_times)
         ratio = bare / elapsed
         size = BARE_BATCH[args.provider]
@@ -855,7 +856,8 @@ def main(argv: list[str] | None = None) -> int:
                 rss[name] = peaks
             per_number = len({m["to"] for m in running.sandbox_messages()})
             running.clear_sandbox()
-            reset_broadcasts(running)
+            if round_number + 1 < args.rounds:
+                reset_broadcasts(running)
         bare, elapsed = min(bare_times), min(worker_times)
         ratio = bare / elapsed
         print(f"database                         {args.database}")

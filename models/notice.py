@@ -33,7 +33,7 @@ class PrivacyNotice(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     version: Mapped[str] = mapped_column(String(16))
     channel: Mapped[NoticeChannel] = mapped_column(enum_type(NoticeChannel, 16))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

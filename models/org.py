@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, select
@@ -84,6 +85,42 @@ def township_of(session: Session, org: Organization) -> Organization:
             return current
         current = parent
     return current
+
+
+def township_settings(session: Session, org_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The settings of each organisation's township (as township_of finds it), read a level
+    at a time for all of them: a batch of rows from many branches costs a query or two."""
+    found: dict[int, dict[str, Any]] = {}
+    # Each asked-for id, with the organisation reached so far on its way up.
+    climbing = {org_id: org_id for org_id in set(org_ids)}
+    known: dict[int, Any] = {}
+    for _ in range(10):
+        wanted = {at for at in climbing.values() if at not in known}
+        if wanted:
+            for row in session.execute(
+                select(
+                    Organization.id,
+                    Organization.kind,
+                    Organization.parent_id,
+                    Organization.settings,
+                ).where(Organization.id.in_(wanted))
+            ):
+                known[row.id] = row
+        for org_id, at in list(climbing.items()):
+            if at not in known:  # no such organisation: nothing to read
+                del climbing[org_id]
+                continue
+            row = known[at]
+            if row.kind is OrgKind.TOWNSHIP or row.parent_id is None:
+                found[org_id] = row.settings or {}
+                del climbing[org_id]
+            else:
+                climbing[org_id] = row.parent_id
+        if not climbing:
+            return found
+    for org_id, at in climbing.items():  # deeper than township_of looks: where it stops
+        found[org_id] = (known[at].settings if at in known else None) or {}
+    return found
 
 
 def find_org(session: Session, name: str) -> Organization | None:

@@ -33,7 +33,7 @@ class ProviderPush(Base):
     key: Mapped[str] = mapped_column(String(PUSH_KEY_LENGTH))
     payload: Mapped[dict[str, Any]]
     # The inbound text an SMS reply became, for the branch to read it where texts are.
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     error: Mapped[str | None] = mapped_column(Text)  # why handling it failed, if it did
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None]

@@ -89,6 +89,14 @@ class Raw:
         """Execute; the driver's cursor is returned for fetching."""
         return self.driver.execute(sql.text if self.sqlite else sql._pyformat, params)
 
+    def run_many(self, sql: Sql, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row of parameters, in one call to the driver."""
+        if self.sqlite:
+            self.driver.executemany(sql.text, rows)
+            return
+        with self.driver.cursor() as cursor:
+            cursor.executemany(sql._pyformat, rows)
+
     def one(self, sql: Sql, params: dict[str, Any]) -> Any:
         """The first row (a tuple), or None."""
         cursor = self.run(sql, params)

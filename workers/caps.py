@@ -11,6 +11,7 @@ restarted Redis forgets nothing that matters.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,35 +23,43 @@ from models.broadcast import Windows
 from models.caps import HoldReason, SendCaps, caps_for, provider_day
 from models.member import Member
 from models.message import Direction, Message
-from models.org import Organization, township_of
+from models.org import township_settings
 
 DAY_TTL = timedelta(days=2)
 # A text with no member (a code to a new phone) waiting for the next day goes at this hour.
 MEMBERLESS_HOUR = 9
 COUNT_CHUNK = 500  # numbers counted in one query
 
-# Each row's place under its caps, in order, atomically. KEYS: per row its same-content key
-# and its day key. ARGV: the day keys' TTL, then per row its id, the same-content seconds
-# (0: none), the daily cap (0: none) and the day's count to start from ("" if the key was
-# there). Answers per row: "ok", "same:<ms left>" or "day".
+# Each row's place under its caps, in order, atomically. ARGV: the day keys' TTL, the
+# provider's day, and the rows as one JSON array of [id, phone, digest of the text, the
+# same-content seconds (0: none), the daily cap (0: none), the day's count to start from
+# (-1: not read)]. The keys are made here from the number, the text's digest and the day (a
+# single Redis, so a script may name keys it was not handed; one argument for a batch keeps
+# a notice's batch of 100 rows one small command). Answers per row: "ok", "same:<ms left>",
+# "day", or "count" when the number has no count for the day and none was given: nothing
+# was taken, and the row is asked again with the count read from the database.
 _TAKE = """
+local ttl, day = tonumber(ARGV[1]), ARGV[2]
+local rows = cjson.decode(ARGV[3])
 local out = {}
-local ttl = tonumber(ARGV[1])
-for i = 1, #KEYS / 2 do
-  local base = 1 + (i - 1) * 4
-  local same_key, day_key = KEYS[2 * i - 1], KEYS[2 * i]
-  local same, cap, seed = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), ARGV[base + 4]
+for i, row in ipairs(rows) do
+  local id, phone, digest, same, cap, seed = row[1], row[2], row[3], row[4], row[5], row[6]
+  local same_key = 'caps:same:' .. phone .. ':' .. digest
+  local day_key = 'caps:day:' .. phone .. ':' .. day
   local answer = 'ok'
+  if cap > 0 and seed < 0 and redis.call('EXISTS', day_key) == 0 then
+    answer = 'count'
+  end
   local took_same = false
-  if same > 0 then
-    if redis.call('SET', same_key, ARGV[base + 1], 'NX', 'EX', same) then
+  if answer == 'ok' and same > 0 then
+    if redis.call('SET', same_key, tostring(id), 'NX', 'EX', same) then
       took_same = true
     else
       answer = 'same:' .. redis.call('PTTL', same_key)
     end
   end
   if answer == 'ok' and cap > 0 then
-    if seed ~= '' then
+    if seed >= 0 then
       redis.call('SET', day_key, seed, 'NX', 'EX', ttl)
     end
     local count = redis.call('INCR', day_key)
@@ -116,15 +125,21 @@ class CapGate:
         ).all()
         for message_id, phone, body, branch_id, start, end in rows:
             self._rows[message_id] = _Row(phone, body, branch_id, start, end)
+        # Every branch's caps at once: one query a level up the tree, not two a branch.
+        branches = {
+            row.branch_id
+            for row in self._rows.values()
+            if row.branch_id is not None and row.branch_id not in self._caps
+        }
+        for branch, settings in township_settings(self.session, branches).items():
+            self._caps[branch] = caps_for(self.provider, settings)
 
     def caps(self, branch_id: int | None) -> SendCaps:
         """The caps for a branch's township (the provider's for a text without a member)."""
         if branch_id not in self._caps:
             settings = None
             if branch_id is not None:
-                branch = self.session.get(Organization, branch_id)
-                if branch is not None:
-                    settings = township_of(self.session, branch).settings
+                settings = township_settings(self.session, [branch_id]).get(branch_id)
             self._caps[branch_id] = caps_for(self.provider, settings)
         return self._caps[branch_id]
 
@@ -136,8 +151,8 @@ class CapGate:
         self, message_ids: list[int], now: datetime
     ) -> dict[int, tuple[datetime, HoldReason]]:
         """Take each row's place under the caps, in order, in one Redis script (a batch of a
-        notice's rows costs two round trips, not four a row); the rows that wait, with until
-        when and why."""
+        notice's rows costs one round trip, two the first time its numbers are counted);
+        the rows that wait, with until when and why."""
         wanted: list[tuple[int, _Row, SendCaps]] = []
         for message_id in message_ids:
             row = self._rows.get(message_id)
@@ -150,49 +165,68 @@ class CapGate:
             return {}
         day, tomorrow = provider_day(now)
         start = tomorrow - timedelta(days=1)
-        day_keys = sorted({f"caps:day:{row.phone}:{day}" for _, row, caps in wanted if caps.daily})
-        pipe = self.redis.pipeline(transaction=False)
-        for key in day_keys:
-            pipe.exists(key)
-        missing = {key for key, found in zip(day_keys, pipe.execute(), strict=True) if not found}
-        seeds: dict[str, int] = {}
-        keys: list[str] = []
-        args: list[str | int] = [int(DAY_TTL.total_seconds())]
-        for message_id, row, caps in wanted:
-            digest = hashlib.sha1(row.body.encode()).hexdigest()[:20]
-            day_key = f"caps:day:{row.phone}:{day}"
-            if caps.daily and day_key in missing and row.phone not in seeds:
-                seeds[row.phone] = self._accepted_on(row.phone, start)
-            keys += [f"caps:same:{row.phone}:{digest}", day_key]
-            seed = seeds.get(row.phone) if day_key in missing else None
-            args += [
-                message_id,
-                caps.same_content_seconds,
-                caps.daily or 0,
-                "" if seed is None else seed,
-            ]
-        answers = self._take_script(keys=keys, args=args)
+        digests: dict[str, str] = {}  # a notice's rows share one text
+        for _, row, _ in wanted:
+            if row.body not in digests:
+                digests[row.body] = hashlib.sha1(row.body.encode()).hexdigest()[:20]
+        answers = self._take(wanted, day, digests, start, recount=False)
+        recount = [entry for entry in wanted if answers[entry[0]] == "count"]
+        if recount:  # numbers Redis had no count for, though one was read: read again
+            answers.update(self._take(recount, day, digests, start, recount=True))
         held: dict[int, tuple[datetime, HoldReason]] = {}
-        for number, ((message_id, row, caps), answer) in enumerate(
-            zip(wanted, answers, strict=True)
-        ):
-            answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+        for message_id, row, caps in wanted:
+            answer = answers[message_id]
             if answer.startswith("same:"):
                 wait_ms = max(int(answer.removeprefix("same:")), 1000)
                 held[message_id] = (now + timedelta(milliseconds=wait_ms), HoldReason.SAME_CONTENT)
             elif answer == "day":
                 held[message_id] = (self._next_day(row, tomorrow), HoldReason.DAILY_CAP)
+            elif answer == "ok":
+                taken = []
+                if caps.same_content_seconds > 0:
+                    taken.append(f"caps:same:{row.phone}:{digests[row.body]}")
+                if caps.daily:
+                    taken.append(f"caps:day:{row.phone}:{day}")
+                self._taken[message_id] = taken
             else:
-                same_key, day_key = keys[2 * number], keys[2 * number + 1]
-                self._taken[message_id] = [
-                    key
-                    for key, used in (
-                        (same_key, caps.same_content_seconds > 0),
-                        (day_key, caps.daily),
-                    )
-                    if used
-                ]
+                raise RuntimeError(f"the caps script answered {answer!r}")
         return held
+
+    def _take(
+        self,
+        rows: list[tuple[int, _Row, SendCaps]],
+        day: str,
+        digests: dict[str, str],
+        start: datetime,
+        *,
+        recount: bool,
+    ) -> dict[int, str]:
+        """One run of the script over these rows; each row's answer. A number's count of
+        the day is handed in the first time this gate meets it (and again on `recount`)."""
+        payload = []
+        for message_id, row, caps in rows:
+            seed = -1
+            key = (row.phone, start)
+            if caps.daily and (recount or key not in self._counted or key in self._accepted):
+                seed = self._accepted_on(row.phone, start)
+            payload.append(
+                [
+                    message_id,
+                    row.phone,
+                    digests[row.body],
+                    caps.same_content_seconds,
+                    caps.daily or 0,
+                    seed,
+                ]
+            )
+        answers = self._take_script(
+            keys=[],
+            args=[int(DAY_TTL.total_seconds()), day, json.dumps(payload, separators=(",", ":"))],
+        )
+        return {
+            message_id: answer.decode() if isinstance(answer, bytes) else str(answer)
+            for (message_id, _, _), answer in zip(rows, answers, strict=True)
+        }
 
     def give_back(self, message_id: int) -> None:
         """The provider did not take the row (or it was not sent): free its places."""

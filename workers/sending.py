@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app
 from redis import Redis
 from rq import get_current_job
 from sqlalchemy import (
+    Connection,
     String,
     Table,
-    and_,
-    bindparam,
-    case,
-    exists,
     or_,
     select,
     type_coerce,
@@ -40,11 +36,12 @@ from sqlalchemy.orm import Session
 from infra import clients
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from infra.providers.base import BatchSender
-from models import Member, Message, MessageStatus, utcnow
+from models import Message, MessageStatus, utcnow
 from models.broadcast import WindowGate, hold_rows
 from models.caps import HoldReason, provider_day
 from models.delivery import Failure, advance_status, apply_failure
 from models.message import Direction
+from models.sql import Raw, Sql
 from workers.caps import MEMBERLESS_HOUR, CapGate
 from workers.context import app_context
 from workers.queues import (
@@ -87,8 +84,7 @@ LEASE_EVERY = 15.0
 SWEEP_GRACE = timedelta(seconds=30)
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A row this worker took for sending."""
 
     id: int
@@ -99,20 +95,6 @@ class Claimed:
     created_at: datetime
     template_key: str | None = None
     params: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, row: Any) -> Claimed:
-        """From a row the claim statement returned."""
-        return cls(
-            row.id,
-            row.phone,
-            row.body,
-            row.member_id,
-            row.attempts,
-            row.created_at,
-            row.template_key,
-            row.params,
-        )
 
     def outbound(self) -> OutboundSms:
         """The row as the provider takes it."""
@@ -126,67 +108,88 @@ class Claimed:
 
 
 _messages = cast(Table, Message.__table__)
-_members = cast(Table, Member.__table__)
-# The member of a non-essential row has opted out, left, or has no valid number.
-_BLOCKED = and_(
-    _messages.c.essential.is_(False),
-    exists().where(
-        _members.c.id == _messages.c.member_id,
-        or_(
-            _members.c.opted_out_at.is_not(None),
-            _members.c.active.is_(False),
-            _members.c.phone_invalid_at.is_not(None),
-        ),
-    ),
-)
 # "The row is queued", written so no index serves it. Given `id IN (...) AND status =
 # 'queued'`, SQLite would rather walk the (status, next_attempt_at) index over every queued
 # row (all of a notice's, for each batch it claims) than look the listed ids up by primary key.
 _QUEUED_BY_ID = type_coerce(_messages.c.status, String).concat("") == MessageStatus.QUEUED.value
-# Built once: sending runs these once a message, and a prebuilt Core statement costs a
-# fraction of building an ORM statement each time (measured by bench/broadcast.py).
-_CLAIM_MANY = (
-    update(_messages)
-    .where(
-        _messages.c.id.in_(bindparam("b_ids", expanding=True)),
-        _QUEUED_BY_ID,
-        or_(
-            _messages.c.next_attempt_at.is_(None),
-            _messages.c.next_attempt_at <= bindparam("b_now"),
-        ),
+# Claiming runs once a batch of rows, on the driver (models.sql): a row becomes `sending`, or
+# `skipped` if its member may not be sent to (a non-essential row whose member opted out, left
+# or has no valid number), only if it is still queued (tested as _QUEUED_BY_ID is, for the
+# same reason) and due. The ids are whole numbers written into the statement's text.
+_CLAIM = f"""
+    UPDATE messages
+    SET status = CASE
+            WHEN essential = :no AND EXISTS (
+                SELECT 1 FROM members
+                WHERE members.id = messages.member_id
+                  AND (members.opted_out_at IS NOT NULL OR members.active = :no
+                       OR members.phone_invalid_at IS NOT NULL))
+            THEN '{MessageStatus.SKIPPED.value}' ELSE '{MessageStatus.SENDING.value}' END,
+        claimed_at = :now,
+        attempts = attempts + 1
+    WHERE id IN (IDS)
+      AND status || '' = '{MessageStatus.QUEUED.value}'
+      AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+    RETURNING id, status, phone, body, member_id, attempts, created_at, template_key, params
+"""
+
+
+def _claim_rows(connection: Connection, ids: list[int], now: datetime) -> dict[int, Claimed]:
+    """Claim these rows (see _CLAIM), in the connection's transaction; the rows now `sending`
+    by id (a row skipped, not due or not queued is not among them)."""
+    if not ids:
+        return {}
+    raw = Raw.of(connection)
+    listed = ",".join(str(int(message_id)) for message_id in ids)
+    cursor = raw.run(Sql(_CLAIM.replace("IDS", listed)), {"no": False, "now": raw.time(now)})
+    rows = cursor.fetchall()
+    params: dict[str, Any] = {}  # a notice's rows carry one set of parameters: read it once
+    claimed = {}
+    for message_id, status, phone, body, member_id, attempts, created, key, values in rows:
+        if status != MessageStatus.SENDING.value:
+            continue
+        if isinstance(values, str):
+            if values not in params:
+                params[values] = raw.read_json(values)
+            values = params[values]
+        claimed[message_id] = Claimed(
+            message_id,
+            phone,
+            body,
+            member_id,
+            attempts,
+            cast(datetime, raw.read_time(created)),
+            key,
+            values,
+        )
+    return claimed
+
+
+# Run on the driver (models.sql) for every row a provider took: SQLAlchemy's own work for
+# each row of an executemany is most of what marking a notice's rows sent costs.
+_MARK_SENT = Sql(
+    f"""
+    UPDATE messages
+    SET provider_sid = :sid, sent_at = :at, status_at = :at, hold_reason = NULL,
+        status = CASE WHEN status = '{MessageStatus.SENDING.value}'
+                      THEN '{MessageStatus.SENT.value}' ELSE status END
+    WHERE id = :id
+    """
+)  # A status callback may have moved the row on already: never move it back.
+
+
+def _write_sent(connection: Connection, sent: list[tuple[int, str, datetime]]) -> None:
+    """Record the provider's sid and the time it took each row, in the connection's
+    transaction."""
+    raw = Raw.of(connection)
+    times: dict[datetime, Any] = {}  # a batch's rows share the moment it was answered
+    for _, _, at in sent:
+        if at not in times:
+            times[at] = raw.time(at)
+    raw.run_many(
+        _MARK_SENT,
+        [{"id": message_id, "sid": sid, "at": times[at]} for message_id, sid, at in sent],
     )
-    .values(
-        status=case((_BLOCKED, MessageStatus.SKIPPED.value), else_=MessageStatus.SENDING.value),
-        claimed_at=bindparam("b_now"),
-        attempts=_messages.c.attempts + 1,
-    )
-    .returning(
-        _messages.c.id,
-        _messages.c.status,
-        _messages.c.phone,
-        _messages.c.body,
-        _messages.c.member_id,
-        _messages.c.attempts,
-        _messages.c.created_at,
-        _messages.c.template_key,
-        _messages.c.params,
-    )
-)
-_MARK_SENT = (
-    update(_messages)
-    .where(_messages.c.id == bindparam("b_id"))
-    .values(
-        provider_sid=bindparam("b_sid"),
-        sent_at=bindparam("b_at"),
-        status_at=bindparam("b_at"),
-        hold_reason=None,
-        # A status callback may have moved the row on already: never move it back.
-        status=case(
-            (_messages.c.status == MessageStatus.SENDING.value, MessageStatus.SENT.value),
-            else_=_messages.c.status,
-        ),
-    )
-)
 
 
 def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
@@ -195,13 +198,9 @@ def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
     One statement: a concurrent claim or a STOP committed before it cannot be missed.
     Commits. None when the row was not ours to send.
     """
-    result = (
-        session.connection().execute(_CLAIM_MANY, {"b_ids": [message_id], "b_now": now}).first()
-    )
+    claimed = _claim_rows(session.connection(), [message_id], now)
     session.commit()
-    if result is None or result.status != MessageStatus.SENDING:
-        return None
-    return Claimed.of(result)
+    return claimed.get(message_id)
 
 
 class SendRun:
@@ -231,7 +230,8 @@ class SendRun:
         self.started = time.monotonic()
         self._lease_at = 0.0
         self._checked_at = 0.0
-        self._sent: list[dict[str, Any]] = []
+        self._sent: list[tuple[int, str, datetime]] = []  # (id, sid, when), not yet written
+        self._answered_at: datetime | None = None  # when the last batch request was answered
         self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0, "held": 0}
         self.outcomes: dict[int, str] = {}
         self._held: dict[int, tuple[datetime, HoldReason]] = {}
@@ -330,15 +330,10 @@ class SendRun:
         """The rows of the batch whose member may be texted now; the others are held."""
         if self.gate is None:
             return batch
-        now = self.now()
-        kept = []
-        for message_id, segments in batch:
-            later = self.gate.not_before(message_id, now)
-            if later is None:
-                kept.append((message_id, segments))
-                continue
-            self._hold(message_id, later, HoldReason.WINDOW)
-        return kept
+        later = self.gate.held([message_id for message_id, _ in batch], self.now())
+        for message_id, at in later.items():
+            self._hold(message_id, at, HoldReason.WINDOW)
+        return [(message_id, segments) for message_id, segments in batch if message_id not in later]
 
     def _under_caps(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The rows of the batch that take a place under their number's caps; the others wait."""
@@ -368,11 +363,10 @@ class SendRun:
         ids = [message_id for message_id, _ in batch]
         connection = self.session.connection()
         if self._sent:
-            connection.execute(_MARK_SENT, self._sent)
+            _write_sent(connection, self._sent)
             self._sent = []
-        result = connection.execute(_CLAIM_MANY, {"b_ids": ids, "b_now": self.now()}).all()
+        claimed = _claim_rows(connection, ids, self.now())
         self.session.commit()
-        claimed = {row.id: Claimed.of(row) for row in result if row.status == MessageStatus.SENDING}
         for message_id in ids:
             if message_id not in claimed:
                 self.outcomes[message_id] = "skipped"
@@ -383,9 +377,12 @@ class SendRun:
     def _hand_over(self, claimed: list[Claimed]) -> list[SentMessage | ProviderError | None]:
         """The provider's answer for each claimed row: in one request where it takes several,
         else one by one until it says "too many" (None: a row not handed over)."""
-        if self.batcher is not None and len(claimed) > 1:
-            return list(self.batcher.send_batch([row.outbound() for row in claimed]))
+        self._answered_at = None  # one by one: each row's own moment
         answers: list[SentMessage | ProviderError | None] = []
+        if self.batcher is not None and len(claimed) > 1:
+            answers.extend(self.batcher.send_batch([row.outbound() for row in claimed]))
+            self._answered_at = utcnow()  # when the provider took the batch's rows
+            return answers
         for row in claimed:
             try:
                 answers.append(self.provider.send_sms(row.outbound()))
@@ -414,7 +411,7 @@ class SendRun:
         return outcome
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
-        self._sent.append({"b_id": claimed.id, "b_sid": sent.sid, "b_at": utcnow()})
+        self._sent.append((claimed.id, sent.sid, self._answered_at or utcnow()))
         # A batch's rows are written together (with the next claim, or here past a batch).
         if len(self._sent) >= max(SENT_FLUSH_EVERY, self.batch_size()):
             self.flush()
@@ -425,7 +422,7 @@ class SendRun:
         if not self._sent and not self._held:
             return
         if self._sent:
-            self.session.connection().execute(_MARK_SENT, self._sent)
+            _write_sent(self.session.connection(), self._sent)
         hold_rows(self.session, self._held)
         self.session.commit()
         self._sent = []

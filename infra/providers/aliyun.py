@@ -45,6 +45,7 @@ from infra.providers.base import (
     TemplateUnavailable,
     VoiceFileReview,
     failure_of_status,
+    resolve_each,
 )
 from infra.providers.templates import book_for
 from models.delivery import Failure
@@ -281,12 +282,15 @@ class AliyunProvider:
         lone row in SendSms); one answer per row, in order."""
         results: list[SentMessage | ProviderError | None] = [None] * len(messages)
         groups: dict[str, list[tuple[int, OutboundSms, ResolvedTemplate]]] = {}
-        for index, sms in enumerate(messages):
-            try:
-                template = self._template(sms)
-            except ProviderError as exc:
-                results[index] = exc
-                continue
+        resolved = resolve_each(self.templates, PROVIDER, messages)
+        for index, (sms, template) in enumerate(zip(messages, resolved, strict=True)):
+            if isinstance(template, TemplateUnavailable):
+                try:
+                    self._template(sms)  # raises, saying why as one row's send would
+                except ProviderError as exc:
+                    results[index] = exc
+                    continue
+                raise AssertionError("a template the book refused, then gave")
             groups.setdefault(template.code, []).append((index, sms, template))
         for group in groups.values():
             for request in _batch_requests(group):
@@ -433,23 +437,57 @@ def _batch_requests(
     while pending:
         current: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
         numbers: set[str] = set()
-        ids: list[int] = []
+        out_id = _OutId()
         later: list[tuple[int, OutboundSms, ResolvedTemplate]] = []
         for entry in pending:
             number = to_aliyun_number(entry[1].to)
             if current and (
                 len(current) >= MAX_BATCH_NUMBERS
                 or number in numbers
-                or len(batch_out_id([*ids, entry[1].message_id])) > MAX_OUT_ID
+                or out_id.length_with(entry[1].message_id) > MAX_OUT_ID
             ):
                 later.append(entry)
                 continue
             current.append(entry)
             numbers.add(number)
-            ids.append(entry[1].message_id)
+            out_id.add(entry[1].message_id)
         requests.append(current)
         pending = later
     return requests
+
+
+class _OutId:
+    """The length of batch_out_id over ids added one by one, without writing it out each
+    time: rising ids (a notice's, in member order) cost a step each; once an id comes out
+    of order, it is written out in full."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.length = len(BATCH_OUT_ID_PREFIX)
+        self.run_start: int | None = None  # the first id of the last range (rising ids)
+        self.rising = True
+
+    def length_with(self, message_id: int) -> int:
+        """The OutId's length were this id added."""
+        if not self.ids:
+            return self.length + len(str(message_id))
+        last = self.ids[-1]
+        if not self.rising or message_id <= last:
+            return len(batch_out_id([*self.ids, message_id]))
+        if message_id == last + 1:  # the last range grows: "a" -> "a-b", or "a-b" -> "a-c"
+            if self.run_start == last:
+                return self.length + 1 + len(str(message_id))
+            return self.length - len(str(last)) + len(str(message_id))
+        return self.length + 1 + len(str(message_id))  # a new range: ",c"
+
+    def add(self, message_id: int) -> None:
+        """Add the id."""
+        self.length = self.length_with(message_id)
+        if self.ids and message_id <= self.ids[-1]:
+            self.rising = False
+        elif not self.ids or message_id != self.ids[-1] + 1:
+            self.run_start = message_id
+        self.ids.append(message_id)
 
 
 def _sent_message(detail: Any, to: str) -> SentMessage:

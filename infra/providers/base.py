@@ -124,6 +124,38 @@ class TemplateBook(Protocol):
         ...
 
 
+def resolve_each(
+    book: TemplateBook, provider: str, messages: Sequence[OutboundSms]
+) -> list[ResolvedTemplate | TemplateUnavailable]:
+    """Each row's template from the book, or why it has none; rows with the same template
+    and parameters (a notice's) are resolved once."""
+    seen: dict[tuple[str, tuple[tuple[str, Any], ...]], ResolvedTemplate | TemplateUnavailable]
+    seen = {}
+    answers: list[ResolvedTemplate | TemplateUnavailable] = []
+    for sms in messages:
+        try:
+            key = (sms.template or "", tuple(sorted(sms.params.items())))
+            hash(key)
+        except TypeError:  # a value that cannot be a key (a list): resolved on its own
+            answers.append(_resolve_one(book, provider, sms))
+            continue
+        if key not in seen:
+            seen[key] = _resolve_one(book, provider, sms)
+        answers.append(seen[key])
+    return answers
+
+
+def _resolve_one(
+    book: TemplateBook, provider: str, sms: OutboundSms
+) -> ResolvedTemplate | TemplateUnavailable:
+    if not sms.template:
+        return TemplateUnavailable(f"{provider} sends approved templates only; this row has none")
+    try:
+        return book.resolve(provider, sms.template, sms.params)
+    except TemplateUnavailable as exc:
+        return exc
+
+
 # The app setting a template book may be passed in under (tests); else the registry's.
 TEMPLATE_BOOK_KEY = "SMS_TEMPLATE_BOOK"
 
@@ -288,4 +320,5 @@ __all__ = [
     "VoiceFileReview",
     "VoiceFiles",
     "failure_of_status",
+    "resolve_each",
 ]

@@ -49,6 +49,7 @@ from infra.providers.base import (
     SentMessage,
     TemplateBook,
     TemplateUnavailable,
+    resolve_each,
 )
 from infra.providers.templates import book_for, registry_book, spoken_template
 from models.call import CallPurpose, CallStatus
@@ -256,12 +257,15 @@ class TencentProvider:
         results: list[SentMessage | ProviderError | None] = [None] * len(messages)
         groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[int, OutboundSms]]] = {}
         templates: dict[tuple[str, str, tuple[str, ...]], ResolvedTemplate] = {}
-        for index, sms in enumerate(messages):
-            try:
-                template = self._template(sms)
-            except ProviderError as exc:
-                results[index] = exc
-                continue
+        resolved = resolve_each(self.templates, PROVIDER, messages)
+        for index, (sms, template) in enumerate(zip(messages, resolved, strict=True)):
+            if isinstance(template, TemplateUnavailable):
+                try:
+                    self._template(sms)  # raises, saying why as one row's send would
+                except ProviderError as exc:
+                    results[index] = exc
+                    continue
+                raise AssertionError("a template the book refused, then gave")
             key = (
                 template.code,
                 template.sign_name or self.sign_name,

@@ -7,6 +7,7 @@ HTTP; jobs run on a real RQ worker and Redis, on both databases.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from infra.providers import Failure, OutboundSms, ProviderError, SentMessage
 from infra.providers.aliyun import (
     MAX_OUT_ID,
+    _OutId,
     batch_ids,
     batch_lookup_sid,
     batch_out_id,
@@ -379,3 +381,21 @@ def test_a_batch_out_id_names_exactly_its_rows(ids: list[int]) -> None:
 def test_an_out_id_that_is_not_a_batch_of_ours_names_no_rows(out_id: str | None) -> None:
     """One row's OutId, nothing, or a range no batch could have (a made-up push)."""
     assert batch_ids(out_id) == frozenset()
+
+
+def test_the_out_id_length_counted_step_by_step_is_the_written_one() -> None:
+    """The batcher counts the OutId's length as ids join it (rising, with gaps, then out of
+    order); each step's count is the length of the OutId written out."""
+    rng = random.Random(20261202)
+    for _ in range(500):
+        counted, ids = _OutId(), []
+        current = rng.randint(1, 10 ** rng.randint(1, 7))
+        for _ in range(rng.randint(1, 60)):
+            current += rng.choice([1, 1, 1, 2, 9])
+            candidate = current if rng.random() < 0.8 else rng.randint(1, 10**6)
+            if candidate in ids:
+                continue
+            assert counted.length_with(candidate) == len(batch_out_id([*ids, candidate]))
+            counted.add(candidate)
+            ids.append(candidate)
+            assert counted.length == len(batch_out_id(ids))
