@@ -190,6 +190,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "the voice message (VMS) application's SdkAppid; empty: no calls through Tencent",
     ),
+    Setting(
+        "TENCENT_LOOKUP_LAG_SECONDS",
+        int,
+        1800,
+        "how long a text stuck in `sending` waits for Tencent's status lookup to list it "
+        "before it is sent again (Tencent lists a text once the carrier reported on it)",
+    ),
     Setting("TENCENT_REGION", str, "ap-guangzhou", "the Tencent Cloud region SMS requests name"),
     Setting(
         "TENCENT_SMS_ENDPOINT",

@@ -511,7 +511,7 @@ def _vms_client(
 
 def from_config(config: Mapping[str, Any]) -> TencentProvider:
     """The provider the app's settings describe (PROVIDER=tencent)."""
-    return build_tencent(
+    provider = build_tencent(
         secret_id=str(config["TENCENT_SECRET_ID"]),
         secret_key=str(config["TENCENT_SECRET_KEY"]),
         sdk_app_id=str(config["TENCENT_SMS_SDK_APP_ID"]),
@@ -521,6 +521,10 @@ def from_config(config: Mapping[str, Any]) -> TencentProvider:
         templates=book_for(config, sandbox=is_sandbox(config)),
         vms_app_id=str(config.get("TENCENT_VMS_APP_ID") or ""),
     )
+    provider.lookup_lag = timedelta(
+        seconds=int(config.get("TENCENT_LOOKUP_LAG_SECONDS", LOOKUP_LAG.total_seconds()))
+    )
+    return provider
 
 
 def is_sandbox(config: Mapping[str, Any]) -> bool:

@@ -289,6 +289,7 @@ def test_a_text_goes_out_through_alibaba_and_its_receipt_comes_back(
     )
     assert _row(session, message).provider_sid == stored["biz_id"]
     wait_until(lambda: _row(session, message).status is MessageStatus.DELIVERED)
+
     # The sandbox records a push once it has our answer, a moment after we applied it. Only
     # this row's: a late push from an earlier test on the same sandbox may land meanwhile.
     def ours() -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gateway import create_app
@@ -237,3 +239,14 @@ def test_settings_table_lists_every_variable() -> None:
     for setting, row in zip(SETTINGS, table[2:], strict=True):
         assert row.startswith(f"| `{setting.name}` | {setting.type.__name__} |")
     assert "`sqlite:///var/infra.db`" in settings_table()
+
+
+def test_the_tencent_lookup_lag_is_a_setting_defaulting_to_tencents_half_hour() -> None:
+    """TENCENT_LOOKUP_LAG_SECONDS sets how long reconciliation waits for Tencent's status
+    lookup to list a text; unset, it is the half hour Tencent may take."""
+    from infra.providers.tencent import LOOKUP_LAG, from_config
+
+    plain = {**load_config({}, environ={}), "PROVIDER": "tencent"}
+    assert from_config(plain).lookup_lag == LOOKUP_LAG == timedelta(minutes=30)
+    tuned = {**load_config({}, environ={"TENCENT_LOOKUP_LAG_SECONDS": "0"}), "PROVIDER": "tencent"}
+    assert from_config(tuned).lookup_lag == timedelta(0)
