@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -21,17 +22,21 @@ from models import (
 )
 from models.broadcast import (
     BroadcastError,
+    Windows,
     asks_for_reply,
     broadcast_progress,
     create_broadcast,
     finish_resolving,
     next_part,
     notice_awaiting_reply_for,
+    notice_text,
     resolve_recipients,
     write_outbox_part,
 )
+from models.member import Language
 from models.report import NonReporter
-from tests.factories import make_member, make_org, make_tree
+from models.segments import count_segments
+from tests.factories import make_member, make_org, make_tree, open_window_now
 
 
 def _create(session: Session, org: object, **kwargs: object) -> Broadcast:
@@ -287,3 +292,54 @@ def test_progress_counts_each_member_once_not_the_replies(session: Session) -> N
     assert broadcast.recipients == 3
     progress = broadcast_progress(session, broadcast.id)
     assert (progress["recipients"], progress["sent"], progress["queued"]) == (3, 3, 0)
+
+
+def test_each_row_gets_its_members_text_window_and_state_in_one_write(session: Session) -> None:
+    """A notice form to members in both languages, one with a window of her own that is shut
+    now, and one who opted out: each row has the text in the member's language and its
+    segments, the shut window's opening as its time, and the opted-out row is skipped."""
+    township, branch, _ = make_tree(session)
+    open_window_now(township)
+    now = utcnow()
+    shut = (now + timedelta(hours=5)).astimezone(ZoneInfo("Asia/Shanghai"))
+    chinese, english = make_member(session, branch), make_member(session, branch)
+    english.language = Language.EN
+    later = make_member(
+        session,
+        branch,
+        window_start=shut.strftime("%H:%M"),
+        window_end=(shut + timedelta(hours=1)).strftime("%H:%M"),
+    )
+    gone = make_member(session, branch)
+    opt_out(session, gone)
+    session.flush()
+    params = {"date": "周六上午", "place": "村委会", "topic": "学习"}
+    broadcast = _create(session, township, template_key="notice_meeting", params=params)
+
+    assert _write_all(session, broadcast) == 4
+
+    rows = {
+        m.member_id: m
+        for m in session.scalars(select(Message).where(Message.broadcast_id == broadcast.id))
+    }
+    zh, en = (notice_text("notice_meeting", params, lang) for lang in ("zh_CN", "en"))
+    assert zh != en
+    assert {member.id: rows[member.id].body for member in (chinese, english, later, gone)} == {
+        chinese.id: zh,
+        english.id: en,
+        later.id: zh,
+        gone.id: zh,
+    }
+    assert rows[english.id].segments == count_segments(en).segments
+    assert rows[chinese.id].segments == count_segments(zh).segments
+    assert [rows[m.id].status for m in (chinese, english, later, gone)] == [
+        MessageStatus.QUEUED,
+        MessageStatus.QUEUED,
+        MessageStatus.QUEUED,
+        MessageStatus.SKIPPED,
+    ]
+    assert rows[chinese.id].next_attempt_at is None and rows[gone.id].next_attempt_at is None
+    opens = Windows(session).not_before(branch.id, later.window_start, later.window_end, now)
+    assert opens is not None and rows[later.id].next_attempt_at is not None
+    assert abs(rows[later.id].next_attempt_at - opens) < timedelta(seconds=5)
+    assert rows[english.id].params == params and rows[english.id].template_key == "notice_meeting"
