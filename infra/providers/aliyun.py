@@ -282,15 +282,11 @@ class AliyunProvider:
         lone row in SendSms); one answer per row, in order."""
         results: list[SentMessage | ProviderError | None] = [None] * len(messages)
         groups: dict[str, list[tuple[int, OutboundSms, ResolvedTemplate]]] = {}
-        resolved = resolve_each(self.templates, PROVIDER, messages)
+        resolved = resolve_each(messages, self._template)
         for index, (sms, template) in enumerate(zip(messages, resolved, strict=True)):
-            if isinstance(template, TemplateUnavailable):
-                try:
-                    self._template(sms)  # raises, saying why as one row's send would
-                except ProviderError as exc:
-                    results[index] = exc
-                    continue
-                raise AssertionError("a template the book refused, then gave")
+            if isinstance(template, ProviderError):
+                results[index] = template
+                continue
             groups.setdefault(template.code, []).append((index, sms, template))
         for group in groups.values():
             for request in _batch_requests(group):

@@ -8,7 +8,7 @@ codes, URLs or credentials.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -125,34 +125,32 @@ class TemplateBook(Protocol):
 
 
 def resolve_each(
-    book: TemplateBook, provider: str, messages: Sequence[OutboundSms]
-) -> list[ResolvedTemplate | TemplateUnavailable]:
-    """Each row's template from the book, or why it has none; rows with the same template
-    and parameters (a notice's) are resolved once."""
-    seen: dict[tuple[str, tuple[tuple[str, Any], ...]], ResolvedTemplate | TemplateUnavailable]
-    seen = {}
-    answers: list[ResolvedTemplate | TemplateUnavailable] = []
+    messages: Sequence[OutboundSms], one: Callable[[OutboundSms], ResolvedTemplate]
+) -> list[ResolvedTemplate | ProviderError]:
+    """Each row's template by the provider's own `one` (which raises its ProviderError for a
+    row no template carries); rows with the same template and parameters (a notice's) are
+    resolved once."""
+    seen: dict[tuple[str, tuple[tuple[str, Any], ...]], ResolvedTemplate | ProviderError] = {}
+    answers: list[ResolvedTemplate | ProviderError] = []
     for sms in messages:
+        key = (sms.template or "", tuple(sorted(sms.params.items())))
         try:
-            key = (sms.template or "", tuple(sorted(sms.params.items())))
             hash(key)
         except TypeError:  # a value that cannot be a key (a list): resolved on its own
-            answers.append(_resolve_one(book, provider, sms))
+            answers.append(_resolve_one(sms, one))
             continue
         if key not in seen:
-            seen[key] = _resolve_one(book, provider, sms)
+            seen[key] = _resolve_one(sms, one)
         answers.append(seen[key])
     return answers
 
 
 def _resolve_one(
-    book: TemplateBook, provider: str, sms: OutboundSms
-) -> ResolvedTemplate | TemplateUnavailable:
-    if not sms.template:
-        return TemplateUnavailable(f"{provider} sends approved templates only; this row has none")
+    sms: OutboundSms, one: Callable[[OutboundSms], ResolvedTemplate]
+) -> ResolvedTemplate | ProviderError:
     try:
-        return book.resolve(provider, sms.template, sms.params)
-    except TemplateUnavailable as exc:
+        return one(sms)
+    except ProviderError as exc:
         return exc
 
 

@@ -257,15 +257,11 @@ class TencentProvider:
         results: list[SentMessage | ProviderError | None] = [None] * len(messages)
         groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[int, OutboundSms]]] = {}
         templates: dict[tuple[str, str, tuple[str, ...]], ResolvedTemplate] = {}
-        resolved = resolve_each(self.templates, PROVIDER, messages)
+        resolved = resolve_each(messages, self._template)
         for index, (sms, template) in enumerate(zip(messages, resolved, strict=True)):
-            if isinstance(template, TemplateUnavailable):
-                try:
-                    self._template(sms)  # raises, saying why as one row's send would
-                except ProviderError as exc:
-                    results[index] = exc
-                    continue
-                raise AssertionError("a template the book refused, then gave")
+            if isinstance(template, ProviderError):
+                results[index] = template
+                continue
             key = (
                 template.code,
                 template.sign_name or self.sign_name,
