@@ -62,8 +62,9 @@ MAX_ATTEMPTS = 3
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=5))
 # A 429 puts the row back and slows the bucket; after this many in a row it counts as an attempt.
 RATE_LIMIT_RETRIES = 5
-# Rows marked sent per commit (or a provider's batch, if larger); a worker that dies loses at
-# most these to reconciliation.
+# Rows marked sent wait for the next claim's transaction, or are written on their own once
+# there are more than this many (or than a provider's batch, if larger): a worker that dies
+# loses at most these to reconciliation.
 SENT_FLUSH_EVERY = 20
 # Rows are claimed at most this far (in seconds of pacing) ahead of their send, and at most
 # MAX_BATCH at a time: few enough that a STOP is still honoured, many enough that a fast
@@ -103,7 +104,8 @@ class Claimed(NamedTuple):
             to=self.phone,
             body=self.body,
             template=self.template_key,
-            params=dict(self.params or {}),
+            # Shared by a notice's rows, read once (_claim_rows); no provider changes it.
+            params=self.params if self.params is not None else {},
         )
 
 
@@ -143,7 +145,10 @@ def _claim_rows(connection: Connection, ids: list[int], now: datetime) -> dict[i
     listed = ",".join(str(int(message_id)) for message_id in ids)
     cursor = raw.run(Sql(_CLAIM.replace("IDS", listed)), {"no": False, "now": raw.time(now)})
     rows = cursor.fetchall()
-    params: dict[str, Any] = {}  # a notice's rows carry one set of parameters: read it once
+    # A notice's rows carry one set of parameters and were written at one moment: each
+    # distinct value is read once.
+    params: dict[str, Any] = {}
+    times: dict[Any, datetime] = {}
     claimed = {}
     for message_id, status, phone, body, member_id, attempts, created, key, values in rows:
         if status != MessageStatus.SENDING.value:
@@ -152,13 +157,15 @@ def _claim_rows(connection: Connection, ids: list[int], now: datetime) -> dict[i
             if values not in params:
                 params[values] = raw.read_json(values)
             values = params[values]
+        if created not in times:
+            times[created] = cast(datetime, raw.read_time(created))
         claimed[message_id] = Claimed(
             message_id,
             phone,
             body,
             member_id,
             attempts,
-            cast(datetime, raw.read_time(created)),
+            times[created],
             key,
             values,
         )
@@ -412,8 +419,9 @@ class SendRun:
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
         self._sent.append((claimed.id, sent.sid, self._answered_at or utcnow()))
-        # A batch's rows are written together (with the next claim, or here past a batch).
-        if len(self._sent) >= max(SENT_FLUSH_EVERY, self.batch_size()):
+        # Written with the next claim, in its transaction (one commit a batch, not two), or
+        # here once more than a batch waits; the last ones when the run ends.
+        if len(self._sent) > max(SENT_FLUSH_EVERY, self.batch_size()):
             self.flush()
 
     def flush(self) -> None:
