@@ -132,7 +132,12 @@ def resolve_each(
     resolved once."""
     seen: dict[tuple[str, tuple[tuple[str, Any], ...]], ResolvedTemplate | ProviderError] = {}
     answers: list[ResolvedTemplate | ProviderError] = []
+    last: tuple[str | None, dict[str, Any] | None, Any] = (None, None, None)
     for sms in messages:
+        # A notice's rows share one parameters object: the row before's answer is this one's.
+        if sms.params is last[1] and sms.template == last[0]:
+            answers.append(last[2])
+            continue
         key = (sms.template or "", tuple(sorted(sms.params.items())))
         try:
             hash(key)
@@ -142,6 +147,7 @@ def resolve_each(
         if key not in seen:
             seen[key] = _resolve_one(sms, one)
         answers.append(seen[key])
+        last = (sms.template, sms.params, seen[key])
     return answers
 
 

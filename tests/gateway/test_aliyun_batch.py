@@ -399,3 +399,25 @@ def test_the_out_id_length_counted_step_by_step_is_the_written_one() -> None:
             counted.add(candidate)
             ids.append(candidate)
             assert counted.length == len(batch_out_id(ids))
+
+
+def test_rows_sharing_one_parameters_object_are_each_resolved_by_their_own_template() -> None:
+    from infra.providers.base import ResolvedTemplate, resolve_each
+
+    asked: list[str | None] = []
+
+    def one(sms: OutboundSms) -> ResolvedTemplate:
+        asked.append(sms.template)
+        if sms.template == "refused":
+            raise ProviderError("no such template", code="template")
+        return ResolvedTemplate(f"SMS_{sms.template}", None, dict(sms.params))
+
+    shared = {"text": "通知"}
+    rows = [
+        OutboundSms(message_id=n, to=f"+8613900000{n:03d}", body="", template=key, params=shared)
+        for n, key in enumerate(["notice", "notice", "reminder", "notice", "refused", "refused"])
+    ]
+    answers = resolve_each(rows, one)
+    codes = [a.code if isinstance(a, ResolvedTemplate) else "error" for a in answers]
+    assert codes == ["SMS_notice", "SMS_notice", "SMS_reminder", "SMS_notice", "error", "error"]
+    assert asked == ["notice", "reminder", "refused"]  # each distinct template once
