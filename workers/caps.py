@@ -124,11 +124,8 @@ class CapGate:
         if not missing:
             return
         listed = ",".join(str(int(message_id)) for message_id in missing)
-        rows = (
-            Raw.of(self.session.connection())
-            .run(Sql(_LOAD.replace("IDS", listed)), {})
-            .fetchall()
-        )
+        raw = Raw.of(self.session.connection())
+        rows = raw.run(Sql(_LOAD.replace("IDS", listed)), {}).fetchall()
         for message_id, phone, body, branch_id, start, end in rows:
             self._rows[message_id] = _Row(phone, body, branch_id, start, end)
         # Every branch's caps at once: one query a level up the tree, not two a branch.
