@@ -33,6 +33,11 @@ PENDING_STATUSES = frozenset(
 # A job that works holds this key (see `hold_lease`); a started job without it died.
 LEASE_PREFIX = "gateway:lease:"
 LEASE_SECONDS = 60
+# A worker moves a job off its queue and marks it started a moment later; a queued job found
+# off its queue (in RQ's intermediate list) this long after we first saw it there was taken by
+# a worker that died before starting it.
+TAKEN_PREFIX = "gateway:taken:"
+TAKEN_GRACE_SECONDS = 20
 
 _PENDING_KEY = "gateway_pending_jobs"
 _HOOKED_KEY = "gateway_pending_jobs_hooked"
@@ -101,7 +106,28 @@ def job_is_pending(connection: Redis, job_id: str) -> bool:
         return False
     if status is JobStatus.STARTED:
         return bool(connection.exists(LEASE_PREFIX + job_id))
+    if status is JobStatus.QUEUED:
+        return _still_queued(connection, job)
     return True
+
+
+def _still_queued(connection: Redis, job: Job) -> bool:
+    """Whether a job marked queued will still run: it is on its queue, or a worker took it
+    off a moment ago and is about to start it. One taken by a worker that died before it
+    started (RQ would fail it only at a maintenance, minutes later) is taken out of RQ's
+    intermediate list, so it can be enqueued again."""
+    queue = Queue(job.origin, connection=connection)
+    if connection.lpos(queue.key, job.id) is not None:
+        return True
+    seconds, _ = connection.time()  # one clock for every host
+    # Per enqueueing: the job put back on its queue is another job's wait.
+    marker = f"{TAKEN_PREFIX}{job.id}:{job.enqueued_at.timestamp() if job.enqueued_at else ''}"
+    connection.set(marker, seconds, nx=True, ex=TAKEN_GRACE_SECONDS * 10)
+    first = connection.get(marker)
+    if first is None or seconds - int(first) < TAKEN_GRACE_SECONDS:
+        return True
+    connection.lrem(queue.intermediate_queue_key, 0, job.id)
+    return False
 
 
 def _is_scheduled(connection: Redis, job_id: str) -> bool:

@@ -23,6 +23,8 @@ from tests.factories import make_member
 from workers.queues import (
     DEFAULT,
     LEASE_PREFIX,
+    TAKEN_GRACE_SECONDS,
+    TAKEN_PREFIX,
     enqueue,
     enqueue_after_commit,
     get_queue,
@@ -104,6 +106,29 @@ def test_a_started_job_without_its_lease_died_and_is_replaced(
     assert not job_is_pending(redis_client, "noop-1")
     assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is not None
     assert Job.fetch("noop-1", connection=redis_client).get_status() is JobStatus.QUEUED
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_replaced(
+    session: Session, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker moves a job off its queue, then marks it started: killed in between, the job
+    stays `queued` on no queue. It is waited for a moment (a live worker starts it at once),
+    then enqueued again, and RQ's intermediate list no longer holds it."""
+    job = enqueue(noop, 1, queue=DEFAULT, job_id="noop-1")
+    assert job is not None
+    queue = get_queue(DEFAULT, redis_client)
+    redis_client.lmove(queue.key, queue.intermediate_queue_key)  # what a worker's dequeue does
+    assert job.get_status() is JobStatus.QUEUED and queue.job_ids == []
+    assert job_is_pending(redis_client, "noop-1")  # just taken: its worker may start it now
+    assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is None
+    seconds, _ = redis_client.time()
+    (marker,) = redis_client.keys(TAKEN_PREFIX + "noop-1:*")
+    redis_client.set(marker, seconds - TAKEN_GRACE_SECONDS)  # first seen off its queue then
+    assert not job_is_pending(redis_client, "noop-1")
+    assert enqueue(noop, 1, queue=DEFAULT, job_id="noop-1") is not None
+    assert queue.job_ids == ["noop-1"]
+    assert redis_client.lrange(queue.intermediate_queue_key, 0, -1) == []
+    assert job_is_pending(redis_client, "noop-1")  # on its queue again
 
 
 @pytest.fixture
