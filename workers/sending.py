@@ -9,13 +9,16 @@ are reconciled against the provider (workers/reconcile.py), never blindly sent a
 A provider that takes several rows in one request (infra.providers.base.BatchSender: Alibaba's
 SendBatchSms) gets the claimed rows together, up to a second of pacing's worth at a time;
 every row is still paced, checked against its caps and claimed on its own before the request,
-and each row's answer is applied to that row as a single send's would be.
+and each row's answer is applied to that row as a single send's would be. While a batch's
+request is out (on the run's hand-over thread), the next batch is paced, checked and claimed.
 """
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -210,6 +213,36 @@ def claim(session: Session, message_id: int, now: datetime) -> Claimed | None:
     return claimed.get(message_id)
 
 
+_Answers = tuple[list[SentMessage | ProviderError | None], datetime | None]
+
+
+class _Flight:
+    """A claimed batch handed to the provider: its answers, now or (on the hand-over thread)
+    once the request returns."""
+
+    def __init__(
+        self,
+        claimed: list[Claimed],
+        segments: dict[int, int],
+        *,
+        answered: _Answers | None = None,
+        future: Future[_Answers] | None = None,
+    ) -> None:
+        self.claimed = claimed
+        self.segments = segments
+        self._answered = answered
+        self._future = future
+
+    def answers(self) -> _Answers:
+        """Each row's answer (waiting for the request if it is still out), and when the
+        provider answered a batch request."""
+        if self._future is not None:
+            self._answered = self._future.result()
+            self._future = None
+        assert self._answered is not None
+        return self._answered
+
+
 class SendRun:
     """One job's sending: rows sent one by one, paced, claimed, marked sent in small batches."""
 
@@ -238,7 +271,8 @@ class SendRun:
         self._lease_at = 0.0
         self._checked_at = 0.0
         self._sent: list[tuple[int, str, datetime]] = []  # (id, sid, when), not yet written
-        self._answered_at: datetime | None = None  # when the last batch request was answered
+        self._answered_at: datetime | None = None  # when the landing batch's request was answered
+        self._hands: ThreadPoolExecutor | None = None  # the hand-over thread, while sending
         self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0, "held": 0}
         self.outcomes: dict[int, str] = {}
         self._held: dict[int, tuple[datetime, HoldReason]] = {}
@@ -283,7 +317,14 @@ class SendRun:
         return self.outcomes.get(message_id, "skipped")
 
     def send_all(self, rows: Iterable[tuple[int, int]]) -> bool:
-        """Send (id, segments) rows in order; False if the time budget stopped it early."""
+        """Send (id, segments) rows in order; False if the time budget stopped it early.
+
+        To a provider that takes a batch in one request, the next batch is paced, checked and
+        claimed while the request is out (see _Flight): the worker's own work overlaps the
+        provider's instead of waiting for it, and a STOP is still honoured up to a request
+        before the batch goes. The answers to one request are applied before the next goes.
+        Rows sent one by one are claimed only once the previous batch's are all answered.
+        """
         waiting = list(rows)
         limited: dict[int, int] = {}
         ids = [message_id for message_id, _ in waiting]
@@ -291,47 +332,87 @@ class SendRun:
             self.gate.load(ids)
         if self.caps is not None:
             self.caps.load(ids)
+        flight: _Flight | None = None
         try:
-            while waiting:
-                if self.should_stop():
+            while waiting or flight is not None:
+                if waiting and self.should_stop():
                     return False
-                self.alive()
-                size = self.batch_size()
-                batch, waiting = waiting[:size], waiting[size:]
-                batch = self._in_window(batch)
-                if not batch:
-                    continue
-                # Pace first and claim after: a STOP arriving while we wait still wins.
-                self.bucket.acquire(sum(max(seg, 1) for _, seg in batch), alive=self.alive)
-                batch = self._in_window(batch)  # a window may have closed while we waited
-                batch = self._under_caps(batch)
-                if not batch:
-                    continue
-                claimed = self._claim(batch)
-                back = [
-                    row
-                    for row, answer in zip(claimed, self._hand_over(claimed), strict=True)
-                    if answer is None or self._settle(row, answer) == "rate_limited"
-                ]
-                if not back:
-                    continue
-                # The provider said "too many": slow everyone down, put the rows it did not
-                # take back, and try them again after the pause.
-                self.bucket.slow_down()
-                self._unclaim(back, attempt_counts=False)
-                segments = dict(batch)
-                retry = []
-                for item in back:
-                    self._cap_outcome(item.id, "rate_limited")
-                    limited[item.id] = limited.get(item.id, 0) + 1
-                    if limited[item.id] > RATE_LIMIT_RETRIES:
-                        self._later(item.id)  # counts as a transient attempt after all
-                    else:
-                        retry.append((item.id, segments[item.id]))
-                waiting = retry + waiting
+                claimed: list[Claimed] = []
+                segments: dict[int, int] = {}
+                if waiting:
+                    self.alive()
+                    claimed, segments, waiting = self._prepare(waiting)
+                if flight is not None:
+                    waiting = self._land(flight, limited) + waiting
+                    flight = None
+                if claimed:
+                    flight = self._launch(
+                        claimed, segments, overlap=bool(waiting) and self.batcher is not None
+                    )
             return True
         finally:
+            if flight is not None:
+                self._land(flight, limited)  # rows to retry stay queued for the sweep
+            if self._hands is not None:
+                self._hands.shutdown(wait=True)
+                self._hands = None
             self.flush()
+
+    def _prepare(
+        self, waiting: list[tuple[int, int]]
+    ) -> tuple[list[Claimed], dict[int, int], list[tuple[int, int]]]:
+        """Pace, check and claim the next batch of the waiting rows: the rows claimed, the
+        segments of the batch's rows, and the rows still waiting."""
+        size = self.batch_size()
+        batch, rest = waiting[:size], waiting[size:]
+        batch = self._in_window(batch)
+        if not batch:
+            return [], {}, rest
+        # Pace first and claim after: a STOP arriving while we wait still wins.
+        self.bucket.acquire(sum(max(seg, 1) for _, seg in batch), alive=self.alive)
+        batch = self._in_window(batch)  # a window may have closed while we waited
+        batch = self._under_caps(batch)
+        if not batch:
+            return [], {}, rest
+        return self._claim(batch), dict(batch), rest
+
+    def _launch(
+        self, claimed: list[Claimed], segments: dict[int, int], *, overlap: bool
+    ) -> _Flight:
+        """Hand the claimed rows to the provider: on the hand-over thread when another batch
+        is to be prepared meanwhile, else here and now."""
+        if not overlap:
+            return _Flight(claimed, segments, answered=self._hand_over(claimed))
+        if self._hands is None:
+            self._hands = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hand-over")
+        # The job's context (its app, its log fields) goes along to the thread.
+        future = self._hands.submit(contextvars.copy_context().run, self._hand_over, claimed)
+        return _Flight(claimed, segments, future=future)
+
+    def _land(self, flight: _Flight, limited: dict[int, int]) -> list[tuple[int, int]]:
+        """Apply the provider's answers to a batch; the rows to send again now, first (the
+        provider said "too many": everyone slows down and those rows wait for the pause)."""
+        answers, answered_at = flight.answers()
+        self._answered_at = answered_at
+        back = [
+            row
+            for row, answer in zip(flight.claimed, answers, strict=True)
+            if answer is None or self._settle(row, answer) == "rate_limited"
+        ]
+        self._answered_at = None
+        if not back:
+            return []
+        self.bucket.slow_down()
+        self._unclaim(back, attempt_counts=False)
+        retry = []
+        for item in back:
+            self._cap_outcome(item.id, "rate_limited")
+            limited[item.id] = limited.get(item.id, 0) + 1
+            if limited[item.id] > RATE_LIMIT_RETRIES:
+                self._later(item.id)  # counts as a transient attempt after all
+            else:
+                retry.append((item.id, flight.segments[item.id]))
+        return retry
 
     def _in_window(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The rows of the batch whose member may be texted now; the others are held."""
@@ -381,15 +462,15 @@ class SendRun:
                 self._cap_outcome(message_id, "skipped")
         return [claimed[message_id] for message_id in ids if message_id in claimed]
 
-    def _hand_over(self, claimed: list[Claimed]) -> list[SentMessage | ProviderError | None]:
-        """The provider's answer for each claimed row: in one request where it takes several,
-        else one by one until it says "too many" (None: a row not handed over)."""
-        self._answered_at = None  # one by one: each row's own moment
+    def _hand_over(self, claimed: list[Claimed]) -> _Answers:
+        """The provider's answer for each claimed row, in one request where it takes several
+        (with the moment it answered), else one by one until it says "too many" (None: a row
+        not handed over). Touches neither the session nor the run's state: it may run on the
+        hand-over thread."""
         answers: list[SentMessage | ProviderError | None] = []
         if self.batcher is not None and len(claimed) > 1:
             answers.extend(self.batcher.send_batch([row.outbound() for row in claimed]))
-            self._answered_at = utcnow()  # when the provider took the batch's rows
-            return answers
+            return answers, utcnow()  # when the provider took the batch's rows
         for row in claimed:
             try:
                 answers.append(self.provider.send_sms(row.outbound()))
@@ -397,7 +478,7 @@ class SendRun:
                 answers.append(exc)
                 if exc.rate_limited:
                     break
-        return answers + [None] * (len(claimed) - len(answers))
+        return answers + [None] * (len(claimed) - len(answers)), None  # each row's own moment
 
     def _settle(self, claimed: Claimed, answer: SentMessage | ProviderError) -> str:
         """Apply the provider's answer to the row; say what became of it ("rate_limited": the
