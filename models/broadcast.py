@@ -63,7 +63,6 @@ from models.sql import Raw, Sql
 from models.targets import (
     BilingualError,
     Target,
-    count_targeted,
     resolve_reachable,
     target_members,
 )
@@ -314,14 +313,13 @@ def create_broadcast(
             "只有乡镇党委可以发送紧急通知", "Only a township may send an urgent notice"
         )
     segments = broadcast_segments(session, text, template_key or FREE_TEXT, values)
-    resolved, total = resolve_reachable(
+    resolved, total, reachable = resolve_reachable(
         session,
         org,
         target,
         BroadcastError,
         ("目标中没有可以接收通知的成员", "The target reaches no member who can receive it"),
     )
-    reachable = count_targeted(session, org.id, resolved)[1]
     cost = estimate_cost(segments, reachable, price)
     reasons = approval_reasons(approval_rule(township_of(session, org)), org, total, cost)
     broadcast = Broadcast(

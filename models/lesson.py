@@ -213,7 +213,7 @@ def create_campaign(
     unplayable = lesson.unplayable(playback)
     if unplayable is not None:
         raise CampaignError(*unplayable)
-    resolved, total = resolve_reachable(
+    resolved, total, _ = resolve_reachable(
         session,
         org,
         target,

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, column, exists, func, select, table
+from sqlalchemy import Select, and_, case, column, exists, func, select, table
 from sqlalchemy.orm import Session
 
 from models.member import Member
@@ -204,22 +204,16 @@ def target_members(session: Session, org_id: int, target: Target) -> Select[int]
 
 
 def count_targeted(session: Session, org_id: int, target: Target) -> tuple[int, int]:
-    """How many members the target reaches, and how many of them can be sent to now."""
-    ids = target_members(session, org_id, target).subquery()
-    total = session.scalar(select(func.count()).select_from(ids)) or 0
-    reachable = (
-        session.scalar(
-            select(func.count())
-            .select_from(Member)
-            .where(
-                Member.id.in_(select(ids.c.id)),
-                Member.opted_out_at.is_(None),
-                Member.phone_invalid_at.is_(None),
-            )
-        )
-        or 0
+    """How many members the target reaches, and how many of them can be sent to now (one
+    pass over the members)."""
+    sendable = case(
+        (and_(Member.opted_out_at.is_(None), Member.phone_invalid_at.is_(None)), 1), else_=0
     )
-    return total, reachable
+    query = target_members(session, org_id, target).with_only_columns(
+        func.count(), func.coalesce(func.sum(sendable), 0)
+    )
+    row = session.execute(query).one()
+    return int(row[0]), int(row[1])
 
 
 def resolve_reachable(
@@ -228,9 +222,10 @@ def resolve_reachable(
     spec: dict[str, Any] | None,
     error: type[BilingualError],
     nobody: tuple[str, str],
-) -> tuple[Target, int]:
-    """The resolved target and how many members it reaches; `error` (with `nobody`, Chinese
-    then English, when no member can be reached now) when it cannot be used."""
+) -> tuple[Target, int, int]:
+    """The resolved target, how many members it reaches and how many of them can be sent to
+    now; `error` (with `nobody`, Chinese then English, when no member can be reached now)
+    when it cannot be used."""
     try:
         resolved = resolve_target(session, org, spec)
     except TargetError as exc:
@@ -238,7 +233,7 @@ def resolve_reachable(
     total, reachable = count_targeted(session, org.id, resolved)
     if reachable == 0:
         raise error(*nobody)
-    return resolved, total
+    return resolved, total, reachable
 
 
 __all__ = [
