@@ -323,6 +323,21 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def wait_for_workers(self, timeout: float = 60) -> None:
+        """Until every running worker has built the app and waits on the queues (registered
+        in Redis, idle): on a busy CPU two workers take longer than a fixed pause to start."""
+        from redis import Redis
+        from rq import Worker
+
+        redis = Redis.from_url(self.redis_url)
+        pids = {worker.pid for worker in self.workers if worker.poll() is None}
+
+        def ready() -> bool:
+            idle = {w.pid for w in Worker.all(connection=redis) if w.get_state() == "idle"}
+            return pids <= idle
+
+        wait_until(ready, timeout, "the workers to wait on their queues", every=0.2)
+
     def kill_worker(self, worker: subprocess.Popen[bytes]) -> None:
         """kill -9 a worker and any child it forked (a plain `rq worker`'s work horse)."""
         horses = children(worker.pid)
@@ -617,7 +632,7 @@ def measure_workers(running: Stack, expected: int) -> tuple[float, dict[str, flo
     """Two workers send a broadcast to the township; seconds from create to the last hand-over,
     and each worker's peak RSS in MB (the largest of the process and any child it forked)."""
     workers = [running.start_worker(f"bench-{n}") for n in range(2)]
-    time.sleep(3)  # both parents have built the app and wait on the queues
+    running.wait_for_workers()  # timed from the notice, as in production: workers wait ready
     peaks: dict[int, float] = {}
     horses: dict[int, set[int]] = {worker.pid: set() for worker in workers}
 
@@ -657,7 +672,7 @@ def measure_pacing(running: Stack, seconds: float) -> float:
     running.clear_sandbox()
     for number in range(2):
         running.start_worker(f"pace-{number}")
-    time.sleep(3)
+    running.wait_for_workers()
     create(running, PACE_TOWNSHIP)
     wait_until(lambda: running.sandbox_count() > 0, 60, "the first paced message")
     time.sleep(seconds + 2)
@@ -761,7 +776,7 @@ def kill_during_broadcast(running: Stack, members: int, kills: int, seed: int) -
     running.clear_sandbox()
     for number in range(2):
         running.start_worker(f"kill-{number}")
-    time.sleep(3)
+    running.wait_for_workers()
     cron = Cron(running)
     started = time.monotonic()
     broadcast_id = create(running, KILL_TOWNSHIP)
