@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import Flask
 from redis import Redis
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.db import get_session
+from infra.providers import OutboundSms, SentMessage
 from models import Member, Message, MessageStatus, opt_out, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
@@ -223,3 +225,57 @@ def test_sweep_hands_on_rows_whose_job_was_lost(
     outbox.sweep_outbox()  # a second sweep while the job waits adds nothing
     assert work() == 1
     assert sandbox.get("/_sandbox/count")["messages"] == 3
+
+
+class _HeldBatches:
+    """A batch provider (three rows a request) whose first request stays out until the run
+    has claimed the next batch, or five seconds have passed; it notes which."""
+
+    max_batch = 3
+
+    def __init__(self, app: Flask, next_ids: list[int]) -> None:
+        self.engine = app.extensions["db_engine"]
+        self.next_ids = next_ids
+        self.requests: list[list[int]] = []
+        self.next_claimed_meanwhile: bool | None = None
+
+    def _claimed(self) -> bool:
+        with self.engine.connect() as connection:
+            statuses = connection.execute(
+                select(Message.status).where(Message.id.in_(self.next_ids))
+            ).scalars()
+            return all(status is MessageStatus.SENDING for status in statuses)
+
+    def send_batch(self, messages: list[OutboundSms]) -> list[SentMessage]:
+        self.requests.append([m.message_id for m in messages])
+        if len(self.requests) == 1:
+            deadline = time.monotonic() + 5
+            while not self._claimed() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.next_claimed_meanwhile = self._claimed()
+        return [self.send_sms(m) for m in messages]
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        return SentMessage(f"SB{sms.message_id}", sms.to, sms.body, MessageStatus.SENT, utcnow())
+
+
+def test_a_batch_providers_next_batch_is_claimed_while_the_request_is_out(
+    app: Flask, session: Session, redis_client: Redis
+) -> None:
+    """The worker's work overlaps the provider's: rows 4-6 are claimed while the request with
+    rows 1-3 is out. The requests still go in order, each row once, every row marked sent."""
+    branch = make_tree(session)[1]
+    ids = [_queue(session, make_member(session, branch)) for _ in range(8)]
+    session.commit()
+    provider = _HeldBatches(app, ids[3:6])
+    run = sending.SendRun(
+        session, provider=cast(Any, provider), bucket=sms_bucket(), redis=redis_client
+    )
+    assert run.send_all([(message_id, 1) for message_id in ids])
+    assert provider.next_claimed_meanwhile is True
+    assert provider.requests == [ids[:3], ids[3:6], ids[6:]]
+    session.expire_all()
+    rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
+    assert {row.id: (row.status, row.provider_sid) for row in rows} == {
+        message_id: (MessageStatus.SENT, f"SB{message_id}") for message_id in ids
+    }
