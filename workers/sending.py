@@ -343,20 +343,22 @@ class SendRun:
                     self.alive()
                     claimed, segments, waiting = self._prepare(waiting)
                 if flight is not None:
-                    waiting = self._land(flight, limited) + waiting
-                    flight = None
+                    landing, flight = flight, None
+                    waiting = self._land(landing, limited) + waiting
                 if claimed:
                     flight = self._launch(
                         claimed, segments, overlap=bool(waiting) and self.batcher is not None
                     )
             return True
         finally:
-            if flight is not None:
-                self._land(flight, limited)  # rows to retry stay queued for the sweep
-            if self._hands is not None:
-                self._hands.shutdown(wait=True)
-                self._hands = None
-            self.flush()
+            try:
+                if flight is not None:
+                    self._land(flight, limited)  # rows to retry stay queued for the sweep
+            finally:
+                if self._hands is not None:
+                    self._hands.shutdown(wait=True)
+                    self._hands = None
+                self.flush()
 
     def _prepare(
         self, waiting: list[tuple[int, int]]
