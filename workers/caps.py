@@ -239,6 +239,11 @@ class CapGate:
         """The provider accepted the row: its places stay counted."""
         self._taken.pop(message_id, None)
 
+    def keep_many(self, message_ids: list[int]) -> None:
+        """The provider accepted these rows: their places stay counted."""
+        for message_id in message_ids:
+            self._taken.pop(message_id, None)
+
     def _give_back(self, keys: list[str]) -> None:
         for key in keys:
             if key.startswith("caps:day:"):

@@ -271,7 +271,6 @@ class SendRun:
         self._lease_at = 0.0
         self._checked_at = 0.0
         self._sent: list[tuple[int, str, datetime]] = []  # (id, sid, when), not yet written
-        self._answered_at: datetime | None = None  # when the landing batch's request was answered
         self._hands: ThreadPoolExecutor | None = None  # the hand-over thread, while sending
         self.counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "unknown": 0, "held": 0}
         self.outcomes: dict[int, str] = {}
@@ -395,13 +394,16 @@ class SendRun:
         """Apply the provider's answers to a batch; the rows to send again now, first (the
         provider said "too many": everyone slows down and those rows wait for the pause)."""
         answers, answered_at = flight.answers()
-        self._answered_at = answered_at
+        pairs = list(zip(flight.claimed, answers, strict=True))
+        self._took(
+            [(row, answer) for row, answer in pairs if isinstance(answer, SentMessage)], answered_at
+        )
         back = [
             row
-            for row, answer in zip(flight.claimed, answers, strict=True)
-            if answer is None or self._settle(row, answer) == "rate_limited"
+            for row, answer in pairs
+            if answer is None
+            or (isinstance(answer, ProviderError) and self._settle(row, answer) == "rate_limited")
         ]
-        self._answered_at = None
         if not back:
             return []
         self.bucket.slow_down()
@@ -482,28 +484,42 @@ class SendRun:
                     break
         return answers + [None] * (len(claimed) - len(answers)), None  # each row's own moment
 
-    def _settle(self, claimed: Claimed, answer: SentMessage | ProviderError) -> str:
-        """Apply the provider's answer to the row; say what became of it ("rate_limited": the
+    def _took(self, rows: list[tuple[Claimed, SentMessage]], at: datetime | None) -> None:
+        """The provider accepted these rows (at `at`, a batch request's moment; None: now):
+        their sids wait to be written, their places under the caps stay counted."""
+        if not rows:
+            return
+        at = at or utcnow()
+        ids = [row.id for row, _ in rows]
+        self._sent.extend((row.id, sent.sid, at) for row, sent in rows)
+        self.outcomes.update(dict.fromkeys(ids, "sent"))
+        self.counts["sent"] += len(ids)
+        if self.caps is not None:
+            self.caps.keep_many(ids)
+        self._flush_if_full()
+
+    def _settle(self, claimed: Claimed, refused: ProviderError) -> str:
+        """Apply the provider's refusal to the row; say what became of it ("rate_limited": the
         row is to go back, which the caller does for the whole batch)."""
-        if isinstance(answer, ProviderError):
-            if answer.rate_limited:
-                return "rate_limited"
-            if answer.failure is Failure.OVER_CAP:
-                outcome = self._over_cap(claimed)
-            else:
-                outcome = self._failed_attempt(claimed, answer)
+        if refused.rate_limited:
+            return "rate_limited"
+        if refused.failure is Failure.OVER_CAP:
+            outcome = self._over_cap(claimed)
         else:
-            self._mark_sent(claimed, answer)
-            outcome = "sent"
+            outcome = self._failed_attempt(claimed, refused)
         self._cap_outcome(claimed.id, outcome)
         self.outcomes[claimed.id] = outcome
         self.counts[outcome] += 1
         return outcome
 
     def _mark_sent(self, claimed: Claimed, sent: SentMessage) -> None:
-        self._sent.append((claimed.id, sent.sid, self._answered_at or utcnow()))
-        # Written with the next claim, in its transaction (one commit a batch, not two), or
-        # here once more than a batch waits; the last ones when the run ends.
+        self._sent.append((claimed.id, sent.sid, utcnow()))
+        self._flush_if_full()
+
+    def _flush_if_full(self) -> None:
+        # The sent marks are written with the next claim, in its transaction (one commit a
+        # batch, not two), or here once more than a batch waits; the last ones when the run
+        # ends.
         if len(self._sent) > max(SENT_FLUSH_EVERY, self.batch_size()):
             self.flush()
 
