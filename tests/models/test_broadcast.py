@@ -36,6 +36,7 @@ from models.broadcast import (
 from models.member import Language
 from models.report import NonReporter
 from models.segments import count_segments
+from models.targets import count_targeted, resolve_target
 from tests.factories import make_member, make_org, make_tree, open_window_now
 
 
@@ -93,6 +94,27 @@ def test_a_target_that_reaches_nobody_is_refused(session: Session) -> None:
     make_member(session, other)
     with pytest.raises(BroadcastError, match="reaches no member"):
         _create(session, township, target={"branches": [branch.name]})
+
+
+def test_the_target_counts_every_active_member_and_the_sendable_among_them(
+    session: Session,
+) -> None:
+    """Members reached: the active ones of the scope; sendable: of those, not opted out and
+    with a valid number. A branch target counts its own members only."""
+    township, branch, other = make_tree(session)
+    for _ in range(3):
+        make_member(session, branch)
+    opt_out(session, make_member(session, branch))
+    make_member(session, branch).phone_invalid_at = utcnow()
+    make_member(session, branch, active=False)
+    make_member(session, other)
+    session.flush()
+    everyone = resolve_target(session, township, {})
+    assert count_targeted(session, township.id, everyone) == (6, 4)
+    east = resolve_target(session, township, {"branches": [branch.name]})
+    assert count_targeted(session, township.id, east) == (5, 3)
+    broadcast = _create(session, township)
+    assert broadcast.recipients == 6
 
 
 def test_a_branch_of_another_township_is_unknown(session: Session) -> None:
