@@ -20,6 +20,7 @@ from models import Member, Message, MessageStatus, opt_out, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
 from tests.gateway.sandbox_api import SandboxAPI
+from tests.support import wait_until
 from tests.workers.jobs import run_jobs, sent_to
 from workers import outbox, sending
 from workers.queues import HIGH
@@ -249,10 +250,11 @@ class _HeldBatches:
     def send_batch(self, messages: list[OutboundSms]) -> list[SentMessage]:
         self.requests.append([m.message_id for m in messages])
         if len(self.requests) == 1:
-            deadline = time.monotonic() + 5
-            while not self._claimed() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.next_claimed_meanwhile = self._claimed()
+            try:
+                wait_until(self._claimed, timeout=5)
+                self.next_claimed_meanwhile = True
+            except AssertionError:
+                self.next_claimed_meanwhile = False
         return [self.send_sms(m) for m in messages]
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
