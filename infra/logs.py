@@ -26,11 +26,19 @@ _BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 
 # A run of 7 to 15 digits, with or without a leading +, not part of a longer word or number
 # (a MessageSid's hex, a decimal fraction, an id inside a name); Chinese text around it is fine.
-_PHONE = re.compile(r"(?<![A-Za-z0-9_.+])(\+?)(\d{7,15})(?![A-Za-z0-9_]|\.\d)")
+# A UUID (an RQ job's id) is matched first and kept whole: one in forty has a first group of
+# eight digits, which would otherwise read as a number.
+_PHONE = re.compile(
+    r"(?P<uuid>(?<![0-9A-Za-z-])[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}(?![0-9A-Za-z-]))"
+    r"|(?<![A-Za-z0-9_.+])(\+?)(\d{7,15})(?![A-Za-z0-9_]|\.\d)",
+    re.IGNORECASE,
+)
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    plus, digits = match.group(1), match.group(2)
+    if match.group("uuid"):
+        return match.group("uuid")
+    plus, digits = match.group(2), match.group(3)
     # The last four digits stay (enough to tell members apart in a log), and what comes before
     # the eight before them: 13800010001 -> 138****0001, +8613800010001 -> +86138****0001.
     return f"{plus}{digits[: max(0, len(digits) - 8)]}****{digits[-4:]}"

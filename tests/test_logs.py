@@ -34,6 +34,11 @@ from tests.support import TwilioClient
         ("member 4711 job 123456", "member 4711 job 123456"),
         ("took 0.12345678 s", "took 0.12345678 s"),
         ("2026-12-02T13:17:06", "2026-12-02T13:17:06"),
+        # An RQ job's id whose groups happen to be all digits; a number beside it still goes.
+        (
+            "Job OK (12345678-1234-4234-8234-123456789012) to 13800010001",
+            "Job OK (12345678-1234-4234-8234-123456789012) to 138****0001",
+        ),
     ],
 )
 def test_phone_numbers_are_masked(text: str, masked: str) -> None:
