@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     JSON,
@@ -663,24 +663,79 @@ def _notice_untold(session: Session, in_part: Any, now: datetime) -> None:
         send_notice_first(session, member, at=now)
 
 
-def part_rows(
-    session: Session, broadcast_id: int, part: int, now: datetime
-) -> list[tuple[int, int]]:
-    """The (id, segments) of this part's rows that are queued and due, in member order."""
-    rows = session.execute(
-        select(Message.id, Message.segments)
-        .where(
-            # The direction lets the database read the part's range of the (broadcast, member)
-            # index, not every queued row of the broadcast for each part.
-            _outbound(broadcast_id),
-            Message.member_id >= part * PART_SIZE,
-            Message.member_id < (part + 1) * PART_SIZE,
-            Message.status == MessageStatus.QUEUED,
-            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-        )
-        .order_by(Message.member_id)
-    ).all()
-    return [(row.id, row.segments) for row in rows]
+class RowFacts(NamedTuple):
+    """What the sending gates check of an outbox row: its number and text (the caps), its
+    member's branch and window (the window, and the caps' township and next day)."""
+
+    phone: str
+    body: str
+    branch_id: int | None  # None: a text to a number without a member
+    window_start: str | None
+    window_end: str | None
+    windowed: bool  # a row of a notice that is not urgent, to a member: it keeps the window
+
+
+class DueRows(NamedTuple):
+    """Rows to send, in order, as (id, segments), with their facts for the gates."""
+
+    rows: list[tuple[int, int]]
+    facts: dict[int, RowFacts]
+
+
+# The facts are read on the driver (models.sql) with the rows themselves: a notice's part
+# is 2,000 rows, and the ORM's work per row cost more than the query. The direction is a
+# literal, so SQLite can use the partial (broadcast, member) index; the status is tested so
+# that no index serves it (as workers.sending's claim does), or SQLite may walk every queued
+# row of the notice through the (status, next_attempt_at) index instead.
+_FACTS = """
+    SELECT messages.id, messages.segments, messages.phone, messages.body,
+           members.branch_id, members.window_start, members.window_end, broadcasts.urgent
+    FROM messages
+    LEFT OUTER JOIN members ON members.id = messages.member_id
+    LEFT OUTER JOIN broadcasts ON broadcasts.id = messages.broadcast_id
+"""
+_PART = Sql(
+    f"""{_FACTS}
+    WHERE messages.broadcast_id = :broadcast AND messages.direction = '{Direction.OUT.value}'
+      AND messages.member_id >= :low AND messages.member_id < :high
+      AND messages.status || '' = '{MessageStatus.QUEUED.value}'
+      AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now)
+    ORDER BY messages.member_id
+    """
+)
+
+
+def _facts_of(rows: Iterable[Any]) -> DueRows:
+    due = []
+    facts = {}
+    for message_id, segments, phone, body, branch_id, start, end, urgent in rows:
+        due.append((message_id, segments))
+        windowed = branch_id is not None and urgent is not None and not urgent
+        facts[message_id] = RowFacts(phone, body, branch_id, start, end, windowed)
+    return DueRows(due, facts)
+
+
+def part_rows(session: Session, broadcast_id: int, part: int, now: datetime) -> DueRows:
+    """This part's rows that are queued and due, in member order, with their facts (one
+    query)."""
+    raw = Raw.of(session.connection())
+    params = {
+        "broadcast": broadcast_id,
+        "low": part * PART_SIZE,
+        "high": (part + 1) * PART_SIZE,
+        "now": raw.time(now),
+    }
+    return _facts_of(raw.run(_PART, params).fetchall())
+
+
+def row_facts(session: Session, message_ids: list[int]) -> dict[int, RowFacts]:
+    """The facts of these rows, whatever they are (one query; the ids are whole numbers
+    written into the text)."""
+    if not message_ids:
+        return {}
+    listed = ",".join(str(int(message_id)) for message_id in message_ids)
+    raw = Raw.of(session.connection())
+    return _facts_of(raw.run(Sql(f"{_FACTS} WHERE messages.id IN ({listed})"), {}).fetchall()).facts
 
 
 def _outbound(broadcast_id: int) -> Any:
@@ -701,18 +756,11 @@ class WindowGate:
         self.windows = Windows(session)
         self._members: dict[int, tuple[int, str | None, str | None]] = {}
 
-    def load(self, message_ids: list[int]) -> None:
-        """Read the windows of these rows' members (one query)."""
-        if not message_ids:
-            return
-        rows = self.session.execute(
-            select(Message.id, Member.branch_id, Member.window_start, Member.window_end)
-            .join(Member, Member.id == Message.member_id)
-            .join(Broadcast, Broadcast.id == Message.broadcast_id)
-            .where(Message.id.in_(message_ids), Broadcast.urgent.is_(False))
-        ).all()
-        for message_id, branch_id, start, end in rows:
-            self._members[message_id] = (branch_id, start, end)
+    def know(self, facts: Mapping[int, RowFacts]) -> None:
+        """Take in the windows of these rows' members (read with the rows: no query)."""
+        for message_id, row in facts.items():
+            if row.windowed and row.branch_id is not None:
+                self._members[message_id] = (row.branch_id, row.window_start, row.window_end)
 
     def not_before(self, message_id: int, now: datetime) -> datetime | None:
         """None if the row may be sent now, else the first moment it may."""

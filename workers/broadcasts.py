@@ -124,9 +124,9 @@ def send_broadcast_part(broadcast_id: int, part: int, now_iso: str | None = None
         now = None if now_iso is None else _as_of(now_iso)
         sender = make_sender(session, now)
         try:
-            rows = part_rows(session, broadcast_id, part, sender.now())
+            due = part_rows(session, broadcast_id, part, sender.now())
             session.commit()
-            sender.send_all(rows)
+            sender.send_all(due.rows, due.facts)
             broadcast = session.get(Broadcast, broadcast_id)
             if broadcast is not None and finish_if_done(session, broadcast, sender.now()):
                 session.commit()

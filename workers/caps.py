@@ -3,55 +3,64 @@
 The rule (which caps, whose day, where a held text waits) is models.caps'; this is the
 counting. A text takes its place in the number's count for the provider's day before it is
 claimed, atomically (INCR), so two workers sending to one number never both take the last
-place; a text the provider did not accept gives its place back. The count starts from the
-database (texts the provider accepted today) the first time a number is seen in a day, so a
-restarted Redis forgets nothing that matters.
+place; a text the provider did not accept gives its place back.
+
+Redis holds the day's counts from the day's first text: the first take of a provider day
+loads every number's count of texts the provider accepted that day from the database (one
+grouped query, nearly empty just after midnight) together with a marker that the day is
+loaded, in one script. While the marker stands, a number with no count has had no text
+today, so a notice to 100,000 numbers reads no counts at all. A restarted Redis loses the
+marker with the counts, and the next take loads the day again: it forgets nothing that
+matters. Texts a provider took other than through these jobs (a console, another system)
+are not counted; the provider refuses what goes over its cap, and the row waits for the
+next day (workers.sending).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.broadcast import Windows
+from models.broadcast import RowFacts, Windows
 from models.caps import HoldReason, SendCaps, caps_for, provider_day
 from models.message import Direction, Message
 from models.org import township_settings
-from models.sql import Raw, Sql
 
 DAY_TTL = timedelta(days=2)
 # A text with no member (a code to a new phone) waiting for the next day goes at this hour.
 MEMBERLESS_HOUR = 9
-COUNT_CHUNK = 500  # numbers counted in one query
+LOAD_TRIES = 3  # loads of the day's counts in one take before giving up (Redis keeps emptying)
 
 # Each row's place under its caps, in order, atomically. ARGV: the day keys' TTL, the
 # provider's day, and the rows as one JSON array of [id, phone, digest of the text, the
-# same-content seconds (0: none), the daily cap (0: none), the day's count to start from
-# (-1: not read)]. The keys are made here from the number, the text's digest and the day (a
-# single Redis, so a script may name keys it was not handed; one argument for a batch keeps
-# a notice's batch of 100 rows one small command). Answers per row: "ok", "same:<ms left>",
-# "day", or "count" when the number has no count for the day and none was given: nothing
-# was taken, and the row is asked again with the count read from the database.
+# same-content seconds (0: none), the daily cap (0: none)]. The keys are made here from the
+# number, the text's digest and the day (a single Redis, so a script may name keys it was
+# not handed; one argument for a batch keeps a notice's batch of 100 rows one small
+# command). Answers per row: "ok", "same:<ms left>" or "day"; or the one answer "load" when
+# a row has a daily cap and the day's counts are not loaded (nothing was taken).
 _TAKE = """
 local ttl, day = tonumber(ARGV[1]), ARGV[2]
 local rows = cjson.decode(ARGV[3])
+local loaded = redis.call('EXISTS', 'caps:loaded:' .. day) == 1
 local out = {}
 for i, row in ipairs(rows) do
-  local id, phone, digest, same, cap, seed = row[1], row[2], row[3], row[4], row[5], row[6]
+  if row[5] > 0 and not loaded then
+    return 'load'
+  end
+end
+for i, row in ipairs(rows) do
+  local id, phone, digest, same, cap = row[1], row[2], row[3], row[4], row[5]
   local same_key = 'caps:same:' .. phone .. ':' .. digest
   local day_key = 'caps:day:' .. phone .. ':' .. day
   local answer = 'ok'
-  if cap > 0 and seed < 0 and redis.call('EXISTS', day_key) == 0 then
-    answer = 'count'
-  end
   local took_same = false
-  if answer == 'ok' and same > 0 then
+  if same > 0 then
     if redis.call('SET', same_key, tostring(id), 'NX', 'EX', same) then
       took_same = true
     else
@@ -59,13 +68,10 @@ for i, row in ipairs(rows) do
     end
   end
   if answer == 'ok' and cap > 0 then
-    -- A number met for the first time today starts at its count plus this text, in one call.
-    local count = seed + 1
-    if seed < 0 or not redis.call('SET', day_key, count, 'NX', 'EX', ttl) then
+    -- A number's first text of the day sets its count (with the key's lifetime) in one call.
+    local count = 1
+    if not redis.call('SET', day_key, 1, 'NX', 'EX', ttl) then
       count = redis.call('INCR', day_key)
-      if redis.call('TTL', day_key) < 0 then
-        redis.call('EXPIRE', day_key, ttl)
-      end
     end
     if count > cap then
       redis.call('DECR', day_key)
@@ -80,25 +86,17 @@ end
 return out
 """
 
-
-# A part's rows with their members' branch and window, read on the driver (models.sql): a
-# notice's 2,000 rows through the ORM cost more than the query. The ids are whole numbers
-# written into the text.
-_LOAD = """
-    SELECT messages.id, messages.phone, messages.body,
-           members.branch_id, members.window_start, members.window_end
-    FROM messages LEFT OUTER JOIN members ON members.id = messages.member_id
-    WHERE messages.id IN (IDS)
+# The day's counts from the database, and the marker that they are loaded, in one call (a
+# Redis emptied halfway cannot leave the marker without the counts). A count a worker
+# already keeps is newer than the database's and stays. ARGV: TTL, day, [[phone, count]].
+_LOAD_DAY = """
+local ttl, day = tonumber(ARGV[1]), ARGV[2]
+for _, row in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('SET', 'caps:day:' .. row[1] .. ':' .. day, row[2], 'NX', 'EX', ttl)
+end
+redis.call('SET', 'caps:loaded:' .. day, 1, 'EX', ttl)
+return 1
 """
-
-
-@dataclass(frozen=True)
-class _Row:
-    phone: str
-    body: str
-    branch_id: int | None
-    window_start: str | None
-    window_end: str | None
 
 
 class CapGate:
@@ -110,28 +108,19 @@ class CapGate:
         self.provider = provider
         self.windows = Windows(session)
         self._take_script = redis.register_script(_TAKE)
-        self._rows: dict[int, _Row] = {}
+        self._rows: dict[int, RowFacts] = {}
         self._caps: dict[int | None, SendCaps] = {}
+        self._load_script = redis.register_script(_LOAD_DAY)
         self._taken: dict[int, list[str]] = {}  # the Redis keys a row holds a place in
-        # Numbers' counts of the day read from the database: (phone, day start) -> count,
-        # until used; and every (phone, day start) read so far.
-        self._accepted: dict[tuple[str, datetime], int] = {}
-        self._counted: set[tuple[str, datetime]] = set()
 
-    def load(self, message_ids: list[int]) -> None:
-        """Read the number, text and member's window of these rows (one query)."""
-        missing = [m for m in message_ids if m not in self._rows]
-        if not missing:
-            return
-        listed = ",".join(str(int(message_id)) for message_id in missing)
-        raw = Raw.of(self.session.connection())
-        rows = raw.run(Sql(_LOAD.replace("IDS", listed)), {}).fetchall()
-        for message_id, phone, body, branch_id, start, end in rows:
-            self._rows[message_id] = _Row(phone, body, branch_id, start, end)
-        # Every branch's caps at once: one query a level up the tree, not two a branch.
+    def know(self, facts: Mapping[int, RowFacts]) -> None:
+        """Take in these rows' numbers, texts and members (read with the rows: no query), and
+        their townships' caps."""
+        self._rows.update(facts)
+        # Every new branch's caps at once: one query a level up the tree, not two a branch.
         branches = {
             row.branch_id
-            for row in self._rows.values()
+            for row in facts.values()
             if row.branch_id is not None and row.branch_id not in self._caps
         }
         for branch, settings in township_settings(self.session, branches).items():
@@ -154,9 +143,9 @@ class CapGate:
         self, message_ids: list[int], now: datetime
     ) -> dict[int, tuple[datetime, HoldReason]]:
         """Take each row's place under the caps, in order, in one Redis script (a batch of a
-        notice's rows costs one round trip, two the first time its numbers are counted);
-        the rows that wait, with until when and why."""
-        wanted: list[tuple[int, _Row, SendCaps]] = []
+        notice's rows costs one round trip; the day's first batch also loads the day); the
+        rows that wait, with until when and why."""
+        wanted: list[tuple[int, RowFacts, SendCaps]] = []
         for message_id in message_ids:
             row = self._rows.get(message_id)
             if row is None:
@@ -172,10 +161,14 @@ class CapGate:
         for _, row, _ in wanted:
             if row.body not in digests:
                 digests[row.body] = hashlib.sha1(row.body.encode()).hexdigest()[:20]
-        answers = self._take(wanted, day, digests, start, recount=False)
-        recount = [entry for entry in wanted if answers[entry[0]] == "count"]
-        if recount:  # numbers Redis had no count for, though one was read: read again
-            answers.update(self._take(recount, day, digests, start, recount=True))
+        answers = self._take(wanted, day, digests)
+        for _ in range(LOAD_TRIES):
+            if answers is not None:
+                break
+            self._load_day(day, start)
+            answers = self._take(wanted, day, digests)
+        if answers is None:
+            raise RuntimeError(f"the caps of {day} would not stay loaded in Redis")
         held: dict[int, tuple[datetime, HoldReason]] = {}
         for message_id, row, caps in wanted:
             answer = answers[message_id]
@@ -196,36 +189,20 @@ class CapGate:
         return held
 
     def _take(
-        self,
-        rows: list[tuple[int, _Row, SendCaps]],
-        day: str,
-        digests: dict[str, str],
-        start: datetime,
-        *,
-        recount: bool,
-    ) -> dict[int, str]:
-        """One run of the script over these rows; each row's answer. A number's count of
-        the day is handed in the first time this gate meets it (and again on `recount`)."""
-        payload = []
-        for message_id, row, caps in rows:
-            seed = -1
-            key = (row.phone, start)
-            if caps.daily and (recount or key not in self._counted or key in self._accepted):
-                seed = self._accepted_on(row.phone, start)
-            payload.append(
-                [
-                    message_id,
-                    row.phone,
-                    digests[row.body],
-                    caps.same_content_seconds,
-                    caps.daily or 0,
-                    seed,
-                ]
-            )
+        self, rows: list[tuple[int, RowFacts, SendCaps]], day: str, digests: dict[str, str]
+    ) -> dict[int, str] | None:
+        """One run of the script over these rows: each row's answer, or None when the day's
+        counts are to be loaded first (nothing was taken)."""
+        payload = [
+            [message_id, row.phone, digests[row.body], caps.same_content_seconds, caps.daily or 0]
+            for message_id, row, caps in rows
+        ]
         answers = self._take_script(
             keys=[],
             args=[int(DAY_TTL.total_seconds()), day, json.dumps(payload, separators=(",", ":"))],
         )
+        if not isinstance(answers, list):  # "load"
+            return None
         return {
             message_id: answer.decode() if isinstance(answer, bytes) else str(answer)
             for (message_id, _, _), answer in zip(rows, answers, strict=True)
@@ -251,42 +228,23 @@ class CapGate:
             else:
                 self.redis.delete(key)
 
-    def _accepted_on(self, phone: str, start: datetime) -> int:
-        """Texts the provider accepted for this number since `start` (the database's count).
-
-        Counted for every loaded row's number at once, the first time one is needed: a
-        notice to many numbers reads the messages once per batch of rows, not once a number.
-        A count is used once; a number asked for again (Redis lost its key) is counted again.
-        """
-        key = (phone, start)
-        if key in self._accepted:
-            return self._accepted.pop(key)
-        if key in self._counted:
-            return self._count([phone], start)[phone]
-        pending = {
-            row.phone for row in self._rows.values() if (row.phone, start) not in self._counted
-        }
-        counts = self._count(sorted(pending | {phone}), start)
-        for each, count in counts.items():
-            self._counted.add((each, start))
-            self._accepted[(each, start)] = count
-        return self._accepted.pop(key)
-
-    def _count(self, phones: list[str], start: datetime) -> dict[str, int]:
-        counts: dict[str, int] = dict.fromkeys(phones, 0)
-        for first in range(0, len(phones), COUNT_CHUNK):
-            rows = self.session.execute(
-                select(Message.phone, func.count())
-                .where(
-                    Message.phone.in_(phones[first : first + COUNT_CHUNK]),
-                    Message.direction == Direction.OUT,
-                    Message.provider_sid.is_not(None),
-                    Message.sent_at >= start,
-                )
-                .group_by(Message.phone)
-            ).all()
-            counts.update((phone, int(count)) for phone, count in rows)
-        return counts
+    def _load_day(self, day: str, start: datetime) -> None:
+        """Put the day's counts of every number the provider took a text for since `start`
+        into Redis, with the marker that the day is loaded (one query, one script)."""
+        rows = self.session.execute(
+            select(Message.phone, func.count())
+            .where(
+                Message.direction == Direction.OUT,
+                Message.provider_sid.is_not(None),
+                Message.sent_at >= start,
+            )
+            .group_by(Message.phone)
+        ).all()
+        counts = [[phone, int(count)] for phone, count in rows]
+        self._load_script(
+            keys=[],
+            args=[int(DAY_TTL.total_seconds()), day, json.dumps(counts, separators=(",", ":"))],
+        )
 
     def next_day(self, message_id: int, now: datetime) -> datetime:
         """When a row the provider refused as over its cap may go: the next day's window."""
@@ -296,7 +254,7 @@ class CapGate:
             return tomorrow + timedelta(hours=MEMBERLESS_HOUR)
         return self._next_day(row, tomorrow)
 
-    def _next_day(self, row: _Row, tomorrow: datetime) -> datetime:
+    def _next_day(self, row: RowFacts, tomorrow: datetime) -> datetime:
         """The first moment of the next provider day the member may be texted."""
         if row.branch_id is None:
             return tomorrow + timedelta(hours=MEMBERLESS_HOUR)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -40,7 +40,7 @@ from infra import clients
 from infra.providers import OutboundSms, Provider, ProviderError, SentMessage
 from infra.providers.base import BatchSender
 from models import Message, MessageStatus, utcnow
-from models.broadcast import WindowGate, hold_rows
+from models.broadcast import RowFacts, WindowGate, hold_rows, row_facts
 from models.caps import HoldReason, provider_day
 from models.delivery import Failure, advance_status, apply_failure
 from models.message import Direction
@@ -315,8 +315,11 @@ class SendRun:
         self.send_all([(message_id, segments)])
         return self.outcomes.get(message_id, "skipped")
 
-    def send_all(self, rows: Iterable[tuple[int, int]]) -> bool:
+    def send_all(
+        self, rows: Iterable[tuple[int, int]], facts: Mapping[int, RowFacts] | None = None
+    ) -> bool:
         """Send (id, segments) rows in order; False if the time budget stopped it early.
+        `facts`: the rows' facts for the gates, when read with them (else read here).
 
         To a provider that takes a batch in one request, the next batch is paced, checked and
         claimed while the request is out (see _Flight): the worker's own work overlaps the
@@ -326,11 +329,13 @@ class SendRun:
         """
         waiting = list(rows)
         limited: dict[int, int] = {}
-        ids = [message_id for message_id, _ in waiting]
-        if self.gate is not None:
-            self.gate.load(ids)
-        if self.caps is not None:
-            self.caps.load(ids)
+        if self.gate is not None or self.caps is not None:
+            if facts is None:
+                facts = row_facts(self.session, [message_id for message_id, _ in waiting])
+            if self.gate is not None:
+                self.gate.know(facts)
+            if self.caps is not None:
+                self.caps.know(facts)
         flight: _Flight | None = None
         try:
             while waiting or flight is not None:

@@ -208,16 +208,16 @@ def test_the_providers_day_is_beijings() -> None:
     assert provider_day(datetime(2027, 3, 9, 16, 0, tzinfo=UTC))[0] == "20270310"
 
 
-def test_one_job_reads_todays_counts_of_many_numbers_in_one_query(
+def test_the_days_counts_are_read_from_the_database_once_a_day_not_once_a_number(
     session: Session, sandbox: SandboxAPI, township_member: tuple[Organization, Member]
 ) -> None:
-    """A notice to many numbers: the day's counts come from the database once for the batch
-    of rows, not once a number (a notice to 100,000 would read the outbox 100,000 times)."""
+    """A notice to many numbers, sent by two jobs: the day's counts come from the database
+    once, at the day's first text (a notice to 100,000 would otherwise read the outbox for
+    each number); the next day they are read once again."""
     _, member = township_member
     branch = session.get(Organization, member.branch_id)
     members = [member, *(make_member(session, branch) for _ in range(29))]
     session.commit()
-    ids = [_queue(session, each, "开会") for each in members]
     counting: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -227,12 +227,37 @@ def test_one_job_reads_todays_counts_of_many_numbers_in_one_query(
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        outcomes = _send(session, ids, utcnow())
+        first = _send(session, [_queue(session, each, "开会") for each in members[:15]], MORNING)
+        second = _send(session, [_queue(session, each, "开会") for each in members[15:]], MORNING)
+        assert len(counting) == 1
+        later = _send(session, [_queue(session, member, "散会")], NEXT_EVENING)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
 
-    assert set(outcomes.values()) == {"sent"}
-    assert len(counting) == 1
+    assert set(first.values()) == set(second.values()) == set(later.values()) == {"sent"}
+    assert len(counting) == 2
+
+
+def test_loading_the_day_keeps_a_count_redis_already_holds(
+    session: Session,
+    sandbox: SandboxAPI,
+    redis_client: Redis,
+    township_member: tuple[Organization, Member],
+) -> None:
+    """A worker's count, newer than the database's, is not overwritten when the day is loaded
+    again: one text recorded, two counted (another worker's text not yet recorded), so the
+    next one waits under the cap of 2."""
+    _, member = township_member
+    now = utcnow()  # the database records when the provider took a text by the real clock
+    day, _ = provider_day(now)
+    first, second = _queue(session, member, "开会"), _queue(session, member, "散会")
+    assert _send(session, [first], now) == {first: "sent"}
+    redis_client.delete(f"caps:loaded:{day}")
+    redis_client.set(f"caps:day:{member.phone}:{day}", 2)
+
+    assert _send(session, [second], now) == {second: "held"}
+    assert redis_client.exists(f"caps:loaded:{day}")
+    assert len(sent_to(sandbox, member.phone)) == 1
 
 
 def test_a_count_lost_from_redis_mid_job_is_read_again_with_the_jobs_own_texts(
