@@ -7,10 +7,11 @@ that dies between the provider's answer and our write leaves the row in `sending
 are reconciled against the provider (workers/reconcile.py), never blindly sent again.
 
 A provider that takes several rows in one request (infra.providers.base.BatchSender: Alibaba's
-SendBatchSms) gets the claimed rows together, up to a second of pacing's worth at a time;
-every row is still paced, checked against its caps and claimed on its own before the request,
-and each row's answer is applied to that row as a single send's would be. While a batch's
-request is out (on the run's hand-over thread), the next batch is paced, checked and claimed.
+SendBatchSms) gets the claimed rows together, up to a second of pacing's worth and 200 rows
+at a time (in as many requests as it needs); every row is still paced, checked against its
+caps and claimed before its request, and each row's answer is applied to that row as a
+single send's would be. While a batch's requests are out (on the run's hand-over thread),
+the next batch is paced, checked and claimed.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ SENT_FLUSH_EVERY = 20
 CLAIM_AHEAD = 0.05
 MAX_BATCH = 20
 # A provider that takes many rows a request gets up to this many seconds of pacing's worth
-# (and at most its own limit) at once: the rows are claimed just before the one request.
+# at once, and at most BATCH_CLAIM_ROWS (or one request, if it takes more): the rows are
+# claimed just before their requests, which go one after another (Alibaba's 100 numbers a
+# request make two). A claim costs a transaction, a token reservation and a caps script
+# whatever its size, and at full speed these, not the rows, were most of a batch's work.
 BATCH_CLAIM_AHEAD = 1.0
+BATCH_CLAIM_ROWS = 200
 RANGE_SIZE = 500  # outbox rows (not broadcasts) per range job, by id
 # Send jobs yield to waiting high and default jobs after this long, and stop well inside
 # their RQ timeout; what is left is still queued in the database and the sweep hands it on.
@@ -303,11 +308,12 @@ class SendRun:
 
         At 1 segment a second that is one row, claimed right before it is sent; at hundreds a
         second a few rows share one transaction and one token reservation. A provider that
-        takes many rows a request gets up to BATCH_CLAIM_AHEAD seconds' worth, within its limit.
+        takes many rows a request gets up to BATCH_CLAIM_AHEAD seconds' worth, and at most
+        BATCH_CLAIM_ROWS or one request.
         """
         if self.batcher is not None:
             ahead = int(self.bucket.rate * BATCH_CLAIM_AHEAD)
-            return max(1, min(self.batcher.max_batch, ahead))
+            return max(1, min(max(self.batcher.max_batch, BATCH_CLAIM_ROWS), ahead))
         return max(1, min(MAX_BATCH, int(self.bucket.rate * CLAIM_AHEAD)))
 
     def send(self, message_id: int, segments: int) -> str:
@@ -322,10 +328,11 @@ class SendRun:
         `facts`: the rows' facts for the gates, when read with them (else read here).
 
         To a provider that takes a batch in one request, the next batch is paced, checked and
-        claimed while the request is out (see _Flight): the worker's own work overlaps the
-        provider's instead of waiting for it, and a STOP is still honoured up to a request
-        before the batch goes. The answers to one request are applied before the next goes.
-        Rows sent one by one are claimed only once the previous batch's are all answered.
+        claimed while the batch's requests are out (see _Flight): the worker's own work
+        overlaps the provider's instead of waiting for it, and a STOP is still honoured up to
+        a batch (200 rows at most) before its request goes. A batch's answers are applied
+        before the next batch goes. Rows sent one by one are claimed only once the previous
+        batch's are all answered.
         """
         waiting = list(rows)
         limited: dict[int, int] = {}
@@ -472,14 +479,21 @@ class SendRun:
         return [claimed[message_id] for message_id in ids if message_id in claimed]
 
     def _hand_over(self, claimed: list[Claimed]) -> _Answers:
-        """The provider's answer for each claimed row, in one request where it takes several
-        (with the moment it answered), else one by one until it says "too many" (None: a row
-        not handed over). Touches neither the session nor the run's state: it may run on the
-        hand-over thread."""
+        """The provider's answer for each claimed row: in requests of as many rows as it takes
+        at once where it takes several (with the moment it answered), else one by one; in
+        either way until it says "too many" (None: a row not handed over). Touches neither the
+        session nor the run's state: it may run on the hand-over thread."""
         answers: list[SentMessage | ProviderError | None] = []
         if self.batcher is not None and len(claimed) > 1:
-            answers.extend(self.batcher.send_batch([row.outbound() for row in claimed]))
-            return answers, utcnow()  # when the provider took the batch's rows
+            size = self.batcher.max_batch
+            for first in range(0, len(claimed), size):
+                batch = [row.outbound() for row in claimed[first : first + size]]
+                taken = self.batcher.send_batch(batch)
+                answers.extend(taken)
+                if any(isinstance(each, ProviderError) and each.rate_limited for each in taken):
+                    break
+            # When the provider took the rows (a claim's requests go within moments).
+            return answers + [None] * (len(claimed) - len(answers)), utcnow()
         for row in claimed:
             try:
                 answers.append(self.provider.send_sms(row.outbound()))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
+import pytest
 from flask import Flask
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.db import get_session
-from infra.providers import OutboundSms, SentMessage
+from infra.providers import OutboundSms, ProviderError, SentMessage
+from infra.providers.base import Failure
 from models import Member, Message, MessageStatus, opt_out, utcnow
 from models.outbox import queue_sms
 from tests.factories import make_member, make_tree
@@ -262,14 +264,16 @@ class _HeldBatches:
 
 
 def test_a_batch_providers_next_batch_is_claimed_while_the_request_is_out(
-    app: Flask, session: Session, redis_client: Redis
+    app: Flask, session: Session, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker's work overlaps the provider's: rows 4-6 are claimed while the request with
-    rows 1-3 is out. The requests still go in order, each row once, every row marked sent."""
+    """The worker's work overlaps the provider's: with two requests' worth claimed at once
+    (rows 1-6), rows 7-8 are claimed while the request with rows 1-3 is out. The requests
+    still go in order, three rows each, each row once, every row marked sent."""
+    monkeypatch.setattr(sending, "BATCH_CLAIM_ROWS", 6)
     branch = make_tree(session)[1]
     ids = [_queue(session, make_member(session, branch)) for _ in range(8)]
     session.commit()
-    provider = _HeldBatches(app, ids[3:6])
+    provider = _HeldBatches(app, ids[6:])
     run = sending.SendRun(
         session, provider=cast(Any, provider), bucket=sms_bucket(), redis=redis_client
     )
@@ -281,3 +285,46 @@ def test_a_batch_providers_next_batch_is_claimed_while_the_request_is_out(
     assert {row.id: (row.status, row.provider_sid) for row in rows} == {
         message_id: (MessageStatus.SENT, f"SB{message_id}") for message_id in ids
     }
+
+
+class _BusyFirst:
+    """A batch provider (three rows a request) that says "too many" to its first request and
+    takes every later one; it notes each request's rows."""
+
+    max_batch = 3
+
+    def __init__(self) -> None:
+        self.requests: list[list[int]] = []
+
+    def send_batch(self, messages: list[OutboundSms]) -> list[SentMessage | ProviderError]:
+        self.requests.append([m.message_id for m in messages])
+        if len(self.requests) == 1:
+            busy = ProviderError("too many", failure=Failure.RATE_LIMITED)
+            return [busy] * len(messages)
+        return [self.send_sms(m) for m in messages]
+
+    def send_sms(self, sms: OutboundSms) -> SentMessage:
+        return SentMessage(f"SB{sms.message_id}", sms.to, sms.body, MessageStatus.SENT, utcnow())
+
+
+def test_a_claims_later_requests_wait_when_the_provider_says_too_many(
+    app: Flask, session: Session, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six rows claimed together go in two requests; "too many" to the first holds the second
+    back (it is not sent into the pause), and all six are sent again after the pause, once."""
+    monkeypatch.setattr(sending, "BATCH_CLAIM_ROWS", 6)
+    branch = make_tree(session)[1]
+    ids = [_queue(session, make_member(session, branch)) for _ in range(6)]
+    session.commit()
+    provider = _BusyFirst()
+    bucket = sms_bucket()
+    monkeypatch.setattr(bucket, "slow_down", lambda *args, **kwargs: 1.0)  # no real pause
+    run = sending.SendRun(session, provider=cast(Any, provider), bucket=bucket, redis=redis_client)
+
+    assert run.send_all([(message_id, 1) for message_id in ids])
+
+    assert provider.requests == [ids[:3], ids[:3], ids[3:]]
+    assert {run.outcomes[message_id] for message_id in ids} == {"sent"}
+    session.expire_all()
+    attempts = session.scalars(select(Message.attempts).where(Message.id.in_(ids))).all()
+    assert attempts == [1] * 6  # "too many" is not an attempt
