@@ -98,6 +98,16 @@ redis.call('SET', 'caps:loaded:' .. day, 1, 'EX', ttl)
 return 1
 """
 
+# A place given back: the count goes down only if it is still there. A count Redis lost
+# meanwhile is not made again as -1 with no lifetime (the day's load would keep it, one
+# under the truth, and it would never expire). KEYS: the day key.
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
 
 class CapGate:
     """Whether each text may go to its number now under the caps, and if not, until when."""
@@ -111,6 +121,7 @@ class CapGate:
         self._rows: dict[int, RowFacts] = {}
         self._caps: dict[int | None, SendCaps] = {}
         self._load_script = redis.register_script(_LOAD_DAY)
+        self._give_back_script = redis.register_script(_GIVE_BACK)
         self._taken: dict[int, list[str]] = {}  # the Redis keys a row holds a place in
 
     def know(self, facts: Mapping[int, RowFacts]) -> None:
@@ -224,7 +235,7 @@ class CapGate:
     def _give_back(self, keys: list[str]) -> None:
         for key in keys:
             if key.startswith("caps:day:"):
-                self.redis.decr(key)
+                self._give_back_script(keys=[key])
             else:
                 self.redis.delete(key)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from infra.db import get_session
 from models import Member, Message, MessageStatus, Organization, utcnow
+from models.broadcast import row_facts
 from models.caps import (
     DAILY_CAP_KEY,
     SAME_CONTENT_KEY,
@@ -33,6 +34,7 @@ from tests.factories import make_member, make_tree
 from tests.gateway.sandbox_api import SandboxAPI
 from tests.workers.jobs import sent_to
 from workers import sending
+from workers.caps import CapGate
 
 # 10:00 in Beijing on a Tuesday; the township's window is the default 19:00-21:30.
 MORNING = datetime(2027, 3, 9, 2, 0, tzinfo=UTC)
@@ -258,6 +260,23 @@ def test_loading_the_day_keeps_a_count_redis_already_holds(
     assert _send(session, [second], now) == {second: "held"}
     assert redis_client.exists(f"caps:loaded:{day}")
     assert len(sent_to(sandbox, member.phone)) == 1
+
+
+def test_a_place_given_back_after_redis_lost_the_count_makes_no_count(
+    session: Session, redis_client: Redis, township_member: tuple[Organization, Member]
+) -> None:
+    """Redis emptied between a text's take and its give-back: the count is not made again
+    at -1 (with no lifetime), which the day's next load would keep as newer than its own."""
+    _, member = township_member
+    message_id = _queue(session, member, "开会")
+    gate = CapGate(session, redis_client, "aliyun")
+    gate.know(row_facts(session, [message_id]))
+    assert gate.take_many([message_id], MORNING) == {}
+    redis_client.flushdb()
+
+    gate.give_back(message_id)
+
+    assert redis_client.keys("caps:*") == []
 
 
 def test_a_count_lost_from_redis_mid_job_is_read_again_with_the_jobs_own_texts(
