@@ -230,6 +230,11 @@ def test_sweep_hands_on_rows_whose_job_was_lost(
     assert sandbox.get("/_sandbox/count")["messages"] == 3
 
 
+def _accepted(sms: OutboundSms) -> SentMessage:
+    """A fake batch provider's answer for a row it took: sid SB<row id>."""
+    return SentMessage(f"SB{sms.message_id}", sms.to, sms.body, MessageStatus.SENT, utcnow())
+
+
 class _HeldBatches:
     """A batch provider (three rows a request) whose first request stays out until the run
     has claimed the next batch, or five seconds have passed; it notes which."""
@@ -257,10 +262,10 @@ class _HeldBatches:
                 self.next_claimed_meanwhile = True
             except AssertionError:
                 self.next_claimed_meanwhile = False
-        return [self.send_sms(m) for m in messages]
+        return [_accepted(m) for m in messages]
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
-        return SentMessage(f"SB{sms.message_id}", sms.to, sms.body, MessageStatus.SENT, utcnow())
+        return _accepted(sms)
 
 
 def test_a_batch_providers_next_batch_is_claimed_while_the_request_is_out(
@@ -301,10 +306,10 @@ class _BusyFirst:
         if len(self.requests) == 1:
             busy = ProviderError("too many", failure=Failure.RATE_LIMITED)
             return [busy] * len(messages)
-        return [self.send_sms(m) for m in messages]
+        return [_accepted(m) for m in messages]
 
     def send_sms(self, sms: OutboundSms) -> SentMessage:
-        return SentMessage(f"SB{sms.message_id}", sms.to, sms.body, MessageStatus.SENT, utcnow())
+        return _accepted(sms)
 
 
 def test_a_claims_later_requests_wait_when_the_provider_says_too_many(
