@@ -7,6 +7,7 @@ histogram of webhook latency is summed over every worker process through prometh
 multiprocess mode: each worker writes its figures under PROMETHEUS_MULTIPROC_DIR.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -20,6 +21,9 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# The app is built once, in the master, and each worker is forked from it: the workers share
+# its pages (code, templates, settings) instead of each building and holding its own copy.
+preload_app = True
 # A worker is replaced after this many requests (with jitter), so a slow leak cannot grow.
 max_requests = 5000
 max_requests_jitter = 500
@@ -34,11 +38,27 @@ if not _multiproc_dir:
     _multiproc_dir = os.path.join(tempfile.gettempdir(), f"gateway-metrics-{os.getpid()}")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
 
-
-def on_starting(server):
-    """Start with an empty metrics directory: figures of a previous run must not add up."""
+# Start with an empty metrics directory: figures of a previous run must not add up. Done as
+# the master reads this file, before it builds the app (which writes its first figures), and
+# once per master: reading the file again on SIGHUP keeps the figures of the running app.
+if os.environ.get("GATEWAY_METRICS_DIR_OF") != str(os.getpid()):
     shutil.rmtree(_multiproc_dir, ignore_errors=True)
     os.makedirs(_multiproc_dir, exist_ok=True)
+    os.environ["GATEWAY_METRICS_DIR_OF"] = str(os.getpid())
+
+
+def pre_fork(server, worker):
+    """Keep the garbage collector off the app's objects, so that collecting in a worker does not
+    write to (and so copy) the pages it shares with the master."""
+    gc.freeze()
+
+
+def post_fork(server, worker):
+    """A worker opens its own database connections: any the master's pool held stay the
+    master's (closing them here would close them for the master too)."""
+    engine = server.app.wsgi().extensions.get("db_engine")
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 def child_exit(server, worker):

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import IO, Any, TextIO
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -144,6 +142,8 @@ def write_workbook(
     formula only of text starting with `=`, and writes the rest as text cells. A phone number
     is also formatted as text (`@`), so editing its cell in Excel keeps the `+`.
     """
+    from openpyxl import Workbook  # here, not at import: only an export needs it
+
     book = Workbook(write_only=True)
     worksheet = book.create_sheet(sheet_title(sheet))
     worksheet.append([_xlsx_cell(worksheet, v) for v in header])
@@ -158,6 +158,8 @@ def write_workbook(
 def _xlsx_cell(worksheet: Any, value: Any) -> Any:
     written = export_cell(value)
     if isinstance(written, str) and E164_RE.match(written):
+        from openpyxl.cell import WriteOnlyCell
+
         cell = WriteOnlyCell(worksheet, value=written)
         cell.number_format = "@"
         return cell

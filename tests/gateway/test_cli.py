@@ -9,13 +9,17 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
+from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from devtools.demo import DEMO_PASSWORD, LOGINS
 from gateway import create_app
+from gateway.commands import LazyGroup
+from infra.config import PROJECT_ROOT
 from infra.db import make_engine
 from models import (
     Base,
@@ -43,6 +47,7 @@ from tests.data.registers import (
 )
 from tests.empty_db import empty_database
 from tests.factories import make_member, make_org, make_tree
+from tests.rq_worker import worker_environ
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 FLASK = Path(sys.executable).parent / "flask"
@@ -420,3 +425,55 @@ def test_plain_flask_in_the_project_uses_flaskenv(tmp_path: Path, redis_url: str
     assert "Could not locate" not in result.stderr
     commands = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
     assert {"db", "demo", "members", "orgs", "users"} <= commands
+
+
+# What only a command needs: building the app for the web, a worker or the scheduler must not
+# import it (each of these processes would carry it in memory for nothing). The phone
+# simulator is not here: the admin's phone page serves it under the sandbox.
+COMMAND_ONLY_MODULES = (
+    "gateway.migrate",
+    "alembic",
+    "gateway.cli_reports",
+    "openpyxl",
+    "workers.cli",
+    "devtools.demo",
+)
+
+
+def test_building_the_app_imports_no_command_module(app_config: dict[str, Any]) -> None:
+    probe = (
+        "import json, sys\n"
+        "from gateway import create_app\n"
+        "create_app()\n"
+        f"print(json.dumps([m for m in {list(COMMAND_ONLY_MODULES)!r} if m in sys.modules]))\n"
+    )
+    env = worker_environ({**app_config, "PROVIDER": "sandbox"})
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_command_group_is_found_under_its_name(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    for name, command in app.cli.commands.items():
+        if not isinstance(command, LazyGroup):
+            continue
+        assert command.loaded().name == name
+        listed = runner.invoke(args=[name, "--help"])
+        assert listed.exit_code == 0, listed.output
+        for subcommand in command.list_commands(click.Context(command)):
+            assert f"  {subcommand}" in listed.output
+    assert {"db", "broadcast", "phone", "demo"} <= set(app.cli.commands)
+
+
+def test_a_command_group_that_is_not_where_it_is_named_says_so() -> None:
+    with pytest.raises(RuntimeError, match="'reports'"):
+        LazyGroup("reports", "workers.cli", "broadcast_cli").loaded()
