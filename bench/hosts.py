@@ -2,17 +2,26 @@
 
 Run (as root, for network namespaces):
     .venv/bin/python bench/hosts.py [--members 200000] [--pace 200] [--loopback]
-    .venv/bin/python bench/hosts.py --members 2000          # the quick run: about 10 minutes
+    .venv/bin/python bench/hosts.py --members 2000          # the quick run: about 6 minutes
 
 Each host is a Linux network namespace (`gwb-<tag>-<host>`) with its own address on one
-bridge: PostgreSQL, Redis, two web hosts (gunicorn) behind a load balancer in a host of its own
-(bench/hosts/lb.py, round robin over the healthy web hosts), two worker hosts (`rq worker`,
-workers.worker.AppWorker), the scheduler (`rq cron workers/cron.py`) and the sandbox standing in
-for Twilio, paced at `--pace` segments a second (above it, 429 / 20429). The bench itself runs
-on the machine and reaches every host through the bridge. Where namespaces cannot be made (not
-root, no `ip`), or with `--loopback`, the same processes run on 127.0.0.1 and it says so.
-Everything it made (namespaces, links, processes, the temporary directory) goes on exit, on
-Ctrl-C and on errors.
+bridge: PostgreSQL, Redis, two web hosts (gunicorn with deploy/gunicorn.conf.py) behind a load
+balancer in a host of its own (bench/hosts/lb.py, round robin over the healthy web hosts), two
+worker hosts (`rq worker`, workers.worker.AppWorker), two schedulers (`rq cron
+workers/cron.py`, one lease between them; `--one-scheduler` for one) and the sandbox standing
+in for Twilio, paced at `--pace` segments a second (above it, 429 / 20429). The bench itself
+runs on the machine and reaches every host through the bridge. Where namespaces cannot be made
+(not root, no `ip`), or with `--loopback`, the same processes run on 127.0.0.1 and it says so.
+
+Each worker host also gets a CPU of its own size (`--worker-cpus`, a third of a core by
+default): a cgroup with a CPU quota, which its processes and their children are in. Without
+it, a second worker host would only add processes to the same cores, and the throughput it
+adds would measure this machine, not the system. The other hosts share the rest of the
+machine. Where cgroups cannot be used, or with `--worker-cpus 0`, the worker hosts share the
+machine's CPUs too, and it says so.
+
+Everything it made (namespaces, links, cgroups, processes, the temporary directory) goes on
+exit, on Ctrl-C and on errors.
 
 One clock file moves time for every process (CLOCK_FILE, CRON_SPEEDUP=120), as
 tests/month does. The month, for `--members` members of one township:
@@ -27,8 +36,9 @@ tests/month does. The month, for `--members` members of one township:
    restored; the killed hosts start again after the notice is out;
 4. days 5, 10 and 15: the second reminder, the call and the liaison task for whoever has not
    reported;
-5. throughput: the sandbox's pace and status callbacks off, the workers unpaced, a notice to all
-   with one worker host, then another with two.
+5. throughput: the sandbox's pace and status callbacks off, the workers unpaced and the
+   schedulers stopped, a notice to all with one worker host, then another with two
+   (`--throughput-only` loads the members and runs this step alone).
 
 A process that exits on its own is started again a second later (as systemd's Restart=always
 would), and counted. It prints: members who got each step exactly once (at the sandbox, for
@@ -89,6 +99,9 @@ START_TIMEOUT = 90.0
 PACE_TOLERANCE = 0.02
 SCALE_TARGET = 1.7
 FOOTPRINT_TARGET_MB = 500.0
+# Each worker host's CPU, by default: a third of a core, so that two of them and the hosts they
+# use (PostgreSQL, Redis, the sandbox) fit on a 2-core machine without taking from each other.
+WORKER_CPUS = 0.35
 # Shares of members who report by SMS and by keypad on day 1, day 2 and day 3 (30% and 10%).
 REPLY_SHARES = (0.15, 0.04, 0.10, 0.03, 0.05, 0.03)
 REPLY_THREADS = 8
@@ -138,6 +151,7 @@ class Host:
     # How each process was started (label, argv, env), to start it again when it exits.
     specs: dict[int, tuple[str, list[str], dict[str, str], Path]] = field(default_factory=dict)
     restarts: int = 0
+    cpu_group: Path | None = None  # its cgroup, when it has a CPU share of its own
 
     def wrap(self, argv: list[str]) -> list[str]:
         """The command line that runs argv on this host."""
@@ -156,6 +170,27 @@ class Network:
         self.subnet = self._free_subnet() if namespaces else ""
         self.hosts: dict[str, Host] = {}
         self._bridge_made = False
+
+    def limit_cpu(self, host: Host, cpus: float) -> str | None:
+        """Give the host `cpus` of a core of its own (a cgroup with a CPU quota), as a machine of
+        that size would have; None when done, else why it could not be."""
+        found = cpu_controller()
+        if found is None:
+            return "no cgroup cpu controller"
+        root, version = found
+        group = root / f"{PREFIX}-{self.tag}-{host.name}"
+        quota = max(1000, int(cpus * CPU_PERIOD_US))
+        try:
+            group.mkdir(exist_ok=True)
+            host.cpu_group = group
+            if version == "v1":
+                (group / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                (group / "cpu.cfs_quota_us").write_text(str(quota))
+            else:
+                (group / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
+        except OSError as exc:
+            return f"cgroup {group}: {exc}"
+        return None
 
     @staticmethod
     def _free_subnet() -> str:
@@ -228,6 +263,40 @@ class Network:
                 run("ip", "link", "del", host.link, check=False)
         if self._bridge_made:
             run("ip", "link", "del", self.bridge, check=False)
+        for host in self.hosts.values():
+            if host.cpu_group is not None:
+                remove_cpu_group(host.cpu_group)
+
+
+CPU_PERIOD_US = 100_000
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+
+
+def cpu_controller() -> tuple[Path, str] | None:
+    """Where CPU quotas are set (cgroup v1's cpu hierarchy, or v2's root), if anywhere."""
+    if os.geteuid() != 0:
+        return None
+    if (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists():
+        return CGROUP_V1_CPU, "v1"
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if controllers.exists() and "cpu" in controllers.read_text().split():
+        with contextlib.suppress(OSError):
+            (CGROUP_V2 / "cgroup.subtree_control").write_text("+cpu")
+        return CGROUP_V2, "v2"
+    return None
+
+
+def remove_cpu_group(group: Path) -> None:
+    """Remove a host's cgroup once its last process has gone (a dying one may linger)."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 def namespaces_possible() -> tuple[bool, str]:
@@ -258,6 +327,10 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if host.cpu_group is not None:
+        # Before it starts its own processes (gunicorn's workers, rq's scheduler): they inherit it.
+        with contextlib.suppress(OSError, ProcessLookupError):
+            (host.cpu_group / "cgroup.procs").write_text(str(process.pid))
     host.processes.append(process)
     host.specs[process.pid] = (label, argv, env, logs)
     return process
@@ -359,6 +432,8 @@ class Cluster:
     pace: float
     calls_per_s: float
     two_schedulers: bool
+    worker_cpus: float = 0.0  # each worker host's CPU share (0: the machine's, shared)
+    cpu_note: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     pg_base: Path | None = None
@@ -439,6 +514,19 @@ class Cluster:
         names = ["db", "redis", "sandbox", "lb", "web1", "web2", "worker1", "worker2", "cron"]
         for name in names + (["cron2"] if self.two_schedulers else []):
             self.net.add(name)
+        if self.worker_cpus > 0:
+            for name in ("worker1", "worker2"):
+                why = self.net.limit_cpu(self.host(name), self.worker_cpus)
+                if why is not None:
+                    self.cpu_note = f"worker hosts share the machine's CPUs ({why})"
+                    self.worker_cpus = 0.0
+                    return
+            self.cpu_note = (
+                f"worker hosts: {self.worker_cpus:g} of a core each (a cgroup CPU quota), "
+                "as hosts of their own would have; the other hosts share the rest"
+            )
+        else:
+            self.cpu_note = "worker hosts share the machine's CPUs with every other host"
 
     def start_postgres(self) -> None:
         host = self.host("db")
@@ -537,8 +625,8 @@ class Cluster:
             host,
             "gunicorn",
             [
-                str(BIN / "gunicorn"), "gateway:create_app()",
-                "--bind", f"{host.address}:{self.port(name, 8000)}",
+                str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                "gateway:create_app()", "--bind", f"{host.address}:{self.port(name, 8000)}",
                 "--workers", "2", "--threads", "4", "--worker-class", "gthread",
                 "--graceful-timeout", "5", "--backlog", "1024", "--no-control-socket",
             ],
@@ -597,6 +685,20 @@ class Cluster:
                         f"a process of host {name} exited with {process.returncode}; "
                         f"see {self.logs}"
                     )
+
+    def workers_up(self, names: tuple[str, ...]) -> bool:
+        """Whether the rq worker of each of these hosts has registered in Redis."""
+        from redis import Redis
+        from rq import Worker
+
+        wanted = {
+            argv[argv.index("--name") + 1]
+            for name in names
+            for _, argv, _, _ in self.host(name).specs.values()
+            if "--name" in argv
+        }
+        with Redis.from_url(self.redis_url) as connection:
+            return wanted <= {worker.name for worker in Worker.all(connection=connection)}
 
     def set_pace(self, rate: float) -> None:
         response = requests.put(
@@ -964,12 +1066,10 @@ def month(cluster: Cluster, members: int, redis_cut: float, mode: str) -> Result
     cluster.start_cron("cron")
     if cluster.two_schedulers:
         cluster.start_cron("cron2")
-        result.add("two schedulers (`rq cron`) on two hosts")
+        result.add("two schedulers (`rq cron`) on two hosts, one lease between them")
     else:
-        result.add(
-            "one scheduler: the lease that lets two run (issue 17, item 4) is not in this "
-            "build; --two-schedulers starts a second one"
-        )
+        result.add("one scheduler (`rq cron`), --one-scheduler")
+    result.add(cluster.cpu_note)
     supervisor = threading.Thread(
         target=supervise, args=(list(cluster.net.hosts.values()), cluster.stop), daemon=True
     )
@@ -977,7 +1077,7 @@ def month(cluster: Cluster, members: int, redis_cut: float, mode: str) -> Result
     figures = Figures(cluster)
     footprint = Footprint(
         {
-            "web host (gunicorn, 2 processes)": lambda: cluster.host("web2").processes,
+            "web host (gunicorn: its master and 2 workers)": lambda: cluster.host("web2").processes,
             "worker host": lambda: cluster.host("worker2").processes,
             "scheduler": lambda: cluster.host("cron").processes,
             "redis": lambda: cluster.host("redis").processes,
@@ -1118,39 +1218,7 @@ def month(cluster: Cluster, members: int, redis_cut: float, mode: str) -> Result
     )
     result.add(f"  the day-1 reminders went at {reminder_rate:.1f} segments/s")
 
-    # Throughput: the pace off, one worker host, then two.
-    log("throughput: the sandbox unpaced and its status callbacks off, workers unpaced")
-    cluster.set_pace(0)
-    requests.post(
-        cluster.sandbox_url + "/_sandbox/faults", json={"callbacks": False}, timeout=10
-    ).raise_for_status()
-    for name in ("worker1", "worker2"):
-        stop_all(cluster.host(name))
-    rates = []
-    for hosts in (("worker1",), ("worker1", "worker2")):
-        for name in hosts:
-            if not cluster.host(name).processes:
-                cluster.start_worker(name, 1_000_000)
-        time.sleep(3)
-        first_id = figures.last_message_id()
-        notice = create_notice(cluster)
-
-        def all_sent(notice: int = notice) -> bool:
-            return figures.notice_sent(notice) >= members
-
-        wait_until(all_sent, members / 20 + 300, "the notice", 1)
-        times = figures.accepted_times(first_id)
-        span = times[-1] - times[0] if len(times) > 1 else 0.0
-        rates.append(len(times) / span if span > 0 else 0.0)
-        log(f"{len(hosts)} worker host(s): {rates[-1]:.0f} texts/s")
-    ratio = rates[1] / rates[0] if rates[0] else 0.0
-    result.add(
-        f"throughput: {rates[0]:.0f} texts/s with one worker host, {rates[1]:.0f} with two "
-        f"({ratio:.2f}x; a notice to {members:,} each, sandbox and workers unpaced, "
-        "no status callbacks)",
-        ratio >= SCALE_TARGET,
-        "target: 1.7x",
-    )
+    throughput(cluster, members, figures, result)
     restarted = {h.name: h.restarts for h in cluster.net.hosts.values() if h.restarts}
     result.add(
         "processes that exited on their own and were started again (as systemd would): "
@@ -1166,6 +1234,66 @@ def month(cluster: Cluster, members: int, redis_cut: float, mode: str) -> Result
         total_pss < FOOTPRINT_TARGET_MB,
         "target: < 500 MB",
     )
+    return result
+
+
+def throughput(cluster: Cluster, members: int, figures: Figures, result: Result) -> None:
+    """A notice to all with one worker host, then with two: the sandbox and the workers
+    unpaced, no status callbacks, no scheduler."""
+    log("throughput: the sandbox unpaced and its status callbacks off, workers unpaced")
+    cluster.set_pace(0)
+    requests.post(
+        cluster.sandbox_url + "/_sandbox/faults", json={"callbacks": False}, timeout=10
+    ).raise_for_status()
+    # The schedulers stop too: at CRON_SPEEDUP their ticks and sweeps come every few seconds,
+    # and a worker host of a third of a core would spend the measurement on them (nothing is
+    # killed here, so nothing needs sweeping).
+    for name in ("cron", "cron2", "worker1", "worker2"):
+        if name in cluster.net.hosts:
+            stop_all(cluster.host(name))
+    rates = []
+    for hosts in (("worker1",), ("worker1", "worker2")):
+        for name in hosts:
+            if not cluster.host(name).processes:
+                cluster.start_worker(name, 1_000_000)
+        # Every worker host up (a worker registers once its app is built) before the notice:
+        # the figure is for hosts that serve, not for one still starting.
+        wait_until(lambda up=hosts: cluster.workers_up(up), START_TIMEOUT, "the worker hosts up")
+        time.sleep(1)
+        first_id = figures.last_message_id()
+        notice = create_notice(cluster)
+
+        def all_sent(notice: int = notice) -> bool:
+            return figures.notice_sent(notice) >= members
+
+        wait_until(all_sent, members / 20 + 300, "the notice", 1)
+        times = figures.accepted_times(first_id)
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        rates.append(len(times) / span if span > 0 else 0.0)
+        log(f"{len(hosts)} worker host(s): {rates[-1]:.0f} texts/s")
+    ratio = rates[1] / rates[0] if rates[0] else 0.0
+    per_host = (
+        f"of {cluster.worker_cpus:g} of a core each" if cluster.worker_cpus else "sharing the cores"
+    )
+    result.add(
+        f"throughput: {rates[0]:.0f} texts/s with one worker host, {rates[1]:.0f} with two "
+        f"({ratio:.2f}x; a notice to {members:,} each, sandbox and workers unpaced, no status "
+        f"callbacks, worker hosts {per_host})",
+        ratio >= SCALE_TARGET,
+        "target: 1.7x",
+    )
+
+
+def throughput_only(cluster: Cluster, members: int, mode: str) -> Result:
+    """`--throughput-only`: the members loaded, then only the throughput step of the month."""
+    result = Result()
+    result.add(mode)
+    result.add(cluster.cpu_note)
+    cluster.set_clock(cst(1, 8))
+    log(f"loading {members:,} members into PostgreSQL")
+    load_township(cluster, members)
+    cluster.set_clock(cst(2, 19, 5))  # inside the members' window, as in the month
+    throughput(cluster, members, Figures(cluster), result)
     return result
 
 
@@ -1194,14 +1322,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-cut", type=float, default=30.0, help="seconds Redis is cut off")
     parser.add_argument("--loopback", action="store_true", help="no namespaces: 127.0.0.1")
     parser.add_argument(
-        "--two-schedulers", action="store_true", help="run `rq cron` on two hosts (needs the lease)"
+        "--one-scheduler", action="store_true", help="run `rq cron` on one host, not two"
+    )
+    parser.add_argument(
+        "--worker-cpus",
+        type=float,
+        default=WORKER_CPUS,
+        help="each worker host's share of a core, by cgroup (0: share the machine's)",
+    )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="load the members and measure only the throughput with one and two worker hosts",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) after")
     args = parser.parse_args(argv)
     if not 100 <= args.members <= 2_000_000:
         parser.error("--members must be between 100 and 2,000,000")
-    if args.pace <= 0 or args.calls_per_s <= 0 or args.redis_cut < 0:
-        parser.error("--pace and --calls-per-s must be above 0, --redis-cut 0 or more")
+    if args.pace <= 0 or args.calls_per_s <= 0 or args.redis_cut < 0 or args.worker_cpus < 0:
+        parser.error(
+            "--pace and --calls-per-s must be above 0, --redis-cut and --worker-cpus 0 or more"
+        )
     if args.loopback:
         namespaces, why = False, "--loopback"
     else:
@@ -1218,7 +1359,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp=tmp,
         pace=args.pace,
         calls_per_s=args.calls_per_s,
-        two_schedulers=args.two_schedulers,
+        two_schedulers=not args.one_scheduler,
+        worker_cpus=args.worker_cpus,
     )
     log(mode)
     out = sys.stdout
@@ -1229,7 +1371,10 @@ def main(argv: list[str] | None = None) -> int:
             cluster.start_postgres()
             cluster.start_redis()
             cluster.start_sandbox()
-            result = month(cluster, args.members, args.redis_cut, mode)
+            if args.throughput_only:
+                result = throughput_only(cluster, args.members, mode)
+            else:
+                result = month(cluster, args.members, args.redis_cut, mode)
     except BaseException:
         log(f"failed; logs in {tmp / 'logs'}" if args.keep else "failed")
         raise
