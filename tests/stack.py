@@ -1,8 +1,9 @@
 """The processes `make run` starts (web, worker, cron, sandbox), for end-to-end tests.
 
-Each process is the real program (gunicorn, `rq worker`, `rq cron`, `flask sandbox serve`),
-started with the settings as environment variables, its output kept in a log file, and one
-clock file that every process reads, so a test can move time for all of them at once.
+Each process is the real program (gunicorn with deploy/gunicorn.conf.py, `rq worker`,
+`rq cron`, `flask sandbox serve`), started with the settings as environment variables, its
+output kept in a log file, and one clock file that every process reads, so a test can move
+time for all of them at once.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def run_stack(
         "sandbox": [str(BIN / "flask"), "sandbox", "serve", "--port", str(sandbox_port)],
         "web": [
             str(BIN / "gunicorn"),
-            "gateway:create_app()",
+            *("-c", str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"), "gateway:create_app()"),
             *("--bind", f"127.0.0.1:{web_port}", "--workers", "2", "--threads", "4"),
             *("--worker-class", "gthread", "--graceful-timeout", "5"),
         ],
