@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from devtools.demo import DEMO_PASSWORD, LOGINS
 from gateway import create_app
 from gateway.commands import LazyGroup
-from infra.config import PROJECT_ROOT
 from infra.db import make_engine
 from models import (
     Base,
@@ -451,7 +450,7 @@ def test_building_the_app_imports_no_command_module(app_config: dict[str, Any]) 
     result = subprocess.run(
         [sys.executable, "-c", probe],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=PROJECT,
         capture_output=True,
         text=True,
         timeout=120,
